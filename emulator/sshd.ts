@@ -1,0 +1,361 @@
+// A real OpenSSH sshd on 127.0.0.1 for tests and the local emulator, serving one user the
+// way Odoo's data servers do.
+//  - sftp:  `internal-sftp` chrooted into a root-owned directory where only the shared
+//           file (owned by the user) is writable: no other file can be created.
+//  - rsync: a chroot holding /bin/sh, rsync and their libraries plus a user-owned /data,
+//           so clients use the platform's real remote paths (/data/origin.dump, ...).
+// One system user per mode (created once with useradd, reused by every instance); each
+// instance has its own config, host key, authorized_keys and port, and is stopped by PID.
+// Needs root: sshd's ChrootDirectory demands root-owned paths.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createServer } from 'node:net';
+import { mkdtemp, mkdir, writeFile, rename, rm, chmod, chown, copyFile, stat, readFile, readdir, link, open } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import ssh2 from 'ssh2';
+import { sha256Fingerprint } from '../src/ssh-keys.ts';
+
+const run = promisify(execFile);
+const SSHD = '/usr/sbin/sshd';
+const DEFAULT_BASE = process.env.ODOO_UPGRADE_SSHD_DIR || '/var/lib/odoo-upgrade-emulator';
+
+export interface SshdOptions {
+  mode: 'sftp' | 'rsync';
+  authorizedKeys: string;
+  sharedFile?: string; // sftp: name of the only writable file
+  port?: number;
+  log?: (l: string) => void;
+  /** System user to serve (created if missing); default odoo-upgrade-sftp / odoo-upgrade-rsync. */
+  user?: string;
+  /** Parent of the instance directory: every component must be root-owned, not group/world writable. */
+  baseDir?: string;
+}
+
+export interface Sshd {
+  host: string;
+  port: number;
+  user: string;
+  hostKeyFingerprint: string; // "SHA256:..."
+  knownHostsLine: string;
+  /** sftp: the chroot dir holding the shared file; rsync: the host dir seen as /data. */
+  root: string;
+  sharedFilePath?: string;
+  setAuthorizedKeys(text: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startSshd(opts: SshdOptions): Promise<Sshd> {
+  if (process.getuid?.() !== 0) throw new Error('startSshd needs root (sshd chroots and switches users)');
+  const user = opts.user ?? (opts.mode === 'sftp' ? 'odoo-upgrade-sftp' : 'odoo-upgrade-rsync');
+  const sharedFile = opts.sharedFile ?? 'upload.dump';
+  if (opts.mode === 'sftp' && (sharedFile.includes('/') || sharedFile.startsWith('.'))) throw new Error(`bad shared file name: ${sharedFile}`);
+  const log = opts.log ?? (() => {});
+
+  const uid = await ensureUser(user, opts.mode === 'sftp' ? '/' : '/data');
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 }); // Debian's privilege separation dir
+  const baseParent = opts.baseDir ?? DEFAULT_BASE;
+  await mkdir(baseParent, { recursive: true, mode: 0o755 });
+  await assertRootOwnedPath(baseParent);
+  const base = await mkdtemp(path.join(baseParent, `${opts.mode}-`));
+  let child: ChildProcess | undefined;
+  try {
+    await chmod(base, 0o755); // sshd reads authorized_keys as the user
+    const chroot = path.join(base, 'root');
+    await mkdir(chroot, { mode: 0o755 });
+    let root = chroot;
+    let sharedFilePath: string | undefined;
+    if (opts.mode === 'sftp') {
+      sharedFilePath = path.join(chroot, sharedFile);
+      await writeFile(sharedFilePath, '', { mode: 0o644 });
+      await chown(sharedFilePath, uid, -1);
+    } else {
+      await populateRsyncChroot(chroot, await shellOf(user));
+      root = path.join(chroot, 'data');
+      await mkdir(root, { mode: 0o755 });
+      await chown(root, uid, -1);
+    }
+
+    const keys = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'odoo-upgrade-emulator' });
+    const hostKeyPath = path.join(base, 'host_ed25519_key');
+    await writeFile(hostKeyPath, keys.private, { mode: 0o600 });
+    const hostBlob = Buffer.from(keys.public.split(' ')[1], 'base64');
+    const authorizedKeysPath = path.join(base, 'authorized_keys');
+    const setAuthorizedKeys = async (text: string) => {
+      const tmp = `${authorizedKeysPath}.tmp`;
+      await writeFile(tmp, text.endsWith('\n') ? text : `${text}\n`, { mode: 0o644 });
+      await rename(tmp, authorizedKeysPath); // sshd reads it at each login: swap atomically
+    };
+    await setAuthorizedKeys(opts.authorizedKeys);
+
+    const version = await sshdVersion();
+    const configPath = path.join(base, 'sshd_config');
+    let port = 0;
+    for (let attempt = 1; ; attempt++) {
+      port = opts.port ?? (await freePort());
+      const config = sshdConfig({ mode: opts.mode, port, user, hostKeyPath, authorizedKeysPath, chroot, version });
+      await writeFile(configPath, config, { mode: 0o600 });
+      try {
+        child = await launch(configPath, port, log);
+        break;
+      } catch (err) {
+        // Another process may have taken the probed port in between: probe again.
+        if (opts.port || attempt >= 5 || !/Address already in use/.test(String(err))) throw err;
+      }
+    }
+    const pid = child.pid as number;
+    const onExit = () => killTree(pid, base);
+    process.once('exit', onExit);
+
+    const blobB64 = hostBlob.toString('base64');
+    return {
+      host: '127.0.0.1',
+      port,
+      user,
+      hostKeyFingerprint: sha256Fingerprint(hostBlob),
+      knownHostsLine: `${port === 22 ? '127.0.0.1' : `[127.0.0.1]:${port}`} ssh-ed25519 ${blobB64}`,
+      root,
+      sharedFilePath,
+      setAuthorizedKeys,
+      async close() {
+        process.removeListener('exit', onExit);
+        await stopTree(child as ChildProcess);
+        await rm(base, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    if (child) await stopTree(child);
+    await rm(base, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+interface ConfigParams {
+  mode: 'sftp' | 'rsync';
+  port: number;
+  user: string;
+  hostKeyPath: string;
+  authorizedKeysPath: string;
+  chroot: string;
+  version: [number, number];
+}
+
+export function sshdConfig(p: ConfigParams): string {
+  const lines = [
+    'ListenAddress 127.0.0.1',
+    `Port ${p.port}`,
+    `HostKey ${p.hostKeyPath}`,
+    'PidFile none',
+    'UsePAM no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PubkeyAuthentication yes',
+    'AuthenticationMethods publickey',
+    'PermitRootLogin no',
+    `AllowUsers ${p.user}`,
+    `AuthorizedKeysFile ${p.authorizedKeysPath}`,
+    'PermitUserEnvironment no',
+    'AllowTcpForwarding no',
+    'AllowAgentForwarding no',
+    'AllowStreamLocalForwarding no',
+    'X11Forwarding no',
+    'PermitTTY no',
+    'PermitTunnel no',
+    'UseDNS no',
+    'PrintMotd no',
+    'LoginGraceTime 30',
+    'MaxStartups 50:30:100',
+    'LogLevel VERBOSE',
+    'Subsystem sftp internal-sftp',
+    `ChrootDirectory ${p.chroot}`,
+  ];
+  if (p.mode === 'sftp') lines.push('ForceCommand internal-sftp -d /');
+  // OpenSSH 9.8+ penalises sources that fail auth or drop connections: tests do both.
+  if (p.version[0] > 9 || (p.version[0] === 9 && p.version[1] >= 8)) lines.push('PerSourcePenalties no');
+  return `${lines.join('\n')}\n`;
+}
+
+async function launch(configPath: string, port: number, log: (l: string) => void): Promise<ChildProcess> {
+  const child = spawn(SSHD, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const recent: string[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`sshd did not start listening within 10 s:\n${recent.join('\n')}`)), 10_000);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      if (child.exitCode === null && child.pid) child.kill('SIGKILL');
+      reject(err);
+    };
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl).trimEnd();
+        buffered = buffered.slice(nl + 1);
+        recent.push(line);
+        if (recent.length > 40) recent.shift();
+        log(line);
+        if (line.includes(`Server listening on 127.0.0.1 port ${port}`)) {
+          clearTimeout(timer);
+          resolve(child);
+        }
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('error', fail);
+    child.once('exit', (code, sig) => fail(new Error(`sshd exited (${code ?? sig}) before listening:\n${recent.join('\n')}`)));
+  });
+}
+
+async function sshdVersion(): Promise<[number, number]> {
+  const r = await run(SSHD, ['-V']).catch((e: { stdout?: string; stderr?: string }) => e);
+  const m = /OpenSSH_(\d+)\.(\d+)/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`);
+  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+}
+
+const userCreation = new Map<string, Promise<number>>();
+
+// sshd without PAM refuses accounts whose password field is locked ("!"): "*" means
+// "no password" without locking, so only the key gets in.
+function ensureUser(name: string, home: string): Promise<number> {
+  let p = userCreation.get(name);
+  if (!p) {
+    p = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        const existing = await uidOf(name);
+        if (existing !== undefined) return existing;
+        try {
+          await run('useradd', ['--system', '--no-create-home', '--home-dir', home, '--shell', '/bin/sh', '--password', '*', name]);
+        } catch (err) {
+          // Another test process may be creating it (exit 9) or holding the passwd lock (10).
+          if (attempt >= 10) throw err;
+          await new Promise((r) => setTimeout(r, 100 * attempt));
+        }
+      }
+    })();
+    userCreation.set(name, p);
+    p.catch(() => userCreation.delete(name));
+  }
+  return p;
+}
+
+async function uidOf(name: string): Promise<number | undefined> {
+  try {
+    const { stdout } = await run('id', ['-u', name]);
+    return Number(stdout.trim());
+  } catch {
+    return undefined;
+  }
+}
+
+async function shellOf(name: string): Promise<string> {
+  const { stdout } = await run('getent', ['passwd', name]);
+  return stdout.trim().split(':')[6] || '/bin/sh';
+}
+
+async function assertRootOwnedPath(dir: string): Promise<void> {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const s = await stat(d);
+    if (s.uid !== 0 || (s.mode & 0o022) !== 0) {
+      throw new Error(`sshd's ChrootDirectory needs every component root-owned and not group/world writable: ${d} is not (set baseDir or ODOO_UPGRADE_SSHD_DIR)`);
+    }
+    if (d === path.dirname(d)) return;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+// The rsync chroot: the user's shell, rsync and the shared libraries both need (from ldd).
+async function populateRsyncChroot(chroot: string, shell: string): Promise<void> {
+  const rsync = await which('rsync');
+  const files = new Set<string>([shell, rsync]);
+  for (const bin of [shell, rsync]) {
+    const { stdout } = await run('ldd', [bin]);
+    for (const m of stdout.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)) files.add(m[1]);
+  }
+  for (const f of files) {
+    const dest = path.join(chroot, f);
+    await mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
+    await copyFile(f, dest); // follows symlinks: the chroot holds plain files
+    await chmod(dest, 0o755);
+  }
+  const inChroot = path.join(chroot, 'usr/bin/rsync');
+  if (rsync !== '/usr/bin/rsync') {
+    await mkdir(path.dirname(inChroot), { recursive: true, mode: 0o755 });
+    await link(path.join(chroot, rsync), inChroot);
+  }
+}
+
+async function which(name: string): Promise<string> {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const p = path.join(dir || '.', name);
+    try {
+      const fh = await open(p, 'r');
+      await fh.close();
+      return p;
+    } catch {
+      // next
+    }
+  }
+  throw new Error(`${name} is not installed (apt-get install -y ${name})`);
+}
+
+// sshd forks a session process per connection (in its own session, out of our process
+// group): stop those first, found through /proc, then the listener itself.
+async function stopTree(child: ChildProcess): Promise<void> {
+  const pid = child.pid;
+  if (!pid || child.exitCode !== null || child.signalCode !== null) return;
+  for (const d of await descendants(pid)) signal(d, 'SIGKILL');
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  signal(pid, 'SIGTERM');
+  const timer = setTimeout(() => signal(pid, 'SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function killTree(pid: number, base: string): void {
+  signal(pid, 'SIGKILL');
+  rmSync(base, { recursive: true, force: true });
+}
+
+async function descendants(root: number): Promise<number[]> {
+  const parentOf = new Map<number, number>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // comm may hold spaces
+      parentOf.set(Number(name), Number(fields[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const found: number[] = [];
+  const frontier = [root];
+  while (frontier.length) {
+    const p = frontier.pop() as number;
+    for (const [pid, ppid] of parentOf) if (ppid === p) {
+      found.push(pid);
+      frontier.push(pid);
+    }
+  }
+  return found;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,294 @@
+// All inputs → one typed, validated Config. Pure: reads through an injected getter so tests
+// need no environment. Every problem names its input and what is allowed, and all problems
+// are reported at once, before anything reaches the platform.
+import path from 'node:path';
+
+export type Api = 'auto' | 'v1' | 'rpc';
+export type Aim = 'test' | 'production';
+
+export type SourceSpec =
+  | { kind: 'path'; path: string }
+  | { kind: 'artifact'; name: string; runId?: number; repository?: string }
+  | { kind: 'url'; url: string; headers: string }
+  | { kind: 'database'; connection: string };
+
+export interface Config {
+  contract: string;
+  email: string;
+  target: string;
+  aim: Aim;
+  timezone: string;
+  envVars: string[];
+  source?: SourceSpec;
+  filename: string; // '' = the dump's base name
+  api: Api;
+  platformUrl: string;
+  uploadMethod: 'auto' | 'https' | 'sftp';
+  sftpThreshold: number;
+  downloadVia: 'https' | 'sftp';
+  sshPrivateKey: string;
+  resume?: { id: string; key: string };
+  wait: boolean;
+  pollIntervalSeconds: number;
+  timeoutMinutes: number;
+  download: 'archive' | 'sql' | 'none';
+  outputDir: string;
+  artifactName: string; // template with {stem} and {target}; '' = no artifact
+  artifactRetentionDays?: number;
+  summary: boolean;
+  prComment: boolean;
+  githubToken: string;
+  wipe: boolean;
+  requireRecentTest?: number;
+  restoreDatabase: string;
+  filestoreDir: string;
+}
+
+export const DEFAULT_ARTIFACT_NAME = 'odoo-upgraded-{stem}-{target}';
+export const TARGET_PATTERN = /^(saas~)?\d{1,2}\.\d+$/;
+
+export class InputError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(problems.length === 1 ? problems[0] : `${problems.length} inputs are wrong:\n- ${problems.join('\n- ')}`);
+    this.name = 'InputError';
+    this.problems = problems;
+  }
+}
+
+/** Reads an input: undefined when the runner did not set it at all, else the raw string. */
+export type InputGetter = (name: string) => string | undefined;
+
+export function envInputGetter(env: NodeJS.ProcessEnv = process.env): InputGetter {
+  return (name) => env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`];
+}
+
+const BOOLEAN_TRUE = ['true', 'True', 'TRUE'];
+const BOOLEAN_FALSE = ['false', 'False', 'FALSE'];
+
+export function parseSize(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?\s*$/.exec(text);
+  if (!m) return undefined;
+  const unit = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 }[m[2] ?? 'B'] ?? 1;
+  const value = Math.round(Number(m[1]) * unit);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Config {
+  const problems: string[] = [];
+  const str = (name: string, fallback = '') => {
+    const v = get(name);
+    return v === undefined ? fallback : v.trim();
+  };
+  const bool = (name: string, fallback: boolean) => {
+    const v = str(name);
+    if (v === '') return fallback;
+    if (BOOLEAN_TRUE.includes(v)) return true;
+    if (BOOLEAN_FALSE.includes(v)) return false;
+    problems.push(`Input \`${name}\` must be \`true\` or \`false\`, got "${v}".`);
+    return fallback;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const v = str(name);
+    if (v === '') return fallback;
+    if ((allowed as readonly string[]).includes(v)) return v as T;
+    problems.push(`Input \`${name}\` must be one of ${allowed.map((a) => `\`${a}\``).join(', ')}, got "${v}".`);
+    return fallback;
+  };
+  const wholeNumber = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const v = str(name);
+    if (v === '') return fallback;
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
+      problems.push(`Input \`${name}\` must be a whole number ${range}, got "${v}".`);
+      return fallback;
+    }
+    return Number(v);
+  };
+
+  const requestId = str('request-id');
+  const requestKey = str('request-key');
+  let resume: Config['resume'];
+  if (requestId || requestKey) {
+    if (!requestId) problems.push('Input `request-key` was given without `request-id`: resuming needs both.');
+    else if (!requestKey) problems.push('Input `request-id` was given without `request-key` (the request\'s private key): resuming needs both.');
+    else if (!/^[A-Za-z0-9_-]{1,64}$/.test(requestId)) problems.push(`Input \`request-id\` must be the platform's request id (letters, digits, - and _), got "${requestId}".`);
+    else resume = { id: requestId, key: requestKey };
+  }
+
+  const api = oneOf('api', ['auto', 'v1', 'rpc'] as const, 'auto');
+  const contract = str('contract');
+  const email = str('email');
+  const target = str('target');
+  const aim = oneOf('aim', ['test', 'production'] as const, 'test');
+  if (!resume) {
+    if (!contract) problems.push('Input `contract` is required (your Odoo Enterprise contract reference), unless you resume with `request-id` and `request-key`.');
+    if (!target) problems.push('Input `target` is required (the Odoo version to reach, e.g. `18.0` or `saas~18.2`), unless you resume.');
+    if (!email && api !== 'rpc') problems.push('Input `email` is required for the v1 API (`api: v1` or `auto`): the address the platform writes to.');
+  }
+  if (target && !TARGET_PATTERN.test(target)) {
+    problems.push(`Input \`target\` must look like an Odoo version (\`18.0\`, \`17.0\`, \`saas~18.2\`), got "${target}".`);
+  }
+  if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) problems.push(`Input \`email\` must be an e-mail address, got "${email}".`);
+  const timezone = str('timezone');
+  if (timezone && !/^[A-Za-z0-9_+\-/]{1,64}$/.test(timezone)) problems.push(`Input \`timezone\` must be a timezone name such as \`Europe/Brussels\`, got "${timezone}".`);
+
+  const envVars: string[] = [];
+  for (const line of str('env-vars').split(/\r?\n/)) {
+    const t = line.trim();
+    if (!t || t.startsWith('#')) continue;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(t)) problems.push(`Input \`env-vars\` takes lines of \`NAME=value\`; this line is not: "${t.slice(0, 40)}".`);
+    else envVars.push(t);
+  }
+
+  // Where the dump comes from: exactly one, or none when resuming.
+  const sources: SourceSpec[] = [];
+  const dump = str('dump');
+  const dumpArtifact = str('dump-artifact');
+  const dumpUrl = str('dump-url');
+  const dumpDatabase = str('dump-database');
+  if (dump) sources.push({ kind: 'path', path: dump });
+  if (dumpArtifact) {
+    const runIdText = str('dump-artifact-run-id');
+    const repository = str('dump-artifact-repository');
+    let runId: number | undefined;
+    if (runIdText) {
+      if (/^\d+$/.test(runIdText)) runId = Number(runIdText);
+      else problems.push(`Input \`dump-artifact-run-id\` must be a workflow run id (digits), got "${runIdText}".`);
+    }
+    if (repository && !/^[\w.-]+\/[\w.-]+$/.test(repository)) problems.push(`Input \`dump-artifact-repository\` must be \`owner/name\`, got "${repository}".`);
+    if (repository && !runId) problems.push('Input `dump-artifact-repository` needs `dump-artifact-run-id` (the run that made the artifact).');
+    sources.push({ kind: 'artifact', name: dumpArtifact, runId, repository: repository || undefined });
+  } else if (str('dump-artifact-run-id') || str('dump-artifact-repository')) {
+    problems.push('Inputs `dump-artifact-run-id` and `dump-artifact-repository` only apply with `dump-artifact`.');
+  }
+  if (dumpUrl) {
+    const why = urlProblem(dumpUrl, false);
+    if (why) problems.push(`Input \`dump-url\` ${why}`);
+    sources.push({ kind: 'url', url: dumpUrl, headers: str('dump-url-headers') });
+  } else if (str('dump-url-headers')) {
+    problems.push('Input `dump-url-headers` only applies with `dump-url`.');
+  }
+  if (dumpDatabase) {
+    if (!/^(postgres(ql)?:\/\/|[a-z]+=)/i.test(dumpDatabase)) {
+      problems.push('Input `dump-database` must be a PostgreSQL connection string (`postgresql://user:password@host:5432/db` or `host=... dbname=...`).');
+    }
+    sources.push({ kind: 'database', connection: dumpDatabase });
+  }
+  if (sources.length > 1) {
+    problems.push(`Give exactly one of \`dump\`, \`dump-artifact\`, \`dump-url\`, \`dump-database\`; got ${sources.map((s) => sourceInputName(s)).join(' and ')}.`);
+  } else if (sources.length === 0 && !resume) {
+    problems.push('No dump given: set one of `dump` (a path), `dump-artifact`, `dump-url` or `dump-database`, or resume with `request-id` and `request-key`.');
+  }
+
+  const filename = str('filename');
+  if (filename && (/[/\\\0]/.test(filename) || filename === '.' || filename === '..' || filename.length > 200)) {
+    problems.push(`Input \`filename\` must be a plain file name without path separators, got "${filename}".`);
+  }
+
+  const platformUrl = str('platform-url', 'https://upgrade.odoo.com').replace(/\/+$/, '') || 'https://upgrade.odoo.com';
+  const platformWhy = urlProblem(platformUrl, true);
+  if (platformWhy) problems.push(`Input \`platform-url\` ${platformWhy}`);
+
+  const uploadMethod = oneOf('upload-method', ['auto', 'https', 'sftp'] as const, 'auto');
+  const thresholdText = str('sftp-threshold', '512MiB') || '512MiB';
+  let sftpThreshold = parseSize(thresholdText);
+  if (sftpThreshold === undefined) {
+    problems.push(`Input \`sftp-threshold\` must be a size such as \`512MiB\` (units B, KiB, MiB, GiB, TiB), got "${thresholdText}".`);
+    sftpThreshold = 512 * 1024 ** 2;
+  }
+  const downloadVia = oneOf('download-via', ['https', 'sftp'] as const, 'https');
+  const sshPrivateKey = get('ssh-private-key')?.trim() ?? '';
+  if (sshPrivateKey && !/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(sshPrivateKey)) {
+    problems.push('Input `ssh-private-key` must be a private key in OpenSSH or PEM format (text starting with `-----BEGIN ... PRIVATE KEY-----`).');
+  }
+
+  const wait = bool('wait', true);
+  const pollIntervalSeconds = wholeNumber('poll-interval', 30, 1, 3600);
+  const timeoutMinutes = wholeNumber('timeout-minutes', 330, 1, 60 * 24 * 30);
+  const download = oneOf('download', ['archive', 'sql', 'none'] as const, 'archive');
+  const runnerTemp = env.RUNNER_TEMP || path.join(env.TMPDIR || '/tmp', 'runner');
+  const outputDir = path.resolve(env.GITHUB_WORKSPACE || '.', str('output-dir') || path.join(runnerTemp, 'odoo-upgrade'));
+
+  const artifactRaw = get('artifact-name');
+  const artifactName = artifactRaw === undefined ? DEFAULT_ARTIFACT_NAME : artifactRaw.trim();
+  if (artifactName && /[":<>|*?\r\n\\/]/.test(artifactName.replace(/\{(stem|target)\}/g, ''))) {
+    problems.push(`Input \`artifact-name\` must not contain any of " : < > | * ? \\ / or line breaks, got "${artifactName}".`);
+  }
+  const retentionText = str('artifact-retention-days');
+  const artifactRetentionDays = retentionText ? wholeNumber('artifact-retention-days', 0, 1, 90) : undefined;
+  const summary = bool('summary', true);
+  const prComment = bool('pr-comment', false);
+  const wipe = bool('wipe', false);
+  if (wipe && api === 'v1') problems.push('Input `wipe` only works with the rpc protocol (`api: rpc` or `auto`); the v1 API has no wipe.');
+  const requireText = str('require-recent-test');
+  const requireRecentTest = requireText ? wholeNumber('require-recent-test', 0, 1, 365) : undefined;
+
+  if (download === 'sql' && api === 'rpc') problems.push('Input `download: sql` needs the v1 API; the rpc protocol returns a dump directory (use `archive`).');
+
+  if (problems.length) throw new InputError(problems);
+
+  return {
+    contract,
+    email,
+    target,
+    aim,
+    timezone,
+    envVars,
+    source: sources[0],
+    filename,
+    api,
+    platformUrl,
+    uploadMethod,
+    sftpThreshold,
+    downloadVia,
+    sshPrivateKey,
+    resume,
+    wait,
+    pollIntervalSeconds,
+    timeoutMinutes,
+    download,
+    outputDir,
+    artifactName,
+    artifactRetentionDays,
+    summary,
+    prComment,
+    githubToken: str('github-token'),
+    wipe,
+    requireRecentTest,
+    restoreDatabase: str('restore-database'),
+    filestoreDir: str('filestore-dir'),
+  };
+}
+
+export function sourceInputName(s: SourceSpec): string {
+  return { path: '`dump`', artifact: '`dump-artifact`', url: '`dump-url`', database: '`dump-database`' }[s.kind];
+}
+
+/** Why a URL is refused (a sentence fragment), or undefined when it is fine. */
+export function urlProblem(raw: string, isPlatform: boolean): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return `must be an absolute URL such as \`https://upgrade.odoo.com\`, got "${raw.slice(0, 80)}".`;
+  }
+  if (u.username || u.password) return 'must not carry credentials (user:password@); pass secrets through their own inputs.';
+  const loopback = isLoopbackHost(u.hostname);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
+    return `must use https:// (http:// is only allowed on a loopback address), got "${u.protocol}//${u.host}".`;
+  }
+  if (isPlatform && (u.search || u.hash)) return 'must be a base URL without query string or fragment.';
+  if (isPlatform && u.pathname !== '/' && u.pathname !== '') return `must be a base URL (scheme and host), got path "${u.pathname}".`;
+  return undefined;
+}
+
+/** The artifact name for a run: the template with {stem} and {target} filled in and made safe. */
+export function artifactNameFor(template: string, filename: string, target: string): string {
+  const stem = filename.replace(/(\.sql\.gz|\.tar\.gz|\.[A-Za-z0-9]+)$/, '') || 'database';
+  return template.replace(/\{stem\}/g, stem).replace(/\{target\}/g, target).replace(/[":<>|*?\r\n\\/~]/g, '-');
+}

@@ -1,0 +1,44 @@
+import type { Phase } from './types.ts';
+
+export function phaseOf(state: string, success: readonly string[], failure: readonly string[]): Phase {
+  if (success.includes(state)) return 'success';
+  if (failure.includes(state)) return 'failure';
+  return 'running';
+}
+
+/** A dump's informative name without its extension(s), for result names. */
+export function stemOf(filename: string): string {
+  const base = filename.split(/[\\/]/).pop() || 'database';
+  return base.replace(/(\.sql\.gz|\.tar\.gz|\.[A-Za-z0-9]{1,8})$/, '') || 'database';
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Key-bearing URLs the platform hands out are only followed to the platform's own host
+ * (or a subdomain of its registrable domain), over https; loopback http only when the
+ * platform itself is a loopback emulator. Anything else could send the key elsewhere.
+ */
+export function assertPlatformUrl(url: string, platformUrl: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error('The platform gave a download URL that is not a URL; refusing to use it.');
+  }
+  const p = new URL(platformUrl);
+  const loopbackPlatform = isLoopback(p.hostname);
+  const sameSite = u.hostname === p.hostname || (!loopbackPlatform && u.hostname.endsWith(`.${registrable(p.hostname)}`));
+  const schemeOk = u.protocol === 'https:' || (u.protocol === 'http:' && loopbackPlatform && isLoopback(u.hostname));
+  if (!schemeOk || !(sameSite || (loopbackPlatform && isLoopback(u.hostname))) || u.username || u.password) {
+    throw new Error(
+      `The platform gave a download URL on ${u.protocol}//${u.hostname}, which is not https on the platform's own host (${p.hostname}); refusing to send the request key there.`,
+    );
+  }
+}
+
+function registrable(host: string): string {
+  return host.split('.').slice(-2).join('.');
+}

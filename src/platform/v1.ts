@@ -1,0 +1,251 @@
+// The documented Database Upgrade API (v1): form-encoded calls under /database/v1/, every
+// answer a JSON object whose `failures` list is read whatever the HTTP status.
+import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { callJson, HttpStatusError } from '../http.ts';
+import { withRetry, isTransientNetworkError, neverReachedServer } from '../retry.ts';
+import { uploadFile, downloadFile, describeError } from '../transfer/http.ts';
+import type { SecretRegistry } from '../secrets.ts';
+import type { DumpInfo } from '../dump.ts';
+import {
+  EndpointMissingError, PlatformError,
+  type CreateParams, type DownloadedFile, type Platform, type RequestRef, type Status, type TransferContext, type UploadResult,
+} from './types.ts';
+import { assertPlatformUrl, phaseOf, stemOf } from './common.ts';
+
+export interface V1Options {
+  baseUrl: string;
+  secrets: SecretRegistry;
+  download: 'archive' | 'sql' | 'none';
+  uploadMethod: 'auto' | 'https' | 'sftp';
+  sftpThreshold: number;
+  downloadVia: 'https' | 'sftp';
+  sshPrivateKey: string;
+  /** Tests shorten the waits between retries. */
+  retryBaseMs?: number;
+}
+
+const V1_SUCCESS = ['done', 'delivered'];
+const V1_FAILURE = ['failed', 'cancelled', 'invalid'];
+
+export interface Failure {
+  reason?: string;
+  message?: string;
+  code?: unknown;
+  value?: unknown;
+  expected?: unknown;
+}
+
+export function describeFailures(what: string, failures: Failure[]): string {
+  const lines = failures.map((f) => {
+    let line = `${f.reason ?? 'UNKNOWN'}: ${f.message ?? '(no message)'}`;
+    if (Array.isArray(f.expected) && f.expected.length) line += ` (expected one of: ${f.expected.slice(0, 40).join(', ')})`;
+    return line;
+  });
+  return `The platform refused ${what}:\n${lines.map((l) => `  - ${l}`).join('\n')}`;
+}
+
+export function mapV1Status(request: Record<string, unknown>): Status {
+  const state = String(request.state ?? 'unknown').trim().toLowerCase();
+  const text = (v: unknown) => (v === null || v === undefined || v === '' ? undefined : String(v));
+  return {
+    state,
+    phase: phaseOf(state, V1_SUCCESS, V1_FAILURE),
+    message: text(request.customer_message),
+    databaseVersion: text(request.database_version),
+    postgresql: text(request.postgresql),
+    target: text(request.target),
+    aim: text(request.aim),
+    filename: text(request.filename),
+    createdAt: text(request.created_at),
+    raw: request,
+  };
+}
+
+export class V1Platform implements Platform {
+  readonly api = 'v1' as const;
+  private readonly opts: V1Options;
+  private filename = '';
+
+  constructor(opts: V1Options) {
+    this.opts = opts;
+  }
+
+  private endpoint(method: string): string {
+    return `${this.opts.baseUrl}/database/v1/${method}`;
+  }
+
+  /** One call; failures become PlatformError, a missing endpoint EndpointMissingError. */
+  private async call(method: string, form: Record<string, string>, ctx: TransferContext): Promise<Record<string, unknown>> {
+    let res;
+    try {
+      res = await callJson({ url: this.endpoint(method), what: method, form, signal: ctx.signal, acceptAnyStatusWithJson: true });
+    } catch (err) {
+      if (err instanceof HttpStatusError && [404, 405, 410].includes(err.status)) {
+        throw new EndpointMissingError(`${method}: the v1 endpoint does not exist on ${new URL(this.opts.baseUrl).host} (HTTP ${err.status})`);
+      }
+      throw err;
+    }
+    const body = res.body as { failures?: unknown; request?: unknown };
+    const failures = Array.isArray(body.failures) ? (body.failures as Failure[]) : [];
+    if (failures.length) {
+      const reasons = failures.map((f) => String(f.reason ?? ''));
+      throw new PlatformError(describeFailures(method, failures), reasons, reasons.some((r) => r === 'SERVER:ERROR'));
+    }
+    if (res.status >= 400) throw new HttpStatusError(method, res.status, undefined, '');
+    const request = body.request;
+    return request && typeof request === 'object' ? (request as Record<string, unknown>) : {};
+  }
+
+  /** Retries calls that are safe to repeat: network faults, 429/5xx, SERVER:ERROR. */
+  private async callIdempotent(method: string, form: Record<string, string>, ctx: TransferContext, attempts = 6) {
+    return withRetry(() => this.call(method, form, ctx), {
+      attempts,
+      baseMs: this.opts.retryBaseMs ?? 2000,
+      signal: ctx.signal,
+      retryable: (err) => {
+        if (err instanceof PlatformError) return err.temporary;
+        if (err instanceof HttpStatusError) return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
+        return isTransientNetworkError(err);
+      },
+      onRetry: (err, attempt, delay) => ctx.log(`${method}: ${describeError(err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+    });
+  }
+
+  async create(p: CreateParams, ctx: TransferContext): Promise<RequestRef> {
+    this.filename = p.filename;
+    const form: Record<string, string> = { contract: p.contract, email: p.email, target: p.target, aim: p.aim, filename: p.filename };
+    if (p.timezone) form.timezone = p.timezone;
+    // Retried only when the platform provably created nothing: never two requests for one run.
+    const request = await withRetry(() => this.call('create', form, ctx), {
+      attempts: 5,
+      baseMs: this.opts.retryBaseMs ?? 2000,
+      signal: ctx.signal,
+      retryable: (err) => {
+        if (err instanceof PlatformError) return err.temporary; // a failures answer created nothing
+        if (err instanceof HttpStatusError) return err.status === 429 || err.status === 503 ? (err.retryAfterMs ?? true) : false;
+        return neverReachedServer(err);
+      },
+      onRetry: (err, attempt, delay) => ctx.log(`create: ${describeError(err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+    });
+    const id = request.id;
+    const key = request.key;
+    if ((typeof id !== 'number' && typeof id !== 'string') || typeof key !== 'string' || !key) {
+      throw new PlatformError('create: the platform answered without a request id and key');
+    }
+    this.opts.secrets.add(key);
+    this.registerUrls(request);
+    return { id: String(id), key };
+  }
+
+  private registerUrls(request: Record<string, unknown>): void {
+    for (const [name, value] of Object.entries(request)) {
+      if (name.endsWith('_url') && typeof value === 'string') this.opts.secrets.addUrl(value);
+    }
+  }
+
+  private auth(ref: RequestRef): Record<string, string> {
+    return { key: ref.key, request: ref.id };
+  }
+
+  async upload(ref: RequestRef, dump: DumpInfo, ctx: TransferContext): Promise<UploadResult> {
+    if (dump.format === 'directory') {
+      throw new PlatformError('The v1 API takes a single dump file, not a directory dump: make one with `pg_dump -Fc`, or use `api: rpc`.');
+    }
+    const useSftp = this.opts.uploadMethod === 'sftp' || (this.opts.uploadMethod === 'auto' && dump.size >= this.opts.sftpThreshold);
+    const started = Date.now();
+    if (useSftp) {
+      const { uploadViaSftp } = await import('./v1-sftp.ts');
+      const r = await uploadViaSftp(this, ref, dump, ctx, this.opts);
+      return { method: 'sftp', bytes: r.bytes, sha256: r.sha256, seconds: (Date.now() - started) / 1000, resumes: r.resumes };
+    }
+    const query = new URLSearchParams(this.auth(ref)).toString();
+    const progress = ctx.progress('Upload', dump.size);
+    try {
+      const r = await uploadFile(`${this.endpoint('upload')}?${query}`, dump.path, {
+        what: 'upload', progress, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs,
+      });
+      const answer = r.answer as { failures?: Failure[] };
+      if (Array.isArray(answer?.failures) && answer.failures.length) throw new PlatformError(describeFailures('upload', answer.failures));
+      return { method: 'https', bytes: r.bytes, sha256: r.sha256, seconds: (Date.now() - started) / 1000, resumes: r.attempts - 1 };
+    } finally {
+      progress.finish();
+    }
+  }
+
+  /** request_sftp_access, for the SFTP transport (v1-sftp.ts). */
+  async requestSftpAccess(ref: RequestRef, authorizedKeys: string, ctx: TransferContext): Promise<Record<string, unknown>> {
+    const url = `${this.endpoint('request_sftp_access')}?${new URLSearchParams(this.auth(ref))}`;
+    const { requestMultipart } = await import('./multipart.ts');
+    return requestMultipart(url, 'ssh_keys', 'authorized_keys', authorizedKeys, ctx, this.opts.retryBaseMs);
+  }
+
+  async process(ref: RequestRef, ctx: TransferContext): Promise<{ warnings: string[] }> {
+    try {
+      await this.callIdempotent('process', this.auth(ref), ctx);
+    } catch (err) {
+      // A retried process whose first try got through is refused for its state: not an error.
+      if (err instanceof PlatformError) {
+        const st = await this.status(ref, ctx).catch(() => undefined);
+        if (st && st.state !== 'draft') return { warnings: [] };
+      }
+      throw err;
+    }
+    return { warnings: [] };
+  }
+
+  async status(ref: RequestRef, ctx: TransferContext): Promise<Status> {
+    const request = await this.callIdempotent('status', this.auth(ref), ctx);
+    this.registerUrls(request);
+    const st = mapV1Status(request);
+    if (st.filename) this.filename = st.filename;
+    return st;
+  }
+
+  async skipTest(ref: RequestRef, ctx: TransferContext): Promise<void> {
+    await this.callIdempotent('skip_test', this.auth(ref), ctx);
+  }
+
+  async download(ref: RequestRef, status: Status, outputDir: string, ctx: TransferContext): Promise<DownloadedFile[]> {
+    const files: DownloadedFile[] = [];
+    await mkdir(outputDir, { recursive: true });
+    const stem = stemOf(status.filename || this.filename || `request-${ref.id}`);
+    const checkUrl = (u: string) => {
+      this.opts.secrets.addUrl(u);
+      assertPlatformUrl(u, this.opts.baseUrl);
+    };
+    if (this.opts.download !== 'none') {
+      const sql = this.opts.download === 'sql';
+      const dest = path.join(outputDir, sql ? `upgraded_${stem}.sql` : `upgraded_${stem}.zip`);
+      if (this.opts.downloadVia === 'sftp' && !sql) {
+        const { downloadViaSftp } = await import('./v1-sftp.ts');
+        files.push(await downloadViaSftp(this, ref, dest, ctx, this.opts));
+      } else {
+        const url = String(status.raw[sql ? 'upgraded_sql_url' : 'upgraded_dump_url'] ?? '');
+        if (!url) throw new PlatformError(`The platform gave no ${sql ? 'upgraded_sql_url' : 'upgraded_dump_url'} for request ${ref.id}.`);
+        const progress = ctx.progress('Download');
+        try {
+          const r = await downloadFile(url, dest, { what: 'download of the upgraded database', checkUrl, progress, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs });
+          files.push({ role: sql ? 'sql' : 'dump', path: r.path, bytes: r.bytes, sha256: r.sha256 });
+        } finally {
+          progress.finish();
+        }
+      }
+    }
+    const notesUrl = typeof status.raw.notes_url === 'string' ? status.raw.notes_url : '';
+    if (notesUrl) {
+      const dest = path.join(outputDir, 'upgrade-notes.html');
+      try {
+        const r = await downloadFile(notesUrl, dest, { what: 'download of the notes', checkUrl, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs });
+        files.push({ role: 'notes', path: r.path, bytes: r.bytes, sha256: r.sha256 });
+      } catch (err) {
+        // Notes are informative: a missing notes document does not fail an upgrade that succeeded.
+        if (err instanceof HttpStatusError && err.status === 404) ctx.log('The platform has no notes for this request.');
+        else throw err;
+      }
+    }
+    return files;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,44 @@
+// Publishing a run: step outputs, the workflow artifact, the job summary.
+import { appendFile, open } from 'node:fs/promises';
+import * as core from '@actions/core';
+import type { Config } from '../inputs.ts';
+import type { SecretRegistry } from '../secrets.ts';
+import type { RunReport } from './report.ts';
+import { renderSummary } from './summary.ts';
+
+/** Sets outputs that have a value; an output is written as soon as it is known. */
+export function writeOutputs(values: Record<string, string | undefined>): void {
+  for (const [name, value] of Object.entries(values)) if (value !== undefined && value !== '') core.setOutput(name, value);
+}
+
+const NOTES_READ_LIMIT = 2 * 1024 * 1024;
+
+export async function publishResults(report: RunReport, cfg: Config, opts: { artifactName: string; log: (l: string) => void }): Promise<void> {
+  const notes = report.downloads.find((f) => f.role === 'notes' || f.role === 'report');
+  if (notes) {
+    const fh = await open(notes.path, 'r');
+    try {
+      const buf = Buffer.alloc(Math.min(notes.bytes, NOTES_READ_LIMIT));
+      await fh.read(buf, 0, buf.length, 0);
+      report.notesHtml = buf.toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  }
+  if (opts.artifactName && report.downloads.length) {
+    const { publishArtifact } = await import('./artifact.ts');
+    const files = report.downloads.map((f) => f.path);
+    const a = await core.group('Publish the artifact', () =>
+      publishArtifact({ name: opts.artifactName, files, rootDirectory: cfg.outputDir, retentionDays: cfg.artifactRetentionDays, log: opts.log }),
+    );
+    report.artifact = { name: opts.artifactName, id: a.id, url: a.url, size: a.size };
+    writeOutputs({ 'artifact-id': String(a.id), 'artifact-url': a.url });
+  }
+}
+
+export async function writeSummary(report: RunReport, secrets: SecretRegistry): Promise<void> {
+  const file = process.env.GITHUB_STEP_SUMMARY;
+  if (!file) return;
+  const text = renderSummary(report, (s) => secrets.redact(s));
+  await appendFile(file, `${text}\n`, 'utf8');
+}

@@ -1,0 +1,38 @@
+// Where the dump comes from: one of four sources, each loaded only when used.
+import type { SourceSpec } from '../inputs.ts';
+import type { ResolvedDump } from './types.ts';
+
+export interface SourceContext {
+  api: 'v1' | 'rpc';
+  workDir: string;
+  githubToken: string;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export async function resolveSource(spec: SourceSpec, ctx: SourceContext): Promise<ResolvedDump> {
+  switch (spec.kind) {
+    case 'path': {
+      const { fromPath } = await import('./path.ts');
+      return fromPath(spec.path);
+    }
+    case 'url': {
+      const { fromUrl } = await import('./url.ts');
+      return fromUrl({ url: spec.url, headers: spec.headers, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal });
+    }
+    case 'database': {
+      const { fromDatabase } = await import('./database.ts');
+      return fromDatabase({
+        connection: spec.connection,
+        format: ctx.api === 'rpc' ? 'directory' : 'custom',
+        workDir: ctx.workDir,
+        log: ctx.log,
+        signal: ctx.signal,
+      });
+    }
+    case 'artifact': {
+      const { fromArtifact } = await import('./artifact.ts');
+      return fromArtifact({ ...spec, token: ctx.githubToken, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal });
+    }
+  }
+}

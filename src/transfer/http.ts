@@ -1,0 +1,217 @@
+// Streaming HTTP transfers. Memory stays flat whatever the size: bodies flow through
+// fixed-size chunks, sha256 is computed on the way, nothing is buffered whole.
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, stat, rm, open } from 'node:fs/promises';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { request } from 'undici';
+import { dispatcher, HttpStatusError, parseRetryAfter, readBounded, snippet, BadAnswerError } from '../http.ts';
+import { withRetry, isTransientNetworkError } from '../retry.ts';
+import type { ProgressSink } from './progress.ts';
+
+const CHUNK = 1024 * 1024;
+
+function tap(hash: Hash | undefined, onBytes: (n: number) => void): Transform {
+  return new Transform({
+    highWaterMark: CHUNK,
+    transform(chunk: Buffer, _enc, cb) {
+      hash?.update(chunk);
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file, { highWaterMark: CHUNK }), hash);
+  return hash.digest('hex');
+}
+
+export interface UploadResult {
+  bytes: number;
+  sha256: string;
+  status: number;
+  answer: unknown; // the parsed JSON answer
+  attempts: number;
+}
+
+export interface TransferOptions {
+  what: string;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  attempts?: number;
+  retryBaseMs?: number;
+}
+
+/** POSTs a file as application/octet-stream with Content-Length; retried whole after a cut. */
+export async function uploadFile(url: string, file: string, opts: TransferOptions): Promise<UploadResult> {
+  const { size } = await stat(file);
+  return withRetry(
+    async (attempt) => {
+      const hash = createHash('sha256');
+      let sent = 0;
+      opts.progress?.update(0);
+      const body = createReadStream(file, { highWaterMark: CHUNK }).pipe(
+        tap(hash, (n) => {
+          sent += n;
+          opts.progress?.update(sent);
+        }),
+      );
+      const res = await request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), 'user-agent': 'odoo-upgrade-action' },
+        body: body as Readable,
+        signal: opts.signal,
+        dispatcher: dispatcher(),
+      });
+      const text = (await readBounded(res.body, 1024 * 1024)).toString('utf8');
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        throw new HttpStatusError(opts.what, res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
+      }
+      if (sent !== size) throw new BadAnswerError(`${opts.what}: sent ${sent} bytes of ${size}`);
+      let answer: unknown;
+      try {
+        answer = JSON.parse(text);
+      } catch {
+        throw new BadAnswerError(`${opts.what}: the platform answered something that is not JSON (${snippet(text) || 'empty body'})`);
+      }
+      return { bytes: sent, sha256: hash.digest('hex'), status: res.statusCode, answer, attempts: attempt };
+    },
+    {
+      attempts: opts.attempts ?? 5,
+      baseMs: opts.retryBaseMs ?? 2000,
+      signal: opts.signal,
+      retryable: retryableTransfer,
+      onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); attempt ${attempt + 1} in ${Math.round(delay / 1000)} s`),
+    },
+  );
+}
+
+export function retryableTransfer(err: unknown): boolean | number {
+  if (err instanceof HttpStatusError) {
+    if (err.status === 429 || err.status >= 500) return err.retryAfterMs ?? true;
+    return false;
+  }
+  return isTransientNetworkError(err);
+}
+
+export function describeError(err: unknown): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string } };
+  return e?.code ?? e?.cause?.code ?? e?.message ?? String(err);
+}
+
+export interface DownloadResult {
+  path: string;
+  bytes: number;
+  sha256: string;
+  resumes: number;
+}
+
+export interface DownloadOptions extends TransferOptions {
+  /** Checks every URL before a request is sent to it (the first and each redirect). */
+  checkUrl: (url: string) => void;
+  maxRedirects?: number;
+}
+
+/**
+ * GETs a URL into `dest`, through `dest.part`, resuming with Range (and If-Range on the
+ * ETag) after a cut. The size is checked against Content-Length / Content-Range.
+ */
+export async function downloadFile(url: string, dest: string, opts: DownloadOptions): Promise<DownloadResult> {
+  const part = `${dest}.part`;
+  await rm(part, { force: true });
+  let etag: string | undefined;
+  let total: number | undefined;
+  let resumes = 0;
+  let hash: Hash | undefined = createHash('sha256'); // dropped after a resume: recomputed from disk at the end
+  await withRetry(
+    async () => {
+      const have = (await stat(part).catch(() => undefined))?.size ?? 0;
+      const headers: Record<string, string> = { 'user-agent': 'odoo-upgrade-action', 'accept-encoding': 'identity' };
+      if (have > 0) {
+        headers.range = `bytes=${have}-`;
+        if (etag) headers['if-range'] = etag;
+      }
+      const res = await getFollowing(url, headers, opts);
+      if (res.statusCode === 416 && total !== undefined && have === total) {
+        await res.body.dump();
+        return;
+      }
+      if (res.statusCode !== 200 && res.statusCode !== 206) {
+        const text = (await readBounded(res.body, 64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
+        throw new HttpStatusError(opts.what, res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
+      }
+      const resEtag = header(res.headers.etag);
+      if (res.statusCode === 206) {
+        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers['content-range']) ?? '');
+        if (!m || Number(m[1]) !== have) throw new BadAnswerError(`${opts.what}: the server resumed at the wrong offset`);
+        if (m[3] !== '*') total = Number(m[3]);
+        if (etag && resEtag && etag !== resEtag) throw new BadAnswerError(`${opts.what}: the file changed on the server during the download`);
+        resumes++;
+        hash = undefined;
+      } else {
+        const length = header(res.headers['content-length']);
+        total = length !== undefined ? Number(length) : undefined;
+        if (have > 0) resumes++; // the server ignored Range: start over
+        hash = createHash('sha256');
+      }
+      etag = resEtag ?? etag;
+      const start = res.statusCode === 206 ? have : 0;
+      let done = start;
+      opts.progress?.update(done);
+      const h = hash;
+      await pipeline(
+        res.body,
+        tap(h, (n) => {
+          done += n;
+          opts.progress?.update(done);
+        }),
+        createWriteStream(part, { flags: start > 0 ? 'a' : 'w', highWaterMark: CHUNK }),
+        { signal: opts.signal },
+      );
+      if (total !== undefined && done !== total) {
+        throw Object.assign(new Error(`${opts.what}: connection ended at ${done} of ${total} bytes`), { code: 'ECONNRESET' });
+      }
+    },
+    {
+      attempts: opts.attempts ?? 6,
+      baseMs: opts.retryBaseMs ?? 1000,
+      signal: opts.signal,
+      retryable: retryableTransfer,
+      onRetry: (err, attempt, delay) =>
+        opts.log?.(`${opts.what} interrupted (${describeError(err)}); resuming (attempt ${attempt + 1}) in ${Math.round(delay / 1000)} s`),
+    },
+  );
+  const { size } = await stat(part);
+  if (total !== undefined && size !== total) throw new BadAnswerError(`${opts.what}: got ${size} bytes, the server announced ${total}`);
+  const sha256 = hash ? hash.digest('hex') : await sha256File(part);
+  await rename(part, dest);
+  return { path: dest, bytes: size, sha256, resumes };
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+async function getFollowing(url: string, headers: Record<string, string>, opts: DownloadOptions) {
+  let current = url;
+  for (let hop = 0; ; hop++) {
+    opts.checkUrl(current);
+    const res = await request(current, { method: 'GET', headers, signal: opts.signal, dispatcher: dispatcher() });
+    if (res.statusCode < 300 || res.statusCode >= 400 || res.statusCode === 304) return res;
+    await res.body.dump();
+    const location = header(res.headers.location);
+    if (!location) throw new BadAnswerError(`${opts.what}: redirect without a Location`);
+    if (hop >= (opts.maxRedirects ?? 5)) throw new BadAnswerError(`${opts.what}: too many redirects`);
+    current = new URL(location, current).toString();
+  }
+}
+
+/** Makes sure a file exists and is readable, for clear errors before anything is sent. */
+export async function assertReadable(file: string): Promise<void> {
+  const fh = await open(file, 'r');
+  await fh.close();
+}
