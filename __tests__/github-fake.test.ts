@@ -77,6 +77,9 @@ test('another run\'s artifact: REST list, 302 to the blob, download through the 
   const target = path.join(dir, 'other-run');
   const res = await client.downloadArtifact(artifact.id, { findBy, path: target, expectedHash: seeded.digest });
   assert.equal(res.digestMismatch, false);
+  const zipCalls = fake.requests.filter((r) => r.path === `/repos/acme/source/actions/artifacts/${seeded.id}/zip`);
+  assert.equal(zipCalls.length, 2, 'ours and the library\'s');
+  assert.match(zipCalls[1]!.authorization ?? '', new RegExp(`^token ${fake.token}$`, 'i'));
   for (const [name, data] of Object.entries(files)) assert.equal(sha(await readFile(path.join(target, name))), sha(data));
 });
 

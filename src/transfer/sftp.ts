@@ -1,0 +1,551 @@
+// SFTP upload/download over ssh2 with many requests in flight (one request at a time is
+// latency-bound: a few MiB/s over the Atlantic), resumed from the size already on the far
+// side after a cut, with the server's host key pinned across reconnects.
+import { createHash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import ssh2 from 'ssh2';
+import type { Client, SFTPWrapper, Stats } from 'ssh2';
+import { withRetry, isTransientNetworkError } from '../retry.ts';
+import { sha256Fingerprint } from '../ssh-keys.ts';
+import type { ProgressSink } from './progress.ts';
+
+export interface SftpTarget {
+  host: string;
+  port: number;
+  username: string;
+  privateKey: string;
+  remotePath: string;
+}
+
+export interface SftpOptions {
+  progress?: ProgressSink;
+  log: (l: string) => void;
+  signal?: AbortSignal;
+  /** Pin "SHA256:..."; when unset the first key seen is pinned for this call's reconnects. */
+  expectedHostKey?: string;
+  retries?: number;
+  concurrency?: number;
+  chunkSize?: number;
+  /** First backoff step between reconnects (tests shorten it). */
+  retryBaseMs?: number;
+  /** A connection with requests pending and no answer for this long is dropped and redone. */
+  stallTimeoutMs?: number;
+}
+
+export interface SftpResult {
+  bytes: number;
+  hostKeyFingerprint: string;
+  resumedFrom: number[]; // offsets of resumes
+  sha256?: string;
+}
+
+export class HostKeyMismatchError extends Error {
+  constructor(host: string, expected: string, got: string) {
+    super(`The SSH host key of ${host} changed: expected ${expected}, got ${got}. Refusing to connect (possible interception).`);
+    this.name = 'HostKeyMismatchError';
+  }
+}
+
+export class SftpTransferError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SftpTransferError';
+  }
+}
+
+const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
+// 64 × 32 KiB fills OpenSSH's 2 MiB channel window exactly; larger requests bring nothing
+// on a fast link and each one must fit in a single SFTP packet for non-OpenSSH servers.
+const DEFAULT_CHUNK = 32 * 1024;
+const DEFAULT_DEPTH = 64;
+const READ_BLOCK = 1024 * 1024; // local reads, sliced into requests
+const CHECK_BYTES = 64 * 1024; // compared before trusting a partial file
+
+export async function sftpUpload(localPath: string, target: SftpTarget, opts: SftpOptions): Promise<SftpResult> {
+  const local = await open(localPath, 'r');
+  const ctx = newContext(opts);
+  try {
+    const size = (await local.stat()).size;
+    const hasher = new PrefixHasher(local);
+    await withReconnects('upload', target, opts, ctx, (s) => uploadOnce(s, local, size, target.remotePath, hasher, ctx, opts));
+    return { bytes: size, hostKeyFingerprint: ctx.pinned as string, resumedFrom: ctx.resumedFrom, sha256: await hasher.digest(size) };
+  } finally {
+    opts.progress?.finish();
+    await local.close();
+  }
+}
+
+export async function sftpDownload(target: SftpTarget, localPath: string, opts: SftpOptions): Promise<SftpResult> {
+  const local = await open(localPath, 'a+').then((fh) => fh.close()).then(() => open(localPath, 'r+'));
+  const ctx = newContext(opts);
+  try {
+    const hasher = new PrefixHasher(local);
+    const size = await withReconnects('download', target, opts, ctx, (s) => downloadOnce(s, local, target.remotePath, hasher, ctx, opts));
+    return { bytes: size, hostKeyFingerprint: ctx.pinned as string, resumedFrom: ctx.resumedFrom, sha256: await hasher.digest(size) };
+  } finally {
+    opts.progress?.finish();
+    await local.close();
+  }
+}
+
+interface Context {
+  pinned?: string;
+  keyLogged?: boolean;
+  resumedFrom: number[];
+  done: number; // absolute bytes safely on the far side, for progress and "did this round move"
+}
+
+function newContext(opts: SftpOptions): Context {
+  return { pinned: opts.expectedHostKey ? normalizeFingerprint(opts.expectedHostKey) : undefined, resumedFrom: [], done: 0 };
+}
+
+// --- upload -------------------------------------------------------------------------
+
+async function uploadOnce(s: Session, local: FileHandle, size: number, remotePath: string, hasher: PrefixHasher, ctx: Context, opts: SftpOptions): Promise<void> {
+  const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
+  const depth = opts.concurrency ?? DEFAULT_DEPTH;
+  // No TRUNC: what an earlier attempt wrote is kept and appended to.
+  let readable = true;
+  let handle = await s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.READ | OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb)).catch((err) => {
+    if (statusOf(err) !== STATUS_CODE.PERMISSION_DENIED) throw err;
+    readable = false; // a write-only drop box: resume without checking what is there
+    return s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb));
+  });
+  try {
+    const remoteSize = await s.call<Stats>((cb) => s.sftp.fstat(handle, cb)).then((st) => st.size, () => undefined);
+    // A server that runs requests out of order could leave holes just before the end:
+    // rewrite the last window, which costs little.
+    let start = remoteSize === undefined || remoteSize > size ? 0 : Math.max(0, remoteSize - depth * chunk);
+    start -= start % chunk;
+    if (start > 0 && readable && !(await samePrefixEnd(s, handle, local, start))) {
+      opts.log(`The remote ${remotePath} does not hold the start of this file; uploading it again from the beginning.`);
+      start = 0;
+    }
+    // A shorter or equal remote file is overwritten in full below; a longer one must shrink.
+    if (start === 0 && (remoteSize === undefined || remoteSize > size)) handle = await truncate(s, handle, remotePath);
+    if (start > 0) {
+      ctx.resumedFrom.push(start);
+      opts.log(`Resuming the upload at ${start} bytes of ${size}.`);
+    }
+    ctx.done = start;
+    opts.progress?.update(start);
+    await hasher.catchUp(start);
+    await pipelinedWrite(s, handle, local, start, size, chunk, depth, hasher, ctx, opts);
+    const finalSize = (await s.call<Stats>((cb) => s.sftp.fstat(handle, cb))).size;
+    if (finalSize !== size) throw new SftpTransferError(`After the upload the remote file holds ${finalSize} bytes, expected ${size}.`);
+  } finally {
+    await s.call((cb) => s.sftp.close(handle, cb)).catch(() => {});
+  }
+}
+
+async function truncate(s: Session, handle: Buffer, remotePath: string): Promise<Buffer> {
+  try {
+    await s.call((cb) => s.sftp.fsetstat(handle, { size: 0 }, cb));
+    return handle;
+  } catch {
+    await s.call((cb) => s.sftp.close(handle, cb)).catch(() => {});
+    return s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.WRITE | OPEN_MODE.CREAT | OPEN_MODE.TRUNC, cb));
+  }
+}
+
+async function pipelinedWrite(
+  s: Session, handle: Buffer, local: FileHandle, start: number, size: number,
+  chunk: number, depth: number, hasher: PrefixHasher, ctx: Context, opts: SftpOptions,
+): Promise<void> {
+  const gate = new Gate(s, opts.stallTimeoutMs);
+  try {
+    const block = Math.max(chunk, READ_BLOCK - (READ_BLOCK % chunk));
+    for (let pos = start; pos < size; ) {
+      const buf = await readFully(local, pos, Math.min(block, size - pos));
+      hasher.feed(pos, buf);
+      for (let off = 0; off < buf.length; off += chunk) {
+        await gate.slot(depth);
+        const n = Math.min(chunk, buf.length - off);
+        gate.begin();
+        s.sftp.write(handle, buf, off, n, pos + off, (err?: Error | null) => {
+          if (!err) {
+            ctx.done += n;
+            opts.progress?.update(ctx.done);
+          }
+          gate.end(err ?? undefined);
+        });
+      }
+      pos += buf.length;
+    }
+    await gate.slot(1);
+  } finally {
+    gate.dispose();
+  }
+}
+
+// --- download -----------------------------------------------------------------------
+
+async function downloadOnce(s: Session, local: FileHandle, remotePath: string, hasher: PrefixHasher, ctx: Context, opts: SftpOptions): Promise<number> {
+  const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
+  const depth = opts.concurrency ?? DEFAULT_DEPTH;
+  const handle = await s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.READ, cb));
+  try {
+    const size = (await s.call<Stats>((cb) => s.sftp.fstat(handle, cb))).size;
+    let start = (await local.stat()).size; // written in order: the local file is a clean prefix
+    if (start > size || (start > 0 && !(await samePrefixEnd(s, handle, local, start)))) {
+      if (start > 0) opts.log(`The local ${start}-byte partial file does not match the remote one; downloading again from the beginning.`);
+      await local.truncate(0);
+      hasher.reset();
+      start = 0;
+    }
+    if (start > 0) {
+      ctx.resumedFrom.push(start);
+      opts.log(`Resuming the download at ${start} bytes of ${size}.`);
+    }
+    ctx.done = start;
+    opts.progress?.update(start);
+    await hasher.catchUp(start);
+    await pipelinedRead(s, handle, local, start, size, chunk, depth, hasher, ctx, opts);
+    const got = (await local.stat()).size;
+    if (got !== size) throw new SftpTransferError(`After the download the local file holds ${got} bytes, expected ${size}.`);
+    return size;
+  } finally {
+    await s.call((cb) => s.sftp.close(handle, cb)).catch(() => {});
+  }
+}
+
+async function pipelinedRead(
+  s: Session, handle: Buffer, local: FileHandle, start: number, size: number,
+  chunk: number, depth: number, hasher: PrefixHasher, ctx: Context, opts: SftpOptions,
+): Promise<void> {
+  const gate = new Gate(s, opts.stallTimeoutMs);
+  const arrived = new Map<number, Buffer>(); // answers may come back out of order
+  let next = start;
+  const request = (pos: number, len: number) => {
+    gate.begin();
+    s.sftp.read(handle, Buffer.allocUnsafe(len), 0, len, pos, (err, nb, data) => {
+      if (!err && nb === 0) err = new SftpTransferError(`The remote file ended at ${pos} bytes, before its announced ${size}.`);
+      if (!err) {
+        arrived.set(pos, data.subarray(0, nb));
+        if (nb < len) request(pos + nb, len - nb); // short read: ask for the rest
+      }
+      gate.end(err ?? undefined);
+    });
+  };
+  try {
+    for (let pos = start; pos < size; ) {
+      // Each buffer holds a slot until written out: memory stays within depth × chunk.
+      while (next < size && arrived.size + gate.pending < depth) {
+        const len = Math.min(chunk, size - next);
+        request(next, len);
+        next += len;
+      }
+      let buf = arrived.get(pos);
+      while (!buf) {
+        await gate.change();
+        buf = arrived.get(pos);
+      }
+      arrived.delete(pos);
+      await writeFully(local, pos, buf);
+      hasher.feed(pos, buf);
+      pos += buf.length;
+      ctx.done = pos;
+      opts.progress?.update(pos);
+    }
+  } finally {
+    gate.dispose();
+  }
+}
+
+// --- shared pieces ------------------------------------------------------------------
+
+/** Bounds the requests in flight and turns the first failure or a stall into an error. */
+class Gate {
+  pending = 0;
+  private failure: unknown;
+  private waiter: (() => void) | undefined;
+  private lastProgress = Date.now();
+  private readonly timer: NodeJS.Timeout;
+  private readonly unsubscribe: () => void;
+
+  constructor(session: Session, stallMs = 60_000) {
+    this.unsubscribe = session.onBroken((err) => this.fail(err));
+    this.timer = setInterval(() => {
+      if (this.pending > 0 && Date.now() - this.lastProgress > stallMs) {
+        const err = Object.assign(new Error(`No SFTP answer for ${Math.round(stallMs / 1000)} s`), { code: 'ETIMEDOUT' });
+        this.fail(err);
+        session.destroy();
+      }
+    }, Math.min(stallMs, 5000));
+    this.timer.unref();
+  }
+
+  begin(): void {
+    this.pending++;
+  }
+
+  end(err?: Error): void {
+    this.pending--;
+    this.lastProgress = Date.now();
+    if (err) this.fail(err);
+    this.wake();
+  }
+
+  async slot(depth: number): Promise<void> {
+    this.check();
+    while (this.pending >= depth) {
+      await this.change();
+    }
+  }
+
+  async change(): Promise<void> {
+    this.check();
+    await new Promise<void>((resolve) => (this.waiter = resolve));
+    this.check();
+  }
+
+  dispose(): void {
+    clearInterval(this.timer);
+    this.unsubscribe();
+  }
+
+  private check(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure === undefined) this.failure = err;
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+}
+
+/** A running SHA-256 over the file's bytes in order, across rewinds and resumes. */
+class PrefixHasher {
+  private hash = createHash('sha256');
+  private upTo = 0;
+  private readonly file: FileHandle;
+
+  constructor(file: FileHandle) {
+    this.file = file;
+  }
+
+  feed(pos: number, buf: Buffer): void {
+    if (pos > this.upTo || pos + buf.length <= this.upTo) return;
+    this.hash.update(buf.subarray(this.upTo - pos));
+    this.upTo = pos + buf.length;
+  }
+
+  /** Hashes the local bytes before `pos` that this call did not move (a resume). */
+  async catchUp(pos: number): Promise<void> {
+    while (this.upTo < pos) this.feed(this.upTo, await readFully(this.file, this.upTo, Math.min(READ_BLOCK * 4, pos - this.upTo)));
+  }
+
+  reset(): void {
+    this.hash = createHash('sha256');
+    this.upTo = 0;
+  }
+
+  async digest(size: number): Promise<string | undefined> {
+    await this.catchUp(size);
+    return this.upTo === size ? this.hash.digest('hex') : undefined;
+  }
+}
+
+// Before trusting a partial file, compare its last bytes with ours: a leftover from another
+// dump must not be extended.
+async function samePrefixEnd(s: Session, handle: Buffer, local: FileHandle, end: number): Promise<boolean> {
+  const len = Math.min(CHECK_BYTES, end);
+  const mine = await readFully(local, end - len, len);
+  const theirs = Buffer.alloc(len);
+  let got = 0;
+  try {
+    while (got < len) {
+      const n = await s.call<number>((cb) => s.sftp.read(handle, theirs, got, len - got, end - len + got, (err, nb) => cb(err, nb)));
+      if (!n) break;
+      got += n;
+    }
+  } catch (err) {
+    if (statusOf(err) === STATUS_CODE.PERMISSION_DENIED) return true; // unreadable: trust the size
+    throw err;
+  }
+  return got === len && mine.equals(theirs);
+}
+
+async function readFully(fh: FileHandle, pos: number, len: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(len);
+  let got = 0;
+  while (got < len) {
+    const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
+    if (bytesRead === 0) throw new SftpTransferError(`The local file ended at ${pos + got} bytes while it was being sent (changed meanwhile?).`);
+    got += bytesRead;
+  }
+  return buf;
+}
+
+async function writeFully(fh: FileHandle, pos: number, buf: Buffer): Promise<void> {
+  let done = 0;
+  while (done < buf.length) done += (await fh.write(buf, done, buf.length - done, pos + done)).bytesWritten;
+}
+
+function statusOf(err: unknown): number | undefined {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+// --- connection ---------------------------------------------------------------------
+
+interface Session {
+  sftp: SFTPWrapper;
+  /** Runs a callback-style call; rejects as soon as the connection breaks. */
+  call<T = void>(fn: (cb: (err?: Error | null, value?: T) => void) => void): Promise<T>;
+  onBroken(fn: (err: unknown) => void): () => void;
+  destroy(): void;
+}
+
+async function withReconnects<T>(what: string, target: SftpTarget, opts: SftpOptions, ctx: Context, attempt: (s: Session) => Promise<T>): Promise<T> {
+  const retries = opts.retries ?? 5;
+  for (;;) {
+    const before = ctx.done;
+    try {
+      return await withRetry(
+        async () => {
+          const { session, client } = await connect(target, opts, ctx);
+          try {
+            return await attempt(session);
+          } finally {
+            client.end();
+            client.destroy();
+          }
+        },
+        {
+          attempts: retries + 1,
+          baseMs: opts.retryBaseMs ?? 1000,
+          maxMs: 30_000,
+          signal: opts.signal,
+          retryable: (err) => isRetryable(err, opts.signal),
+          onRetry: (err, n, delay) =>
+            opts.log(`SFTP ${what} interrupted (${describe(err)}); reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${n + 1} of ${retries + 1}).`),
+        },
+      );
+    } catch (err) {
+      // A round that moved data earns a fresh budget: long transfers over flaky links finish.
+      if (retries === 0 || ctx.done <= before || !isRetryable(err, opts.signal)) throw abortReason(opts.signal) ?? err;
+      opts.log(`SFTP ${what} interrupted again (${describe(err)}) after progress; starting a new round of retries.`);
+    }
+  }
+}
+
+function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{ session: Session; client: Client }> {
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    const where = `${target.host}:${target.port}`;
+    const listeners = new Set<(err: unknown) => void>();
+    let broken: unknown;
+    let mismatch: HostKeyMismatchError | undefined;
+    let ready = false;
+    const breakWith = (err: unknown) => {
+      if (broken !== undefined) return;
+      broken = abortReason(opts.signal) ?? mismatch ?? err;
+      for (const l of listeners) l(broken);
+      if (!ready) reject(broken);
+      signalCleanup();
+    };
+    const onAbort = () => {
+      breakWith(abortReason(opts.signal));
+      client.destroy();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const signalCleanup = () => opts.signal?.removeEventListener('abort', onAbort);
+    if (opts.signal?.aborted) return onAbort();
+
+    client.on('error', (err) => breakWith(err));
+    client.on('close', () => breakWith(Object.assign(new Error('SFTP connection closed'), { code: 'ECONNRESET' })));
+    client.on('ready', () => {
+      client.sftp((err, sftp) => {
+        if (err) return breakWith(err);
+        sftp.on('error', (e: Error) => breakWith(e));
+        sftp.on('close', () => breakWith(Object.assign(new Error('SFTP channel closed'), { code: 'ECONNRESET' })));
+        ready = true;
+        const session: Session = {
+          sftp,
+          call<T>(fn: (cb: (err?: Error | null, value?: T) => void) => void) {
+            return new Promise<T>((res, rej) => {
+              if (broken !== undefined) return rej(broken);
+              const off = session.onBroken(rej);
+              fn((e, v) => {
+                off();
+                if (e) rej(e);
+                else res(v as T);
+              });
+            });
+          },
+          onBroken(fn) {
+            if (broken !== undefined) {
+              queueMicrotask(() => fn(broken));
+              return () => {};
+            }
+            listeners.add(fn);
+            return () => listeners.delete(fn);
+          },
+          destroy: () => client.destroy(),
+        };
+        resolve({ session, client });
+      });
+    });
+    client.connect({
+      host: target.host,
+      port: target.port,
+      username: target.username,
+      privateKey: target.privateKey,
+      readyTimeout: 20_000,
+      keepaliveInterval: 10_000,
+      keepaliveCountMax: 3,
+      hostVerifier: (key: Buffer) => {
+        const fp = sha256Fingerprint(key);
+        if (ctx.pinned && normalizeFingerprint(ctx.pinned) !== normalizeFingerprint(fp)) {
+          mismatch = new HostKeyMismatchError(where, ctx.pinned, fp);
+          return false;
+        }
+        if (!ctx.keyLogged) {
+          ctx.keyLogged = true;
+          opts.log(`SSH host key of ${where}: ${keyType(key)} ${fp}${opts.expectedHostKey ? ' (matches the expected key)' : ''}`);
+        }
+        ctx.pinned = fp;
+        return true;
+      },
+    });
+  });
+}
+
+function isRetryable(err: unknown, signal?: AbortSignal): boolean {
+  if (signal?.aborted) return false;
+  if (err instanceof HostKeyMismatchError || err instanceof SftpTransferError) return false;
+  const e = err as { level?: string; code?: unknown; message?: string };
+  if (e?.level === 'client-authentication' || e?.level === 'handshake') return false;
+  if (e?.level === 'client-socket' || e?.level === 'client-timeout' || e?.level === 'protocol') return true;
+  if (e?.code === STATUS_CODE.NO_CONNECTION || e?.code === STATUS_CODE.CONNECTION_LOST) return true;
+  if (typeof e?.code === 'number') return false; // other SFTP statuses: permission, no such file, ...
+  if (/No response from server|Keepalive timeout|connection closed|channel closed|Connection lost/i.test(e?.message ?? '')) return true;
+  return isTransientNetworkError(err);
+}
+
+function abortReason(signal?: AbortSignal): unknown {
+  if (!signal?.aborted) return undefined;
+  return signal.reason ?? Object.assign(new Error('The transfer was aborted'), { name: 'AbortError' });
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string; code?: unknown };
+  return [e?.message ?? String(err), typeof e?.code === 'string' ? e.code : ''].filter(Boolean).join(' ');
+}
+
+function normalizeFingerprint(fp: string): string {
+  return `SHA256:${fp.trim().replace(/^SHA256:/i, '').replace(/=+$/, '')}`;
+}
+
+function keyType(blob: Buffer): string {
+  const len = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
+  const name = blob.subarray(4, 4 + len).toString('latin1');
+  return name.replace(/^ssh-/, '').toUpperCase();
+}
