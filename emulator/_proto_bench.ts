@@ -21,7 +21,14 @@ for (const [depth, chunk] of (process.argv[3] ? JSON.parse(process.argv[3]) : [[
   const r = await sftpUpload(f, { host: s.host, port: s.port, username: s.user, privateKey: kp.privateKey, remotePath: 'db.dump' }, { log: console.log, concurrency: depth, chunkSize: chunk });
   console.log('ssh2', depth, chunk, (size / 1048576 / ((Date.now() - t) / 1000)).toFixed(1), 'MiB/s', r.bytes, statSync(s.sharedFilePath!).size, r.sha256?.slice(0, 12));
 }
+for (const [depth, chunk] of (process.argv[4] ? JSON.parse(process.argv[4]) : [[64, 32768]]) as [number, number][]) {
+rmSync(kd.dir + '/down', { force: true });
 t = Date.now();
-const r = await sftpDownload({ host: s.host, port: s.port, username: s.user, privateKey: kp.privateKey, remotePath: 'db.dump' }, kd.dir + '/down', { log: console.log });
-console.log('download', (size / 1048576 / ((Date.now() - t) / 1000)).toFixed(1), 'MiB/s', r.sha256?.slice(0, 12));
+const r = await sftpDownload({ host: s.host, port: s.port, username: s.user, privateKey: kp.privateKey, remotePath: 'db.dump' }, kd.dir + '/down', { log: () => {}, concurrency: depth, chunkSize: chunk });
+console.log('download', depth, chunk, (size / 1048576 / ((Date.now() - t) / 1000)).toFixed(1), 'MiB/s', r.sha256?.slice(0, 12));
+}
+writeFileSync(kd.dir + '/b2', `get db.dump ${kd.dir}/down2\n`);
+t = Date.now();
+execFileSync('sftp', ['-b', kd.dir + '/b2', '-P', String(s.port), '-i', files.privateKeyPath, '-o', `UserKnownHostsFile=${kd.dir}/kh`, `${s.user}@127.0.0.1`]);
+console.log('openssh get', (size / 1048576 / ((Date.now() - t) / 1000)).toFixed(1), 'MiB/s');
 await s.close(); await kd.cleanup();

@@ -3,6 +3,8 @@
 //  - the blob store its signed URLs point to (Azure block-blob subset: Put Block, Put Block
 //    List, Put Blob, Get Blob), blocks and blobs kept on disk since dumps can be large,
 //  - a few REST endpoints (run artifacts, artifact zip redirect, issue comments).
+// Artifacts are zips, or "raw" single files (upload-artifact's `archive: false`, the
+// library's `skipArchive`): those are served as they are, named by Content-Disposition.
 // Routes live in one table so later steps can add endpoints next to the existing ones.
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -20,15 +22,35 @@ export interface FakeArtifact {
   name: string;
   size: number;
   digest?: string; // "sha256:<hex>", as the REST API shows it
+  /** The stored blob: the zip, or the file itself for a raw artifact. */
   zipPath: string;
+  /** Stored unzipped (one file, served as is). */
+  raw: boolean;
   finalized: boolean;
   retentionDays?: number;
   runId: number;
   repository: string;
   createdAt: string;
   expiresAt?: string;
-  /** Unzipped file name -> bytes (fine for test-sized artifacts). */
+  /** Unzipped file name -> bytes (fine for test-sized artifacts); a raw artifact: its one file. */
   entries(): Promise<Map<string, Buffer>>;
+}
+
+/** What a token may do on the REST side, as a GITHUB_TOKEN's `permissions:` grant it. */
+export interface TokenPermissions {
+  actions?: 'none' | 'read';
+  issues?: 'none' | 'read' | 'write'; // issue and pull-request comments alike
+}
+
+export interface SeedArtifact {
+  runId: number;
+  repository: string;
+  name: string;
+  files: Record<string, Buffer>;
+  /** Store the one file unzipped, as `archive: false` uploads are. */
+  raw?: boolean;
+  /** Raw only: send Content-Disposition with the file name (default true). Without it the library names the file "artifact". */
+  contentDisposition?: boolean;
 }
 
 export interface FakeComment {
@@ -51,7 +73,9 @@ export interface GitHubFake {
   artifacts: FakeArtifact[];
   comments: FakeComment[];
   requests: Array<{ method: string; path: string; authorization?: string }>;
-  addArtifact(a: { runId: number; repository: string; name: string; files: Record<string, Buffer> }): Promise<FakeArtifact>;
+  addArtifact(a: SeedArtifact): Promise<FakeArtifact>;
+  /** Another valid REST token with narrower permissions (missing ones answer 403). */
+  addToken(token: string, permissions: TokenPermissions): void;
   close(): Promise<void>;
 }
 
@@ -74,6 +98,8 @@ interface Blob {
   blocksDir: string;
   committed: boolean;
   contentType: string;
+  /** Sent on download (raw artifacts): the library takes the file name from it. */
+  disposition?: string;
 }
 
 interface Artifact extends FakeArtifact {
@@ -104,6 +130,8 @@ interface Route {
   method: string;
   pattern: RegExp;
   kind: Kind;
+  /** REST only: the permission the token needs. */
+  needs?: { scope: keyof TokenPermissions; level: 'read' | 'write' };
   handle: (w: World, ctx: Ctx) => Promise<void>;
 }
 
@@ -112,6 +140,8 @@ interface World {
   serverUrl: string;
   dir: string;
   token: string;
+  /** Tokens other than the all-powerful `token`, with what they may do. */
+  scopedTokens: Map<string, TokenPermissions>;
   runtimeToken: string;
   secret: Buffer;
   own: Run;
@@ -137,6 +167,7 @@ export async function startGitHubFake(opts: { repository?: string; runId?: numbe
     serverUrl: '',
     dir,
     token: opts.token ?? `ghs_fake${randomBytes(12).toString('hex')}`,
+    scopedTokens: new Map(),
     runtimeToken: runtimeJwt(own, secret),
     secret,
     own,
@@ -200,6 +231,9 @@ export async function startGitHubFake(opts: { repository?: string; runId?: numbe
     comments: w.comments,
     requests,
     addArtifact: (a) => seedArtifact(w, a),
+    addToken(token, permissions) {
+      w.scopedTokens.set(token, { ...permissions });
+    },
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -212,18 +246,22 @@ export async function startGitHubFake(opts: { repository?: string; runId?: numbe
 
 // ---------------------------------------------------------------- routing
 
+const ACTIONS_READ = { scope: 'actions', level: 'read' } as const;
+const ISSUES_READ = { scope: 'issues', level: 'read' } as const;
+const ISSUES_WRITE = { scope: 'issues', level: 'write' } as const;
+
 const routes: Route[] = [
   { method: 'POST', pattern: /^\/twirp\/github\.actions\.results\.api\.v1\.ArtifactService\/(\w+)$/, kind: 'twirp', handle: twirp },
   { method: 'PUT', pattern: /^\/blob\/actions-results\/([^/]+)$/, kind: 'blob', handle: putBlob },
   { method: 'GET', pattern: /^\/blob\/actions-results\/([^/]+)$/, kind: 'blob', handle: getBlob },
   { method: 'HEAD', pattern: /^\/blob\/actions-results\/([^/]+)$/, kind: 'blob', handle: getBlob },
-  { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs\/(\d+)\/artifacts$/, kind: 'rest', handle: listRunArtifacts },
-  { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/artifacts\/(\d+)$/, kind: 'rest', handle: getArtifact },
-  { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/artifacts\/(\d+)\/(\w+)$/, kind: 'rest', handle: downloadArtifact },
-  { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/, kind: 'rest', handle: listComments },
-  { method: 'POST', pattern: /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/, kind: 'rest', handle: createComment },
-  { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/, kind: 'rest', handle: getComment },
-  { method: 'PATCH', pattern: /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/, kind: 'rest', handle: updateComment },
+  { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs\/(\d+)\/artifacts$/, kind: 'rest', needs: ACTIONS_READ, handle: listRunArtifacts },
+  { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/artifacts\/(\d+)$/, kind: 'rest', needs: ACTIONS_READ, handle: getArtifact },
+  { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/artifacts\/(\d+)\/(\w+)$/, kind: 'rest', needs: ACTIONS_READ, handle: downloadArtifact },
+  { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/, kind: 'rest', needs: ISSUES_READ, handle: listComments },
+  { method: 'POST', pattern: /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/, kind: 'rest', needs: ISSUES_WRITE, handle: createComment },
+  { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/, kind: 'rest', needs: ISSUES_READ, handle: getComment },
+  { method: 'PATCH', pattern: /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/, kind: 'rest', needs: ISSUES_WRITE, handle: updateComment },
 ];
 
 async function dispatch(w: World, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -235,7 +273,7 @@ async function dispatch(w: World, req: IncomingMessage, res: ServerResponse): Pr
     const route = matching.find((r) => r.method === req.method);
     if (!route) throw new HttpError(405, 'bad_route', `${req.method} not allowed on ${url.pathname}`);
     const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodeURIComponent);
-    if (route.kind === 'rest') checkRestAuth(w, req);
+    if (route.kind === 'rest') checkRestAuth(w, req, route.needs);
     await route.handle(w, { req, res, url, params });
   } catch (err) {
     req.resume(); // drain an unread body so the connection stays usable
@@ -329,7 +367,9 @@ async function createArtifact(w: World, body: Record<string, unknown>): Promise<
     retentionDays = Math.round((ms - Date.now()) / DAY_MS);
   }
   const mime = typeof body.mime_type === 'string' ? body.mime_type : 'application/zip';
-  const a = await newArtifact(w, run, name, mime, { expiresAt, retentionDays });
+  // skipArchive uploads name the artifact after its one file and give that file's type.
+  const raw = !ZIP_TYPES.has(mime.toLowerCase());
+  const a = await newArtifact(w, run, name, mime, { expiresAt, retentionDays }, raw ? { fileName: name } : undefined);
   return { ok: true, signed_upload_url: signedBlobUrl(w, a.blobKey, 'cw') };
 }
 
@@ -394,14 +434,17 @@ async function newArtifact(
   name: string,
   contentType: string,
   retention: { expiresAt?: string; retentionDays?: number },
+  raw?: { fileName: string; disposition?: boolean },
 ): Promise<Artifact> {
   const id = w.nextArtifactId++;
-  const blobKey = `artifact-${id}.zip`;
+  // The library unzips whatever URL path ends in .zip: a raw blob's must not.
+  const blobKey = raw ? `artifact-${id}` : `artifact-${id}.zip`;
   const blob: Blob = {
     file: path.join(w.dir, 'blobs', blobKey),
     blocksDir: path.join(w.dir, 'blocks', String(id)),
     committed: false,
     contentType,
+    ...(raw && raw.disposition !== false ? { disposition: contentDisposition(raw.fileName) } : {}),
   };
   w.blobs.set(blobKey, blob);
   const a: Artifact = {
@@ -415,22 +458,28 @@ async function newArtifact(
     createdAt: new Date().toISOString(),
     ...(retention.expiresAt ? { expiresAt: retention.expiresAt } : {}),
     ...(retention.retentionDays !== undefined ? { retentionDays: retention.retentionDays } : {}),
+    raw: raw !== undefined,
     run,
     blobKey,
-    entries: async () => readZip(await fsp.readFile(blob.file)),
+    entries: async () => (raw ? new Map([[raw.fileName, await fsp.readFile(blob.file)]]) : readZip(await fsp.readFile(blob.file))),
   };
   w.artifacts.push(a);
   return a;
 }
 
-async function seedArtifact(w: World, s: { runId: number; repository: string; name: string; files: Record<string, Buffer> }): Promise<FakeArtifact> {
+async function seedArtifact(w: World, s: SeedArtifact): Promise<FakeArtifact> {
   let run = w.runs.find((r) => r.runId === s.runId && r.repository.toLowerCase() === s.repository.toLowerCase());
   if (!run) {
     run = { runId: s.runId, repository: s.repository, backendId: randomUUID(), jobBackendId: randomUUID() };
     w.runs.push(run);
   }
-  const a = await newArtifact(w, run, s.name, 'application/zip', {});
-  const zip = writeStoredZip(s.files);
+  const names = Object.keys(s.files);
+  if (s.raw && names.length !== 1) throw new Error(`a raw artifact holds exactly one file, got ${names.length}`);
+  const fileName = names[0] ?? '';
+  const a = s.raw
+    ? await newArtifact(w, run, s.name, mimeOf(fileName), {}, { fileName, disposition: s.contentDisposition !== false })
+    : await newArtifact(w, run, s.name, 'application/zip', {});
+  const zip = s.raw ? (s.files[fileName] ?? Buffer.alloc(0)) : writeStoredZip(s.files);
   await fsp.writeFile(a.zipPath, zip);
   const blob = w.blobs.get(a.blobKey);
   if (blob) blob.committed = true;
@@ -522,7 +571,13 @@ async function getBlob(w: World, { req, res, url }: Ctx): Promise<void> {
   const blob = authorizeBlob(w, url, 'r');
   if (!blob.committed) throw new HttpError(404, 'BlobNotFound', 'The specified blob does not exist.');
   const { size } = await fsp.stat(blob.file);
-  res.writeHead(200, { ...blobHeaders(), 'content-type': blob.contentType, 'content-length': String(size), 'x-ms-blob-type': 'BlockBlob' });
+  res.writeHead(200, {
+    ...blobHeaders(),
+    'content-type': blob.contentType,
+    'content-length': String(size),
+    'x-ms-blob-type': 'BlockBlob',
+    ...(blob.disposition ? { 'content-disposition': blob.disposition } : {}),
+  });
   if (req.method === 'HEAD') return void res.end();
   await pipeline(createReadStream(blob.file), res);
 }
@@ -571,11 +626,19 @@ async function sha256File(file: string): Promise<string> {
 
 // ---------------------------------------------------------------- REST
 
-function checkRestAuth(w: World, req: IncomingMessage): void {
+function checkRestAuth(w: World, req: IncomingMessage, needs: Route['needs']): void {
   const auth = req.headers.authorization;
   if (!auth) throw new HttpError(401, 'unauthorized', 'Requires authentication');
   const m = /^(?:token|bearer)\s+(\S+)$/i.exec(auth);
-  if (!m || m[1] !== w.token) throw new HttpError(401, 'unauthorized', 'Bad credentials');
+  const given = m?.[1];
+  if (given === undefined) throw new HttpError(401, 'unauthorized', 'Bad credentials');
+  if (given === w.token) return;
+  const perms = w.scopedTokens.get(given);
+  if (!perms) throw new HttpError(401, 'unauthorized', 'Bad credentials');
+  if (!needs) return;
+  const rank = { none: 0, read: 1, write: 2 } as const;
+  // GitHub's words when a GITHUB_TOKEN lacks a permission.
+  if (rank[perms[needs.scope] ?? 'none'] < rank[needs.level]) throw new HttpError(403, 'forbidden', 'Resource not accessible by integration');
 }
 
 function sameRepo(a: string, owner: string | undefined, repo: string | undefined): boolean {
@@ -728,6 +791,20 @@ function runtimeJwt(run: Run, secret: Buffer): string {
   });
   const sig = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');
   return `${header}.${payload}.${sig}`;
+}
+
+const ZIP_TYPES = new Set(['application/zip', 'application/x-zip-compressed', 'application/zip-compressed']);
+
+/** The type @actions/artifact gives a raw upload (by extension; the few a dump can have). */
+function mimeOf(fileName: string): string {
+  const ext = path.extname(fileName).toLowerCase();
+  return ext === '.zip' ? 'application/zip' : ext === '.gz' ? 'application/gzip' : ext === '.tar' ? 'application/x-tar' : 'application/octet-stream';
+}
+
+/** `attachment` with an ASCII fallback name and the exact UTF-8 one (RFC 6266 / 5987). */
+function contentDisposition(fileName: string): string {
+  const ascii = fileName.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(fileName)}`;
 }
 
 function xmlEscape(s: string): string {

@@ -6,6 +6,7 @@ import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { createReadStream, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { listZip, openZipEntry, methodName, ZipFormatError, STORED, DEFLATE, type ZipEntry } from './zip.ts';
 import { formatBytes } from './transfer/progress.ts';
@@ -90,9 +91,10 @@ const TAKES =
 type Sniffed = 'pgdmp' | 'gzip' | 'zip' | 'tar' | 'other-compression' | 'unknown';
 
 export function sniff(head: Buffer): Sniffed {
-  if (head.length >= 5 && head.toString('latin1', 0, 5) === 'PGDMP') return 'pgdmp';
+  // A file shorter than the magic but matching it is a cut custom dump: the reader says so.
+  if ('PGDMP'.startsWith(head.toString('latin1', 0, 5))) return 'pgdmp';
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && [0x0403, 0x0605, 0x0807].includes(head.readUInt16BE(2))) return 'zip';
+  if (head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && ['0304', '0506', '0708'].includes(head.toString('hex', 2, 4))) return 'zip';
   if (isTarHeader(head)) return 'tar';
   if (compressionName(head) !== undefined) return 'other-compression';
   return 'unknown';
@@ -165,7 +167,10 @@ function sqlVerdict(head: Buffer, tail: Buffer, where: string, what: string): Sq
   const serverVersion = /^--\s*Dumped from database version (.+)$/m.exec(text)?.[1]?.trim();
   const pgDumpVersion = /^--\s*Dumped by pg_dump version (.+)$/m.exec(text)?.[1]?.trim();
   const fromPgDump = /^--\s*PostgreSQL database dump\s*$/m.test(text);
-  if (fromPgDump && !/PostgreSQL database dump complete/.test(tailText)) {
+  // Since 17.6/16.10/15.14 pg_dump brackets the script with \restrict KEY ... \unrestrict KEY.
+  const restrictKey = /^\\restrict (\S+)/m.exec(text)?.[1];
+  const complete = /PostgreSQL database dump complete/.test(tailText) && (!restrictKey || tailText.includes(`\\unrestrict ${restrictKey}`));
+  if (fromPgDump && !complete) {
     throw new DumpError(
       `${where}: ${what} starts like a pg_dump SQL dump but lacks its closing "PostgreSQL database dump complete" line: ` +
         'it is truncated (an interrupted dump or copy). Make or copy the dump again.',
@@ -208,7 +213,7 @@ class StopReading extends Error {}
 async function inspectGzip(path: string, size: number, where: string): Promise<Omit<DumpInfo, 'path' | 'size'>> {
   const sql = sqlTracker();
   const tar = tarLister();
-  let mode: 'undecided' | 'sql' | 'tar' = 'undecided';
+  let mode = 'undecided' as 'undecided' | 'sql' | 'tar'; // set inside the stream callback
   let pending: Buffer[] = []; // what came before the verdict, replayed into the tar reader
   const decide = (): void => {
     if (isTarHeader(sql.head)) {
@@ -485,7 +490,7 @@ export function tarLister() {
   return { push, result: (): TarListing => ({ names, error }) };
 }
 
-async function tarNamesOf(stream: NodeJS.ReadableStream): Promise<TarListing> {
+async function tarNamesOf(stream: Readable): Promise<TarListing> {
   const tar = tarLister();
   try {
     await pipeline(stream, async (source: AsyncIterable<Buffer>) => {
@@ -689,7 +694,7 @@ async function readToc(c: Cursor, h: ArchiveHeader): Promise<TocItem[]> {
       const off = await c.offset();
       item.dataState = off.state;
       item.dataPos = off.pos;
-    } else if (h.format === FORMAT_DIRECTORY) {
+    } else if (h.format === FORMAT_DIRECTORY || h.format === FORMAT_TAR) {
       item.filename = (await c.str()) || undefined;
     }
     items.push(item);
@@ -765,13 +770,13 @@ async function inspectCustom(path: string, size: number, where: string, opts: In
     throw archiveError(err, where, 'pg_dump custom-format dump');
   }
   const f = report.header.format;
-  if (f === FORMAT_DIRECTORY) {
+  if (f === FORMAT_DIRECTORY || f === FORMAT_TAR) {
     throw new DumpError(
-      `${where} is the toc.dat of a pg_dump directory-format dump, not a whole dump. ` +
+      `${where} is the toc.dat of a pg_dump directory-format (or tar-format) dump, not a whole dump. ` +
         (opts.api === 'rpc' ? 'Pass the folder that holds it.' : V1_SINGLE_FILE),
     );
   }
-  if (f !== FORMAT_CUSTOM) throw new DumpError(`${where} starts with PGDMP but declares archive format ${f}${f === FORMAT_TAR ? ' (tar)' : ''}. Make a custom-format dump: \`pg_dump -Fc\`.`);
+  if (f !== FORMAT_CUSTOM) throw new DumpError(`${where} starts with PGDMP but declares archive format ${f}. Make a custom-format dump: \`pg_dump -Fc\`.`);
   return {
     format: 'custom',
     uploadExt: '.dump',
@@ -825,7 +830,8 @@ async function inspectDirectory(path: string, where: string, opts: InspectOption
   } catch (err) {
     throw archiveError(err, where, 'pg_dump directory dump (its toc.dat)');
   }
-  if (report.header.format !== FORMAT_DIRECTORY) {
+  // pg_dump writes the tar code into a directory dump's toc.dat: the two share its layout.
+  if (report.header.format !== FORMAT_DIRECTORY && report.header.format !== FORMAT_TAR) {
     throw new DumpError(`${where} has a toc.dat of archive format ${report.header.format}, not a directory dump. Make it again with \`pg_dump -Fd\`.`);
   }
   if (opts.api === 'v1') throw new DumpError(`${where} is a pg_dump directory-format dump. ${V1_SINGLE_FILE}`);

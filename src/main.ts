@@ -78,7 +78,6 @@ export async function run(): Promise<void> {
     report.api = platform.api;
     report.requestId = ref.id;
     writeOutputs({ 'request-id': ref.id });
-    core.setSecret(ref.key);
     core.setOutput('request-key', ref.key);
 
     const needsUpload = !status || status.state === 'draft' || status.state === 'new';

@@ -56,7 +56,7 @@ export async function listZip(path: string): Promise<ZipEntry[]> {
 }
 
 /** The entry's decompressed bytes; the stream errors on a CRC or size mismatch. */
-export async function openZipEntry(path: string, entry: ZipEntry): Promise<NodeJS.ReadableStream> {
+export async function openZipEntry(path: string, entry: ZipEntry): Promise<Readable> {
   if (entry.encrypted) throw new ZipFormatError(`entry "${entry.name}" is encrypted`);
   if (entry.method !== STORED && entry.method !== DEFLATE) {
     throw new ZipFormatError(`entry "${entry.name}" uses compression method ${entry.method} (${methodName(entry.method)}); only stored and deflate are supported`);

@@ -9,6 +9,8 @@ export interface RequestRef {
   id: string;
   key: string; // v1 key, rpc token: a secret
   hostUri?: string; // rpc: the node that holds the request
+  /** What the platform said to show the user when the request was created (rpc `info`). */
+  warnings?: string[];
 }
 
 export interface CreateParams {

@@ -227,20 +227,26 @@ async function pipelinedRead(
       gate.end(err ?? undefined);
     });
   };
+  const refill = () => {
+    // Arrived buffers hold their slot until written out: memory stays near depth × chunk.
+    while (next < size && arrived.size + gate.pending < depth) {
+      const len = Math.min(chunk, size - next);
+      request(next, len);
+      next += len;
+    }
+  };
   try {
     for (let pos = start; pos < size; ) {
-      // Each buffer holds a slot until written out: memory stays within depth × chunk.
-      while (next < size && arrived.size + gate.pending < depth) {
-        const len = Math.min(chunk, size - next);
-        request(next, len);
-        next += len;
+      refill();
+      while (!arrived.has(pos)) await gate.change();
+      // One local write per run of contiguous answers: a write per request caps the rate.
+      const run: Buffer[] = [];
+      for (let p = pos, b = arrived.get(p); b; p += b.length, b = arrived.get(p)) {
+        run.push(b);
+        arrived.delete(p);
       }
-      let buf = arrived.get(pos);
-      while (!buf) {
-        await gate.change();
-        buf = arrived.get(pos);
-      }
-      arrived.delete(pos);
+      refill();
+      const buf = run.length === 1 ? run[0] : Buffer.concat(run);
       await writeFully(local, pos, buf);
       hasher.feed(pos, buf);
       pos += buf.length;
@@ -462,6 +468,7 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
     client.on('error', (err) => breakWith(err));
     client.on('close', () => breakWith(Object.assign(new Error('SFTP connection closed'), { code: 'ECONNRESET' })));
     client.on('ready', () => {
+      client.setNoDelay(true); // small READ requests must not wait for Nagle
       client.sftp((err, sftp) => {
         if (err) return breakWith(err);
         sftp.on('error', (e: Error) => breakWith(e));

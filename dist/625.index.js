@@ -1,0 +1,139 @@
+export const id = 625;
+export const ids = [625];
+export const modules = {
+
+/***/ 67625:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   publishArtifact: () => (/* binding */ publishArtifact)
+/* harmony export */ });
+/* unused harmony exports artifactNameProblem, artifactServiceProblem */
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(27194);
+/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(50484);
+// Publishes the upgraded dump and its notes as a workflow artifact. @actions/artifact pulls
+// in the Azure SDK and protobuf runtime: it is imported only when a run publishes something.
+
+
+
+
+// What GitHub refuses in artifact names, with words for the message.
+const FORBIDDEN = [
+    ['"', 'double quote "'],
+    [':', 'colon :'],
+    ['<', 'less than <'],
+    ['>', 'greater than >'],
+    ['|', 'vertical bar |'],
+    ['*', 'asterisk *'],
+    ['?', 'question mark ?'],
+    ['\r', 'carriage return'],
+    ['\n', 'line feed'],
+    ['\\', 'backslash \\'],
+    ['/', 'forward slash /'],
+];
+/** Why GitHub would refuse this artifact name, or undefined when it is fine. */
+function artifactNameProblem(name) {
+    if (!name)
+        return 'Input `artifact-name` is empty here, yet an artifact was to be published (an empty `artifact-name` disables publishing).';
+    const bad = FORBIDDEN.filter(([c]) => name.includes(c)).map(([, words]) => words);
+    if (bad.length)
+        return `Input \`artifact-name\` gives the name "${name}", which GitHub refuses: it contains ${bad.join(', ')}.`;
+    return undefined;
+}
+/** Why the artifact service is out of reach from this process, or undefined. */
+function artifactServiceProblem(env = process.env) {
+    const missing = ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RESULTS_URL'].filter((k) => !env[k]);
+    if (!missing.length)
+        return undefined;
+    return (`Cannot publish the workflow artifact: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set, so the GitHub artifact service is out of reach ` +
+        '(this happens outside a GitHub Actions job, or in a container step that does not pass them on). ' +
+        'Set input `artifact-name` to an empty string to publish nothing.');
+}
+async function publishArtifact(opts) {
+    const nameProblem = artifactNameProblem(opts.name);
+    if (nameProblem)
+        throw new Error(nameProblem);
+    const days = opts.retentionDays;
+    if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= 90)) {
+        throw new Error(`Input \`artifact-retention-days\` must be a whole number from 1 to 90, got ${days}.`);
+    }
+    const serviceProblem = artifactServiceProblem();
+    if (serviceProblem)
+        throw new Error(serviceProblem);
+    const root = node_path__WEBPACK_IMPORTED_MODULE_1___default().resolve(opts.rootDirectory);
+    const files = await expandFiles(opts.files.map((f) => node_path__WEBPACK_IMPORTED_MODULE_1___default().resolve(root, f)), root);
+    if (!files.length)
+        throw new Error(`Nothing to publish in artifact "${opts.name}": no files given.`);
+    let total = 0;
+    for (const f of files)
+        total += (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.stat)(f)).size;
+    opts.log(`Publishing artifact "${opts.name}": ${files.length} file${files.length === 1 ? '' : 's'}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_3__/* .formatBytes */ .z3)(total)}`);
+    const { DefaultArtifactClient } = await __webpack_require__.e(/* import() */ 584).then(__webpack_require__.bind(__webpack_require__, 20584));
+    let result;
+    try {
+        result = await new DefaultArtifactClient().uploadArtifact(opts.name, files, root, {
+            compressionLevel: 0, // dumps are compressed already: deflating again costs time, saves nothing
+            ...(days !== undefined ? { retentionDays: days } : {}),
+        });
+    }
+    catch (err) {
+        throw publishError(opts.name, err);
+    }
+    if (result.id === undefined)
+        throw new Error(`Publishing artifact "${opts.name}" failed: the artifact service returned no artifact id.`);
+    const url = artifactUrl(result.id);
+    opts.log(`Published artifact "${opts.name}" (id ${result.id}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_3__/* .formatBytes */ .z3)(result.size ?? 0)}): ${url}`);
+    return { id: result.id, url, size: result.size ?? 0, ...(result.digest ? { digest: result.digest } : {}) };
+}
+function artifactUrl(id, env = process.env) {
+    const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
+    return `${server}/${env.GITHUB_REPOSITORY ?? ''}/actions/runs/${env.GITHUB_RUN_ID ?? ''}/artifacts/${id}`;
+}
+/** Files as the library wants them: directories replaced by the files below them. */
+async function expandFiles(entries, root) {
+    const out = [];
+    for (const entry of entries) {
+        const rel = node_path__WEBPACK_IMPORTED_MODULE_1___default().relative(root, entry);
+        // The library only checks a string prefix, which lets /out-x pass for root /out.
+        if (rel === '..' || rel.startsWith(`..${(node_path__WEBPACK_IMPORTED_MODULE_1___default().sep)}`) || node_path__WEBPACK_IMPORTED_MODULE_1___default().isAbsolute(rel)) {
+            throw new Error(`Cannot publish ${entry}: it is not inside ${root}.`);
+        }
+        const s = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.stat)(entry);
+        if (!s.isDirectory()) {
+            out.push(entry);
+            continue;
+        }
+        const below = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir)(entry, { recursive: true, withFileTypes: true });
+        const found = below.filter((d) => !d.isDirectory()).map((d) => node_path__WEBPACK_IMPORTED_MODULE_1___default().join(d.parentPath, d.name));
+        if (found.length)
+            out.push(...found.sort());
+        else if (rel !== '')
+            out.push(entry); // an empty directory stays, as itself
+    }
+    return [...new Set(out)];
+}
+function publishError(name, err) {
+    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_2__/* .secrets */ .O.redactError(err);
+    // Signed blob URLs carry their key in `sig`: never let one into a message.
+    const scrub = (s) => s.replace(/([?&]sig=)[^&\s"']+/gi, '$1***');
+    e.message = scrub(e.message);
+    if (e.stack)
+        e.stack = scrub(e.stack);
+    let msg = e.message;
+    if (e.name === 'GHESNotSupportedError') {
+        msg = 'workflow artifacts (the artifact v4 service) are not available on GitHub Enterprise Server. Set input `artifact-name` to an empty string to publish nothing.';
+    }
+    else if (/\(409\)|already exists/i.test(msg)) {
+        msg += ' Artifact names must be unique within a workflow run (matrix jobs included): give each job its own `artifact-name`.';
+    }
+    return new Error(`Publishing artifact "${name}" failed: ${msg}`, { cause: e });
+}
+
+
+/***/ })
+
+};

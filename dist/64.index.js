@@ -1,0 +1,798 @@
+export const id = 64;
+export const ids = [64];
+export const modules = {
+
+/***/ 5064:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+
+// EXPORTS
+__webpack_require__.d(__webpack_exports__, {
+  downloadViaSftp: () => (/* binding */ downloadViaSftp),
+  uploadViaSftp: () => (/* binding */ uploadViaSftp)
+});
+
+// UNUSED EXPORTS: hasSftpAccess, parseAccess
+
+// EXTERNAL MODULE: ./src/ssh-keys.ts
+var ssh_keys = __webpack_require__(94934);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __webpack_require__(77598);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __webpack_require__(51455);
+// EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
+var lib = __webpack_require__(85472);
+var lib_default = /*#__PURE__*/__webpack_require__.n(lib);
+// EXTERNAL MODULE: ./src/retry.ts
+var retry = __webpack_require__(49809);
+;// CONCATENATED MODULE: ./src/transfer/sftp.ts
+// SFTP upload/download over ssh2 with many requests in flight (one request at a time is
+// latency-bound: a few MiB/s over the Atlantic), resumed from the size already on the far
+// side after a cut, with the server's host key pinned across reconnects.
+
+
+
+
+
+class HostKeyMismatchError extends Error {
+    constructor(host, expected, got) {
+        super(`The SSH host key of ${host} changed: expected ${expected}, got ${got}. Refusing to connect (possible interception).`);
+        this.name = 'HostKeyMismatchError';
+    }
+}
+class SftpTransferError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'SftpTransferError';
+    }
+}
+const { OPEN_MODE, STATUS_CODE } = (lib_default()).utils.sftp;
+// 64 × 32 KiB fills OpenSSH's 2 MiB channel window exactly; larger requests bring nothing
+// on a fast link and each one must fit in a single SFTP packet for non-OpenSSH servers.
+const DEFAULT_CHUNK = 32 * 1024;
+const DEFAULT_DEPTH = 64;
+const READ_BLOCK = 1024 * 1024; // local reads, sliced into requests
+const CHECK_BYTES = 64 * 1024; // compared before trusting a partial file
+async function sftpUpload(localPath, target, opts) {
+    const local = await (0,promises_.open)(localPath, 'r');
+    const ctx = newContext(opts);
+    try {
+        const size = (await local.stat()).size;
+        const hasher = new PrefixHasher(local);
+        await withReconnects('upload', target, opts, ctx, (s) => uploadOnce(s, local, size, target.remotePath, hasher, ctx, opts));
+        return { bytes: size, hostKeyFingerprint: ctx.pinned, resumedFrom: ctx.resumedFrom, sha256: await hasher.digest(size) };
+    }
+    finally {
+        opts.progress?.finish();
+        await local.close();
+    }
+}
+async function sftpDownload(target, localPath, opts) {
+    const local = await (0,promises_.open)(localPath, 'a+').then((fh) => fh.close()).then(() => (0,promises_.open)(localPath, 'r+'));
+    const ctx = newContext(opts);
+    try {
+        const hasher = new PrefixHasher(local);
+        const size = await withReconnects('download', target, opts, ctx, (s) => downloadOnce(s, local, target.remotePath, hasher, ctx, opts));
+        return { bytes: size, hostKeyFingerprint: ctx.pinned, resumedFrom: ctx.resumedFrom, sha256: await hasher.digest(size) };
+    }
+    finally {
+        opts.progress?.finish();
+        await local.close();
+    }
+}
+function newContext(opts) {
+    return { pinned: opts.expectedHostKey ? normalizeFingerprint(opts.expectedHostKey) : undefined, resumedFrom: [], done: 0 };
+}
+// --- upload -------------------------------------------------------------------------
+async function uploadOnce(s, local, size, remotePath, hasher, ctx, opts) {
+    const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
+    const depth = opts.concurrency ?? DEFAULT_DEPTH;
+    // No TRUNC: what an earlier attempt wrote is kept and appended to.
+    let readable = true;
+    let handle = await s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.READ | OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb)).catch((err) => {
+        if (statusOf(err) !== STATUS_CODE.PERMISSION_DENIED)
+            throw err;
+        readable = false; // a write-only drop box: resume without checking what is there
+        return s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb));
+    });
+    try {
+        const remoteSize = await s.call((cb) => s.sftp.fstat(handle, cb)).then((st) => st.size, () => undefined);
+        // A server that runs requests out of order could leave holes just before the end:
+        // rewrite the last window, which costs little.
+        let start = remoteSize === undefined || remoteSize > size ? 0 : Math.max(0, remoteSize - depth * chunk);
+        start -= start % chunk;
+        if (start > 0 && readable && !(await samePrefixEnd(s, handle, local, start))) {
+            opts.log(`The remote ${remotePath} does not hold the start of this file; uploading it again from the beginning.`);
+            start = 0;
+        }
+        // A shorter or equal remote file is overwritten in full below; a longer one must shrink.
+        if (start === 0 && (remoteSize === undefined || remoteSize > size))
+            handle = await truncate(s, handle, remotePath);
+        if (start > 0) {
+            ctx.resumedFrom.push(start);
+            opts.log(`Resuming the upload at ${start} bytes of ${size}.`);
+        }
+        ctx.done = start;
+        opts.progress?.update(start);
+        await hasher.catchUp(start);
+        await pipelinedWrite(s, handle, local, start, size, chunk, depth, hasher, ctx, opts);
+        const finalSize = (await s.call((cb) => s.sftp.fstat(handle, cb))).size;
+        if (finalSize !== size)
+            throw new SftpTransferError(`After the upload the remote file holds ${finalSize} bytes, expected ${size}.`);
+    }
+    finally {
+        await s.call((cb) => s.sftp.close(handle, cb)).catch(() => { });
+    }
+}
+async function truncate(s, handle, remotePath) {
+    try {
+        await s.call((cb) => s.sftp.fsetstat(handle, { size: 0 }, cb));
+        return handle;
+    }
+    catch {
+        await s.call((cb) => s.sftp.close(handle, cb)).catch(() => { });
+        return s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.WRITE | OPEN_MODE.CREAT | OPEN_MODE.TRUNC, cb));
+    }
+}
+async function pipelinedWrite(s, handle, local, start, size, chunk, depth, hasher, ctx, opts) {
+    const gate = new Gate(s, opts.stallTimeoutMs);
+    try {
+        const block = Math.max(chunk, READ_BLOCK - (READ_BLOCK % chunk));
+        for (let pos = start; pos < size;) {
+            const buf = await readFully(local, pos, Math.min(block, size - pos));
+            hasher.feed(pos, buf);
+            for (let off = 0; off < buf.length; off += chunk) {
+                await gate.slot(depth);
+                const n = Math.min(chunk, buf.length - off);
+                gate.begin();
+                s.sftp.write(handle, buf, off, n, pos + off, (err) => {
+                    if (!err) {
+                        ctx.done += n;
+                        opts.progress?.update(ctx.done);
+                    }
+                    gate.end(err ?? undefined);
+                });
+            }
+            pos += buf.length;
+        }
+        await gate.slot(1);
+    }
+    finally {
+        gate.dispose();
+    }
+}
+// --- download -----------------------------------------------------------------------
+async function downloadOnce(s, local, remotePath, hasher, ctx, opts) {
+    const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
+    const depth = opts.concurrency ?? DEFAULT_DEPTH;
+    const handle = await s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.READ, cb));
+    try {
+        const size = (await s.call((cb) => s.sftp.fstat(handle, cb))).size;
+        let start = (await local.stat()).size; // written in order: the local file is a clean prefix
+        if (start > size || (start > 0 && !(await samePrefixEnd(s, handle, local, start)))) {
+            if (start > 0)
+                opts.log(`The local ${start}-byte partial file does not match the remote one; downloading again from the beginning.`);
+            await local.truncate(0);
+            hasher.reset();
+            start = 0;
+        }
+        if (start > 0) {
+            ctx.resumedFrom.push(start);
+            opts.log(`Resuming the download at ${start} bytes of ${size}.`);
+        }
+        ctx.done = start;
+        opts.progress?.update(start);
+        await hasher.catchUp(start);
+        await pipelinedRead(s, handle, local, start, size, chunk, depth, hasher, ctx, opts);
+        const got = (await local.stat()).size;
+        if (got !== size)
+            throw new SftpTransferError(`After the download the local file holds ${got} bytes, expected ${size}.`);
+        return size;
+    }
+    finally {
+        await s.call((cb) => s.sftp.close(handle, cb)).catch(() => { });
+    }
+}
+async function pipelinedRead(s, handle, local, start, size, chunk, depth, hasher, ctx, opts) {
+    const gate = new Gate(s, opts.stallTimeoutMs);
+    const arrived = new Map(); // answers may come back out of order
+    let next = start;
+    const request = (pos, len) => {
+        gate.begin();
+        s.sftp.read(handle, Buffer.allocUnsafe(len), 0, len, pos, (err, nb, data) => {
+            if (!err && nb === 0)
+                err = new SftpTransferError(`The remote file ended at ${pos} bytes, before its announced ${size}.`);
+            if (!err) {
+                arrived.set(pos, data.subarray(0, nb));
+                if (nb < len)
+                    request(pos + nb, len - nb); // short read: ask for the rest
+            }
+            gate.end(err ?? undefined);
+        });
+    };
+    const refill = () => {
+        // Arrived buffers hold their slot until written out: memory stays near depth × chunk.
+        while (next < size && arrived.size + gate.pending < depth) {
+            const len = Math.min(chunk, size - next);
+            request(next, len);
+            next += len;
+        }
+    };
+    try {
+        for (let pos = start; pos < size;) {
+            refill();
+            while (!arrived.has(pos))
+                await gate.change();
+            // One local write per run of contiguous answers: a write per request caps the rate.
+            const run = [];
+            for (let p = pos, b = arrived.get(p); b; p += b.length, b = arrived.get(p)) {
+                run.push(b);
+                arrived.delete(p);
+            }
+            refill();
+            const buf = run.length === 1 ? run[0] : Buffer.concat(run);
+            await writeFully(local, pos, buf);
+            hasher.feed(pos, buf);
+            pos += buf.length;
+            ctx.done = pos;
+            opts.progress?.update(pos);
+        }
+    }
+    finally {
+        gate.dispose();
+    }
+}
+// --- shared pieces ------------------------------------------------------------------
+/** Bounds the requests in flight and turns the first failure or a stall into an error. */
+class Gate {
+    pending = 0;
+    failure;
+    waiter;
+    lastProgress = Date.now();
+    timer;
+    unsubscribe;
+    constructor(session, stallMs = 60_000) {
+        this.unsubscribe = session.onBroken((err) => this.fail(err));
+        this.timer = setInterval(() => {
+            if (this.pending > 0 && Date.now() - this.lastProgress > stallMs) {
+                const err = Object.assign(new Error(`No SFTP answer for ${Math.round(stallMs / 1000)} s`), { code: 'ETIMEDOUT' });
+                this.fail(err);
+                session.destroy();
+            }
+        }, Math.min(stallMs, 5000));
+        this.timer.unref();
+    }
+    begin() {
+        this.pending++;
+    }
+    end(err) {
+        this.pending--;
+        this.lastProgress = Date.now();
+        if (err)
+            this.fail(err);
+        this.wake();
+    }
+    async slot(depth) {
+        this.check();
+        while (this.pending >= depth) {
+            await this.change();
+        }
+    }
+    async change() {
+        this.check();
+        await new Promise((resolve) => (this.waiter = resolve));
+        this.check();
+    }
+    dispose() {
+        clearInterval(this.timer);
+        this.unsubscribe();
+    }
+    check() {
+        if (this.failure !== undefined)
+            throw this.failure;
+    }
+    fail(err) {
+        if (this.failure === undefined)
+            this.failure = err;
+        this.wake();
+    }
+    wake() {
+        const w = this.waiter;
+        this.waiter = undefined;
+        w?.();
+    }
+}
+/** A running SHA-256 over the file's bytes in order, across rewinds and resumes. */
+class PrefixHasher {
+    hash = (0,external_node_crypto_.createHash)('sha256');
+    upTo = 0;
+    file;
+    constructor(file) {
+        this.file = file;
+    }
+    feed(pos, buf) {
+        if (pos > this.upTo || pos + buf.length <= this.upTo)
+            return;
+        this.hash.update(buf.subarray(this.upTo - pos));
+        this.upTo = pos + buf.length;
+    }
+    /** Hashes the local bytes before `pos` that this call did not move (a resume). */
+    async catchUp(pos) {
+        while (this.upTo < pos)
+            this.feed(this.upTo, await readFully(this.file, this.upTo, Math.min(READ_BLOCK * 4, pos - this.upTo)));
+    }
+    reset() {
+        this.hash = (0,external_node_crypto_.createHash)('sha256');
+        this.upTo = 0;
+    }
+    async digest(size) {
+        await this.catchUp(size);
+        return this.upTo === size ? this.hash.digest('hex') : undefined;
+    }
+}
+// Before trusting a partial file, compare its last bytes with ours: a leftover from another
+// dump must not be extended.
+async function samePrefixEnd(s, handle, local, end) {
+    const len = Math.min(CHECK_BYTES, end);
+    const mine = await readFully(local, end - len, len);
+    const theirs = Buffer.alloc(len);
+    let got = 0;
+    try {
+        while (got < len) {
+            const n = await s.call((cb) => s.sftp.read(handle, theirs, got, len - got, end - len + got, (err, nb) => cb(err, nb)));
+            if (!n)
+                break;
+            got += n;
+        }
+    }
+    catch (err) {
+        if (statusOf(err) === STATUS_CODE.PERMISSION_DENIED)
+            return true; // unreadable: trust the size
+        throw err;
+    }
+    return got === len && mine.equals(theirs);
+}
+async function readFully(fh, pos, len) {
+    const buf = Buffer.allocUnsafe(len);
+    let got = 0;
+    while (got < len) {
+        const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
+        if (bytesRead === 0)
+            throw new SftpTransferError(`The local file ended at ${pos + got} bytes while it was being sent (changed meanwhile?).`);
+        got += bytesRead;
+    }
+    return buf;
+}
+async function writeFully(fh, pos, buf) {
+    let done = 0;
+    while (done < buf.length)
+        done += (await fh.write(buf, done, buf.length - done, pos + done)).bytesWritten;
+}
+function statusOf(err) {
+    const code = err?.code;
+    return typeof code === 'number' ? code : undefined;
+}
+async function withReconnects(what, target, opts, ctx, attempt) {
+    const retries = opts.retries ?? 5;
+    for (;;) {
+        const before = ctx.done;
+        try {
+            return await (0,retry/* withRetry */.bD)(async () => {
+                const { session, client } = await connect(target, opts, ctx);
+                try {
+                    return await attempt(session);
+                }
+                finally {
+                    client.end();
+                    client.destroy();
+                }
+            }, {
+                attempts: retries + 1,
+                baseMs: opts.retryBaseMs ?? 1000,
+                maxMs: 30_000,
+                signal: opts.signal,
+                retryable: (err) => isRetryable(err, opts.signal),
+                onRetry: (err, n, delay) => opts.log(`SFTP ${what} interrupted (${describe(err)}); reconnecting in ${(delay / 1000).toFixed(1)} s (attempt ${n + 1} of ${retries + 1}).`),
+            });
+        }
+        catch (err) {
+            // A round that moved data earns a fresh budget: long transfers over flaky links finish.
+            if (retries === 0 || ctx.done <= before || !isRetryable(err, opts.signal))
+                throw abortReason(opts.signal) ?? err;
+            opts.log(`SFTP ${what} interrupted again (${describe(err)}) after progress; starting a new round of retries.`);
+        }
+    }
+}
+function connect(target, opts, ctx) {
+    return new Promise((resolve, reject) => {
+        const client = new (lib_default()).Client();
+        const where = `${target.host}:${target.port}`;
+        const listeners = new Set();
+        let broken;
+        let mismatch;
+        let ready = false;
+        const breakWith = (err) => {
+            if (broken !== undefined)
+                return;
+            broken = abortReason(opts.signal) ?? mismatch ?? err;
+            for (const l of listeners)
+                l(broken);
+            if (!ready)
+                reject(broken);
+            signalCleanup();
+        };
+        const onAbort = () => {
+            breakWith(abortReason(opts.signal));
+            client.destroy();
+        };
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+        const signalCleanup = () => opts.signal?.removeEventListener('abort', onAbort);
+        if (opts.signal?.aborted)
+            return onAbort();
+        client.on('error', (err) => breakWith(err));
+        client.on('close', () => breakWith(Object.assign(new Error('SFTP connection closed'), { code: 'ECONNRESET' })));
+        client.on('ready', () => {
+            client.setNoDelay(true); // small READ requests must not wait for Nagle
+            client.sftp((err, sftp) => {
+                if (err)
+                    return breakWith(err);
+                sftp.on('error', (e) => breakWith(e));
+                sftp.on('close', () => breakWith(Object.assign(new Error('SFTP channel closed'), { code: 'ECONNRESET' })));
+                ready = true;
+                const session = {
+                    sftp,
+                    call(fn) {
+                        return new Promise((res, rej) => {
+                            if (broken !== undefined)
+                                return rej(broken);
+                            const off = session.onBroken(rej);
+                            fn((e, v) => {
+                                off();
+                                if (e)
+                                    rej(e);
+                                else
+                                    res(v);
+                            });
+                        });
+                    },
+                    onBroken(fn) {
+                        if (broken !== undefined) {
+                            queueMicrotask(() => fn(broken));
+                            return () => { };
+                        }
+                        listeners.add(fn);
+                        return () => listeners.delete(fn);
+                    },
+                    destroy: () => client.destroy(),
+                };
+                resolve({ session, client });
+            });
+        });
+        client.connect({
+            host: target.host,
+            port: target.port,
+            username: target.username,
+            privateKey: target.privateKey,
+            readyTimeout: 20_000,
+            keepaliveInterval: 10_000,
+            keepaliveCountMax: 3,
+            hostVerifier: (key) => {
+                const fp = (0,ssh_keys/* sha256Fingerprint */._7)(key);
+                if (ctx.pinned && normalizeFingerprint(ctx.pinned) !== normalizeFingerprint(fp)) {
+                    mismatch = new HostKeyMismatchError(where, ctx.pinned, fp);
+                    return false;
+                }
+                if (!ctx.keyLogged) {
+                    ctx.keyLogged = true;
+                    opts.log(`SSH host key of ${where}: ${keyType(key)} ${fp}${opts.expectedHostKey ? ' (matches the expected key)' : ''}`);
+                }
+                ctx.pinned = fp;
+                return true;
+            },
+        });
+    });
+}
+function isRetryable(err, signal) {
+    if (signal?.aborted)
+        return false;
+    if (err instanceof HostKeyMismatchError || err instanceof SftpTransferError)
+        return false;
+    const e = err;
+    if (e?.level === 'client-authentication' || e?.level === 'handshake')
+        return false;
+    if (e?.level === 'client-socket' || e?.level === 'client-timeout' || e?.level === 'protocol')
+        return true;
+    if (e?.code === STATUS_CODE.NO_CONNECTION || e?.code === STATUS_CODE.CONNECTION_LOST)
+        return true;
+    if (typeof e?.code === 'number')
+        return false; // other SFTP statuses: permission, no such file, ...
+    if (/No response from server|Keepalive timeout|connection closed|channel closed|Connection lost/i.test(e?.message ?? ''))
+        return true;
+    return (0,retry/* isTransientNetworkError */.l)(err);
+}
+function abortReason(signal) {
+    if (!signal?.aborted)
+        return undefined;
+    return signal.reason ?? Object.assign(new Error('The transfer was aborted'), { name: 'AbortError' });
+}
+function describe(err) {
+    const e = err;
+    return [e?.message ?? String(err), typeof e?.code === 'string' ? e.code : ''].filter(Boolean).join(' ');
+}
+function normalizeFingerprint(fp) {
+    return `SHA256:${fp.trim().replace(/^SHA256:/i, '').replace(/=+$/, '')}`;
+}
+function keyType(blob) {
+    const len = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
+    const name = blob.subarray(4, 4 + len).toString('latin1');
+    return name.replace(/^ssh-/, '').toUpperCase();
+}
+
+// EXTERNAL MODULE: ./src/platform/types.ts
+var types = __webpack_require__(99674);
+;// CONCATENATED MODULE: ./src/platform/v1-sftp.ts
+// SFTP for v1 (request_sftp_access): big dumps go up with resume, and the upgraded dump
+// can come down the same way. The key pair is the user's or an ephemeral one that never
+// touches the disk; only its public half is sent.
+
+
+
+const sessions = new WeakMap();
+function session(v1, opts) {
+    let s = sessions.get(v1);
+    if (!s) {
+        s = { pair: (0,ssh_keys/* loadOrCreateKeyPair */.BL)(opts.sshPrivateKey, opts.secrets) };
+        sessions.set(v1, s);
+    }
+    return s;
+}
+function parseAccess(request) {
+    const hostname = String(request.hostname ?? '').trim();
+    const port = Number(request.sftp_port);
+    const user = String(request.sftp_user ?? '').trim();
+    const sharedFile = String(request.shared_file ?? '').trim();
+    if (!hostname || !Number.isInteger(port) || port <= 0 || port > 65535 || !user || !sharedFile) {
+        throw new types/* PlatformError */.W('request_sftp_access: the platform answered without hostname, sftp_port, sftp_user and shared_file');
+    }
+    if (/[\\/]|^\.\.?$/.test(sharedFile))
+        throw new types/* PlatformError */.W(`request_sftp_access: refusing a shared_file that is a path ("${sharedFile}")`);
+    return { hostname, port, user, sharedFile };
+}
+async function access(v1, ref, ctx, opts) {
+    const s = session(v1, opts);
+    if (!s.access) {
+        const answer = await v1.requestSftpAccess(ref, `# odoo-upgrade-action, request ${ref.id}\n${s.pair.publicKey}\n`, ctx);
+        s.access = parseAccess(answer);
+        ctx.log(`SFTP access: ${s.access.user}@${s.access.hostname}:${s.access.port}, file ${s.access.sharedFile} (${s.pair.ephemeral ? 'ephemeral key' : 'key from ssh-private-key'} ${s.pair.fingerprint})`);
+    }
+    return { pair: s.pair, access: s.access };
+}
+function target(pair, a, remotePath) {
+    return { host: a.hostname, port: a.port, username: a.user, privateKey: pair.privateKey, remotePath };
+}
+async function uploadViaSftp(v1, ref, dump, ctx, opts) {
+    const { pair, access: a } = await access(v1, ref, ctx, opts);
+    const progress = ctx.progress('SFTP upload', dump.size);
+    const r = await sftpUpload(dump.path, target(pair, a, a.sharedFile), {
+        progress, log: ctx.log, signal: ctx.signal, expectedHostKey: a.hostKey, retryBaseMs: opts.retryBaseMs,
+    });
+    a.hostKey = r.hostKeyFingerprint;
+    if (r.resumedFrom.length)
+        ctx.log(`SFTP upload resumed ${r.resumedFrom.length} time(s), at ${r.resumedFrom.join(', ')} bytes`);
+    return { bytes: r.bytes, sha256: r.sha256, resumes: r.resumedFrom.length };
+}
+async function downloadViaSftp(v1, ref, dest, ctx, opts) {
+    let got;
+    try {
+        got = await access(v1, ref, ctx, opts);
+    }
+    catch (err) {
+        throw new types/* PlatformError */.W(`SFTP download needs SFTP access, which the platform only grants while the request is in draft (${err.message}). ` +
+            'Use `download-via: https`, or `download-via: sftp` from the run that uploads the dump.');
+    }
+    const { pair, access: a } = got;
+    const remote = `upgraded_${a.sharedFile}`;
+    const progress = ctx.progress('SFTP download');
+    const r = await sftpDownload(target(pair, a, remote), dest, {
+        progress, log: ctx.log, signal: ctx.signal, expectedHostKey: a.hostKey, retryBaseMs: opts.retryBaseMs,
+    });
+    a.hostKey = r.hostKeyFingerprint;
+    return { role: 'dump', path: dest, bytes: r.bytes, sha256: r.sha256 };
+}
+/** Whether SFTP access was already granted in this run (for the HTTPS → SFTP fallback). */
+function hasSftpAccess(v1) {
+    return Boolean(sessions.get(v1)?.access);
+}
+
+
+/***/ }),
+
+/***/ 94934:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   BL: () => (/* binding */ loadOrCreateKeyPair),
+/* harmony export */   _7: () => (/* binding */ sha256Fingerprint),
+/* harmony export */   ar: () => (/* binding */ writeKeyFiles),
+/* harmony export */   tU: () => (/* binding */ makeKeyDir)
+/* harmony export */ });
+/* unused harmony export SshKeyError */
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(48161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__webpack_require__.n(node_os__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__webpack_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(85472);
+/* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__webpack_require__.n(ssh2__WEBPACK_IMPORTED_MODULE_4__);
+/* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(27194);
+// SSH key pairs for SFTP/rsync transfers: the user's key (input `ssh-private-key`) or an
+// ephemeral ed25519 pair made in-process. Keys leave this module in OpenSSH or classic PEM
+// form, which both ssh2 and the OpenSSH client read.
+
+
+
+
+
+
+const COMMENT = 'odoo-upgrade-action';
+const INPUT = 'Input `ssh-private-key`';
+class SshKeyError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'SshKeyError';
+    }
+}
+/** OpenSSH's fingerprint of a public key blob (wire format). */
+function sha256Fingerprint(blob) {
+    return `SHA256:${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+/** Parses the user's private key, or makes an ephemeral pair when the input is empty. */
+function loadOrCreateKeyPair(privateKeyInput, registry = _secrets_js__WEBPACK_IMPORTED_MODULE_5__/* .secrets */ .O) {
+    const raw = privateKeyInput?.trim() ?? '';
+    if (!raw) {
+        const made = ssh2__WEBPACK_IMPORTED_MODULE_4___default().utils.generateKeyPairSync('ed25519', { comment: COMMENT });
+        registry.add(made.private);
+        return { ...describeKey(made.private), ephemeral: true };
+    }
+    registry.add(raw);
+    const text = normalizeKeyText(raw);
+    if (text !== raw)
+        registry.add(text);
+    const openssh = toSsh2Readable(text);
+    if (openssh !== text)
+        registry.add(openssh);
+    return { ...describeKey(openssh), ephemeral: false };
+}
+/** Writes the pair for the OpenSSH client: private key 0600 (ssh refuses looser modes). */
+async function writeKeyFiles(pair, dir) {
+    const privateKeyPath = node_path__WEBPACK_IMPORTED_MODULE_3___default().join(dir, 'id_odoo_upgrade');
+    const publicKeyPath = `${privateKeyPath}.pub`;
+    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile)(privateKeyPath, withNewline(pair.privateKey), { mode: 0o600 });
+    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.chmod)(privateKeyPath, 0o600); // an existing file keeps its old mode through writeFile
+    await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.writeFile)(publicKeyPath, withNewline(pair.publicKey), { mode: 0o644 });
+    return {
+        privateKeyPath,
+        publicKeyPath,
+        async cleanup() {
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(privateKeyPath, { force: true });
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(publicKeyPath, { force: true });
+        },
+    };
+}
+/** A private (0700) temporary directory for key and known_hosts files. */
+async function makeKeyDir() {
+    const dir = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.mkdtemp)(node_path__WEBPACK_IMPORTED_MODULE_3___default().join((0,node_os__WEBPACK_IMPORTED_MODULE_2__.tmpdir)(), 'odoo-upgrade-ssh-'));
+    return { dir, cleanup: () => (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(dir, { recursive: true, force: true }) };
+}
+function describeKey(privateText) {
+    const parsed = parseWithSsh2(privateText);
+    const blob = parsed.getPublicSSH();
+    return {
+        privateKey: privateText,
+        publicKey: `${parsed.type} ${blob.toString('base64')} ${COMMENT}`,
+        fingerprint: sha256Fingerprint(blob),
+    };
+}
+// Secrets pasted through web forms arrive with CRLF, or on one line with literal "\n".
+function normalizeKeyText(raw) {
+    let text = raw.replace(/\r\n?/g, '\n');
+    if (!text.includes('\n') && text.includes('\\n'))
+        text = text.replace(/\\n/g, '\n');
+    return text.trim();
+}
+function toSsh2Readable(text) {
+    if (isPublicKeyText(text)) {
+        throw new SshKeyError(`${INPUT} holds a public key; give the private key (the key file without .pub).`);
+    }
+    if (/^-----BEGIN ENCRYPTED PRIVATE KEY-----/m.test(text) || /^Proc-Type:\s*4,ENCRYPTED/m.test(text)) {
+        throw encryptedError();
+    }
+    if (/^-----BEGIN PRIVATE KEY-----/m.test(text))
+        return fromPkcs8(text);
+    if (/^-----BEGIN DSA PRIVATE KEY-----/m.test(text)) {
+        throw new SshKeyError(`${INPUT} is a DSA key, which OpenSSH no longer accepts; use an ed25519, ECDSA or RSA key.`);
+    }
+    if (!/^-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----/m.test(text)) {
+        throw new SshKeyError(`${INPUT} is not a private key in OpenSSH or PEM format (text starting with -----BEGIN ... PRIVATE KEY-----).`);
+    }
+    return text;
+}
+function isPublicKeyText(text) {
+    return (/^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-\S+|sk-\S+)\s+AAAA/.test(text) ||
+        /^---- BEGIN SSH2 PUBLIC KEY ----/.test(text) ||
+        /^-----BEGIN (RSA |EC )?PUBLIC KEY-----/.test(text));
+}
+function encryptedError() {
+    return new SshKeyError(`${INPUT} is encrypted with a passphrase, which unattended runs cannot type; remove it (ssh-keygen -p -N '' -f <keyfile>) or use a dedicated key.`);
+}
+function parseWithSsh2(text) {
+    const parsed = ssh2__WEBPACK_IMPORTED_MODULE_4___default().utils.parseKey(text);
+    if (parsed instanceof Error) {
+        if (/passphrase|encrypted/i.test(parsed.message))
+            throw encryptedError();
+        throw new SshKeyError(`${INPUT} could not be read as a private key: ${parsed.message}.`);
+    }
+    const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    if (!key || !key.isPrivateKey())
+        throw new SshKeyError(`${INPUT} holds a public key; give the private key.`);
+    if (key.type === 'ssh-dss')
+        throw new SshKeyError(`${INPUT} is a DSA key, which OpenSSH no longer accepts.`);
+    return key;
+}
+// PKCS#8 ("BEGIN PRIVATE KEY", what openssl and `ssh-keygen -m PKCS8` write) is not read
+// by ssh2: turn it into the classic PEM forms, or the OpenSSH form for ed25519.
+function fromPkcs8(text) {
+    let key;
+    try {
+        key = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createPrivateKey)({ key: text, format: 'pem' });
+    }
+    catch {
+        throw new SshKeyError(`${INPUT} looks like a PKCS#8 private key but could not be decoded.`);
+    }
+    switch (key.asymmetricKeyType) {
+        case 'rsa':
+            return String(key.export({ type: 'pkcs1', format: 'pem' })).trim();
+        case 'ec':
+            return String(key.export({ type: 'sec1', format: 'pem' })).trim();
+        case 'ed25519':
+            return ed25519ToOpenSsh(key);
+        default:
+            throw new SshKeyError(`${INPUT} is a ${key.asymmetricKeyType ?? 'unknown'} key; SSH needs ed25519, ECDSA or RSA.`);
+    }
+}
+function ed25519ToOpenSsh(key) {
+    const jwk = key.export({ format: 'jwk' });
+    const seed = Buffer.from(String(jwk.d), 'base64url');
+    const pub = Buffer.from(String(jwk.x), 'base64url');
+    const type = Buffer.from('ssh-ed25519');
+    const pubBlob = Buffer.concat([sshString(type), sshString(pub)]);
+    const check = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(4);
+    let priv = Buffer.concat([check, check, sshString(type), sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(Buffer.from(COMMENT))]);
+    const pad = (8 - (priv.length % 8)) % 8;
+    priv = Buffer.concat([priv, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
+    const none = sshString(Buffer.from('none'));
+    const body = Buffer.concat([
+        Buffer.from('openssh-key-v1\0'), none, none, sshString(Buffer.alloc(0)), uint32(1), sshString(pubBlob), sshString(priv),
+    ]);
+    const lines = body.toString('base64').match(/.{1,70}/g) ?? [];
+    return ['-----BEGIN OPENSSH PRIVATE KEY-----', ...lines, '-----END OPENSSH PRIVATE KEY-----'].join('\n');
+}
+function sshString(b) {
+    return Buffer.concat([uint32(b.length), b]);
+}
+function uint32(n) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+}
+function withNewline(s) {
+    return s.endsWith('\n') ? s : `${s}\n`;
+}
+
+
+/***/ })
+
+};

@@ -1,0 +1,474 @@
+// The protocol of Odoo's own upgrade script (`python <(curl -s https://upgrade.odoo.com/upgrade)`):
+// JSON-RPC calls to the entry server, then to the node that holds the request, and rsync over
+// SSH to that node's data server, authenticated by the key pair whose public half went with
+// `create` and pinned to the host keys `transfer/start` returns.
+import path from 'node:path';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { request } from 'undici';
+import { callJson, dispatcher, HttpStatusError, BadAnswerError, parseRetryAfter, snippet } from '../http.ts';
+import { withRetry, isTransientNetworkError, neverReachedServer } from '../retry.ts';
+import { describeError, sha256File } from '../transfer/http.ts';
+import { rsyncTransfer, assertRsyncTools, type SshTarget } from '../transfer/rsync.ts';
+import { loadOrCreateKeyPair, makeKeyDir, writeKeyFiles, type KeyFiles, type KeyPair } from '../ssh-keys.ts';
+import type { SecretRegistry } from '../secrets.ts';
+import type { DumpInfo } from '../dump.ts';
+import {
+  EndpointMissingError, PlatformError,
+  type CreateParams, type DownloadedFile, type Platform, type RequestRef, type Status, type TransferContext, type UploadResult,
+} from './types.ts';
+import { phaseOf } from './common.ts';
+
+export interface RpcOptions {
+  serverUrl: string;
+  secrets: SecretRegistry;
+  download: boolean;
+  sshPrivateKey: string;
+  envVars: string[];
+  contract: string;
+  /** Tests shorten the waits between retries. */
+  retryBaseMs?: number;
+}
+
+const CALL_TIMEOUT_MS = 60_000; // what Odoo's script allows each call
+const DATA_USER = 'odoo';
+const DATA_DIR = '/data';
+const MAX_LOG_BYTES = 1024 * 1024;
+const MAX_ERROR_TEXT = 2000;
+const RPC_SUCCESS = ['done'];
+const RPC_FAILURE = ['failed', 'cancelled'];
+
+export function mapRpcStatus(result: Record<string, unknown>): Status {
+  const state = String(result.status ?? 'unknown').trim().toLowerCase();
+  const reason = result.reason === null || result.reason === undefined || result.reason === '' ? undefined : String(result.reason);
+  return { state, phase: phaseOf(state, RPC_SUCCESS, RPC_FAILURE), message: reason, raw: result };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function registrable(host: string): string {
+  return host.split('.').slice(-2).join('.');
+}
+
+/**
+ * The base URL of the node named by a host uri from the platform ("host" or "host:port").
+ * The token goes there, so only https on the platform's own site; loopback http only when
+ * the platform itself is a loopback http emulator.
+ */
+export function nodeBaseUrl(hostUri: string, serverUrl: string): URL {
+  const server = new URL(serverUrl);
+  const raw = hostUri.trim();
+  const serverLoopbackHttp = server.protocol === 'http:' && isLoopback(server.hostname);
+  let u: URL | undefined;
+  try {
+    u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`);
+  } catch {
+    u = undefined;
+  }
+  const bare = u && !u.username && !u.password && u.pathname === '/' && !u.search && !u.hash;
+  const host = u?.hostname ?? '';
+  const sameSite = host === server.hostname || (isLoopback(server.hostname) ? isLoopback(host) : host.endsWith(`.${registrable(server.hostname)}`));
+  const schemeOk = u?.protocol === 'https:' || (u?.protocol === 'http:' && serverLoopbackHttp);
+  if (!u || !bare || !sameSite || !schemeOk || !raw) {
+    throw new PlatformError(
+      `The platform assigned the request to "${raw.slice(0, 200)}", which is not a host on the platform's own site (${server.hostname}); refusing to send the request token there.`,
+    );
+  }
+  const scheme = serverLoopbackHttp && isLoopback(host) ? 'http:' : 'https:';
+  return new URL(`${scheme}//${u.host}`);
+}
+
+/** The platform's error text, from `result.error` or a JSON-RPC `error`. */
+export function rpcErrorText(body: Record<string, unknown>): string | undefined {
+  const result = body.result;
+  if (result && typeof result === 'object' && !Array.isArray(result) && 'error' in result) {
+    const e = (result as Record<string, unknown>).error;
+    if (e !== null && e !== undefined && e !== false && e !== '') return textOf(e);
+  }
+  if ('error' in body && body.error !== null && body.error !== undefined) {
+    const e = body.error as { data?: { message?: unknown }; message?: unknown };
+    const text = e && typeof e === 'object' ? (e.data?.message ?? e.message) : e;
+    return text === undefined || text === null || text === '' ? 'the platform answered with an error and no message' : textOf(text);
+  }
+  return undefined;
+}
+
+function textOf(v: unknown): string {
+  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  return s.length > MAX_ERROR_TEXT ? `${s.slice(0, MAX_ERROR_TEXT)}…` : s;
+}
+
+function knownHostsText(v: unknown): string {
+  const lines = (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(/\r?\n/) : [])
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+/** A name the platform gives for a file under /data: one plain path component. */
+function safeName(v: unknown): string | undefined {
+  const s = typeof v === 'string' ? v.trim().replace(/\/+$/, '') : '';
+  return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$/.test(s) && !s.includes('..') ? s : undefined;
+}
+
+async function treeSize(p: string): Promise<number> {
+  const st = await stat(p);
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const e of await readdir(p, { withFileTypes: true })) {
+    if (e.isDirectory() || e.isFile()) total += await treeSize(path.join(p, e.name));
+  }
+  return total;
+}
+
+function combinedSignal(signal: AbortSignal | undefined): { signal: AbortSignal; timedOut: () => boolean } {
+  const timeout = AbortSignal.timeout(CALL_TIMEOUT_MS);
+  return { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, timedOut: () => timeout.aborted && !signal?.aborted };
+}
+
+function timeoutError(what: string, cause: unknown): Error {
+  return Object.assign(new Error(`${what}: no answer within ${CALL_TIMEOUT_MS / 1000} s`, { cause }), { code: 'ETIMEDOUT' });
+}
+
+export class RpcPlatform implements Platform {
+  readonly api = 'rpc' as const;
+  private readonly opts: RpcOptions;
+  private readonly serverBase: URL;
+  private node?: URL; // where calls go once the platform named the request's node
+  private created?: CreateParams;
+  private pair?: KeyPair;
+  private keyDir?: { dir: string; cleanup(): Promise<void> };
+  private keyFiles?: KeyFiles;
+
+  constructor(opts: RpcOptions) {
+    this.opts = opts;
+    this.serverBase = new URL(opts.serverUrl.replace(/\/+$/, ''));
+  }
+
+  private checkServer(): void {
+    const u = this.serverBase;
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopback(u.hostname))) {
+      throw new PlatformError(`The rpc protocol only talks to an https:// platform URL (got ${u.protocol}//${u.host}).`);
+    }
+  }
+
+  private url(base: URL, endpoint: string): string {
+    return `${base.origin}${base.pathname.replace(/\/+$/, '')}/${endpoint}`;
+  }
+
+  /** One JSON-RPC call; the platform's refusals become PlatformError, a missing endpoint EndpointMissingError. */
+  private async call(base: URL, endpoint: string, params: Record<string, unknown>, ctx: TransferContext): Promise<Record<string, unknown>> {
+    const what = endpoint.replace(/^upgrade\/request\//, '');
+    const { signal, timedOut } = combinedSignal(ctx.signal);
+    let res: { status: number; body: unknown };
+    try {
+      res = await callJson({
+        url: this.url(base, endpoint),
+        what,
+        json: { jsonrpc: '2.0', method: 'not_used', params, id: 'not_used' },
+        signal,
+        acceptAnyStatusWithJson: true,
+      });
+    } catch (err) {
+      if (err instanceof HttpStatusError && [404, 405, 410].includes(err.status)) {
+        throw new EndpointMissingError(`${what}: the rpc endpoint does not exist on ${base.host} (HTTP ${err.status})`);
+      }
+      if (timedOut()) throw timeoutError(what, err);
+      throw err;
+    }
+    const body = res.body as Record<string, unknown>;
+    const error = rpcErrorText(body);
+    if (error !== undefined) throw new PlatformError(`The platform refused ${what}: ${error}`, [], res.status >= 500);
+    if (res.status >= 400) {
+      if ([404, 405, 410].includes(res.status)) throw new EndpointMissingError(`${what}: the rpc endpoint does not exist on ${base.host} (HTTP ${res.status})`);
+      throw new HttpStatusError(what, res.status, undefined, '');
+    }
+    if (!('result' in body)) throw new BadAnswerError(`${what}: the platform answered JSON without a result`);
+    const result = body.result;
+    return result && typeof result === 'object' && !Array.isArray(result) ? (result as Record<string, unknown>) : {};
+  }
+
+  /** Retries calls that are safe to repeat: network faults, timeouts, 429/5xx. */
+  private callIdempotent(base: URL, endpoint: string, params: Record<string, unknown>, ctx: TransferContext, attempts = 6) {
+    const what = endpoint.replace(/^upgrade\/request\//, '');
+    return withRetry(() => this.call(base, endpoint, params, ctx), {
+      attempts,
+      baseMs: this.opts.retryBaseMs ?? 2000,
+      signal: ctx.signal,
+      retryable: (err) => {
+        if (err instanceof PlatformError) return err.temporary;
+        if (err instanceof HttpStatusError) return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
+        return isTransientNetworkError(err);
+      },
+      onRetry: (err, attempt, delay) => ctx.log(`${what}: ${describeError(err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+    });
+  }
+
+  private keyPair(): KeyPair {
+    this.pair ??= loadOrCreateKeyPair(this.opts.sshPrivateKey, this.opts.secrets);
+    return this.pair;
+  }
+
+  private nodeFor(ref: RequestRef): URL {
+    if (this.node) return this.node;
+    if (ref.hostUri) this.node = nodeBaseUrl(ref.hostUri, this.serverBase.href);
+    return this.node ?? this.serverBase;
+  }
+
+  async create(p: CreateParams, ctx: TransferContext): Promise<RequestRef> {
+    this.checkServer();
+    // A request whose dump cannot be sent would be wasted: check the tools and the key first.
+    await assertRsyncTools();
+    const pair = this.keyPair();
+    const contract = p.contract || this.opts.contract;
+    this.opts.secrets.add(contract);
+    const params = {
+      contract,
+      target: p.target,
+      aim: p.aim,
+      actuator: 'cli',
+      env_vars: p.envVars ?? this.opts.envVars,
+      ssh_key: pair.publicKey,
+      api_version: '0.2',
+    };
+    // Retried only when the platform provably received nothing: never two requests for one run.
+    const result = await withRetry(() => this.call(this.serverBase, 'upgrade/request/create', params, ctx), {
+      attempts: 5,
+      baseMs: this.opts.retryBaseMs ?? 2000,
+      signal: ctx.signal,
+      retryable: (err) => {
+        if (err instanceof HttpStatusError) return err.status === 429 || err.status === 503 ? (err.retryAfterMs ?? true) : false;
+        if (err instanceof PlatformError || err instanceof EndpointMissingError) return false;
+        return neverReachedServer(err);
+      },
+      onRetry: (err, attempt, delay) => ctx.log(`create: ${describeError(err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+    });
+    const token = typeof result.token === 'string' ? result.token.trim() : '';
+    this.opts.secrets.add(token);
+    const id = result.request_id;
+    const hostUri = typeof result.assigned_host_uri === 'string' ? result.assigned_host_uri.trim() : '';
+    if ((typeof id !== 'number' && typeof id !== 'string') || !token || !hostUri) {
+      throw new PlatformError('create: the platform answered without request_id, token and assigned_host_uri');
+    }
+    this.node = nodeBaseUrl(hostUri, this.serverBase.href);
+    this.created = p;
+    const warnings: string[] = [];
+    if (typeof result.info === 'string' && result.info.trim()) {
+      warnings.push(result.info.trim());
+      ctx.log(`The platform says: ${result.info.trim()}`);
+    }
+    if (pair.ephemeral) {
+      ctx.log('The SSH key pair for this request was made for this run only: a later run can follow the request but not transfer its data unless `ssh-private-key` is set.');
+    }
+    return { id: String(id), key: token, hostUri, warnings };
+  }
+
+  async status(ref: RequestRef, ctx: TransferContext): Promise<Status> {
+    this.checkServer();
+    const result = await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/status', { token: ref.key }, ctx);
+    if (result.status === undefined || result.status === null) throw new BadAnswerError('status: the platform answered without a status');
+    if (typeof result.host_uri === 'string' && result.host_uri.trim() && result.host_uri.trim() !== ref.hostUri) {
+      this.node = nodeBaseUrl(result.host_uri, this.serverBase.href);
+      ref.hostUri = result.host_uri.trim();
+    }
+    const st = mapRpcStatus(result);
+    if (this.created) {
+      st.target = this.created.target;
+      st.aim = this.created.aim;
+      st.filename = this.created.filename;
+    }
+    return st;
+  }
+
+  async process(ref: RequestRef, ctx: TransferContext): Promise<{ warnings: string[] }> {
+    let result: Record<string, unknown>;
+    try {
+      result = await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/process', { token: ref.key }, ctx);
+    } catch (err) {
+      // A retried process whose first try got through is refused for its state: not an error.
+      if (err instanceof PlatformError) {
+        const st = await this.status(ref, ctx).catch(() => undefined);
+        if (st && st.state !== 'new' && st.state !== 'pending') return { warnings: [] };
+      }
+      throw err;
+    }
+    const warnings: string[] = [];
+    if (result.is_pg_version_compatible === false) {
+      warnings.push(
+        'The upgraded database needs a newer PostgreSQL than the one that made the dump: restore the upgraded dump on a newer PostgreSQL server.',
+      );
+    }
+    return { warnings };
+  }
+
+  /** transfer/start: the data server's port and host keys, written where ssh reads them. */
+  private async startTransfer(ref: RequestRef, type: 'upload' | 'download', ctx: TransferContext) {
+    const pair = this.keyPair();
+    if (pair.ephemeral && !this.created) {
+      throw new PlatformError(
+        `Request ${ref.id} only lets in the SSH key sent when it was created, and this run has no \`ssh-private-key\` (its key pair was made just now). ` +
+          'Give the same `ssh-private-key` as the run that created the request.',
+      );
+    }
+    await assertRsyncTools();
+    const node = this.nodeFor(ref);
+    const result = await this.callIdempotent(node, 'upgrade/request/transfer/start', { token: ref.key, transfer_type: type }, ctx);
+    const port = Number(result.ssh_port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BadAnswerError(`transfer/start: the platform gave no usable ssh_port (${snippet(String(result.ssh_port), 40)})`);
+    const knownHosts = knownHostsText(result.known_hosts);
+    if (!knownHosts) throw new PlatformError("transfer/start: the platform gave no known_hosts lines for its data server; refusing to connect without checking the server's identity.");
+    if (!this.keyDir) this.keyDir = await makeKeyDir();
+    this.keyFiles ??= await writeKeyFiles(pair, this.keyDir.dir);
+    const knownHostsFile = path.join(this.keyDir.dir, 'known_hosts');
+    await writeFile(knownHostsFile, knownHosts, { mode: 0o600 });
+    const target: SshTarget = { host: node.hostname, port, user: DATA_USER, privateKeyFile: this.keyFiles.privateKeyPath, knownHostsFile };
+    return { target, node, result };
+  }
+
+  async upload(ref: RequestRef, dump: DumpInfo, ctx: TransferContext): Promise<UploadResult> {
+    const { target, node } = await this.startTransfer(ref, 'upload', ctx);
+    const directory = dump.format === 'directory' || dump.uploadExt === '.dump/';
+    const progress = ctx.progress('Upload', dump.size);
+    let r;
+    try {
+      r = await rsyncTransfer({
+        what: 'upload of the dump',
+        target,
+        direction: 'upload',
+        // A directory dump's content goes into /data/origin.dump/; a file becomes /data/origin<ext>.
+        sources: [directory ? `${dump.path.replace(/\/+$/, '')}/` : dump.path],
+        dest: directory ? `${DATA_DIR}/origin.dump/` : `${DATA_DIR}/origin${dump.uploadExt}`,
+        // The platform's services read what its SSH user writes: group and others may read.
+        options: ['--recursive', '--times', '--append-verify', '--chmod=u+rwX,g+rwX,o+rX', ...(directory ? ['--delete'] : [])],
+        progress,
+        log: ctx.log,
+        redact: (t) => this.opts.secrets.redact(t),
+        signal: ctx.signal,
+        retryBaseMs: this.opts.retryBaseMs,
+      });
+    } finally {
+      progress.finish();
+    }
+    await this.callIdempotent(node, 'upgrade/request/transfer/stop', { token: ref.key }, ctx);
+    return { method: 'rsync', bytes: dump.size, seconds: r.seconds, resumes: r.attempts - 1 };
+  }
+
+  async download(ref: RequestRef, status: Status, outputDir: string, ctx: TransferContext): Promise<DownloadedFile[]> {
+    if (!this.opts.download) return [];
+    if (status.raw.archived === true) {
+      throw new PlatformError(`Request ${ref.id} is archived: the platform no longer holds its upgraded database.`);
+    }
+    const { target, node, result } = await this.startTransfer(ref, 'download', ctx);
+    const dumpName = safeName(result.dump_name);
+    if (!dumpName) throw new BadAnswerError(`transfer/start: the platform gave no usable dump_name (${snippet(String(result.dump_name ?? ''), 60)})`);
+    await mkdir(outputDir, { recursive: true });
+    const progress = ctx.progress('Download');
+    try {
+      await rsyncTransfer({
+        what: 'download of the upgraded database',
+        target,
+        direction: 'download',
+        sources: [`${DATA_DIR}/${dumpName}`, `${DATA_DIR}/filestore`, `${DATA_DIR}/upgrade-report.html`, `${DATA_DIR}/upgrade.log`],
+        dest: `${path.resolve(outputDir)}/`,
+        // No symlinks, devices or owners from the server; the two folders mirror the server's.
+        options: ['--recursive', '--times', '--ignore-missing-args', '--delete'],
+        progress,
+        log: ctx.log,
+        redact: (t) => this.opts.secrets.redact(t),
+        signal: ctx.signal,
+        retryBaseMs: this.opts.retryBaseMs,
+      });
+    } finally {
+      progress.finish();
+    }
+    await this.callIdempotent(node, 'upgrade/request/transfer/stop', { token: ref.key }, ctx);
+
+    const dumpDir = path.join(outputDir, dumpName);
+    const toc = await stat(path.join(dumpDir, 'toc.dat')).catch(() => undefined);
+    if (!toc?.isFile()) throw new PlatformError(`The platform's upgraded dump ${dumpName} arrived without its toc.dat: it is not a usable directory dump.`);
+    const files: DownloadedFile[] = [{ role: 'dump', path: dumpDir, bytes: await treeSize(dumpDir) }];
+    const filestore = path.join(outputDir, 'filestore');
+    if ((await stat(filestore).catch(() => undefined))?.isDirectory()) files.push({ role: 'filestore', path: filestore, bytes: await treeSize(filestore) });
+    for (const [role, name] of [['report', 'upgrade-report.html'], ['log', 'upgrade.log']] as const) {
+      const p = path.join(outputDir, name);
+      const st = await stat(p).catch(() => undefined);
+      if (st?.isFile()) files.push({ role, path: p, bytes: st.size, sha256: await sha256File(p) });
+    }
+    return files;
+  }
+
+  /** The upgrade log from byte `offset` (Range: bytes=N-), whole lines only. */
+  async logs(ref: RequestRef, offset: number, ctx: TransferContext): Promise<string> {
+    const url = `${this.url(this.nodeFor(ref), 'upgrade/request/logs')}?${new URLSearchParams({ token: ref.key })}`;
+    const { signal, timedOut } = combinedSignal(ctx.signal);
+    let res;
+    try {
+      res = await request(url, {
+        method: 'GET',
+        headers: { range: `bytes=${Math.max(0, Math.floor(offset))}-`, 'user-agent': 'odoo-upgrade-action', 'accept-encoding': 'identity' },
+        signal,
+        dispatcher: dispatcher(),
+      });
+    } catch (err) {
+      if (timedOut()) throw timeoutError('logs', err);
+      throw err;
+    }
+    if (res.statusCode === 416) {
+      await res.body.dump();
+      return '';
+    }
+    if (res.statusCode !== 200 && res.statusCode !== 206) {
+      const text = await res.body.text().catch(() => '');
+      throw new HttpStatusError('logs', res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
+    }
+    // A server that ignores Range sends everything: skip what was already shown.
+    let skip = res.statusCode === 200 ? offset : 0;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let truncated = false;
+    for await (const chunk of res.body) {
+      let b = Buffer.from(chunk as Uint8Array);
+      if (skip > 0) {
+        const n = Math.min(skip, b.length);
+        b = b.subarray(n);
+        skip -= n;
+      }
+      chunks.push(b);
+      size += b.length;
+      if (size >= MAX_LOG_BYTES) {
+        truncated = true;
+        res.body.destroy();
+        break;
+      }
+    }
+    let buf = Buffer.concat(chunks);
+    if (truncated) {
+      // The next call starts where this one stopped: cut at a line end so nothing is split.
+      const nl = buf.lastIndexOf(0x0a, MAX_LOG_BYTES - 1);
+      buf = buf.subarray(0, nl >= 0 ? nl + 1 : MAX_LOG_BYTES);
+    }
+    return buf.toString('utf8');
+  }
+
+  async wipe(ref: RequestRef, ctx: TransferContext): Promise<string> {
+    const contract = this.created?.contract || this.opts.contract;
+    const result = await this.callIdempotent(this.serverBase, 'upgrade/request/wipe', { contract, token: ref.key }, ctx);
+    const ids = (v: unknown) => (Array.isArray(v) ? v.map((x) => String(x)) : []);
+    const wiped = ids(result.wiped);
+    const failed = ids(result.failed);
+    const parts: string[] = [];
+    if (wiped.length) parts.push(`wiped the data of request${wiped.length > 1 ? 's' : ''} ${wiped.join(', ')}`);
+    if (failed.length) parts.push(`could not wipe request${failed.length > 1 ? 's' : ''} ${failed.join(', ')}`);
+    return parts.length ? `The platform ${parts.join(' and ')}.` : `The platform wiped nothing for request ${ref.id}.`;
+  }
+
+  async close(): Promise<void> {
+    const files = this.keyFiles;
+    const dir = this.keyDir;
+    this.keyFiles = undefined;
+    this.keyDir = undefined;
+    await files?.cleanup().catch(() => undefined);
+    await dir?.cleanup().catch(() => undefined);
+  }
+}

@@ -1,0 +1,89 @@
+// SFTP for v1 (request_sftp_access): big dumps go up with resume, and the upgraded dump
+// can come down the same way. The key pair is the user's or an ephemeral one that never
+// touches the disk; only its public half is sent.
+import { loadOrCreateKeyPair, type KeyPair } from '../ssh-keys.ts';
+import { sftpUpload, sftpDownload, type SftpTarget } from '../transfer/sftp.ts';
+import type { DumpInfo } from '../dump.ts';
+import { PlatformError, type DownloadedFile, type RequestRef, type TransferContext } from './types.ts';
+import type { V1Options, V1Platform } from './v1.ts';
+
+export interface SftpAccess {
+  hostname: string;
+  port: number;
+  user: string;
+  sharedFile: string;
+  hostKey?: string; // pinned after the first connection, for every later one
+}
+
+const sessions = new WeakMap<V1Platform, { pair: KeyPair; access?: SftpAccess }>();
+
+function session(v1: V1Platform, opts: V1Options) {
+  let s = sessions.get(v1);
+  if (!s) {
+    s = { pair: loadOrCreateKeyPair(opts.sshPrivateKey, opts.secrets) };
+    sessions.set(v1, s);
+  }
+  return s;
+}
+
+export function parseAccess(request: Record<string, unknown>): SftpAccess {
+  const hostname = String(request.hostname ?? '').trim();
+  const port = Number(request.sftp_port);
+  const user = String(request.sftp_user ?? '').trim();
+  const sharedFile = String(request.shared_file ?? '').trim();
+  if (!hostname || !Number.isInteger(port) || port <= 0 || port > 65535 || !user || !sharedFile) {
+    throw new PlatformError('request_sftp_access: the platform answered without hostname, sftp_port, sftp_user and shared_file');
+  }
+  if (/[\\/]|^\.\.?$/.test(sharedFile)) throw new PlatformError(`request_sftp_access: refusing a shared_file that is a path ("${sharedFile}")`);
+  return { hostname, port, user, sharedFile };
+}
+
+async function access(v1: V1Platform, ref: RequestRef, ctx: TransferContext, opts: V1Options): Promise<{ pair: KeyPair; access: SftpAccess }> {
+  const s = session(v1, opts);
+  if (!s.access) {
+    const answer = await v1.requestSftpAccess(ref, `# odoo-upgrade-action, request ${ref.id}\n${s.pair.publicKey}\n`, ctx);
+    s.access = parseAccess(answer);
+    ctx.log(`SFTP access: ${s.access.user}@${s.access.hostname}:${s.access.port}, file ${s.access.sharedFile} (${s.pair.ephemeral ? 'ephemeral key' : 'key from ssh-private-key'} ${s.pair.fingerprint})`);
+  }
+  return { pair: s.pair, access: s.access };
+}
+
+function target(pair: KeyPair, a: SftpAccess, remotePath: string): SftpTarget {
+  return { host: a.hostname, port: a.port, username: a.user, privateKey: pair.privateKey, remotePath };
+}
+
+export async function uploadViaSftp(v1: V1Platform, ref: RequestRef, dump: DumpInfo, ctx: TransferContext, opts: V1Options) {
+  const { pair, access: a } = await access(v1, ref, ctx, opts);
+  const progress = ctx.progress('SFTP upload', dump.size);
+  const r = await sftpUpload(dump.path, target(pair, a, a.sharedFile), {
+    progress, log: ctx.log, signal: ctx.signal, expectedHostKey: a.hostKey, retryBaseMs: opts.retryBaseMs,
+  });
+  a.hostKey = r.hostKeyFingerprint;
+  if (r.resumedFrom.length) ctx.log(`SFTP upload resumed ${r.resumedFrom.length} time(s), at ${r.resumedFrom.join(', ')} bytes`);
+  return { bytes: r.bytes, sha256: r.sha256, resumes: r.resumedFrom.length };
+}
+
+export async function downloadViaSftp(v1: V1Platform, ref: RequestRef, dest: string, ctx: TransferContext, opts: V1Options): Promise<DownloadedFile> {
+  let got;
+  try {
+    got = await access(v1, ref, ctx, opts);
+  } catch (err) {
+    throw new PlatformError(
+      `SFTP download needs SFTP access, which the platform only grants while the request is in draft (${(err as Error).message}). ` +
+        'Use `download-via: https`, or `download-via: sftp` from the run that uploads the dump.',
+    );
+  }
+  const { pair, access: a } = got;
+  const remote = `upgraded_${a.sharedFile}`;
+  const progress = ctx.progress('SFTP download');
+  const r = await sftpDownload(target(pair, a, remote), dest, {
+    progress, log: ctx.log, signal: ctx.signal, expectedHostKey: a.hostKey, retryBaseMs: opts.retryBaseMs,
+  });
+  a.hostKey = r.hostKeyFingerprint;
+  return { role: 'dump', path: dest, bytes: r.bytes, sha256: r.sha256 };
+}
+
+/** Whether SFTP access was already granted in this run (for the HTTPS → SFTP fallback). */
+export function hasSftpAccess(v1: V1Platform): boolean {
+  return Boolean(sessions.get(v1)?.access);
+}

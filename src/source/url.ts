@@ -1,0 +1,387 @@
+// The `dump-url` input: streams a dump from an HTTPS server to disk, resuming with Range
+// after a cut. The URL's query string and every header value are secrets (pre-signed
+// links, bearer tokens): they are registered before the first request, and only the
+// origin and path ever reach a log line.
+import { request, type Dispatcher } from 'undici';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { secrets as defaultSecrets, type SecretRegistry } from '../secrets.ts';
+import { withRetry, isTransientNetworkError } from '../retry.ts';
+import { progress, type ProgressSink } from '../transfer/progress.ts';
+import { DumpError } from '../dump.ts';
+import type { ResolvedDump } from './types.ts';
+
+export interface FromUrlOptions {
+  url: string;
+  headers: string; // raw "Name: value" lines
+  workDir: string;
+  log: (line: string) => void;
+  signal?: AbortSignal;
+  /** Tests pass an undici Agent trusting their CA; production uses NODE_EXTRA_CA_CERTS. */
+  dispatcher?: Dispatcher;
+  secrets?: SecretRegistry;
+  retry?: { attempts?: number; baseMs?: number; maxMs?: number };
+  progressIntervalMs?: number;
+}
+
+const INPUT = 'dump-url';
+const MAX_REDIRECTS = 10;
+const MAX_ROUNDS = 50; // retry rounds that each moved the download forward
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+// Headers the download manages itself: a user value would break resuming or framing.
+const RESERVED = new Set(['host', 'range', 'if-range', 'content-length', 'transfer-encoding', 'connection', 'te', 'upgrade', 'expect']);
+
+export async function fromUrl(opts: FromUrlOptions): Promise<ResolvedDump> {
+  const reg = opts.secrets ?? defaultSecrets;
+  const url = parseUrl(opts.url, reg);
+  const userHeaders = parseHeaders(opts.headers, reg);
+  if (url.username || url.password) {
+    // undici refuses credentials in a URL; send them the way a browser would.
+    const basic = Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
+    reg.add(basic);
+    reg.add(`Basic ${basic}`);
+    if (!Object.keys(userHeaders).some((h) => h.toLowerCase() === 'authorization')) userHeaders.authorization = `Basic ${basic}`;
+    url.username = '';
+    url.password = '';
+  }
+  url.hash = '';
+  const log = (line: string) => opts.log(reg.redact(line));
+  const dir = await mkdtemp(join(opts.workDir, 'dump-url-'));
+  try {
+    const file = await download(url, userHeaders, dir, { ...opts, log }, reg);
+    return { path: file, kind: 'url', description: `dump-url ${safeUrl(url)}`, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    // An abort carries no secret, and its DOMException cause cannot be rewritten.
+    throw (err as Error)?.name === 'AbortError' ? err : reg.redactError(err);
+  }
+}
+
+/** Origin and path: what may be shown of a URL (no query, no credentials, no fragment). */
+export function safeUrl(u: URL): string {
+  return `${u.protocol}//${u.host}${u.pathname}`;
+}
+
+function parseUrl(raw: string, reg: SecretRegistry): URL {
+  const value = raw.trim();
+  reg.addUrl(value);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new DumpError(`${INPUT}: the value is not an absolute URL. Give the full https:// address of the dump.`);
+  }
+  registerUrlSecrets(url, reg);
+  checkScheme(url, `${INPUT}: ${safeUrl(url)}`);
+  return url;
+}
+
+function registerUrlSecrets(url: URL, reg: SecretRegistry): void {
+  reg.addUrl(url.href);
+  // A bare signature ("?abc123") has no name=value pairs for addUrl to see.
+  if (url.search.length > 1) reg.add(url.search.slice(1));
+  if (url.password) reg.add(decodeURIComponent(url.password));
+}
+
+function checkScheme(url: URL, what: string): void {
+  if (url.protocol === 'https:') return;
+  if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) return;
+  throw new DumpError(
+    `${what} is ${url.protocol === 'http:' ? 'plain http' : `a ${url.protocol} URL`}: only https:// is accepted ` +
+      '(http:// only on 127.0.0.1, localhost or [::1]), so the dump and its credentials never travel in clear. Use the https:// address.',
+  );
+}
+
+/** "Name: value" lines; blank lines are skipped. A bad line is named by number, never shown. */
+export function parseHeaders(raw: string, reg: SecretRegistry): Record<string, string> {
+  const out: Record<string, string> = {};
+  const lines = (raw ?? '').split(/\r?\n/);
+  // Values first: even a rejected block must not leak through a later message.
+  for (const line of lines) {
+    const i = line.indexOf(':');
+    if (i > 0) reg.add(line.slice(i + 1).trim());
+  }
+  lines.forEach((line, n) => {
+    if (!line.trim()) return;
+    const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/.exec(line);
+    if (!m) throw new DumpError(`dump-url-headers: line ${n + 1} is not "Name: value" (a header name, a colon, the value). Fix that line.`);
+    const name = m[1];
+    if (RESERVED.has(name.toLowerCase())) throw new DumpError(`dump-url-headers: line ${n + 1} sets ${name}, which the download manages itself. Remove that line.`);
+    if (/[\r\n\0]/.test(m[2])) throw new DumpError(`dump-url-headers: line ${n + 1} has a control character in its value.`);
+    out[name] = m[2];
+  });
+  return out;
+}
+
+interface State {
+  file?: string;
+  received: number; // bytes on disk
+  total?: number;
+  validator?: string; // ETag (or Last-Modified) of what we hold a part of
+}
+
+class Retryable extends Error {
+  readonly delayMs?: number;
+  constructor(message: string, delayMs?: number) {
+    super(message);
+    this.delayMs = delayMs;
+  }
+}
+
+type DownloadOpts = Pick<FromUrlOptions, 'log' | 'signal' | 'dispatcher' | 'retry' | 'progressIntervalMs'>;
+
+async function download(url: URL, userHeaders: Record<string, string>, dir: string, opts: DownloadOpts, reg: SecretRegistry): Promise<string> {
+  const state: State = { received: 0 };
+  const shown = safeUrl(url);
+  opts.log(`Downloading the dump from ${shown}`);
+  // Made at the first byte, once the response has told the total size.
+  let bar: ProgressSink | undefined;
+  const onBytes = (n: number) => {
+    bar ??= progress({ label: 'dump-url download', total: state.total, start: n, log: opts.log, intervalMs: opts.progressIntervalMs });
+    bar.update(n);
+  };
+  try {
+    for (let round = 1; ; round++) {
+      const before = state.received;
+      try {
+        await withRetry(() => attempt(url, userHeaders, dir, state, opts, reg, onBytes), {
+          attempts: opts.retry?.attempts ?? 6,
+          baseMs: opts.retry?.baseMs ?? 1000,
+          maxMs: opts.retry?.maxMs ?? 30_000,
+          signal: opts.signal,
+          retryable: (err) => {
+            if (err instanceof DumpError || opts.signal?.aborted) return false;
+            if (err instanceof Retryable) return err.delayMs ?? true;
+            return isTransientNetworkError(err) || (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH';
+          },
+          onRetry: (err, n, delay) =>
+            opts.log(`Download interrupted at ${state.received} bytes (${reg.redact((err as Error).message)}); try ${n + 1} in ${Math.round(delay / 1000)} s, resuming`),
+        });
+        break;
+      } catch (err) {
+        // Out of tries, but each round that moved forward earns a fresh budget.
+        if (err instanceof DumpError || opts.signal?.aborted || state.received <= before || round >= MAX_ROUNDS) throw wrapFinal(err, shown);
+      }
+    }
+  } finally {
+    bar?.finish();
+  }
+  const size = (await stat(state.file!)).size;
+  if (state.total !== undefined && size !== state.total) {
+    throw new DumpError(`${INPUT}: ${shown} announced ${state.total} bytes but ${size} arrived. Try again; if it persists, the server serves an inconsistent file.`);
+  }
+  opts.log(`Downloaded ${size} bytes from ${shown} to ${state.file}`);
+  return state.file!;
+}
+
+function wrapFinal(err: unknown, shown: string): Error {
+  if (err instanceof DumpError) return err;
+  const e = err as Error;
+  if (e?.name === 'AbortError') return e;
+  return new DumpError(`${INPUT}: downloading ${shown} failed after several tries (${e?.message ?? String(err)}). Check that the server is reachable from the runner and try again.`);
+}
+
+async function attempt(
+  url: URL,
+  userHeaders: Record<string, string>,
+  dir: string,
+  state: State,
+  opts: DownloadOpts,
+  reg: SecretRegistry,
+  onBytes: (n: number) => void,
+): Promise<void> {
+  const resumeFrom = state.file ? state.received : 0;
+  const headers: Record<string, string> = {};
+  if (resumeFrom > 0) {
+    headers.range = `bytes=${resumeFrom}-`;
+    if (state.validator) headers['if-range'] = state.validator;
+  }
+  const res = await follow(url, userHeaders, headers, opts, reg);
+  const status = res.statusCode;
+  const h = res.headers;
+
+  if (status === 416 && resumeFrom > 0) {
+    await res.body.dump();
+    const total = totalOf(header(h, 'content-range'));
+    if (total === resumeFrom) return; // the cut came after the last byte
+    await restart(state, opts, 'the server refused the resume range');
+    throw new Retryable('range not satisfiable');
+  }
+  if (status !== 200 && status !== 206) {
+    await res.body.dump().catch(() => {});
+    throw statusError(status, h, safeUrl(url));
+  }
+
+  const validator = strongValidator(h);
+  let append = false;
+  if (status === 206) {
+    const range = parseContentRange(header(h, 'content-range'));
+    const consistent =
+      resumeFrom > 0 &&
+      range !== undefined &&
+      range.start === resumeFrom &&
+      (state.total === undefined || range.total === undefined || range.total === state.total) &&
+      (!state.validator || !validator || validator === state.validator);
+    if (!consistent) {
+      await res.body.dump().catch(() => {});
+      await restart(state, opts, 'the resumed part does not match what was downloaded (the file changed on the server?)');
+      throw new Retryable('inconsistent partial content');
+    }
+    if (range.total !== undefined) state.total = range.total;
+    append = true;
+  } else {
+    if (resumeFrom > 0) opts.log('The server did not resume (it ignored Range or the file changed): downloading again from the start');
+    const len = Number(header(h, 'content-length'));
+    state.total = header(h, 'content-length') !== undefined && Number.isSafeInteger(len) ? len : undefined;
+    state.received = 0;
+  }
+  if (validator) state.validator = validator;
+  if (!state.file) state.file = join(dir, fileNameFor(header(h, 'content-disposition'), url));
+
+  let n = append ? resumeFrom : 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      n += chunk.length;
+      onBytes(n);
+      cb(null, chunk);
+    },
+  });
+  try {
+    await pipeline(res.body, counter, createWriteStream(state.file, { flags: append ? 'a' : 'w' }), { signal: opts.signal });
+  } finally {
+    // What reached the disk is the truth to resume from, whatever the stream said.
+    state.received = (await stat(state.file).catch(() => ({ size: 0 }))).size;
+  }
+  if (state.total !== undefined && state.received < state.total) {
+    throw new Retryable(`the connection ended after ${state.received} of ${state.total} bytes`);
+  }
+}
+
+async function restart(state: State, opts: DownloadOpts, why: string): Promise<void> {
+  opts.log(`${why}: downloading again from the start`);
+  if (state.file) await truncate(state.file, 0).catch(() => {});
+  state.received = 0;
+  state.total = undefined;
+  state.validator = undefined;
+}
+
+interface Followed {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+}
+
+/** GET with redirects followed by hand: each hop is checked, and user headers stay with their origin. */
+async function follow(start: URL, userHeaders: Record<string, string>, extra: Record<string, string>, opts: DownloadOpts, reg: SecretRegistry): Promise<Followed> {
+  let url = start;
+  let sendUser = true;
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    const res = await request(url, {
+      method: 'GET',
+      headers: { ...(sendUser ? userHeaders : {}), ...extra, 'accept-encoding': 'identity' },
+      dispatcher: opts.dispatcher,
+      signal: opts.signal,
+    });
+    const location = header(res.headers, 'location');
+    if (![301, 302, 303, 307, 308].includes(res.statusCode) || !location) return res;
+    await res.body.dump().catch(() => {});
+    let next: URL;
+    try {
+      next = new URL(location, url);
+    } catch {
+      throw new DumpError(`${INPUT}: ${safeUrl(url)} redirected to an invalid address. Check the link.`);
+    }
+    registerUrlSecrets(next, reg);
+    checkScheme(next, `${INPUT}: ${safeUrl(url)} redirected to ${safeUrl(next)}, which`);
+    if (next.origin !== url.origin && sendUser && Object.keys(userHeaders).length) {
+      // Credentials meant for one server are not handed to another (object-store redirects
+      // also reject a second authorization scheme next to their own signature).
+      opts.log(`Redirected to ${next.origin}: dump-url-headers are not sent there`);
+      sendUser = false;
+    }
+    url = next;
+  }
+  throw new DumpError(`${INPUT}: ${safeUrl(start)} redirects more than ${MAX_REDIRECTS} times. Give the final address of the dump.`);
+}
+
+function statusError(status: number, h: Record<string, string | string[] | undefined>, shown: string): Error {
+  if (status === 408 || status === 425 || status === 429 || status >= 500) {
+    return new Retryable(`HTTP ${status}`, retryAfterMs(header(h, 'retry-after')));
+  }
+  if (status === 401 || status === 403) {
+    return new DumpError(
+      `${INPUT}: ${shown} answered HTTP ${status} (${status === 401 ? 'authentication required' : 'forbidden'}). ` +
+        'Give the credentials the server expects in dump-url-headers (e.g. "Authorization: Bearer ..."), or a fresh link if it was pre-signed and has expired.',
+    );
+  }
+  if (status === 404 || status === 410) return new DumpError(`${INPUT}: ${shown} answered HTTP ${status} (not found). Check the address, or whether the file was removed.`);
+  return new DumpError(`${INPUT}: ${shown} answered HTTP ${status}. Check the address and the headers.`);
+}
+
+function retryAfterMs(v: string | undefined): number | undefined {
+  if (!v) return undefined;
+  const s = Number(v);
+  if (Number.isFinite(s)) return Math.min(Math.max(s, 0), 300) * 1000;
+  const t = Date.parse(v);
+  return Number.isFinite(t) ? Math.min(Math.max(t - Date.now(), 0), 300_000) : undefined;
+}
+
+function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** If-Range needs a strong validator: a weak ETag could splice two different files. */
+function strongValidator(h: Record<string, string | string[] | undefined>): string | undefined {
+  const etag = header(h, 'etag');
+  if (etag && !etag.startsWith('W/')) return etag;
+  return header(h, 'last-modified');
+}
+
+export function parseContentRange(v: string | undefined): { start: number; end: number; total?: number } | undefined {
+  const m = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/i.exec(v?.trim() ?? '');
+  if (!m) return undefined;
+  return { start: Number(m[1]), end: Number(m[2]), total: m[3] === '*' ? undefined : Number(m[3]) };
+}
+
+function totalOf(v: string | undefined): number | undefined {
+  const m = /^bytes\s+\*\/(\d+)$/i.exec(v?.trim() ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+/** A plain file name from Content-Disposition or the URL path: no separators, no dot files. */
+export function fileNameFor(disposition: string | undefined, url: URL): string {
+  let name: string | undefined;
+  if (disposition) {
+    const star = /filename\*\s*=\s*(?:[\w-]+)?'[^']*'([^;]+)/i.exec(disposition);
+    const plain = /filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i.exec(disposition);
+    try {
+      name = star ? decodeURIComponent(star[1].trim()) : undefined;
+    } catch {
+      name = undefined;
+    }
+    name ??= plain ? (plain[1] ?? plain[2]).replace(/\\(.)/g, '$1') : undefined;
+  }
+  if (!name) {
+    const last = url.pathname.split('/').filter(Boolean).pop() ?? '';
+    try {
+      name = decodeURIComponent(last);
+    } catch {
+      name = last;
+    }
+  }
+  return sanitiseFileName(name);
+}
+
+export function sanitiseFileName(raw: string): string {
+  const base = raw.split(/[\\/]/).pop() ?? '';
+  const clean = base
+    .replace(/[\u0000-\u001f\u007f<>:"|?*]/g, '_')
+    .replace(/^[.\s]+/, '')
+    .trim()
+    .slice(0, 200);
+  return clean || 'dump';
+}
