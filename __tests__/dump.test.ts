@@ -92,7 +92,7 @@ test('plain SQL: accepted; cut before its closing line refused', async () => {
   const info = await inspectDump(f('db.sql'), v1);
   assert.equal(info.format, 'sql');
   assert.equal(info.uploadExt, '.sql');
-  assert.match(info.detail, /plain SQL \(pg_dump \d+/);
+  assert.match(info.detail, /^plain SQL \(PostgreSQL \d+.*, pg_dump \d+\.\d+\)/);
   const whole = await readFile(f('db.sql'));
   const closing = whole.lastIndexOf('PostgreSQL database dump complete');
   const cuts = [1024, Math.floor(whole.length / 2), closing - 5];

@@ -186,17 +186,26 @@ test('an abort stops rsync and its ssh at once', async () => {
   const src = path.join(dir, 'slow.bin');
   await writeFile(src, randomBytes(2_000_000));
   const marker = `slow-${randomBytes(4).toString('hex')}.bin`;
+  // Client-side processes naming the marker: our rsync and the ssh it started (not what sshd runs).
+  const clients = async () => {
+    const found: string[] = [];
+    for (const pid of (await readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
+      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+      const name = path.basename(argv[0] ?? '');
+      if (!argv.some((a) => a.includes(marker)) || argv[1] === '--server' || name === 'sh') continue;
+      found.push(name);
+    }
+    return found.sort();
+  };
   const controller = new AbortController();
   const started = Date.now();
   const run = rsyncTransfer(job({ sources: [src], dest: `/data/${marker}`, options: ['--bwlimit=200'], signal: controller.signal }));
-  setTimeout(() => controller.abort(new Error('stopped by the test')), 500);
+  await new Promise((r) => setTimeout(r, 500));
+  const running = await clients();
+  assert.deepEqual(running, ['rsync', 'ssh'], 'rsync and ssh are running');
+  controller.abort(new Error('stopped by the test'));
   await assert.rejects(run, /stopped by the test/);
   assert.ok(Date.now() - started < 3000);
   await new Promise((r) => setTimeout(r, 200));
-  const left: string[] = [];
-  for (const pid of (await readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes(marker) && !cmd.includes('rsync\0--server')) left.push(cmd.replace(/\0/g, ' '));
-  }
-  assert.deepEqual(left, [], 'no client rsync or ssh left running');
+  assert.deepEqual(await clients(), [], 'no client rsync or ssh left running');
 });

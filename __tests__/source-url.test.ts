@@ -112,6 +112,7 @@ test('starts again from zero when the server ignores Range', async () => {
     assert.equal(reqs.length, 2);
     assert.equal(reqs[1].status, 200, 'the server answered the Range request with the whole file');
     assert.ok(lines.some((l) => /from the start/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => l.includes(`${srv.url}/files/norange.sql`)), 'a URL without secrets is shown, not masked');
   } finally {
     await got.cleanup();
   }

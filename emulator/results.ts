@@ -175,9 +175,9 @@ function uploadedSql(b: BuildInput, size: number): SqlPlan {
   };
 }
 
-// Fixed-width COPY rows in 64 KiB blocks: only the row numbers change, so gigabytes are cheap to make.
-const LINE = 128;
-const ROWS_PER_BLOCK = 512;
+// Fixed-width 1 KiB COPY rows in 1 MiB blocks: only the row numbers change, so gigabytes are cheap to make.
+const LINE = 1024;
+const ROWS_PER_BLOCK = 1024;
 const ID_WIDTH = 12;
 
 function generatedSql(b: BuildInput, kind: DumpKind, uploadSize: number): SqlPlan {
@@ -192,7 +192,7 @@ function generatedSql(b: BuildInput, kind: DumpKind, uploadSize: number): SqlPla
   ]);
   const tail = Buffer.from('\\.\n\n-- End of the upgraded dump\n');
   const rows = Math.max(1, Math.floor((uploadSize - head.length - tail.length) / LINE));
-  const payload = createHash('sha256').update(`odoo-upgrade-emulator ${b.target}`).digest('hex').repeat(2).slice(0, LINE - ID_WIDTH - 2);
+  const payload = createHash('sha256').update(`odoo-upgrade-emulator ${b.target}`).digest('hex').repeat(Math.ceil(LINE / 64)).slice(0, LINE - ID_WIDTH - 2);
   const template = Buffer.alloc(LINE * ROWS_PER_BLOCK);
   for (let i = 0; i < ROWS_PER_BLOCK; i++) template.write(`${'0'.repeat(ID_WIDTH)}\t${payload}\n`, i * LINE, 'latin1');
   return {

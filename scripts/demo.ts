@@ -34,7 +34,7 @@ try {
     env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile! },
     timeoutMs: 120_000,
   });
-  process.stdout.write(run.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n'));
+  process.stdout.write(run.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::') && !l.startsWith('::debug::')).join('\n'));
   process.stderr.write(run.stderr);
   const summaryFile = path.join(demoDir, 'summary.md');
   await writeFile(summaryFile, run.summary);

@@ -178,7 +178,7 @@ function sqlVerdict(head: Buffer, tail: Buffer, where: string, what: string): Sq
   }
   const versions = { serverVersion, pgDumpVersion };
   if (!fromPgDump) return { detail: ' (not from pg_dump: completeness not checked)', versions };
-  const parts = [pgDumpVersion && `pg_dump ${pgDumpVersion}`, serverVersion && `PostgreSQL ${serverVersion}`].filter(Boolean);
+  const parts = [serverVersion && `PostgreSQL ${serverVersion}`, pgDumpVersion && `pg_dump ${firstWord(pgDumpVersion)}`].filter(Boolean);
   return { detail: parts.length ? ` (${parts.join(', ')})` : '', versions };
 }
 
@@ -207,52 +207,73 @@ function sqlTracker() {
 
 class StopReading extends Error {}
 
-// ---------------------------------------------------------------------------------------
-// gzip
+type Sink = (source: AsyncIterable<Buffer>) => Promise<void>;
 
-async function inspectGzip(path: string, size: number, where: string): Promise<Omit<DumpInfo, 'path' | 'size'>> {
+interface Scan {
+  sql: ReturnType<typeof sqlTracker>;
+  kind: 'sql' | 'tar' | 'other' | 'empty';
+  tar: TarListing;
+  error?: unknown; // the stream failed (truncated, damaged) after `sql.total` bytes
+}
+
+/**
+ * Reads decompressed bytes once: SQL is read to its end (a cut stream must fail), a tar
+ * only until its names tell what it is, anything else stops after the first KiB.
+ */
+async function scanDecompressed(feed: (sink: Sink) => Promise<void>): Promise<Scan> {
   const sql = sqlTracker();
   const tar = tarLister();
-  let mode = 'undecided' as 'undecided' | 'sql' | 'tar'; // set inside the stream callback
+  let kind = 'undecided' as 'undecided' | Scan['kind']; // set inside the stream callback
   let pending: Buffer[] = []; // what came before the verdict, replayed into the tar reader
   const decide = (): void => {
     if (isTarHeader(sql.head)) {
-      mode = 'tar';
+      kind = 'tar';
       if (tar.push(Buffer.concat(pending))) throw new StopReading();
     } else if (!describeText(sql.head.subarray(0, SNIFF_BYTES)).sql) {
-      throw new StopReading(); // not SQL: reading gigabytes more would not change the verdict
-    } else mode = 'sql';
+      kind = 'other';
+      throw new StopReading();
+    } else kind = 'sql';
     pending = [];
   };
+  let error: unknown;
   try {
-    await pipeline(createReadStream(path), createGunzip(), async (source: AsyncIterable<Buffer>) => {
+    await feed(async (source) => {
       for await (const chunk of source) {
-        if (mode === 'tar') {
+        if (kind === 'tar') {
           if (tar.push(chunk)) throw new StopReading();
           continue;
         }
         sql.push(chunk);
-        if (mode === 'undecided') {
+        if (kind === 'undecided') {
           pending.push(chunk);
           if (sql.total >= SNIFF_BYTES) decide();
         }
       }
-      if (mode === 'undecided' && sql.total > 0) decide();
+      if (kind === 'undecided' && sql.total > 0) decide();
     });
   } catch (err) {
-    if (!(err instanceof StopReading)) throw gzipError(err, where, sql.total);
+    if (!(err instanceof StopReading)) error = err;
   }
-  if (mode === 'tar') return refuseTar(tar.result(), where, 'a gzip-compressed tar archive');
+  return { sql, kind: kind === 'undecided' ? 'empty' : kind, tar: tar.result(), error };
+}
+
+// ---------------------------------------------------------------------------------------
+// gzip
+
+async function inspectGzip(path: string, size: number, where: string): Promise<Omit<DumpInfo, 'path' | 'size'>> {
+  const scan = await scanDecompressed((sink) => pipeline(createReadStream(path), createGunzip(), sink));
+  const { sql } = scan;
+  if (scan.error) throw gzipError(scan.error, where, sql.total);
+  if (scan.kind === 'tar') return refuseTar(scan.tar, where, 'a gzip-compressed tar archive');
+  if (scan.kind === 'empty') throw new DumpError(`${where} is a gzip file that holds nothing. Make the dump again.`);
   const first = sql.head.subarray(0, SNIFF_BYTES);
-  if (sql.total === 0) throw new DumpError(`${where} is a gzip file that holds nothing. Make the dump again.`);
   if (sniff(first) === 'pgdmp') {
     throw new DumpError(
       `${where} is a gzip-compressed pg_dump custom-format dump. The custom format is compressed already and the platform takes it as is: ` +
         'decompress it (`gunzip -c file.gz > db.dump`) and pass the .dump file.',
     );
   }
-  const text = describeText(first);
-  if (!text.sql) throw new DumpError(`${where} is gzip-compressed, but what it holds ${text.found}. ${TAKES}`);
+  if (scan.kind === 'other') throw new DumpError(`${where} is gzip-compressed, but what it holds ${describeText(first).found}. ${TAKES}`);
   const verdict = sqlVerdict(sql.head, sql.tail, where, 'the decompressed SQL');
   return {
     format: 'sql.gz',
@@ -297,31 +318,18 @@ async function inspectZip(path: string, where: string): Promise<Omit<DumpInfo, '
         'Make the zip again with standard deflate compression (`zip -r db.zip dump.sql filestore`).',
     );
   }
-  const sql = sqlTracker();
-  let stopped = false;
-  try {
-    await pipeline(await openZipEntry(path, dumpEntry), async (source: AsyncIterable<Buffer>) => {
-      for await (const chunk of source) {
-        sql.push(chunk);
-        // Not SQL: the verdict is known, reading gigabytes more would not change it.
-        if (sql.head.length >= SNIFF_BYTES && !describeText(sql.head.subarray(0, SNIFF_BYTES)).sql) {
-          stopped = true;
-          throw new StopReading();
-        }
-      }
-    });
-  } catch (err) {
-    if (!(err instanceof StopReading)) {
-      throw new DumpError(`${where} is a zip whose dump.sql cannot be read whole (${(err as Error).message}). Make or copy the zip again (\`unzip -t\` checks it).`);
-    }
+  const entry = await openZipEntry(path, dumpEntry);
+  const scan = await scanDecompressed((sink) => pipeline(entry, sink));
+  const { sql } = scan;
+  if (scan.error) {
+    throw new DumpError(`${where} is a zip whose dump.sql cannot be read whole (${(scan.error as Error).message}). Make or copy the zip again (\`unzip -t\` checks it).`);
   }
+  if (scan.kind === 'empty') throw new DumpError(`${where} is a zip whose dump.sql is empty. Make the backup again.`);
   const first = sql.head.subarray(0, SNIFF_BYTES);
-  if (sql.total === 0) throw new DumpError(`${where} is a zip whose dump.sql is empty. Make the backup again.`);
   if (sniff(first) === 'pgdmp') {
     throw new DumpError(`${where} is a zip whose dump.sql is a pg_dump custom-format archive, not SQL. Extract it and pass it alone as a .dump file.`);
   }
-  const text = describeText(first);
-  if (stopped || !text.sql) throw new DumpError(`${where} is a zip whose dump.sql ${text.found}. ${TAKES}`);
+  if (scan.kind !== 'sql') throw new DumpError(`${where} is a zip whose dump.sql ${describeText(first).found}. ${TAKES}`);
   const verdict = sqlVerdict(sql.head, sql.tail, where, 'dump.sql in the zip');
   const filestore = entries.filter((e, i) => names[i].startsWith('filestore/') && !e.isDirectory).length;
   const hasFilestore = names.some((n) => n.startsWith('filestore/'));
@@ -755,7 +763,7 @@ function archiveDetail(label: string, a: ArchiveReport): string {
   const h = a.header;
   const parts = [label, `archiver ${h.versionText}`];
   if (h.serverVersion) parts.push(`PostgreSQL ${h.serverVersion}`);
-  if (h.pgDumpVersion) parts.push(`pg_dump ${h.pgDumpVersion}`);
+  if (h.pgDumpVersion) parts.push(`pg_dump ${firstWord(h.pgDumpVersion)}`);
   if (a.items) parts.push(`${a.items.length} TOC entries`);
   else parts.push('archive version newer than this action knows: contents not verified');
   if (h.compression !== 'none' && h.compression !== 'unknown') parts.push(`${h.compression}-compressed data`);
@@ -792,7 +800,7 @@ function archiveError(err: unknown, where: string, what: string): DumpError {
     return new DumpError(`${where} is a truncated ${what}: ${err.message}. The dump or its copy was interrupted: make or copy it again.`);
   }
   if (err instanceof Corrupt) return new DumpError(`${where} is a damaged ${what}: ${err.message}. Make or copy the dump again.`);
-  return new DumpError(`${where} cannot be read (${errCode(err)}).`);
+  return new DumpError(`${where} cannot be read (${errCode(err)}). Check the file and its permissions.`);
 }
 
 const V1_SINGLE_FILE =
@@ -904,6 +912,10 @@ async function readTail(path: string, size: number, n: number): Promise<Buffer> 
   } finally {
     await fh.close();
   }
+}
+
+function firstWord(version: string): string {
+  return version.split(' ')[0];
 }
 
 function errCode(err: unknown): string {

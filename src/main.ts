@@ -14,7 +14,7 @@ import { waitForEnd, WaitTimeoutError } from './poll.ts';
 import { progress } from './transfer/progress.ts';
 import { closeDispatcher } from './http.ts';
 import { newReport, type RunReport } from './publish/report.ts';
-import { writeOutputs, publishResults } from './publish/index.ts';
+import { writeOutputs, publishResults, writeSummary, commentOnPullRequest } from './publish/index.ts';
 import { resumeHint, guardProduction } from './guards.ts';
 import type { ResolvedDump } from './source/types.ts';
 
@@ -165,8 +165,14 @@ export async function run(): Promise<void> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     report.finishedAt = new Date();
+    if (cfg?.prComment && report.requestId) {
+      await commentOnPullRequest(report, cfg, secrets, log).catch((e) => {
+        const msg = secrets.redact((e as Error).message);
+        core.setFailed(`Could not write the pull request comment: ${msg}`);
+        report.warnings.push(`Could not write the pull request comment: ${msg}`);
+      });
+    }
     if (cfg?.summary !== false) {
-      const { writeSummary } = await import('./publish/index.ts');
       await writeSummary(report, secrets).catch((e) => warn(`Could not write the job summary: ${(e as Error).message}`));
     }
     await platform?.close().catch(() => undefined);

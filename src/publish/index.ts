@@ -5,6 +5,7 @@ import type { Config } from '../inputs.ts';
 import type { SecretRegistry } from '../secrets.ts';
 import type { RunReport } from './report.ts';
 import { renderSummary } from './summary.ts';
+import { stemOf } from '../platform/common.ts';
 
 /** Sets outputs that have a value; an output is written as soon as it is known. */
 export function writeOutputs(values: Record<string, string | undefined>): void {
@@ -41,4 +42,19 @@ export async function writeSummary(report: RunReport, secrets: SecretRegistry): 
   if (!file) return;
   const text = renderSummary(report, (s) => secrets.redact(s));
   await appendFile(file, `${text}\n`, 'utf8');
+}
+
+/** The PR comment, when asked; a reason not to comment goes into the summary as a note. */
+export async function commentOnPullRequest(report: RunReport, cfg: Config, secrets: SecretRegistry, log: (l: string) => void): Promise<void> {
+  const { prCommentTarget, readEventPayload, renderComment, upsertPrComment } = await import('./comment.ts');
+  const target = prCommentTarget(process.env, await readEventPayload(process.env), cfg.githubToken);
+  if ('skip' in target) {
+    report.notes.push(target.skip);
+    return;
+  }
+  const env = process.env;
+  const runUrl = `${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`;
+  const database = stemOf(report.filename || report.final?.filename || report.requestId || 'database');
+  const body = renderComment(report, { runUrl, database, redact: (s) => secrets.redact(s) });
+  await upsertPrComment({ token: cfg.githubToken, repository: env.GITHUB_REPOSITORY ?? '', issueNumber: target.issueNumber, database, body, log });
 }

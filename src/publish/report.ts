@@ -22,6 +22,8 @@ export interface RunReport {
   artifact?: { name: string; id: number; url: string; size: number };
   notesHtml?: string;
   warnings: string[];
+  /** Plain remarks for the summary (why no PR comment was written, ...). */
+  notes: string[];
   error?: string;
   /** How to go on (resume inputs), when the run stopped before the end. */
   resumeHint?: string;
@@ -29,5 +31,5 @@ export interface RunReport {
 }
 
 export function newReport(): RunReport {
-  return { startedAt: new Date(), resumed: false, timeline: [], downloads: [], warnings: [] };
+  return { startedAt: new Date(), resumed: false, timeline: [], downloads: [], warnings: [], notes: [] };
 }

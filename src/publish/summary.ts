@@ -41,6 +41,7 @@ export function renderSummary(r: RunReport, redact: (s: string) => string = (s) 
   if (r.error) out.push('> [!CAUTION]', ...quote(r.error), '');
   if (r.final?.message) out.push('**Message from the platform:**', '', ...quote(r.final.message), '');
   for (const w of r.warnings) out.push('> [!WARNING]', ...quote(w), '');
+  for (const n of r.notes) out.push(`> ${escapeMarkdown(n).replace(/\n/g, ' ')}`, '');
   if (r.resumeHint) out.push('**To go on with this request:**', '', r.resumeHint, '');
 
   const rows: Array<[string, string]> = [
@@ -48,7 +49,7 @@ export function renderSummary(r: RunReport, redact: (s: string) => string = (s) 
     ['Protocol', esc(r.api)],
     ['Target', esc(r.target ?? r.final?.target)],
     ['Aim', esc(r.aim ?? r.final?.aim)],
-    ['Dump', r.dump ? `${esc(r.filename)} — ${esc(r.dump.detail)}, ${formatBytes(r.dump.size)}, from ${esc(r.dump.source)}` : esc(r.filename)],
+    ['Dump', r.dump ? `${esc(r.filename)} — ${esc(r.dump.detail)}${r.dump.detail.includes(formatBytes(r.dump.size)) ? '' : `, ${formatBytes(r.dump.size)}`}, from ${esc(r.dump.source)}` : esc(r.filename)],
   ];
   if (r.dump?.sha256 || r.upload?.sha256) rows.push(['Uploaded sha256', `\`${r.upload?.sha256 ?? r.dump?.sha256}\``]);
   if (r.upload) {

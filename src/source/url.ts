@@ -67,11 +67,11 @@ export function safeUrl(u: URL): string {
 
 function parseUrl(raw: string, reg: SecretRegistry): URL {
   const value = raw.trim();
-  reg.addUrl(value);
   let url: URL;
   try {
     url = new URL(value);
   } catch {
+    reg.add(value); // cannot tell its parts apart: all of it stays out of messages
     throw new DumpError(`${INPUT}: the value is not an absolute URL. Give the full https:// address of the dump.`);
   }
   registerUrlSecrets(url, reg);
@@ -79,10 +79,10 @@ function parseUrl(raw: string, reg: SecretRegistry): URL {
   return url;
 }
 
+/** The query (pre-signed links) and any password are secret; origin and path are what logs show. */
 function registerUrlSecrets(url: URL, reg: SecretRegistry): void {
-  reg.addUrl(url.href);
-  // A bare signature ("?abc123") has no name=value pairs for addUrl to see.
-  if (url.search.length > 1) reg.add(url.search.slice(1));
+  if (url.search.length > 1) reg.add(url.search.slice(1)); // whole, for a bare "?signature"
+  for (const [, v] of url.searchParams) reg.add(v);
   if (url.password) reg.add(decodeURIComponent(url.password));
 }
 
