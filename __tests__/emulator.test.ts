@@ -320,6 +320,12 @@ test('scenario: injected HTTP errors, create failures, missing v1, slow answers,
     assert.deepEqual((await api(emu, 'create', { contract: 'M1', email: 'a@example.com', target: '18.0', aim: 'test', filename: 'x.sql' })).json(), { failures });
     assert.equal(emu.requests.size, 1);
 
+    emu.setScenario({ cutCreateAnswer: true, statusUrls: { upgraded_dump_url: 'https://elsewhere.invalid/x' } });
+    await assert.rejects(api(emu, 'create', { contract: 'M1', email: 'a@example.com', target: '18.0', aim: 'test', filename: 'x.sql' }));
+    assert.equal(emu.requests.size, 2, 'the request exists although the answer was lost');
+    assert.equal(emu.records.at(-1)!.aborted, true);
+    assert.equal((await ok(emu, 'status', auth(ref))).request!.upgraded_dump_url, 'https://elsewhere.invalid/x');
+
     emu.setScenario({ v1Missing: true });
     const missing = await api(emu, 'create', { contract: 'M1' });
     assert.equal(missing.status, 404);

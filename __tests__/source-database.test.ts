@@ -41,6 +41,8 @@ test('custom format from a URI connection string: a real dump, password register
     assert.match(stdout, /TABLE DATA public ir_module_module/);
     assert.match(stdout, /TABLE DATA public res_partner/);
     assert.ok(reg.has(pg.password), 'password registered');
+    assert.ok(reg.has(pg.connectionString), 'connection string registered');
+    assert.ok(!reg.has(pg.database) && !reg.has(pg.user), 'plain names stay readable');
     for (const text of [...lines, got.description]) {
       assert.ok(!text.includes(pg.password) && !text.includes(encodeURIComponent(pg.password)), `password leaked: ${text}`);
     }

@@ -68,7 +68,32 @@ async function findExecutable(name, pathEnv = process.env.PATH ?? '') {
     }
     return undefined;
 }
-/** Throws a clear error unless rsync and ssh are both installed. Returns rsync's path. */
+/** Why this rsync cannot do the job (--info=progress2, --append-verify need 3.1+), from `rsync --version`. */
+function rsyncVersionProblem(versionText) {
+    const m = /\brsync\s+version\s+v?(\d+)\.(\d+)/i.exec(versionText);
+    if (!m)
+        return undefined; // unknown wording: let it try
+    const [major, minor] = [Number(m[1]), Number(m[2])];
+    if (major > 3 || (major === 3 && minor >= 1))
+        return undefined;
+    return `rsync ${m[1]}.${m[2]} is too old (3.1 or later is needed)`;
+}
+const checked = new Map();
+function checkVersion(rsync) {
+    let p = checked.get(rsync);
+    if (!p) {
+        p = new Promise((resolve) => {
+            (0,external_node_child_process_.execFile)(rsync, ['--version'], { timeout: 10_000, env: { ...process.env, LC_ALL: 'C' } }, (_err, stdout) => resolve(String(stdout ?? '')));
+        }).then((text) => {
+            const problem = rsyncVersionProblem(text);
+            if (problem)
+                throw new RsyncError(`The rpc protocol moves dumps with rsync, and ${problem}. ${INSTALL_HINT}`, 'missing-tool', null);
+        });
+        checked.set(rsync, p);
+    }
+    return p;
+}
+/** Throws a clear error unless rsync (3.1+) and ssh are both installed. Returns rsync's path. */
 async function assertRsyncTools(pathEnv) {
     const rsync = await findExecutable('rsync', pathEnv);
     const ssh = await findExecutable('ssh', pathEnv);
@@ -76,6 +101,7 @@ async function assertRsyncTools(pathEnv) {
     if (missing.length || !rsync) {
         throw new RsyncError(`The rpc protocol moves dumps with rsync over SSH, and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed on this runner. ${INSTALL_HINT}`, 'missing-tool', null);
     }
+    await checkVersion(rsync);
     return rsync;
 }
 /** rsync's -e splits on spaces and honours quotes: quote what is not plainly safe. */
@@ -649,7 +675,6 @@ class RpcPlatform {
     /** The upgrade log from byte `offset` (Range: bytes=N-), whole lines only. */
     async logs(ref, offset, ctx) {
         const url = `${this.url(this.nodeFor(ref), 'upgrade/request/logs')}?${new URLSearchParams({ token: ref.key })}`;
-        this.opts.secrets.addUrl(url);
         const { signal, timedOut } = combinedSignal(ctx.signal);
         let res;
         try {

@@ -72,7 +72,7 @@ async function publishArtifact(opts) {
     for (const f of files)
         total += (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.stat)(f)).size;
     opts.log(`Publishing artifact "${opts.name}": ${files.length} file${files.length === 1 ? '' : 's'}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_3__/* .formatBytes */ .z3)(total)}`);
-    const { DefaultArtifactClient } = await __webpack_require__.e(/* import() */ 584).then(__webpack_require__.bind(__webpack_require__, 20584));
+    const { DefaultArtifactClient } = await Promise.all(/* import() */[__webpack_require__.e(351), __webpack_require__.e(645)]).then(__webpack_require__.bind(__webpack_require__, 9645));
     let result;
     try {
         result = await new DefaultArtifactClient().uploadArtifact(opts.name, files, root, {

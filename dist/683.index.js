@@ -77,23 +77,24 @@ function safeUrl(u) {
 }
 function parseUrl(raw, reg) {
     const value = raw.trim();
-    reg.addUrl(value);
     let url;
     try {
         url = new URL(value);
     }
     catch {
+        reg.add(value); // cannot tell its parts apart: all of it stays out of messages
         throw new _dump_js__WEBPACK_IMPORTED_MODULE_8__/* .DumpError */ .tR(`${INPUT}: the value is not an absolute URL. Give the full https:// address of the dump.`);
     }
     registerUrlSecrets(url, reg);
     checkScheme(url, `${INPUT}: ${safeUrl(url)}`);
     return url;
 }
+/** The query (pre-signed links) and any password are secret; origin and path are what logs show. */
 function registerUrlSecrets(url, reg) {
-    reg.addUrl(url.href);
-    // A bare signature ("?abc123") has no name=value pairs for addUrl to see.
     if (url.search.length > 1)
-        reg.add(url.search.slice(1));
+        reg.add(url.search.slice(1)); // whole, for a bare "?signature"
+    for (const [, v] of url.searchParams)
+        reg.add(v);
     if (url.password)
         reg.add(decodeURIComponent(url.password));
 }

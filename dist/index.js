@@ -73652,7 +73652,7 @@ async function inspectDump(path, opts) {
         case 'zip':
             return { ...base, ...(await inspectZip(path, where)) };
         case 'tar':
-            return refuseTar(await tarNamesOf((0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(path)), where, 'a tar archive');
+            return refuseTar((await scanDecompressed((sink) => (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_3__.pipeline)((0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(path), sink))).tar, where, 'a tar archive');
         case 'other-compression':
             throw new DumpError(`${where} is compressed with ${compressionName(head)}, which the platform does not take. ` +
                 `Recompress it as gzip (e.g. \`${decompressCommand(head)} | gzip > dump.sql.gz\`) or pass the uncompressed .sql.`);
@@ -73669,7 +73669,8 @@ async function inspectDump(path, opts) {
 const TAKES = 'The platform takes a pg_dump custom-format file (`pg_dump -Fc`), plain SQL (.sql), gzip-compressed SQL (.sql.gz), ' +
     'or a zip holding dump.sql (an Odoo database-manager backup).';
 function sniff(head) {
-    if (head.length >= 5 && head.toString('latin1', 0, 5) === 'PGDMP')
+    // A file shorter than the magic but matching it is a cut custom dump: the reader says so.
+    if ('PGDMP'.startsWith(head.toString('latin1', 0, 5)))
         return 'pgdmp';
     if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b)
         return 'gzip';
@@ -73756,7 +73757,7 @@ function sqlVerdict(head, tail, where, what) {
     const versions = { serverVersion, pgDumpVersion };
     if (!fromPgDump)
         return { detail: ' (not from pg_dump: completeness not checked)', versions };
-    const parts = [pgDumpVersion && `pg_dump ${pgDumpVersion}`, serverVersion && `PostgreSQL ${serverVersion}`].filter(Boolean);
+    const parts = [serverVersion && `PostgreSQL ${serverVersion}`, pgDumpVersion && `pg_dump ${firstWord(pgDumpVersion)}`].filter(Boolean);
     return { detail: parts.length ? ` (${parts.join(', ')})` : '', versions };
 }
 /** Keeps the first and last few KiB of a stream of SQL and its length. */
@@ -73784,61 +73785,73 @@ function sqlTracker() {
 }
 class StopReading extends Error {
 }
-// ---------------------------------------------------------------------------------------
-// gzip
-async function inspectGzip(path, size, where) {
+/**
+ * Reads decompressed bytes once: SQL is read to its end (a cut stream must fail), a tar
+ * only until its names tell what it is, anything else stops after the first KiB.
+ */
+async function scanDecompressed(feed) {
     const sql = sqlTracker();
     const tar = tarLister();
-    let mode = 'undecided'; // set inside the stream callback
+    let kind = 'undecided'; // set inside the stream callback
     let pending = []; // what came before the verdict, replayed into the tar reader
     const decide = () => {
         if (isTarHeader(sql.head)) {
-            mode = 'tar';
+            kind = 'tar';
             if (tar.push(Buffer.concat(pending)))
                 throw new StopReading();
         }
         else if (!describeText(sql.head.subarray(0, SNIFF_BYTES)).sql) {
-            throw new StopReading(); // not SQL: reading gigabytes more would not change the verdict
+            kind = 'other';
+            throw new StopReading();
         }
         else
-            mode = 'sql';
+            kind = 'sql';
         pending = [];
     };
+    let error;
     try {
-        await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_3__.pipeline)((0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(path), (0,node_zlib__WEBPACK_IMPORTED_MODULE_4__.createGunzip)(), async (source) => {
+        await feed(async (source) => {
             for await (const chunk of source) {
-                if (mode === 'tar') {
+                if (kind === 'tar') {
                     if (tar.push(chunk))
                         throw new StopReading();
                     continue;
                 }
                 sql.push(chunk);
-                if (mode === 'undecided') {
+                if (kind === 'undecided') {
                     pending.push(chunk);
                     if (sql.total >= SNIFF_BYTES)
                         decide();
                 }
             }
-            if (mode === 'undecided' && sql.total > 0)
+            if (kind === 'undecided' && sql.total > 0)
                 decide();
         });
     }
     catch (err) {
         if (!(err instanceof StopReading))
-            throw gzipError(err, where, sql.total);
+            error = err;
     }
-    if (mode === 'tar')
-        return refuseTar(tar.result(), where, 'a gzip-compressed tar archive');
-    const first = sql.head.subarray(0, SNIFF_BYTES);
-    if (sql.total === 0)
+    return { sql, kind: kind === 'undecided' ? 'empty' : kind, tar: tar.result(), error };
+}
+// ---------------------------------------------------------------------------------------
+// gzip
+async function inspectGzip(path, size, where) {
+    const scan = await scanDecompressed((sink) => (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_3__.pipeline)((0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(path), (0,node_zlib__WEBPACK_IMPORTED_MODULE_4__.createGunzip)(), sink));
+    const { sql } = scan;
+    if (scan.error)
+        throw gzipError(scan.error, where, sql.total);
+    if (scan.kind === 'tar')
+        return refuseTar(scan.tar, where, 'a gzip-compressed tar archive');
+    if (scan.kind === 'empty')
         throw new DumpError(`${where} is a gzip file that holds nothing. Make the dump again.`);
+    const first = sql.head.subarray(0, SNIFF_BYTES);
     if (sniff(first) === 'pgdmp') {
         throw new DumpError(`${where} is a gzip-compressed pg_dump custom-format dump. The custom format is compressed already and the platform takes it as is: ` +
             'decompress it (`gunzip -c file.gz > db.dump`) and pass the .dump file.');
     }
-    const text = describeText(first);
-    if (!text.sql)
-        throw new DumpError(`${where} is gzip-compressed, but what it holds ${text.found}. ${TAKES}`);
+    if (scan.kind === 'other')
+        throw new DumpError(`${where} is gzip-compressed, but what it holds ${describeText(first).found}. ${TAKES}`);
     const verdict = sqlVerdict(sql.head, sql.tail, where, 'the decompressed SQL');
     return {
         format: 'sql.gz',
@@ -73879,34 +73892,20 @@ async function inspectZip(path, where) {
         throw new DumpError(`${where} is a zip whose dump.sql is compressed with ${(0,_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .methodName */ .Lo)(dumpEntry.method)} (method ${dumpEntry.method}), which the platform may not read. ` +
             'Make the zip again with standard deflate compression (`zip -r db.zip dump.sql filestore`).');
     }
-    const sql = sqlTracker();
-    let stopped = false;
-    try {
-        await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_3__.pipeline)(await (0,_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .openZipEntry */ .qs)(path, dumpEntry), async (source) => {
-            for await (const chunk of source) {
-                sql.push(chunk);
-                // Not SQL: the verdict is known, reading gigabytes more would not change it.
-                if (sql.head.length >= SNIFF_BYTES && !describeText(sql.head.subarray(0, SNIFF_BYTES)).sql) {
-                    stopped = true;
-                    throw new StopReading();
-                }
-            }
-        });
+    const entry = await (0,_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .openZipEntry */ .qs)(path, dumpEntry);
+    const scan = await scanDecompressed((sink) => (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_3__.pipeline)(entry, sink));
+    const { sql } = scan;
+    if (scan.error) {
+        throw new DumpError(`${where} is a zip whose dump.sql cannot be read whole (${scan.error.message}). Make or copy the zip again (\`unzip -t\` checks it).`);
     }
-    catch (err) {
-        if (!(err instanceof StopReading)) {
-            throw new DumpError(`${where} is a zip whose dump.sql cannot be read whole (${err.message}). Make or copy the zip again (\`unzip -t\` checks it).`);
-        }
-    }
-    const first = sql.head.subarray(0, SNIFF_BYTES);
-    if (sql.total === 0)
+    if (scan.kind === 'empty')
         throw new DumpError(`${where} is a zip whose dump.sql is empty. Make the backup again.`);
+    const first = sql.head.subarray(0, SNIFF_BYTES);
     if (sniff(first) === 'pgdmp') {
         throw new DumpError(`${where} is a zip whose dump.sql is a pg_dump custom-format archive, not SQL. Extract it and pass it alone as a .dump file.`);
     }
-    const text = describeText(first);
-    if (stopped || !text.sql)
-        throw new DumpError(`${where} is a zip whose dump.sql ${text.found}. ${TAKES}`);
+    if (scan.kind !== 'sql')
+        throw new DumpError(`${where} is a zip whose dump.sql ${describeText(first).found}. ${TAKES}`);
     const verdict = sqlVerdict(sql.head, sql.tail, where, 'dump.sql in the zip');
     const filestore = entries.filter((e, i) => names[i].startsWith('filestore/') && !e.isDirectory).length;
     const hasFilestore = names.some((n) => n.startsWith('filestore/'));
@@ -73992,7 +73991,6 @@ function tarLister() {
     let meta;
     let longName;
     let done = false;
-    let error;
     const MAX_NAMES = 100_000;
     function header(h) {
         if (h.every((x) => x === 0)) {
@@ -74000,8 +73998,7 @@ function tarLister() {
             return;
         }
         if (!tarChecksumOk(h)) {
-            error = 'a tar header fails its checksum';
-            done = true;
+            done = true; // damaged: the names so far are all there is to say
             return;
         }
         const type = String.fromCharCode(h[156] || 0x30);
@@ -74058,22 +74055,7 @@ function tarLister() {
         }
         return done;
     }
-    return { push, result: () => ({ names, error }) };
-}
-async function tarNamesOf(stream) {
-    const tar = tarLister();
-    try {
-        await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_3__.pipeline)(stream, async (source) => {
-            for await (const chunk of source)
-                if (tar.push(chunk))
-                    throw new StopReading();
-        });
-    }
-    catch (err) {
-        if (!(err instanceof StopReading))
-            throw err;
-    }
-    return tar.result();
+    return { push, result: () => ({ names }) };
 }
 function tarSize(field) {
     if (field[0] & 0x80) {
@@ -74329,7 +74311,7 @@ function archiveDetail(label, a) {
     if (h.serverVersion)
         parts.push(`PostgreSQL ${h.serverVersion}`);
     if (h.pgDumpVersion)
-        parts.push(`pg_dump ${h.pgDumpVersion}`);
+        parts.push(`pg_dump ${firstWord(h.pgDumpVersion)}`);
     if (a.items)
         parts.push(`${a.items.length} TOC entries`);
     else
@@ -74368,7 +74350,7 @@ function archiveError(err, where, what) {
     }
     if (err instanceof Corrupt)
         return new DumpError(`${where} is a damaged ${what}: ${err.message}. Make or copy the dump again.`);
-    return new DumpError(`${where} cannot be read (${errCode(err)}).`);
+    return new DumpError(`${where} cannot be read (${errCode(err)}). Check the file and its permissions.`);
 }
 const V1_SINGLE_FILE = 'The v1 API takes a single file: make one with `pg_dump -Fc -f db.dump <database>` ' +
     '(or turn this directory into plain SQL with `pg_restore -f db.sql <directory>`), or set `api: rpc`, which uploads directory dumps.';
@@ -74474,6 +74456,9 @@ async function readTail(path, size, n) {
     finally {
         await fh.close();
     }
+}
+function firstWord(version) {
+    return version.split(' ')[0];
 }
 function errCode(err) {
     const code = err.code;
@@ -74616,7 +74601,7 @@ async function callJson(call) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _shim_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(52710);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(11081);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(23993);
 // Entry point. The first import sets __dirname/__filename: ssh2 reads them at load time
 // and they do not exist in an ESM bundle.
 
@@ -74628,7 +74613,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 11081:
+/***/ 23993:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -74924,7 +74909,7 @@ async function resolveSource(spec, ctx) {
             return fromUrl({ url: spec.url, headers: spec.headers, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal });
         }
         case 'database': {
-            const { fromDatabase } = await __nccwpck_require__.e(/* import() */ 156).then(__nccwpck_require__.bind(__nccwpck_require__, 1156));
+            const { fromDatabase } = await Promise.resolve(/* import() */).then(__nccwpck_require__.bind(__nccwpck_require__, 1156));
             return fromDatabase({
                 connection: spec.connection,
                 format: ctx.api === 'rpc' ? 'directory' : 'custom',
@@ -75043,11 +75028,69 @@ var progress = __nccwpck_require__(50484);
 var http = __nccwpck_require__(76803);
 ;// CONCATENATED MODULE: ./src/publish/report.ts
 function newReport() {
-    return { startedAt: new Date(), resumed: false, timeline: [], downloads: [], warnings: [] };
+    return { startedAt: new Date(), resumed: false, timeline: [], downloads: [], warnings: [], notes: [] };
 }
 
-// EXTERNAL MODULE: ./src/publish/index.ts + 2 modules
-var publish = __nccwpck_require__(38072);
+// EXTERNAL MODULE: ./src/publish/summary.ts
+var summary = __nccwpck_require__(21463);
+// EXTERNAL MODULE: ./src/platform/common.ts
+var common = __nccwpck_require__(39026);
+;// CONCATENATED MODULE: ./src/publish/index.ts
+// Publishing a run: step outputs, the workflow artifact, the job summary.
+
+
+
+
+/** Sets outputs that have a value; an output is written as soon as it is known. */
+function writeOutputs(values) {
+    for (const [name, value] of Object.entries(values))
+        if (value !== undefined && value !== '')
+            core/* setOutput */.uH(name, value);
+}
+const NOTES_READ_LIMIT = 2 * 1024 * 1024;
+async function publishResults(report, cfg, opts) {
+    const notes = report.downloads.find((f) => f.role === 'notes' || f.role === 'report');
+    if (notes) {
+        const fh = await (0,promises_.open)(notes.path, 'r');
+        try {
+            const buf = Buffer.alloc(Math.min(notes.bytes, NOTES_READ_LIMIT));
+            await fh.read(buf, 0, buf.length, 0);
+            report.notesHtml = buf.toString('utf8');
+        }
+        finally {
+            await fh.close();
+        }
+    }
+    if (opts.artifactName && report.downloads.length) {
+        const { publishArtifact } = await __nccwpck_require__.e(/* import() */ 625).then(__nccwpck_require__.bind(__nccwpck_require__, 67625));
+        const files = report.downloads.map((f) => f.path);
+        const a = await core/* group */.Os('Publish the artifact', () => publishArtifact({ name: opts.artifactName, files, rootDirectory: cfg.outputDir, retentionDays: cfg.artifactRetentionDays, log: opts.log }));
+        report.artifact = { name: opts.artifactName, id: a.id, url: a.url, size: a.size };
+        writeOutputs({ 'artifact-id': String(a.id), 'artifact-url': a.url });
+    }
+}
+async function writeSummary(report, secrets) {
+    const file = process.env.GITHUB_STEP_SUMMARY;
+    if (!file)
+        return;
+    const text = (0,summary/* renderSummary */.Br)(report, (s) => secrets.redact(s));
+    await (0,promises_.appendFile)(file, `${text}\n`, 'utf8');
+}
+/** The PR comment, when asked; a reason not to comment goes into the summary as a note. */
+async function commentOnPullRequest(report, cfg, secrets, log) {
+    const { prCommentTarget, readEventPayload, renderComment, upsertPrComment } = await __nccwpck_require__.e(/* import() */ 206).then(__nccwpck_require__.bind(__nccwpck_require__, 71206));
+    const target = prCommentTarget(process.env, await readEventPayload(process.env), cfg.githubToken);
+    if ('skip' in target) {
+        report.notes.push(target.skip);
+        return;
+    }
+    const env = process.env;
+    const runUrl = `${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`;
+    const database = (0,common/* stemOf */.Vc)(report.filename || report.final?.filename || report.requestId || 'database');
+    const body = renderComment(report, { runUrl, database, redact: (s) => secrets.redact(s) });
+    await upsertPrComment({ token: cfg.githubToken, repository: env.GITHUB_REPOSITORY ?? '', issueNumber: target.issueNumber, database, body, log });
+}
+
 ;// CONCATENATED MODULE: ./src/guards.ts
 class GuardError extends Error {
     name = 'GuardError';
@@ -75077,11 +75120,346 @@ function resumeHint(requestId, cfg) {
     lines.push('```');
     return lines.join('\n');
 }
+/**
+ * `require-recent-test` needs a trustworthy record of earlier test upgrades, which the action
+ * does not keep yet: refusing is safer than a production upgrade that silently skips the check.
+ */
+function guardRecentTest(cfg) {
+    if (cfg.requireRecentTest === undefined)
+        return undefined;
+    if (cfg.aim === 'production') {
+        throw new GuardError('Input `require-recent-test` is not supported yet: this version keeps no record of earlier test upgrades, so it cannot prove one ran. Remove the input (and gate production with a protected environment) to go on.');
+    }
+    return 'Input `require-recent-test` only applies to `aim: production`; ignored.';
+}
+/** The message for a create whose outcome is unknown: never retried, so say how to find it. */
+function uncertainCreateMessage(detail, cfg) {
+    return [
+        `create: ${detail}.`,
+        'The platform may have created the request anyway; it was not sent again so that no second request is made.',
+        `Its key was in the lost answer: check for a message from the platform at ${cfg.email || 'your address'}, or ask Odoo's upgrade support with your contract reference and the time of this run;`,
+        'with the request id and key, resume it with the inputs `request-id` and `request-key`. Or run the step again to create a new request.',
+    ].join(' ');
+}
+
+// EXTERNAL MODULE: ./src/retry.ts
+var retry = __nccwpck_require__(49809);
+// EXTERNAL MODULE: ./src/transfer/http.ts
+var transfer_http = __nccwpck_require__(4019);
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(31421);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: external "node:stream/promises"
+var external_node_stream_promises_ = __nccwpck_require__(46466);
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(38522);
+// EXTERNAL MODULE: ./src/source/database.ts
+var database = __nccwpck_require__(1156);
+// EXTERNAL MODULE: ./src/zip.ts
+var src_zip = __nccwpck_require__(50928);
+;// CONCATENATED MODULE: ./src/restore.ts
+// The `restore-database` and `filestore-dir` inputs: the upgraded dump goes into a
+// PostgreSQL server (a fresh or empty database, never one holding data) and the upgraded
+// filestore into a folder, so later steps can run Odoo on the result. The password
+// travels in PGPASSWORD only (no argv, no message), and whatever the PostgreSQL tools
+// print is redacted before it is logged or thrown.
+
+
+
+
+
+
+
+
+
+
+
+const INPUT = 'restore-database';
+class RestoreError extends Error {
+    name = 'RestoreError';
+}
+async function restoreUpgraded(opts) {
+    const reg = opts.secrets ?? secrets/* secrets */.O;
+    const raw = opts.connection.trim();
+    reg.add(raw);
+    if (/^postgres(ql)?:\/\//i.test(raw))
+        reg.addUrl(raw);
+    const parts = (0,database/* splitConnection */.nY)(raw);
+    reg.add(parts.password);
+    const log = (line) => opts.log(reg.redact(line));
+    try {
+        return await restore(opts, parts, reg, log);
+    }
+    catch (err) {
+        throw err?.name === 'AbortError' ? err : reg.redactError(err);
+    }
+}
+async function restore(opts, parts, reg, log) {
+    const database = parts.dbname;
+    if (!database)
+        throw new RestoreError(`${INPUT}: the connection string names no database; add one (\`postgresql://user@host:5432/<new database>\`).`);
+    const shape = await shapeOf(opts.dump);
+    const tools = await findTools(opts.binDir);
+    const pg = new Pg(tools, parts, reg, log, opts.signal);
+    await prepareDatabase(pg, parts, database, log);
+    log(`Restoring ${external_node_path_default().basename(opts.dump)} (${shape}) into database "${database}"`);
+    if (shape === 'custom' || shape === 'directory') {
+        await pg.run('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', `--dbname=${parts.conn}`, opts.dump]);
+    }
+    else {
+        await pg.psqlStream(parts.conn, await sqlStream(opts.dump, shape));
+    }
+    const tables = Number((await pg.query(parts.conn, USER_TABLES)).trim());
+    log(`Database "${database}" restored: ${tables} tables.`);
+    let filestoreFiles = 0;
+    if (opts.filestoreDir) {
+        filestoreFiles = shape === 'zip' ? await filestoreFromZip(opts.dump, opts.filestoreDir, log) : opts.filestore ? await copyTree(opts.filestore, opts.filestoreDir, log) : 0;
+        log(`Filestore: ${filestoreFiles} files in ${opts.filestoreDir}`);
+    }
+    return { database, tables, filestoreFiles };
+}
+const USER_TABLES = "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " +
+    "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'";
+/** Creates the database, or accepts an existing one only when it holds no table: data is never overwritten. */
+async function prepareDatabase(pg, parts, database, log) {
+    const maintenance = withDatabase(parts, 'postgres');
+    const exists = (await pg.query(maintenance, `SELECT 1 FROM pg_catalog.pg_database WHERE datname = ${literal(database)}`)).trim() === '1';
+    if (exists) {
+        const tables = Number((await pg.query(parts.conn, USER_TABLES)).trim());
+        if (tables > 0) {
+            throw new RestoreError(`${INPUT}: database "${database}" already exists and holds ${tables} tables; this action never restores over data. ` +
+                `Name a new database in the connection string, or drop this one first (\`dropdb "${database}"\`) if it is a disposable copy.`);
+        }
+        log(`Database "${database}" exists and is empty: restoring into it.`);
+        return;
+    }
+    try {
+        await pg.query(maintenance, `CREATE DATABASE ${ident(database)} TEMPLATE template0 ENCODING 'UTF8'`);
+    }
+    catch (err) {
+        if (/permission denied/i.test(err.message)) {
+            throw new RestoreError(`${INPUT}: the role may not create databases. Create "${database}" empty beforehand (\`createdb -O <role> "${database}"\`), or grant the role CREATEDB.`);
+        }
+        throw err;
+    }
+    log(`Created database "${database}".`);
+}
+async function findTools(binDir) {
+    let dir = binDir;
+    if (!dir) {
+        try {
+            dir = external_node_path_default().dirname((await (0,database/* findPgDump */.vd)()).path);
+        }
+        catch {
+            throw new RestoreError(`${INPUT}: the PostgreSQL client tools (psql, pg_restore) were not found on PATH or in /usr/lib/postgresql/*/bin. ` +
+                'Install them in an earlier step, of the target server\'s major version or newer (`sudo apt-get install -y postgresql-client`).');
+        }
+    }
+    return { psql: external_node_path_default().join(dir, 'psql'), pgRestore: external_node_path_default().join(dir, 'pg_restore') };
+}
+class Pg {
+    tools;
+    env;
+    reg;
+    log;
+    signal;
+    constructor(tools, parts, reg, log, signal) {
+        this.tools = tools;
+        this.env = { ...process.env, PGCONNECT_TIMEOUT: process.env.PGCONNECT_TIMEOUT ?? '30', PGAPPNAME: 'odoo-upgrade-action' };
+        if (parts.password !== undefined)
+            this.env.PGPASSWORD = parts.password;
+        this.reg = reg;
+        this.log = log;
+        this.signal = signal;
+    }
+    /** One statement through psql; its unaligned output. */
+    query(conn, sql) {
+        return this.exec(this.tools.psql, ['--no-password', '--no-psqlrc', '-qAtX', '-v', 'ON_ERROR_STOP=1', `--dbname=${conn}`, '-c', sql], undefined, true);
+    }
+    /** A whole SQL script fed on stdin, in one transaction: a failure leaves the database empty. */
+    psqlStream(conn, input) {
+        const args = ['--no-password', '--no-psqlrc', '-qX', '-v', 'ON_ERROR_STOP=1', '--single-transaction', `--dbname=${conn}`, '-f', '-'];
+        return this.exec(this.tools.psql, args, input, false);
+    }
+    run(tool, args) {
+        return this.exec(this.tools.pgRestore, ['--no-password', ...args], undefined, false);
+    }
+    async exec(bin, args, input, capture) {
+        const child = (0,external_node_child_process_.spawn)(bin, args, { env: this.env, stdio: [input ? 'pipe' : 'ignore', capture ? 'pipe' : 'ignore', 'pipe'], signal: this.signal });
+        const stderr = [];
+        let stdout = '';
+        child.stdout?.setEncoding('utf8').on('data', (d) => (stdout += d));
+        child.stderr.setEncoding('utf8').on('data', (d) => {
+            for (const line of d.split('\n')) {
+                if (!line.trim())
+                    continue;
+                stderr.push(this.reg.redact(line));
+                if (stderr.length > 40)
+                    stderr.shift();
+            }
+        });
+        const closed = new Promise((resolve, reject) => {
+            child.once('error', reject);
+            child.once('close', resolve);
+        });
+        // psql stops reading at the first error (ON_ERROR_STOP): a broken pipe then is expected.
+        const fed = input ? (0,external_node_stream_promises_.pipeline)(input, child.stdin).catch((e) => (e.code === 'EPIPE' ? undefined : e)) : Promise.resolve(undefined);
+        const [code, feedError] = await Promise.all([closed, fed]);
+        const name = external_node_path_default().basename(bin);
+        if (code !== 0)
+            throw explain(name, code, stderr);
+        if (feedError)
+            throw new RestoreError(`${INPUT}: could not read the upgraded dump: ${feedError.message}`);
+        for (const line of stderr.filter((l) => !/^NOTICE:/.test(l)).slice(-10))
+            this.log(`  ${name}: ${line}`);
+        return stdout;
+    }
+}
+function explain(tool, code, stderr) {
+    const text = stderr.join('\n');
+    const tail = stderr.slice(-6).join(' | ') || 'no message';
+    if (/unsupported version .* in file header/i.test(text)) {
+        return new RestoreError(`${INPUT}: ${tool} is older than the pg_dump that made the upgraded dump (${tail}). Install newer PostgreSQL client tools in an earlier step.`);
+    }
+    if (/password authentication failed|no password supplied/i.test(text)) {
+        return new RestoreError(`${INPUT}: the server refused the login (${tail}). Check the user and password in the connection string.`);
+    }
+    if (/could not connect|Connection refused|could not translate host name|timeout expired/i.test(text)) {
+        return new RestoreError(`${INPUT}: ${tool} could not reach the server (${tail}). Check the host and port, and that the runner can reach it (a service container maps its port to localhost).`);
+    }
+    return new RestoreError(`${INPUT}: ${tool} failed (exit ${code ?? 'signal'}): ${tail}`);
+}
+/** The same connection with another database: to look around and create the target. */
+function withDatabase(parts, dbname) {
+    const conn = parts.conn;
+    const uri = /^(postgres(?:ql)?:\/\/[^/?]*)(\/[^?]*)?(\?.*)?$/i.exec(conn);
+    if (uri) {
+        const query = (uri[3] ?? '').slice(1).split('&').filter((p) => p && !/^dbname=/i.test(p));
+        return `${uri[1]}/${encodeURIComponent(dbname)}${query.length ? `?${query.join('&')}` : ''}`;
+    }
+    if (conn.includes('='))
+        return `${conn.replace(/(^|\s)dbname='(?:[^'\\]|\\.)*'/g, '').trim()} dbname='${dbname}'`;
+    return dbname;
+}
+function literal(s) {
+    return `'${s.replace(/'/g, "''")}'`;
+}
+function ident(s) {
+    return `"${s.replace(/"/g, '""')}"`;
+}
+// ---------------------------------------------------------------------------------------
+// The dump and the filestore
+async function shapeOf(p) {
+    const st = await (0,promises_.stat)(p).catch(() => undefined);
+    if (!st)
+        throw new RestoreError(`${INPUT}: the upgraded dump ${p} is missing.`);
+    if (st.isDirectory()) {
+        if ((await (0,promises_.stat)(external_node_path_default().join(p, 'toc.dat')).catch(() => undefined))?.isFile())
+            return 'directory';
+        throw new RestoreError(`${INPUT}: ${p} is a folder without toc.dat, not a pg_dump directory dump.`);
+    }
+    const fh = await (0,promises_.open)(p, 'r');
+    const head = Buffer.alloc(8);
+    try {
+        await fh.read(head, 0, 8, 0);
+    }
+    finally {
+        await fh.close();
+    }
+    if (head.subarray(0, 5).toString('latin1') === 'PGDMP')
+        return 'custom';
+    if (head.readUInt32LE(0) === 0x04034b50)
+        return 'zip';
+    if (head[0] === 0x1f && head[1] === 0x8b)
+        return 'sql.gz';
+    return 'sql';
+}
+async function sqlStream(p, shape) {
+    if (shape === 'sql')
+        return (0,external_node_fs_.createReadStream)(p, { highWaterMark: 1 << 20 });
+    if (shape === 'sql.gz')
+        return (0,external_node_fs_.createReadStream)(p, { highWaterMark: 1 << 20 }).pipe((0,external_node_zlib_.createGunzip)());
+    const entry = (await (0,src_zip/* listZip */.oV)(p)).find((e) => e.name === 'dump.sql');
+    if (!entry)
+        throw new RestoreError(`${INPUT}: the upgraded archive ${external_node_path_default().basename(p)} holds no dump.sql.`);
+    return (0,src_zip/* openZipEntry */.qs)(p, entry);
+}
+/** A zip entry's place under `root`, or undefined for names that would leave it. */
+function safeJoin(root, rel) {
+    if (!rel || rel.includes('\0') || external_node_path_default().isAbsolute(rel) || rel.split(/[\\/]/).some((s) => s === '..'))
+        return undefined;
+    return external_node_path_default().join(root, rel);
+}
+async function filestoreFromZip(zip, dest, log) {
+    const entries = (await (0,src_zip/* listZip */.oV)(zip)).filter((e) => e.name.startsWith('filestore/') && !e.isDirectory);
+    await (0,promises_.mkdir)(dest, { recursive: true });
+    let files = 0;
+    for (const e of entries) {
+        const target = safeJoin(dest, e.name.slice('filestore/'.length));
+        if (!target) {
+            log(`Skipped the archive entry "${e.name}": its name leaves the filestore.`);
+            continue;
+        }
+        files++;
+        if (await (0,promises_.stat)(target).catch(() => undefined))
+            continue; // content-addressed: same name, same bytes
+        await (0,promises_.mkdir)(external_node_path_default().dirname(target), { recursive: true });
+        await (0,external_node_stream_promises_.pipeline)(await (0,src_zip/* openZipEntry */.qs)(zip, e), (0,external_node_fs_.createWriteStream)(target, { flags: 'wx' }));
+    }
+    return files;
+}
+/** Regular files only: a symlink in a downloaded tree could point anywhere on the runner. */
+async function copyTree(src, dest, log) {
+    await (0,promises_.mkdir)(dest, { recursive: true });
+    let files = 0;
+    for (const name of await (0,promises_.readdir)(src)) {
+        const from = external_node_path_default().join(src, name);
+        const to = external_node_path_default().join(dest, name);
+        const st = await (0,promises_.lstat)(from);
+        if (st.isDirectory())
+            files += await copyTree(from, to, log);
+        else if (st.isFile()) {
+            files++;
+            await (0,promises_.copyFile)(from, to, external_node_fs_.constants.COPYFILE_EXCL).catch((e) => {
+                if (e.code !== 'EEXIST')
+                    throw e;
+            });
+        }
+        else
+            log(`Skipped ${name} in the filestore: not a regular file.`);
+    }
+    return files;
+}
+/** The downloaded files a restore starts from, or why there are none. */
+function restoreSources(downloads) {
+    const dump = downloads.find((f) => f.role === 'dump' || f.role === 'sql');
+    if (!dump)
+        throw new RestoreError(`${INPUT}: nothing to restore: no upgraded dump was downloaded (\`download: none\`?).`);
+    return { dump: dump.path, filestore: downloads.find((f) => f.role === 'filestore')?.path };
+}
+/** The pipeline's restore phase: after the downloads, before publishing. */
+async function restoreStep(report, cfg, opts) {
+    if (!cfg.restoreDatabase) {
+        if (cfg.filestoreDir)
+            opts.log('Input `filestore-dir` is ignored without `restore-database`.');
+        return;
+    }
+    const from = restoreSources(report.downloads);
+    const r = await core/* group */.Os('Restore the upgraded database', () => restoreUpgraded({ connection: cfg.restoreDatabase, ...from, filestoreDir: cfg.filestoreDir ? external_node_path_default().resolve(process.env.GITHUB_WORKSPACE || '.', cfg.filestoreDir) : undefined, log: opts.log, signal: opts.signal }));
+    report.restored = { ...r, filestoreDir: cfg.filestoreDir || undefined };
+    writeOutputs({ 'restored-database': r.database });
+}
 
 ;// CONCATENATED MODULE: ./src/main.ts
 // The pipeline, top to bottom: inputs → dump → request → upload → process → wait →
 // download → publish. Each phase is one log group; whatever happens, the summary is
 // written and temporary things are removed.
+
+
+
+
+
 
 
 
@@ -75108,6 +75486,8 @@ async function run() {
         core/* warning */.$e(`Received ${sig}: stopping.`);
         report.outcome = 'cancelled';
         controller.abort(new Error(`cancelled by ${sig}`));
+        // The runner kills 7.5 s after SIGINT (then 2.5 s after SIGTERM): never outlive that silently.
+        setTimeout(() => process.exit(1), 7_000).unref();
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
@@ -75119,9 +75499,17 @@ async function run() {
         cfg = readConfig(envInputGetter(), process.env);
         registerSecrets(cfg);
         guardProduction(cfg, process.env);
+        const ignored = guardRecentTest(cfg);
+        if (ignored)
+            warn(ignored);
         report.target = cfg.target || undefined;
         report.aim = cfg.aim;
         workDir = await (0,promises_.mkdtemp)(external_node_path_default().join(process.env.RUNNER_TEMP || '/tmp', 'odoo-upgrade-work-'));
+        // The post step removes these if this step is killed before its own cleanup; temporary
+        // files of libraries (ephemeral SSH keys) land in the work dir through TMPDIR.
+        core/* saveState */.LZ('work-dir', workDir);
+        core/* saveState */.LZ('output-dir', cfg.outputDir);
+        process.env.TMPDIR = workDir;
         const ctx = {
             log,
             signal: controller.signal,
@@ -75147,14 +75535,24 @@ async function run() {
             ({ platform, ref, status } = await core/* group */.Os('Resume the request', () => resume(requested, ctx)));
         }
         else {
-            ({ platform, ref } = await core/* group */.Os('Create the request', () => createWithFallback(requested, report.filename, ctx)));
+            ({ platform, ref } = await core/* group */.Os('Create the request', () => createWithFallback(requested, report.filename, ctx).catch((err) => {
+                throw createMayExist(err) ? new Error(uncertainCreateMessage((0,transfer_http/* describeError */.Uc)(err), requested)) : err;
+            })));
             log(`Request ${ref.id} created with the ${platform.api} protocol.`);
+            for (const w of ref.warnings ?? []) {
+                warn(w);
+                report.warnings.push(w);
+            }
         }
         report.api = platform.api;
         report.requestId = ref.id;
-        (0,publish/* writeOutputs */.K)({ 'request-id': ref.id });
+        core/* saveState */.LZ('request-id', ref.id);
+        writeOutputs({ 'request-id': ref.id });
         core/* setOutput */.uH('request-key', ref.key);
         const needsUpload = !status || status.state === 'draft' || status.state === 'new';
+        // rpc: `pending` may mean "uploaded, never processed" (a run stopped in between); process is safe to repeat there.
+        if (status && platform.api === 'rpc' && status.state === 'pending')
+            await platform.process(ref, ctx);
         if (needsUpload) {
             if (!info)
                 throw new Error(`Request ${ref.id} is still waiting for its dump (state \`${status?.state}\`): give one of \`dump\`, \`dump-artifact\`, \`dump-url\`, \`dump-database\` to upload it.`);
@@ -75176,7 +75574,7 @@ async function run() {
             report.timeline.push({ state: status.state, at: new Date() });
             report.outcome = status.phase === 'failure' ? 'failure' : 'started';
             report.resumeHint = resumeHint(ref.id, requested);
-            (0,publish/* writeOutputs */.K)({ state: status.state, 'database-version': status.databaseVersion, postgresql: status.postgresql });
+            writeOutputs({ state: status.state, 'database-version': status.databaseVersion, postgresql: status.postgresql });
             if (status.phase === 'failure')
                 throw new Error(failureMessage(ref, status));
             log(`Not waiting (wait: false). The request is \`${status.state}\`; resume it later with request-id ${ref.id}.`);
@@ -75201,13 +75599,15 @@ async function run() {
             }));
             final = r.status;
             report.polls = r.polls;
+            if (p.logs)
+                await streamLogs(p, ref, ctx, true)(final);
         }
         finally {
             report.waitSeconds = (Date.now() - waitStarted) / 1000;
-            (0,publish/* writeOutputs */.K)({ 'elapsed-seconds': String(Math.round(report.waitSeconds)), state: report.final?.state });
+            writeOutputs({ 'elapsed-seconds': String(Math.round(report.waitSeconds)), state: report.final?.state });
         }
         report.final = final;
-        (0,publish/* writeOutputs */.K)({ 'database-version': final.databaseVersion, postgresql: final.postgresql });
+        writeOutputs({ 'database-version': final.databaseVersion, postgresql: final.postgresql });
         if (final.phase === 'failure')
             throw new Error(failureMessage(ref, final));
         const outDir = requested.outputDir;
@@ -75215,12 +75615,13 @@ async function run() {
         report.downloads = await core/* group */.Os('Download the results', () => p.download(ref, final, outDir, ctx));
         const dumpFile = report.downloads.find((f) => f.role === 'dump' || f.role === 'sql');
         const notes = report.downloads.find((f) => f.role === 'notes' || f.role === 'report');
-        (0,publish/* writeOutputs */.K)({ 'upgraded-dump': dumpFile?.path, notes: notes?.path });
+        writeOutputs({ 'upgraded-dump': dumpFile?.path, notes: notes?.path });
         if (requested.wipe && p.wipe) {
             const said = await core/* group */.Os('Wipe the request from the platform', () => p.wipe(ref, ctx));
             log(said);
         }
-        await (0,publish/* publishResults */.k)(report, requested, {
+        await restoreStep(report, requested, { log, signal: controller.signal });
+        await publishResults(report, requested, {
             artifactName: requested.artifactName ? artifactNameFor(requested.artifactName, report.filename || final.filename || ref.id, final.target || requested.target) : '',
             log,
         });
@@ -75245,8 +75646,14 @@ async function run() {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         report.finishedAt = new Date();
+        if (cfg?.prComment && report.requestId) {
+            await commentOnPullRequest(report, cfg, secrets/* secrets */.O, log).catch((e) => {
+                const msg = secrets/* secrets */.O.redact(e.message);
+                core/* setFailed */.C1(`Could not write the pull request comment: ${msg}`);
+                report.warnings.push(`Could not write the pull request comment: ${msg}`);
+            });
+        }
         if (cfg?.summary !== false) {
-            const { writeSummary } = await Promise.resolve(/* import() */).then(__nccwpck_require__.bind(__nccwpck_require__, 38072));
             await writeSummary(report, secrets/* secrets */.O).catch((e) => warn(`Could not write the job summary: ${e.message}`));
         }
         await platform?.close().catch(() => undefined);
@@ -75254,7 +75661,16 @@ async function run() {
         if (workDir)
             await (0,promises_.rm)(workDir, { recursive: true, force: true }).catch(() => undefined);
         await (0,http/* closeDispatcher */.uB)();
+        core/* saveState */.LZ('finished', 'true');
     }
+}
+/** Whether a failed create may still have made a request: anything but a definite answer. */
+function createMayExist(err) {
+    if (err instanceof types/* PlatformError */.W || err instanceof types/* EndpointMissingError */.a)
+        return false;
+    if (err instanceof http/* HttpStatusError */.F9 && err.status < 500)
+        return false;
+    return !(0,retry/* neverReachedServer */.aD)(err);
 }
 function registerSecrets(cfg) {
     secrets/* secrets */.O.add(cfg.contract);
@@ -75320,17 +75736,22 @@ async function resume(cfg, ctx) {
     }
     throw lastError;
 }
-function streamLogs(p, ref, ctx) {
-    let offset = 0;
+const logOffsets = new WeakMap();
+/** The platform's upgrade log (rpc), a few lines at a time between polls; `final` flushes the end. */
+function streamLogs(p, ref, ctx, final = false) {
     return async (st) => {
-        if (st.state !== 'progress' || !p.logs)
+        if ((!final && st.state !== 'progress') || !p.logs)
             return;
+        const offset = logOffsets.get(p) ?? 0;
         try {
             const text = await p.logs(ref, offset, ctx);
-            offset += Buffer.byteLength(text);
+            logOffsets.set(p, offset + Buffer.byteLength(text));
             const lines = text.split('\n').filter(Boolean);
-            if (lines.length)
-                ctx.log(lines.slice(-20).map((l) => `  | ${l}`).join('\n'));
+            const shown = lines.slice(-200);
+            if (lines.length > shown.length)
+                ctx.log(`  | (${lines.length - shown.length} earlier lines are in upgrade.log)`);
+            if (shown.length)
+                ctx.log(shown.map((l) => `  | ${l}`).join('\n'));
         }
         catch {
             // The log is a courtesy; the status polls decide.
@@ -75667,22 +76088,15 @@ class V1Platform {
 
 /***/ }),
 
-/***/ 38072:
+/***/ 19132:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  k: () => (/* binding */ publishResults),
-  K: () => (/* binding */ writeOutputs),
-  writeSummary: () => (/* binding */ writeSummary)
-});
-
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(51455);
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 12 modules
-var core = __nccwpck_require__(3894);
-;// CONCATENATED MODULE: ./src/publish/html-text.ts
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   FV: () => (/* binding */ escapeMarkdown),
+/* harmony export */   Xs: () => (/* binding */ notesHeadlines),
+/* harmony export */   _l: () => (/* binding */ notesToMarkdown)
+/* harmony export */ });
+/* unused harmony exports decodeEntities, htmlToText */
 // Remote HTML (the platform's notes and reports) is never passed on raw: it is reduced to
 // text here, then escaped by whoever renders it. Tags are dropped, not interpreted.
 const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
@@ -75753,9 +76167,19 @@ function notesHeadlines(html, max = 5) {
     return pool.slice(0, max).map((l) => (l.length > 200 ? `${l.slice(0, 197)}...` : l));
 }
 
-// EXTERNAL MODULE: ./src/transfer/progress.ts
-var progress = __nccwpck_require__(50484);
-;// CONCATENATED MODULE: ./src/publish/summary.ts
+
+/***/ }),
+
+/***/ 21463:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Br: () => (/* binding */ renderSummary),
+/* harmony export */   aY: () => (/* binding */ code)
+/* harmony export */ });
+/* unused harmony exports MAX_SUMMARY_BYTES, bound */
+/* harmony import */ var _html_text_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(19132);
+/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(50484);
 // The job summary as a report: a status line, a table, the timeline, then the notes folded.
 // Pure: takes the RunReport, returns Markdown; every remote word is escaped, the whole is
 // bounded under 1 MiB, and a last pass redacts anything registered as secret.
@@ -75771,7 +76195,7 @@ const HEADLINE = {
     error: '⚠️ The step failed',
 };
 function esc(v) {
-    return v === undefined || v === null || v === '' ? '—' : escapeMarkdown(String(v));
+    return v === undefined || v === null || v === '' ? '—' : (0,_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .escapeMarkdown */ .FV)(String(v));
 }
 /** Inline code: no escaping inside (it would show), so backticks and line breaks are removed. */
 function code(v) {
@@ -75796,6 +76220,8 @@ function renderSummary(r, redact = (s) => s) {
         out.push('**Message from the platform:**', '', ...quote(r.final.message), '');
     for (const w of r.warnings)
         out.push('> [!WARNING]', ...quote(w), '');
+    for (const n of r.notes)
+        out.push(`> ${(0,_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .escapeMarkdown */ .FV)(n).replace(/\n/g, ' ')}`, '');
     if (r.resumeHint)
         out.push('**To go on with this request:**', '', r.resumeHint, '');
     const rows = [
@@ -75803,25 +76229,29 @@ function renderSummary(r, redact = (s) => s) {
         ['Protocol', esc(r.api)],
         ['Target', esc(r.target ?? r.final?.target)],
         ['Aim', esc(r.aim ?? r.final?.aim)],
-        ['Dump', r.dump ? `${esc(r.filename)} — ${esc(r.dump.detail)}, ${(0,progress/* formatBytes */.z3)(r.dump.size)}, from ${esc(r.dump.source)}` : esc(r.filename)],
+        ['Dump', r.dump ? `${esc(r.filename)} — ${esc(r.dump.detail)}${r.dump.detail.includes((0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(r.dump.size)) ? '' : `, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(r.dump.size)}`}, from ${esc(r.dump.source)}` : esc(r.filename)],
     ];
     if (r.dump?.sha256 || r.upload?.sha256)
         rows.push(['Uploaded sha256', `\`${r.upload?.sha256 ?? r.dump?.sha256}\``]);
     if (r.upload) {
         const rate = r.upload.seconds > 0 ? ` (${(r.upload.bytes / 1048576 / r.upload.seconds).toFixed(1)} MiB/s)` : '';
-        rows.push(['Upload', `${r.upload.method}, ${(0,progress/* formatBytes */.z3)(r.upload.bytes)} in ${(0,progress/* formatDuration */.a3)(r.upload.seconds)}${rate}${r.upload.resumes ? `, ${r.upload.resumes} resume(s)` : ''}`]);
+        rows.push(['Upload', `${r.upload.method}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(r.upload.bytes)} in ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatDuration */ .a3)(r.upload.seconds)}${rate}${r.upload.resumes ? `, ${r.upload.resumes} resume(s)` : ''}`]);
     }
     if (r.final?.databaseVersion)
         rows.push(['Detected source version', esc(r.final.databaseVersion)]);
     if (r.final?.postgresql)
         rows.push(['Detected PostgreSQL', esc(r.final.postgresql)]);
     if (r.waitSeconds !== undefined)
-        rows.push(['Waited', `${(0,progress/* formatDuration */.a3)(r.waitSeconds)}${r.polls !== undefined ? ` (${r.polls} status checks)` : ''}`]);
+        rows.push(['Waited', `${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatDuration */ .a3)(r.waitSeconds)}${r.polls !== undefined ? ` (${r.polls} status checks)` : ''}`]);
     for (const f of r.downloads) {
-        rows.push([`Downloaded ${f.role}`, `${code(f.path)}, ${(0,progress/* formatBytes */.z3)(f.bytes)}${f.sha256 ? `, sha256 \`${f.sha256}\`` : ''}`]);
+        rows.push([`Downloaded ${f.role}`, `${code(f.path)}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(f.bytes)}${f.sha256 ? `, sha256 \`${f.sha256}\`` : ''}`]);
+    }
+    if (r.restored) {
+        const fs = r.restored.filestoreDir ? `; filestore: ${r.restored.filestoreFiles} files in ${code(r.restored.filestoreDir)}` : '';
+        rows.push(['Restored into', `database ${code(r.restored.database)} (${r.restored.tables} tables)${fs}`]);
     }
     if (r.artifact)
-        rows.push(['Artifact', `[${esc(r.artifact.name)}](${safeUrl(r.artifact.url)}) (${(0,progress/* formatBytes */.z3)(r.artifact.size)})`]);
+        rows.push(['Artifact', `[${esc(r.artifact.name)}](${safeUrl(r.artifact.url)}) (${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(r.artifact.size)})`]);
     out.push('| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|').replace(/\n/g, ' ')} |`), '');
     if (r.timeline.length) {
         out.push('### Timeline', '', '| time | state |', '|---|---|');
@@ -75830,13 +76260,13 @@ function renderSummary(r, redact = (s) => s) {
         out.push('');
     }
     if (r.notesHtml) {
-        out.push('<details><summary>Upgrade notes from the platform</summary>', '', notesToMarkdown(r.notesHtml), '', '</details>', '');
+        out.push('<details><summary>Upgrade notes from the platform</summary>', '', (0,_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .notesToMarkdown */ ._l)(r.notesHtml), '', '</details>', '');
     }
     out.push(`<sub>odoo-upgrade-action · started ${time(r.startedAt)}${r.finishedAt ? ` · finished ${time(r.finishedAt)}` : ''}</sub>`, '');
     return bound(redact(out.join('\n')), MAX_SUMMARY_BYTES);
 }
 function quote(text) {
-    return escapeMarkdown(text).split('\n').map((l) => `> ${l}`);
+    return (0,_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .escapeMarkdown */ .FV)(text).split('\n').map((l) => `> ${l}`);
 }
 function safeUrl(url) {
     return /^https?:\/\/[^\s()<>]+$/.test(url) ? url : '#';
@@ -75852,47 +76282,6 @@ function bound(text, max) {
     if (cut.lastIndexOf('<details>') > cut.lastIndexOf('</details>'))
         cut += '\n</details>';
     return cut.replace(/\uFFFD$/, '') + note;
-}
-
-;// CONCATENATED MODULE: ./src/publish/index.ts
-// Publishing a run: step outputs, the workflow artifact, the job summary.
-
-
-
-/** Sets outputs that have a value; an output is written as soon as it is known. */
-function writeOutputs(values) {
-    for (const [name, value] of Object.entries(values))
-        if (value !== undefined && value !== '')
-            core/* setOutput */.uH(name, value);
-}
-const NOTES_READ_LIMIT = 2 * 1024 * 1024;
-async function publishResults(report, cfg, opts) {
-    const notes = report.downloads.find((f) => f.role === 'notes' || f.role === 'report');
-    if (notes) {
-        const fh = await (0,promises_.open)(notes.path, 'r');
-        try {
-            const buf = Buffer.alloc(Math.min(notes.bytes, NOTES_READ_LIMIT));
-            await fh.read(buf, 0, buf.length, 0);
-            report.notesHtml = buf.toString('utf8');
-        }
-        finally {
-            await fh.close();
-        }
-    }
-    if (opts.artifactName && report.downloads.length) {
-        const { publishArtifact } = await __nccwpck_require__.e(/* import() */ 625).then(__nccwpck_require__.bind(__nccwpck_require__, 67625));
-        const files = report.downloads.map((f) => f.path);
-        const a = await core/* group */.Os('Publish the artifact', () => publishArtifact({ name: opts.artifactName, files, rootDirectory: cfg.outputDir, retentionDays: cfg.artifactRetentionDays, log: opts.log }));
-        report.artifact = { name: opts.artifactName, id: a.id, url: a.url, size: a.size };
-        writeOutputs({ 'artifact-id': String(a.id), 'artifact-url': a.url });
-    }
-}
-async function writeSummary(report, secrets) {
-    const file = process.env.GITHUB_STEP_SUMMARY;
-    if (!file)
-        return;
-    const text = renderSummary(report, (s) => secrets.redact(s));
-    await (0,promises_.appendFile)(file, `${text}\n`, 'utf8');
 }
 
 
@@ -76083,6 +76472,298 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_1__.dirname)(g.__filename)
 
 /***/ }),
 
+/***/ 1156:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   fromDatabase: () => (/* binding */ fromDatabase),
+/* harmony export */   nY: () => (/* binding */ splitConnection),
+/* harmony export */   vd: () => (/* binding */ findPgDump)
+/* harmony export */ });
+/* unused harmony exports pgDumpCommand, explainFailure */
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(57975);
+/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_util__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(48161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_4__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_5___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_5__);
+/* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(27194);
+/* harmony import */ var _dump_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(87337);
+/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(50484);
+// The `dump-database` input: runs the system pg_dump against a connection string. The
+// password is taken out of the string and handed over in PGPASSWORD, so it is in no
+// command line (visible in `ps`) and in no libpq message quoting the string; everything
+// pg_dump prints is redacted before it is logged.
+
+
+
+
+
+
+
+
+
+const INPUT = 'dump-database';
+async function fromDatabase(opts) {
+    const reg = opts.secrets ?? _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O;
+    const raw = opts.connection.trim();
+    const parts = splitConnection(raw);
+    // The whole string, unless it is a bare database name: masking "odoo" would blank out
+    // every mention of upgrade.odoo.com. Query values such as sslmode stay readable.
+    if (raw !== parts.dbname)
+        reg.add(raw);
+    reg.add(parts.password);
+    reg.add(/sslpassword=([^&\s]+)/.exec(raw)?.[1]);
+    const log = (line) => opts.log(reg.redact(line));
+    const pgDump = await findPgDump(opts.pgDump);
+    const target = describeTarget(parts);
+    const dir = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdtemp)((0,node_path__WEBPACK_IMPORTED_MODULE_5__.join)(opts.workDir, 'dump-database-'));
+    const out = (0,node_path__WEBPACK_IMPORTED_MODULE_5__.join)(dir, `${safeName(parts.dbname ?? parts.user ?? 'database')}.dump`);
+    const jobs = Math.max(1, Math.floor(opts.jobs ?? Math.min(4, (0,node_os__WEBPACK_IMPORTED_MODULE_4__.availableParallelism)())));
+    const cmd = pgDumpCommand(parts, opts.format, jobs, out);
+    log(`Running pg_dump ${pgDump.version} (${opts.format === 'custom' ? 'custom format' : `directory format, ${jobs} jobs`}) on ${target}`);
+    try {
+        await runPgDump(pgDump.path, cmd, out, { ...opts, log }, reg);
+    }
+    catch (err) {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(dir, { recursive: true, force: true });
+        // An abort carries no secret, and its DOMException cause cannot be rewritten.
+        throw err?.name === 'AbortError' ? err : reg.redactError(err);
+    }
+    return { path: out, kind: 'database', description: `pg_dump of ${target}`, cleanup: () => (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(dir, { recursive: true, force: true }) };
+}
+/** The arguments and environment pg_dump runs with: the password only in the environment. */
+function pgDumpCommand(parts, format, jobs, out) {
+    const args = format === 'custom' ? ['--format=custom'] : ['--format=directory', `--jobs=${jobs}`];
+    args.push('--no-password', `--file=${out}`, `--dbname=${parts.conn}`);
+    const env = { ...process.env, PGCONNECT_TIMEOUT: process.env.PGCONNECT_TIMEOUT ?? '30' };
+    if (parts.password !== undefined)
+        env.PGPASSWORD = parts.password;
+    return { args, env };
+}
+async function runPgDump(bin, cmd, out, opts, reg) {
+    const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(bin, cmd.args, { env: cmd.env, stdio: ['ignore', 'ignore', 'pipe'], signal: opts.signal, killSignal: 'SIGTERM' });
+    const stderr = [];
+    let partial = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => {
+        const lines = (partial + d).split('\n');
+        partial = lines.pop() ?? '';
+        for (const l of lines)
+            keep(l);
+    });
+    const keep = (line) => {
+        if (!line.trim())
+            return;
+        const safe = reg.redact(line);
+        stderr.push(safe);
+        if (stderr.length > 40)
+            stderr.shift();
+        opts.log(safe);
+    };
+    const bar = (0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_8__/* .progress */ .qB)({ label: 'pg_dump written', log: opts.log, intervalMs: opts.progressIntervalMs ?? 30_000 });
+    const poll = setInterval(() => (0,_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .pathSize */ .v4)(out).then(bar.update, () => { }), Math.min(5000, opts.progressIntervalMs ?? 5000));
+    poll.unref();
+    let code;
+    try {
+        code = await new Promise((resolve, reject) => {
+            child.once('error', reject);
+            child.once('close', (c) => resolve(c));
+        });
+    }
+    finally {
+        clearInterval(poll);
+        if (partial)
+            keep(partial);
+    }
+    if (code === 0) {
+        bar.update(await (0,_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .pathSize */ .v4)(out));
+        bar.finish();
+        return;
+    }
+    throw explainFailure(code, stderr);
+}
+function explainFailure(code, stderr) {
+    const text = stderr.join('\n');
+    const tail = stderr.slice(-6).join(' | ');
+    if (/server version mismatch/i.test(text)) {
+        const server = /server version:\s*([\d.]+\w*)/i.exec(text)?.[1];
+        const mine = /pg_dump version:\s*([\d.]+\w*)/i.exec(text)?.[1];
+        const major = server?.split('.')[0];
+        return new _dump_js__WEBPACK_IMPORTED_MODULE_7__/* .DumpError */ .tR(`${INPUT}: pg_dump ${mine ?? '(this version)'} is older than the server (PostgreSQL ${server ?? 'newer'}) and refuses to dump it. ` +
+            `Install the client tools of that major version in an earlier step${major ? ` (Ubuntu/Debian: \`sudo apt-get install -y postgresql-client-${major}\`, ` +
+                'from the PostgreSQL apt repository https://apt.postgresql.org when the release lacks it)' : ''}; ` +
+            'this action uses the newest pg_dump it finds on PATH or in /usr/lib/postgresql/*/bin.');
+    }
+    if (/password authentication failed|no password supplied|authentication failed/i.test(text)) {
+        return new _dump_js__WEBPACK_IMPORTED_MODULE_7__/* .DumpError */ .tR(`${INPUT}: the server refused the login (${tail}). Check the user and password in the connection string.`);
+    }
+    if (/could not connect|Connection refused|could not translate host name|timeout expired/i.test(text)) {
+        return new _dump_js__WEBPACK_IMPORTED_MODULE_7__/* .DumpError */ .tR(`${INPUT}: pg_dump could not reach the server (${tail}). Check the host and port, and that the runner can reach the database.`);
+    }
+    return new _dump_js__WEBPACK_IMPORTED_MODULE_7__/* .DumpError */ .tR(`${INPUT}: pg_dump failed (exit ${code ?? 'signal'}): ${tail || 'no message'}.`);
+}
+/** The newest pg_dump on PATH or in the usual per-version folders: newer dumps older servers too. */
+async function findPgDump(explicit, candidates) {
+    candidates ??= explicit ? [explicit] : await defaultCandidates();
+    let best;
+    for (const path of [...new Set(candidates)]) {
+        const version = await pgDumpVersion(path);
+        if (!version)
+            continue;
+        const [maj, min] = version.split('.').map(Number);
+        const rank = maj * 1000 + (min || 0);
+        if (!best || rank > best.rank)
+            best = { path, version, rank };
+    }
+    if (best)
+        return { path: best.path, version: best.version };
+    throw new _dump_js__WEBPACK_IMPORTED_MODULE_7__/* .DumpError */ .tR(`${INPUT}: pg_dump was not found (${explicit ? `nothing runnable at ${explicit}` : 'looked on PATH and in /usr/lib/postgresql/*/bin'}). ` +
+        "Install the PostgreSQL client tools in an earlier step, of the server's major version or newer: Ubuntu/Debian `sudo apt-get install -y postgresql-client` " +
+        '(a given major, e.g. `postgresql-client-17`, comes from the PostgreSQL apt repository https://apt.postgresql.org), macOS `brew install libpq`.');
+}
+async function defaultCandidates() {
+    return [
+        ...(process.env.PATH ?? '').split(node_path__WEBPACK_IMPORTED_MODULE_5__.delimiter).filter(Boolean).map((d) => (0,node_path__WEBPACK_IMPORTED_MODULE_5__.join)(d, 'pg_dump')),
+        ...(await versionDirs('/usr/lib/postgresql', (v) => `/usr/lib/postgresql/${v}/bin/pg_dump`)), // Debian, Ubuntu
+        ...(await versionDirs('/usr', (v) => (v.startsWith('pgsql-') ? `/usr/${v}/bin/pg_dump` : undefined))), // RHEL
+        '/opt/homebrew/opt/libpq/bin/pg_dump',
+        '/usr/local/opt/libpq/bin/pg_dump',
+    ];
+}
+async function versionDirs(root, pick) {
+    const names = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readdir)(root).catch(() => []);
+    return names.map(pick).filter((p) => !!p);
+}
+async function pgDumpVersion(path) {
+    try {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.access)(path, node_fs__WEBPACK_IMPORTED_MODULE_3__.constants.X_OK);
+        const { stdout } = await (0,node_util__WEBPACK_IMPORTED_MODULE_1__.promisify)(node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile)(path, ['--version'], { timeout: 10_000 });
+        return /\(PostgreSQL\)\s+(\d+(?:\.\d+)?)/.exec(stdout)?.[1];
+    }
+    catch {
+        return undefined;
+    }
+}
+// ---------------------------------------------------------------------------------------
+// Connection strings, in libpq's two spellings
+function isUri(s) {
+    return /^postgres(ql)?:\/\//i.test(s);
+}
+function splitConnection(raw) {
+    const s = raw.trim();
+    if (isUri(s))
+        return splitUri(s);
+    if (s.includes('='))
+        return splitKeywords(s);
+    return { conn: s, dbname: s || undefined }; // a bare database name
+}
+function splitUri(s) {
+    const scheme = /^postgres(ql)?:\/\//i.exec(s)[0];
+    let rest = s.slice(scheme.length);
+    const parts = { conn: '' };
+    // As libpq: credentials end at the first '@' met before any '/'.
+    const stop = rest.search(/[@/]/);
+    let userinfo = '';
+    if (stop >= 0 && rest[stop] === '@') {
+        userinfo = rest.slice(0, stop);
+        rest = rest.slice(stop + 1);
+    }
+    const colon = userinfo.indexOf(':');
+    const userRaw = colon >= 0 ? userinfo.slice(0, colon) : userinfo;
+    if (colon >= 0)
+        parts.password = safeDecode(userinfo.slice(colon + 1));
+    if (userRaw)
+        parts.user = safeDecode(userRaw);
+    const q = rest.indexOf('?');
+    const before = q >= 0 ? rest.slice(0, q) : rest;
+    const query = q >= 0 ? rest.slice(q + 1) : '';
+    const slash = before.indexOf('/');
+    const hostspec = slash >= 0 ? before.slice(0, slash) : before;
+    const db = slash >= 0 ? before.slice(slash + 1) : '';
+    if (db)
+        parts.dbname = safeDecode(db);
+    const hostMatch = /^(\[[^\]]*\]|[^:,]*)(?::(\d+))?/.exec(hostspec);
+    if (hostMatch?.[1])
+        parts.host = safeDecode(hostMatch[1]);
+    if (hostMatch?.[2])
+        parts.port = hostMatch[2];
+    const kept = [];
+    for (const pair of query.split('&').filter(Boolean)) {
+        const eq = pair.indexOf('=');
+        const key = safeDecode(eq >= 0 ? pair.slice(0, eq) : pair);
+        const value = safeDecode(eq >= 0 ? pair.slice(eq + 1) : '');
+        if (key === 'password')
+            parts.password = value;
+        else {
+            if (key === 'dbname')
+                parts.dbname = value;
+            if (key === 'user')
+                parts.user = value;
+            if (key === 'host')
+                parts.host = value;
+            if (key === 'port')
+                parts.port = value;
+            kept.push(pair);
+        }
+    }
+    parts.conn = scheme + (userRaw ? `${userRaw}@` : '') + before + (kept.length ? `?${kept.join('&')}` : '');
+    return parts;
+}
+function splitKeywords(s) {
+    const parts = { conn: '' };
+    const kept = [];
+    const re = /\s*([A-Za-z_]+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|([^\s']*))/y;
+    for (let pos = 0; s.slice(pos).trim() !== ''; pos = re.lastIndex) {
+        re.lastIndex = pos;
+        const m = re.exec(s);
+        // Unparseable: hand libpq the original (registered as a secret already) so its own error explains.
+        if (!m)
+            return { conn: s, password: parts.password };
+        const key = m[1];
+        const value = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3];
+        if (key === 'password') {
+            parts.password = value;
+            continue;
+        }
+        if (key === 'dbname')
+            parts.dbname = value;
+        if (key === 'user')
+            parts.user = value;
+        if (key === 'host' || key === 'hostaddr')
+            parts.host ??= value;
+        if (key === 'port')
+            parts.port = value;
+        kept.push(`${key}='${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
+    }
+    parts.conn = kept.join(' ');
+    return parts;
+}
+function safeDecode(v) {
+    try {
+        return decodeURIComponent(v);
+    }
+    catch {
+        return v;
+    }
+}
+function describeTarget(p) {
+    const where = p.host ? `${p.host}${p.port ? `:${p.port}` : ''}` : 'the local server';
+    return `database "${p.dbname ?? p.user ?? '(default)'}" on ${where}${p.user ? ` as ${p.user}` : ''}`;
+}
+function safeName(name) {
+    return name.replace(/[^\w.-]+/g, '_').replace(/^\.+/, '') || 'database';
+}
+
+
+/***/ }),
+
 /***/ 4019:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -76195,6 +76876,8 @@ async function downloadFile(url, dest, opts) {
     let total;
     let resumes = 0;
     let hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256'); // dropped after a resume: recomputed from disk at the end
+    // A partial file left behind would look like a result: it goes when the download gives up.
+    const removePart = (err) => (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(part, { force: true }).then(() => Promise.reject(err), () => Promise.reject(err));
     await (0,_retry_js__WEBPACK_IMPORTED_MODULE_7__/* .withRetry */ .bD)(async () => {
         const have = (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat)(part).catch(() => undefined))?.size ?? 0;
         const headers = { 'user-agent': 'odoo-upgrade-action', 'accept-encoding': 'identity' };
@@ -76249,7 +76932,7 @@ async function downloadFile(url, dest, opts) {
         signal: opts.signal,
         retryable: retryableTransfer,
         onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); resuming (attempt ${attempt + 1}) in ${Math.round(delay / 1000)} s`),
-    });
+    }).catch(removePart);
     const { size } = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat)(part);
     if (total !== undefined && size !== total)
         throw new _http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: got ${size} bytes, the server announced ${total}`);
@@ -76994,13 +77677,14 @@ __nccwpck_require__.d(__webpack_exports__, {
   z3: () => (/* binding */ error),
   Os: () => (/* binding */ group),
   pq: () => (/* binding */ info),
+  LZ: () => (/* binding */ saveState),
   C1: () => (/* binding */ setFailed),
   uH: () => (/* binding */ setOutput),
   Pq: () => (/* binding */ core_setSecret),
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, endGroup, exportVariable, getBooleanInput, getIDToken, getInput, getMultilineInput, getState, isDebug, markdownSummary, notice, platform, saveState, setCommandEcho, startGroup, summary, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, addPath, endGroup, exportVariable, getBooleanInput, getIDToken, getInput, getMultilineInput, getState, isDebug, markdownSummary, notice, platform, setCommandEcho, startGroup, summary, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(70857);
@@ -79044,9 +79728,9 @@ function group(name, fn) {
 function saveState(name, value) {
     const filePath = process.env['GITHUB_STATE'] || '';
     if (filePath) {
-        return issueFileCommand('STATE', prepareKeyValueMessage(name, value));
+        return file_command_issueFileCommand('STATE', file_command_prepareKeyValueMessage(name, value));
     }
-    issueCommand('save-state', { name }, toCommandValue(value));
+    command_issueCommand('save-state', { name }, utils_toCommandValue(value));
 }
 /**
  * Gets the value of an state set by this action's main execution.

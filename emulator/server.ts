@@ -2,6 +2,7 @@
 // HTTPS sockets: the base of the integration tests, the demo and the benchmarks. It keeps
 // every request's truth in `requests`, logs every call (never a key) in `records`, and
 // injects faults from a scenario. Bodies are streamed from and to disk, never buffered.
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
@@ -40,6 +41,9 @@ export interface Scenario {
   slowMs?: number; // delay before every answer
   v1Missing?: boolean; // every /database/v1/* answers 404 (an api:auto client then falls back to another protocol)
   notesHtml?: string; // override the notes document
+  // Added:
+  cutCreateAnswer?: boolean; // create is carried out (the request exists), then the connection is cut before any answer
+  statusUrls?: Record<string, string>; // status answers carry these *_url values instead (hostile-answer tests)
 }
 
 export interface CallRecord {
@@ -105,17 +109,31 @@ export interface Emulator {
   dataDir: string;
 }
 
+// Data dirs we made and have not removed yet: a process that exits without close() (a crashed
+// test) must not leave gigabytes of dumps behind.
+const ownedDirs = new Set<string>();
+let exitHookSet = false;
+function removeOnExit(dir: string): void {
+  ownedDirs.add(dir);
+  if (exitHookSet) return;
+  exitHookSet = true;
+  process.once('exit', () => {
+    for (const d of ownedDirs) rmSync(d, { recursive: true, force: true });
+  });
+}
+
 const DEFAULT_TIMING: Timing = { pendingMs: 200, processingMs: 400, testingMs: 300 };
 const V1_PATH = /^\/database\/v1\/([^/]*)\/?$/;
 const KEYED_PATH = /^\/database\/eu1\/([^/]+)\/([^/]+)\/(.+?)\/?$/;
 
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
   const log = opts.log ?? (() => {});
+  const timing: Timing = { ...DEFAULT_TIMING, ...opts.timing };
+  const certs = opts.tls ? await ensureCerts(opts.certDir ?? defaultCertDir()) : undefined;
   const ownsDataDir = !opts.dataDir;
   const dataDir = opts.dataDir ? path.resolve(opts.dataDir) : await mkdtemp(path.join(os.tmpdir(), 'odoo-upgrade-emulator-'));
   await mkdir(dataDir, { recursive: true });
-  const timing: Timing = { ...DEFAULT_TIMING, ...opts.timing };
-  const certs = opts.tls ? await ensureCerts(opts.certDir ?? defaultCertDir()) : undefined;
+  if (ownsDataDir) removeOnExit(dataDir);
 
   const server = certs
     ? https.createServer({ key: await readFile(certs.keyFile), cert: await readFile(certs.certFile) })
@@ -134,13 +152,18 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const inflight = new Set<Promise<void>>();
   let lastId = 10534;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `${certs ? 'https' : 'http'}://${host}:${addr.port}`;
@@ -160,7 +183,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         await closed;
         await Promise.allSettled(inflight);
         await builder.close();
-        if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
+        if (ownsDataDir) {
+          await rm(dataDir, { recursive: true, force: true });
+          ownedDirs.delete(dataDir);
+        }
         log('emulator stopped');
       })();
       return closing;

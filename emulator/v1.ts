@@ -55,7 +55,11 @@ export async function handleV1(env: Env, method: string, req: IncomingMessage, r
   if (id) call.requestId = id;
   const answer = (failures: Failure[], request?: unknown) => sendJson(res, call, 200, request === undefined ? { failures } : { failures, request });
   switch (method) {
-    case 'create': return create(env, params, answer);
+    case 'create': return create(env, params, answer, () => {
+      // The scenario's lost answer: the request exists, the client never hears of it.
+      call.aborted = true;
+      req.socket.destroy();
+    });
     case 'process': return processRequest(env, params, answer);
     case 'status': return status(env, params, answer);
     case 'skip_test': return skipTest(env, params, answer);
@@ -110,7 +114,7 @@ function missing(values: Map<string, string>, names: string[]): Failure[] {
 
 // ---------------------------------------------------------------- create
 
-async function create(env: Env, p: Params, answer: Answer): Promise<void> {
+async function create(env: Env, p: Params, answer: Answer, cut: () => void): Promise<void> {
   const forced = env.runtime.scenario.createFailures;
   if (forced?.length) return answer(forced as Failure[]);
   const v = p.values;
@@ -163,6 +167,7 @@ async function create(env: Env, p: Params, answer: Answer): Promise<void> {
   r.notesHtml = notesFor(env, r);
   env.requests.set(id, r);
   env.log(`request ${id} created (${r.aim}, target ${r.target})`);
+  if (env.runtime.scenario.cutCreateAnswer) return cut();
   answer([], requestJson(env, r));
 }
 
@@ -331,7 +336,7 @@ async function status(env: Env, p: Params, answer: Answer): Promise<void> {
   if (Array.isArray(r)) return answer(r);
   if (r.state === 'draft') await refreshUpload(r);
   env.builder.ensure(r);
-  answer([], requestJson(env, r));
+  answer([], { ...requestJson(env, r), ...env.runtime.scenario.statusUrls });
 }
 
 export function requestJson(env: Env, r: EmuRequest): Record<string, unknown> {

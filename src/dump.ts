@@ -6,7 +6,6 @@ import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { createReadStream, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { listZip, openZipEntry, methodName, ZipFormatError, STORED, DEFLATE, type ZipEntry } from './zip.ts';
 import { formatBytes } from './transfer/progress.ts';
@@ -65,7 +64,7 @@ export async function inspectDump(path: string, opts: InspectOptions): Promise<D
     case 'zip':
       return { ...base, ...(await inspectZip(path, where)) };
     case 'tar':
-      return refuseTar(await tarNamesOf(createReadStream(path)), where, 'a tar archive');
+      return refuseTar((await scanDecompressed((sink) => pipeline(createReadStream(path), sink))).tar, where, 'a tar archive');
     case 'other-compression':
       throw new DumpError(
         `${where} is compressed with ${compressionName(head)}, which the platform does not take. ` +
@@ -417,7 +416,6 @@ function tarChecksumOk(h: Buffer): boolean {
 
 interface TarListing {
   names: string[];
-  error?: string;
 }
 
 /**
@@ -431,7 +429,6 @@ export function tarLister() {
   let meta: { type: string; need: number; padded: number; data: Buffer[] } | undefined;
   let longName: string | undefined;
   let done = false;
-  let error: string | undefined;
   const MAX_NAMES = 100_000;
 
   function header(h: Buffer) {
@@ -440,8 +437,7 @@ export function tarLister() {
       return;
     }
     if (!tarChecksumOk(h)) {
-      error = 'a tar header fails its checksum';
-      done = true;
+      done = true; // damaged: the names so far are all there is to say
       return;
     }
     const type = String.fromCharCode(h[156] || 0x30);
@@ -495,19 +491,7 @@ export function tarLister() {
     }
     return done;
   }
-  return { push, result: (): TarListing => ({ names, error }) };
-}
-
-async function tarNamesOf(stream: Readable): Promise<TarListing> {
-  const tar = tarLister();
-  try {
-    await pipeline(stream, async (source: AsyncIterable<Buffer>) => {
-      for await (const chunk of source) if (tar.push(chunk)) throw new StopReading();
-    });
-  } catch (err) {
-    if (!(err instanceof StopReading)) throw err;
-  }
-  return tar.result();
+  return { push, result: (): TarListing => ({ names }) };
 }
 
 function tarSize(field: Buffer): number {

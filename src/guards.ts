@@ -30,3 +30,27 @@ export function resumeHint(requestId: string, cfg: Config): string {
   lines.push('```');
   return lines.join('\n');
 }
+
+/**
+ * `require-recent-test` needs a trustworthy record of earlier test upgrades, which the action
+ * does not keep yet: refusing is safer than a production upgrade that silently skips the check.
+ */
+export function guardRecentTest(cfg: Config): string | undefined {
+  if (cfg.requireRecentTest === undefined) return undefined;
+  if (cfg.aim === 'production') {
+    throw new GuardError(
+      'Input `require-recent-test` is not supported yet: this version keeps no record of earlier test upgrades, so it cannot prove one ran. Remove the input (and gate production with a protected environment) to go on.',
+    );
+  }
+  return 'Input `require-recent-test` only applies to `aim: production`; ignored.';
+}
+
+/** The message for a create whose outcome is unknown: never retried, so say how to find it. */
+export function uncertainCreateMessage(detail: string, cfg: Config): string {
+  return [
+    `create: ${detail}.`,
+    'The platform may have created the request anyway; it was not sent again so that no second request is made.',
+    `Its key was in the lost answer: check for a message from the platform at ${cfg.email || 'your address'}, or ask Odoo's upgrade support with your contract reference and the time of this run;`,
+    'with the request id and key, resume it with the inputs `request-id` and `request-key`. Or run the step again to create a new request.',
+  ].join(' ');
+}

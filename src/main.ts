@@ -15,8 +15,13 @@ import { progress } from './transfer/progress.ts';
 import { closeDispatcher } from './http.ts';
 import { newReport, type RunReport } from './publish/report.ts';
 import { writeOutputs, publishResults, writeSummary, commentOnPullRequest } from './publish/index.ts';
-import { resumeHint, guardProduction } from './guards.ts';
+import { resumeHint, guardProduction, guardRecentTest, uncertainCreateMessage } from './guards.ts';
+import { PlatformError } from './platform/types.ts';
+import { HttpStatusError } from './http.ts';
+import { neverReachedServer } from './retry.ts';
+import { describeError } from './transfer/http.ts';
 import type { ResolvedDump } from './source/types.ts';
+import { restoreStep } from './restore.ts';
 
 const log = (line: string) => core.info(secrets.redact(line));
 const warn = (line: string) => core.warning(secrets.redact(line));
@@ -29,6 +34,8 @@ export async function run(): Promise<void> {
     core.warning(`Received ${sig}: stopping.`);
     report.outcome = 'cancelled';
     controller.abort(new Error(`cancelled by ${sig}`));
+    // The runner kills 7.5 s after SIGINT (then 2.5 s after SIGTERM): never outlive that silently.
+    setTimeout(() => process.exit(1), 7_000).unref();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -41,9 +48,16 @@ export async function run(): Promise<void> {
     cfg = readConfig(envInputGetter(), process.env);
     registerSecrets(cfg);
     guardProduction(cfg, process.env);
+    const ignored = guardRecentTest(cfg);
+    if (ignored) warn(ignored);
     report.target = cfg.target || undefined;
     report.aim = cfg.aim;
     workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || '/tmp', 'odoo-upgrade-work-'));
+    // The post step removes these if this step is killed before its own cleanup; temporary
+    // files of libraries (ephemeral SSH keys) land in the work dir through TMPDIR.
+    core.saveState('work-dir', workDir);
+    core.saveState('output-dir', cfg.outputDir);
+    process.env.TMPDIR = workDir;
     const ctx: TransferContext = {
       log,
       signal: controller.signal,
@@ -72,15 +86,26 @@ export async function run(): Promise<void> {
       report.resumed = true;
       ({ platform, ref, status } = await core.group('Resume the request', () => resume(requested, ctx)));
     } else {
-      ({ platform, ref } = await core.group('Create the request', () => createWithFallback(requested, report.filename!, ctx)));
+      ({ platform, ref } = await core.group('Create the request', () =>
+        createWithFallback(requested, report.filename!, ctx).catch((err: unknown) => {
+          throw createMayExist(err) ? new Error(uncertainCreateMessage(describeError(err), requested)) : err;
+        }),
+      ));
       log(`Request ${ref.id} created with the ${platform.api} protocol.`);
+      for (const w of ref.warnings ?? []) {
+        warn(w);
+        report.warnings.push(w);
+      }
     }
     report.api = platform.api;
     report.requestId = ref.id;
+    core.saveState('request-id', ref.id);
     writeOutputs({ 'request-id': ref.id });
     core.setOutput('request-key', ref.key);
 
     const needsUpload = !status || status.state === 'draft' || status.state === 'new';
+    // rpc: `pending` may mean "uploaded, never processed" (a run stopped in between); process is safe to repeat there.
+    if (status && platform.api === 'rpc' && status.state === 'pending') await platform.process(ref, ctx);
     if (needsUpload) {
       if (!info) throw new Error(`Request ${ref.id} is still waiting for its dump (state \`${status?.state}\`): give one of \`dump\`, \`dump-artifact\`, \`dump-url\`, \`dump-database\` to upload it.`);
       const p = platform;
@@ -128,6 +153,7 @@ export async function run(): Promise<void> {
       );
       final = r.status;
       report.polls = r.polls;
+      if (p.logs) await streamLogs(p, ref, ctx, true)(final);
     } finally {
       report.waitSeconds = (Date.now() - waitStarted) / 1000;
       writeOutputs({ 'elapsed-seconds': String(Math.round(report.waitSeconds)), state: report.final?.state });
@@ -146,6 +172,8 @@ export async function run(): Promise<void> {
       const said = await core.group('Wipe the request from the platform', () => p.wipe!(ref, ctx));
       log(said);
     }
+
+    await restoreStep(report, requested, { log, signal: controller.signal });
 
     await publishResults(report, requested, {
       artifactName: requested.artifactName ? artifactNameFor(requested.artifactName, report.filename || final.filename || ref.id, final.target || requested.target) : '',
@@ -179,7 +207,15 @@ export async function run(): Promise<void> {
     await dump?.cleanup().catch(() => undefined);
     if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     await closeDispatcher();
+    core.saveState('finished', 'true');
   }
+}
+
+/** Whether a failed create may still have made a request: anything but a definite answer. */
+function createMayExist(err: unknown): boolean {
+  if (err instanceof PlatformError || err instanceof EndpointMissingError) return false;
+  if (err instanceof HttpStatusError && err.status < 500) return false;
+  return !neverReachedServer(err);
 }
 
 function registerSecrets(cfg: Config): void {
@@ -247,15 +283,20 @@ async function resume(cfg: Config, ctx: TransferContext): Promise<{ platform: Pl
   throw lastError;
 }
 
-function streamLogs(p: Platform, ref: RequestRef, ctx: TransferContext) {
-  let offset = 0;
+const logOffsets = new WeakMap<Platform, number>();
+
+/** The platform's upgrade log (rpc), a few lines at a time between polls; `final` flushes the end. */
+function streamLogs(p: Platform, ref: RequestRef, ctx: TransferContext, final = false) {
   return async (st: Status) => {
-    if (st.state !== 'progress' || !p.logs) return;
+    if ((!final && st.state !== 'progress') || !p.logs) return;
+    const offset = logOffsets.get(p) ?? 0;
     try {
       const text = await p.logs(ref, offset, ctx);
-      offset += Buffer.byteLength(text);
+      logOffsets.set(p, offset + Buffer.byteLength(text));
       const lines = text.split('\n').filter(Boolean);
-      if (lines.length) ctx.log(lines.slice(-20).map((l) => `  | ${l}`).join('\n'));
+      const shown = lines.slice(-200);
+      if (lines.length > shown.length) ctx.log(`  | (${lines.length - shown.length} earlier lines are in upgrade.log)`);
+      if (shown.length) ctx.log(shown.map((l) => `  | ${l}`).join('\n'));
     } catch {
       // The log is a courtesy; the status polls decide.
     }

@@ -20,6 +20,8 @@ export interface RunReport {
   polls?: number;
   downloads: DownloadedFile[];
   artifact?: { name: string; id: number; url: string; size: number };
+  /** Where the upgraded database was restored (restore-database): names only. */
+  restored?: { database: string; tables: number; filestoreFiles: number; filestoreDir?: string };
   notesHtml?: string;
   warnings: string[];
   /** Plain remarks for the summary (why no PR comment was written, ...). */

@@ -62,6 +62,10 @@ export function renderSummary(r: RunReport, redact: (s: string) => string = (s) 
   for (const f of r.downloads) {
     rows.push([`Downloaded ${f.role}`, `${code(f.path)}, ${formatBytes(f.bytes)}${f.sha256 ? `, sha256 \`${f.sha256}\`` : ''}`]);
   }
+  if (r.restored) {
+    const fs = r.restored.filestoreDir ? `; filestore: ${r.restored.filestoreFiles} files in ${code(r.restored.filestoreDir)}` : '';
+    rows.push(['Restored into', `database ${code(r.restored.database)} (${r.restored.tables} tables)${fs}`]);
+  }
   if (r.artifact) rows.push(['Artifact', `[${esc(r.artifact.name)}](${safeUrl(r.artifact.url)}) (${formatBytes(r.artifact.size)})`]);
   out.push('| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|').replace(/\n/g, ' ')} |`), '');
 

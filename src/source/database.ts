@@ -40,10 +40,12 @@ export interface ConnectionParts {
 export async function fromDatabase(opts: FromDatabaseOptions): Promise<ResolvedDump> {
   const reg = opts.secrets ?? defaultSecrets;
   const raw = opts.connection.trim();
-  reg.add(raw);
-  if (isUri(raw)) reg.addUrl(raw);
   const parts = splitConnection(raw);
+  // The whole string, unless it is a bare database name: masking "odoo" would blank out
+  // every mention of upgrade.odoo.com. Query values such as sslmode stay readable.
+  if (raw !== parts.dbname) reg.add(raw);
   reg.add(parts.password);
+  reg.add(/sslpassword=([^&\s]+)/.exec(raw)?.[1]);
   const log = (line: string) => opts.log(reg.redact(line));
 
   const pgDump = await findPgDump(opts.pgDump);

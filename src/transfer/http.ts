@@ -127,6 +127,8 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
   let total: number | undefined;
   let resumes = 0;
   let hash: Hash | undefined = createHash('sha256'); // dropped after a resume: recomputed from disk at the end
+  // A partial file left behind would look like a result: it goes when the download gives up.
+  const removePart = (err: unknown) => rm(part, { force: true }).then(() => Promise.reject(err), () => Promise.reject(err));
   await withRetry(
     async () => {
       const have = (await stat(part).catch(() => undefined))?.size ?? 0;
@@ -184,7 +186,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
       onRetry: (err, attempt, delay) =>
         opts.log?.(`${opts.what} interrupted (${describeError(err)}); resuming (attempt ${attempt + 1}) in ${Math.round(delay / 1000)} s`),
     },
-  );
+  ).catch(removePart);
   const { size } = await stat(part);
   if (total !== undefined && size !== total) throw new BadAnswerError(`${opts.what}: got ${size} bytes, the server announced ${total}`);
   const sha256 = hash ? hash.digest('hex') : await sha256File(part);

@@ -1,0 +1,86 @@
+// The bundle with `api: auto` against a platform that only speaks the rpc protocol: v1's
+// create gets a 404, nothing is created, the run goes on over rpc with rsync to a real sshd.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startRpcEmulator, type RpcEmulator } from '../emulator/rpc.ts';
+import { startGitHubFake, type GitHubFake } from '../emulator/github.ts';
+import { runAction, findLeaks } from './support/action.ts';
+import { writeSampleSqlDump } from './support/sample-dump.ts';
+
+let emu: RpcEmulator;
+let gh: GitHubFake;
+let dir: string;
+let dumpPath: string;
+const CONTRACT = 'M777777-rpc-e2e-secret';
+
+before(async () => {
+  emu = await startRpcEmulator({ tls: true, timing: { pendingMs: 200, progressMs: 1200 } });
+  gh = await startGitHubFake();
+  dir = await mkdtemp(path.join(tmpdir(), 'e2e-rpc-'));
+  dumpPath = path.join(dir, 'shop.sql');
+  await writeSampleSqlDump(dumpPath, 5000);
+});
+
+after(async () => {
+  await emu?.close();
+  await gh?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const env = () => ({ ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile! });
+const inputs = (extra: Record<string, string> = {}) => ({
+  contract: CONTRACT, target: '18.0', dump: dumpPath, 'platform-url': emu.url, 'poll-interval': '1', ...extra,
+});
+
+test('api: auto falls back to rpc, uploads with rsync, downloads dump, filestore, report and log, wipes', async () => {
+  emu.setScenario({ info: 'Your contract expires soon', pgIncompatible: true });
+  const run = await runAction({ inputs: inputs({ email: 'ci@example.com', wipe: 'true' }), env: env(), timeoutMs: 120_000 });
+  emu.setScenario({});
+  try {
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /does not exist.*rpc/);
+    assert.equal(emu.requests.size, 1, 'one request on the platform');
+    const req = [...emu.requests.values()][0];
+    assert.equal(run.outputs['request-id'], String(req.id));
+    assert.equal(run.outputs['request-key'], req.token);
+    assert.equal(run.outputs.state, 'done');
+    assert.equal(req.upload?.name, 'origin.sql');
+    assert.ok(req.wiped, 'wiped');
+    assert.ok((await stat(run.outputs['upgraded-dump'])).isDirectory());
+    assert.ok((await stat(run.outputs.notes)).size > 0);
+    const out = await readdir(path.dirname(run.outputs.notes));
+    for (const f of ['filestore', 'upgrade-report.html', 'upgrade.log']) assert.ok(out.includes(f), `${f} in ${out}`);
+    assert.match(run.stdout, /::warning::.*contract expires soon/);
+    assert.match(run.summary, /PostgreSQL/);
+    assert.match(run.stdout, / \| /, 'the platform log is streamed');
+    const art = gh.artifacts.find((a) => String(a.id) === run.outputs['artifact-id']);
+    assert.ok(art, 'artifact published');
+    const names = [...(await art.entries()).keys()];
+    assert.ok(names.some((n) => n.endsWith('upgrade-report.html')), names.join(','));
+    assert.ok(names.some((n) => n.includes('filestore/')), names.join(','));
+    const leaks = findLeaks(
+      { stdout: run.stdout, stderr: run.stderr, summary: run.summary, outputs: run.outputsRaw.replace(/^request-key<<(.+)\n[\s\S]*?\n\1$/m, '') },
+      [CONTRACT, req.token],
+    );
+    assert.deepEqual(leaks, []);
+  } finally {
+    await run.cleanup();
+  }
+});
+
+test('rpc: a failed upgrade fails the step with the reason', async () => {
+  emu.setScenario({ outcome: 'failed', reason: 'Module custom_x: field foo_id is missing' });
+  const run = await runAction({ inputs: inputs({ api: 'rpc', 'artifact-name': '' }), env: env(), timeoutMs: 120_000 });
+  emu.setScenario({});
+  try {
+    assert.equal(run.code, 1);
+    assert.equal(run.outputs.state, 'failed');
+    assert.match(run.stdout, /::error::.*field foo_id is missing/);
+    assert.match(run.summary, /Upgrade failed/);
+  } finally {
+    await run.cleanup();
+  }
+});

@@ -1,0 +1,38 @@
+// Runs one contender as its own process under `/usr/bin/time -v`, so every peak RSS is
+// measured the same way (the process and the children it waited for).
+import { spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface Measured {
+  wallMs: number; // spawn to exit, process start-up included
+  maxRssKiB: number;
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export async function measure(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; tmpDir: string; timeoutMs?: number }): Promise<Measured> {
+  const timeFile = path.join(opts.tmpDir, `time-${process.pid}-${Date.now()}.txt`);
+  const t0 = performance.now();
+  const child = spawn('/usr/bin/time', ['-v', '-o', timeFile, cmd, ...args], { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30 * 60_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  clearTimeout(timer);
+  const wallMs = performance.now() - t0;
+  const report = await readFile(timeFile, 'utf8').catch(() => '');
+  await rm(timeFile, { force: true });
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(report);
+  const exit = /Exit status: (\d+)/.exec(report);
+  return { wallMs, maxRssKiB: rss ? Number(rss[1]) : NaN, code: exit ? Number(exit[1]) : code, stdout, stderr };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}

@@ -1,0 +1,205 @@
+// `npm run bench [-- --quick | --sizes 100M,1G]`: the action's transfers against the
+// reference tools on the same local servers (the emulator over HTTPS, a real OpenSSH sshd,
+// and the same sshd behind a 20 ms-each-way relay), each contender in its own process under
+// /usr/bin/time -v; then cold start, bundle size and status polling. Writes docs/benchmarks.md.
+import { execFileSync } from 'node:child_process';
+import { mkdir, rm, writeFile, truncate, stat, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Agent, request } from 'undici';
+import { startEmulator, type Emulator } from '../emulator/server.ts';
+import { startSshd } from '../emulator/sshd.ts';
+import { loadOrCreateKeyPair, writeKeyFiles } from '../src/ssh-keys.ts';
+import { SecretRegistry } from '../src/secrets.ts';
+import { sha256File } from '../src/transfer/http.ts';
+import { makeDump, parseSize, label, MiB } from './data.ts';
+import { measure, type Measured } from './measure.ts';
+import { startDelayRelay } from './proxy.ts';
+import { coldStart } from './coldstart.ts';
+import { pollBench } from './poll-sim.ts';
+import { writeReport, type Row, type Results } from './report.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const WORK = path.join(ROOT, '.bench');
+const NODE = process.execPath;
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const sizesArg = argv[argv.indexOf('--sizes') + 1];
+const sizes = argv.includes('--sizes') ? sizesArg.split(',').map(parseSize) : quick ? [20 * MiB, 200 * MiB] : [100 * MiB, 1024 * MiB, 4096 * MiB];
+const LATENCY_MS = 20;
+const say = (s: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}`);
+
+const started = Date.now();
+await rm(WORK, { recursive: true, force: true });
+await mkdir(WORK, { recursive: true });
+const emu = await startEmulator({ tls: true, dataDir: path.join(WORK, 'emulator') });
+const keys = loadOrCreateKeyPair(undefined, new SecretRegistry(() => {}));
+const sshd = await startSshd({ mode: 'sftp', authorizedKeys: keys.publicKey, sharedFile: 'db.dump' });
+const relay = await startDelayRelay(sshd.port, LATENCY_MS);
+const rows: Row[] = [];
+let results: Results | undefined;
+try {
+  const keyDir = path.join(WORK, 'ssh');
+  await mkdir(keyDir, { mode: 0o700 });
+  const keyFiles = await writeKeyFiles(keys, keyDir);
+  const knownHosts = path.join(keyDir, 'known_hosts');
+  const hostKey = sshd.knownHostsLine.split(' ').slice(1).join(' ');
+  await writeFile(knownHosts, `[127.0.0.1]:${sshd.port} ${hostKey}\n[127.0.0.1]:${relay.port} ${hostKey}\n`);
+  const { id, key } = await createRequest(emu);
+  const uploadUrl = `${emu.url}/database/v1/upload?request=${id}&key=${encodeURIComponent(key)}`;
+  const downloadUrl = `${emu.url}/database/eu1/${id}/${encodeURIComponent(key)}/original/archive`;
+  const nodeEnv = { ...process.env, NODE_EXTRA_CA_CERTS: emu.caFile };
+  const curl = ['-sS', '--cacert', emu.caFile!, '-w', '%{time_total} %{http_code}'];
+
+  for (const size of sizes) {
+    const file = path.join(WORK, `dump-${size}.bin`);
+    say(`making ${label(size)} dump`);
+    await makeDump(file, size);
+    const sha = await sha256File(file);
+    const reps = size <= 256 * MiB ? 3 : 1;
+    const add = (group: string, contender: string, m: Measured, ms: number, reference: boolean) => {
+      rows.push({ group, size, contender, ms, wallMs: m.wallMs, rssMiB: m.maxRssKiB / 1024, reference });
+      say(`${group} ${label(size)} ${contender}: ${(size / MiB / (ms / 1000)).toFixed(0)} MiB/s, ${(m.maxRssKiB / 1024).toFixed(0)} MiB RSS`);
+    };
+    const best = async (run: () => Promise<{ m: Measured; ms: number }>) => {
+      let top: { m: Measured; ms: number } | undefined;
+      for (let i = 0; i < reps; i++) {
+        const r = await run();
+        if (!top || r.ms < top.ms) top = r;
+      }
+      return top!;
+    };
+    const uploaded = () => {
+      const r = emu.requests.get(String(id))!;
+      if (r.uploadedBytes !== size || r.uploadedSha256 !== sha) throw new Error(`HTTPS upload: the emulator holds ${r.uploadedBytes} B, sha ${r.uploadedSha256?.slice(0, 12)}`);
+    };
+
+    // HTTPS upload
+    const viaWorker = (mode: string, url: string, f: string) => async () => {
+      const m = await measure(NODE, [path.join(ROOT, 'bench', `worker-http.ts`), mode, url, f], { env: nodeEnv, tmpDir: WORK });
+      if (m.code !== 0) throw new Error(`worker-http ${mode} failed: ${m.stderr.slice(-500)}`);
+      const out = JSON.parse(m.stdout.trim().split('\n').at(-1)!);
+      if (out.sha256 !== sha || out.bytes !== size) throw new Error(`worker-http ${mode}: wrong bytes or sha`);
+      return { m, ms: out.ms as number };
+    };
+    const viaCurl = (args: string[]) => async () => {
+      const m = await measure('curl', [...curl, ...args], { tmpDir: WORK });
+      const [t, status] = m.stdout.trim().split(/\s+/).slice(-2);
+      if (m.code !== 0 || !/^2/.test(status)) throw new Error(`curl failed (${m.code}, HTTP ${status}): ${m.stderr.slice(-300)}`);
+      return { m, ms: Number(t) * 1000 };
+    };
+    for (const [contender, run, ref] of [
+      ['action (uploadFile)', viaWorker('upload', uploadUrl, file), false],
+      ['curl -T file -X POST', viaCurl(['-o', '/dev/null', '-H', 'content-type: application/octet-stream', '-T', file, '-X', 'POST', uploadUrl]), true],
+      ['curl --data-binary @file', viaCurl(['-o', '/dev/null', '-H', 'content-type: application/octet-stream', '--data-binary', `@${file}`, uploadUrl]), false],
+    ] as const) {
+      const r = await best(async () => {
+        const out = await run();
+        uploaded();
+        return out;
+      });
+      add('HTTPS upload', contender, r.m, r.ms, ref);
+    }
+
+    // HTTPS download (of that upload, served from the emulator's disk)
+    const dest = path.join(WORK, 'download.bin');
+    const r1 = await best(async () => {
+      await rm(dest, { force: true });
+      return viaWorker('download', downloadUrl, dest)();
+    });
+    add('HTTPS download', 'action (downloadFile)', r1.m, r1.ms, false);
+    const r2 = await best(async () => {
+      await rm(dest, { force: true });
+      const out = await viaCurl(['-o', dest, downloadUrl])();
+      if ((await stat(dest)).size !== size) throw new Error('curl download: wrong size');
+      return out;
+    });
+    add('HTTPS download', 'curl -o', r2.m, r2.ms, true);
+    await rm(dest, { force: true });
+
+    // SFTP upload, direct and through the delaying relay
+    for (const [group, port] of [['SFTP upload, loopback', sshd.port], [`SFTP upload, +${LATENCY_MS} ms each way`, relay.port]] as const) {
+      const check = async () => {
+        if ((await stat(sshd.sharedFilePath!)).size !== size || (await sha256File(sshd.sharedFilePath!)) !== sha) throw new Error(`${group}: the remote file differs`);
+      };
+      const sftpReps = port === relay.port && size > 256 * MiB ? 1 : reps;
+      let top: { m: Measured; ms: number } | undefined;
+      for (let i = 0; i < sftpReps; i++) {
+        await truncate(sshd.sharedFilePath!, 0); // else the action resumes
+        const m = await measure(NODE, [path.join(ROOT, 'bench', 'worker-sftp.ts'), file, '127.0.0.1', String(port), sshd.user, keyFiles.privateKeyPath, 'db.dump'], { tmpDir: WORK });
+        if (m.code !== 0) throw new Error(`worker-sftp failed: ${m.stderr.slice(-500)}`);
+        await check();
+        const ms = JSON.parse(m.stdout.trim().split('\n').at(-1)!).ms as number;
+        if (!top || ms < top.ms) top = { m, ms };
+      }
+      add(group, 'action (sftpUpload)', top!.m, top!.ms, false);
+      const batch = path.join(WORK, 'sftp-batch');
+      await writeFile(batch, `put ${file} db.dump\n`);
+      top = undefined;
+      for (let i = 0; i < sftpReps; i++) {
+        await truncate(sshd.sharedFilePath!, 0);
+        const m = await measure('sftp', ['-q', '-b', batch, '-P', String(port), '-i', keyFiles.privateKeyPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${sshd.user}@127.0.0.1`], { tmpDir: WORK });
+        if (m.code !== 0) throw new Error(`sftp failed: ${m.stderr.slice(-500)}`);
+        await check();
+        if (!top || m.wallMs < top.ms) top = { m, ms: m.wallMs };
+      }
+      add(group, 'OpenSSH sftp -b put', top!.m, top!.ms, true);
+    }
+    await truncate(sshd.sharedFilePath!, 0);
+    await rm(file, { force: true });
+  }
+
+  say('cold start');
+  const cold = await coldStart(emu, path.join(ROOT, 'dist', 'index.js'), path.join(WORK, 'cold'));
+  say(`cold start median ${cold.medianMs} ms`);
+  const polls = await pollBench();
+  say(`polls in 2 h: ${polls.twoHours.polls}`);
+  const distBytes = Number(execFileSync('du', ['-sb', path.join(ROOT, 'dist')]).toString().split(/\s/)[0]);
+  const elapsedMs = Date.now() - started;
+  results = { rows, cold, polls, distBytes, elapsedMs, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`, machine: machine(), quick };
+} finally {
+  await relay.close();
+  await sshd.close();
+  await emu.close();
+  await rm(WORK, { recursive: true, force: true });
+}
+if (results) {
+  const out = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : path.join(ROOT, 'docs', 'benchmarks.md');
+  await writeReport(out, results);
+  say(`done in ${Math.round(results.elapsedMs / 1000)} s; wrote ${path.relative(ROOT, out)}`);
+}
+
+async function createRequest(e: Emulator): Promise<{ id: number; key: string }> {
+  const dispatcher = new Agent({ connect: { ca: await readFile(e.caFile!) } });
+  const res = await request(`${e.url}/database/v1/create`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ contract: 'M-bench', email: 'bench@example.com', target: '18.0', aim: 'test', filename: 'bench.dump' }).toString(),
+    dispatcher,
+  });
+  const answer = (await res.body.json()) as { request?: { id: number; key: string } };
+  await dispatcher.close();
+  if (!answer.request) throw new Error(`create failed: ${JSON.stringify(answer)}`);
+  return answer.request;
+}
+
+function machine() {
+  const cpuinfo = execFileSync('cat', ['/proc/cpuinfo']).toString();
+  const version = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim() || '';
+    } catch (e) {
+      return String((e as { stderr?: Buffer }).stderr ?? '').trim();
+    }
+  };
+  return {
+    nproc: os.availableParallelism(),
+    model: /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? 'unknown',
+    memGiB: os.totalmem() / 1024 ** 3,
+    node: process.version,
+    curl: version('curl', ['--version']).split('\n')[0],
+    openssh: execFileSync('sh', ['-c', 'ssh -V 2>&1']).toString().trim(),
+    kernel: os.release(),
+    date: new Date().toISOString(),
+  };
+}

@@ -1,0 +1,14 @@
+// One HTTPS transfer by the action's own code, in its own process (for a comparable peak
+// RSS). Usage: worker-http.ts upload|download <url> <file>; prints one JSON line.
+import { uploadFile, downloadFile } from '../src/transfer/http.ts';
+import { closeDispatcher } from '../src/http.ts';
+
+const [mode, url, file] = process.argv.slice(2);
+const t0 = performance.now();
+const r =
+  mode === 'upload'
+    ? await uploadFile(url, file, { what: 'upload', attempts: 1 })
+    : await downloadFile(url, file, { what: 'download', attempts: 1, checkUrl: () => {} });
+const ms = performance.now() - t0;
+await closeDispatcher();
+console.log(JSON.stringify({ ms, bytes: r.bytes, sha256: r.sha256 }));

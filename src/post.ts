@@ -1,0 +1,41 @@
+// The post step: runs after the main step whatever happened to it. When the main step was
+// killed before its own cleanup (SIGKILL, runner timeout), it removes what that step left:
+// its work dir (dump copies, ephemeral SSH keys through TMPDIR) and partial downloads.
+import path from 'node:path';
+import { readdir, rm } from 'node:fs/promises';
+import * as core from '@actions/core';
+
+const WORK_DIR_PREFIX = 'odoo-upgrade-work-';
+
+export async function post(): Promise<void> {
+  const workDir = core.getState('work-dir');
+  const outputDir = core.getState('output-dir');
+  const requestId = core.getState('request-id');
+  if (core.getState('finished') === 'true') return; // the main step cleaned up after itself
+  // Only a directory the main step made: the name proves it, whatever the state says.
+  if (workDir && path.basename(workDir).startsWith(WORK_DIR_PREFIX)) {
+    await rm(workDir, { recursive: true, force: true });
+    core.info(`Removed the work directory the interrupted step left: ${workDir}`);
+  }
+  if (outputDir) {
+    const entries = await readdir(outputDir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      if (e.isFile() && e.name.endsWith('.part')) {
+        await rm(path.join(outputDir, e.name), { force: true });
+        core.info(`Removed a partial download: ${e.name}`);
+      }
+    }
+  }
+  if (requestId) {
+    core.warning(
+      `The upgrade step stopped before it finished; request ${requestId} may still be running on the platform. Resume it with the inputs \`request-id: ${requestId}\` and \`request-key\` (the masked output of that step, if it was saved).`,
+    );
+  }
+}
+
+try {
+  await post();
+} catch (err) {
+  // Cleanup is best effort: it must never turn a finished job red.
+  core.warning(`Post-step cleanup failed: ${(err as Error).message}`);
+}
