@@ -42,3 +42,12 @@ test('multi-line secrets are masked line by line', () => {
   s.add('-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----');
   assert.ok(masked.includes('b3BlbnNzaC1rZXktdjEAAAAA'));
 });
+
+test('errors with read-only fields (DOMException) are redacted through a copy', () => {
+  const s = new SecretRegistry(() => {});
+  s.add('topsecretvalue');
+  const dom = new DOMException('aborted topsecretvalue', 'AbortError');
+  const out = s.redactError(dom);
+  assert.doesNotMatch(out.message, /topsecretvalue/);
+  assert.equal(out.name, 'AbortError');
+});

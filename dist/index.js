@@ -75846,7 +75846,7 @@ class EndpointMissingError extends Error {
 /* harmony export */   ng: () => (/* binding */ describeFailures),
 /* harmony export */   tX: () => (/* binding */ V1Platform)
 /* harmony export */ });
-/* unused harmony export mapV1Status */
+/* unused harmony exports mapV1Status, assertSameOrigin */
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
@@ -75891,6 +75891,18 @@ function mapV1Status(request) {
         createdAt: text(request.created_at),
         raw: request,
     };
+}
+/**
+ * On the platform's own host (and always for a loopback platform) a key-bearing URL must be
+ * the platform's very origin: another port there is another server, maybe plain http.
+ */
+function assertSameOrigin(url, platformUrl) {
+    const u = new URL(url);
+    const p = new URL(platformUrl);
+    const loopback = p.hostname === 'localhost' || p.hostname === '[::1]' || /^127\./.test(p.hostname);
+    if ((u.hostname === p.hostname || loopback) && u.origin !== p.origin) {
+        throw new Error(`The platform gave a download URL on ${u.origin}, not its own ${p.origin}; refusing to send the request key there.`);
+    }
 }
 class V1Platform {
     api = 'v1';
@@ -76043,6 +76055,7 @@ class V1Platform {
         const checkUrl = (u) => {
             this.opts.secrets.addUrl(u);
             (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .assertPlatformUrl */ .XP)(u, this.opts.baseUrl);
+            assertSameOrigin(u, this.opts.baseUrl);
         };
         if (this.opts.download !== 'none') {
             const sql = this.opts.download === 'sql';

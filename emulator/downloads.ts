@@ -6,7 +6,8 @@ import { errorPage, sendError, sendHtml } from './http-util.ts';
 import { serveFile, type FileToServe } from './serve-file.ts';
 import type { EmuRequest } from './server.ts';
 import { SUCCESS_STATES } from './states.ts';
-import { findRequest, refreshUpload, type Env } from './v1.ts';
+import { findRequest, type Env } from './context.ts';
+import { refreshUpload } from './upload.ts';
 
 export const RESOURCES = [
   'status', 'upgraded/notes', 'original/sql', 'original/archive', 'upgraded/sql', 'upgraded/archive', 'modules/archive',

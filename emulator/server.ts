@@ -15,8 +15,9 @@ import { handleDownload, methodOfResource, RESOURCES, type Resource } from './do
 import { discardBody, errorPage, sendError } from './http-util.ts';
 import { Builder } from './processing.ts';
 import { ScenarioRuntime } from './scenario.ts';
-import type { Outcome, StateChange, Timing } from './states.ts';
-import { handleV1, V1_METHODS, type Env } from './v1.ts';
+import type { Outcome, Timing } from './states.ts';
+import type { Env } from './context.ts';
+import { handleV1, V1_METHODS } from './v1.ts';
 
 export interface EmulatorOptions {
   tls?: boolean; // HTTPS with a server cert for 127.0.0.1 + localhost signed by a local CA (made with the `openssl` CLI)
@@ -43,7 +44,7 @@ export interface Scenario {
   notesHtml?: string; // override the notes document
   // Added:
   cutCreateAnswer?: boolean; // create is carried out (the request exists), then the connection is cut before any answer
-  statusUrls?: Record<string, string>; // status answers carry these *_url values instead (hostile-answer tests)
+  statusUrls?: Partial<Record<string, string>>; // status answers carry these *_url values instead (hostile-answer tests)
 }
 
 export interface CallRecord {
@@ -204,8 +205,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     });
     const done = route(env, req, res, call)
       .catch((err: unknown) => {
+        if (res.destroyed || req.socket.destroyed) {
+          call.aborted = true; // the client went away (or close() cut it): nothing to answer
+          return;
+        }
         log(`internal error on ${call.path}: ${(err as Error).stack ?? err}`);
-        if (!res.headersSent && !res.destroyed) sendError(res, call, 500);
+        if (!res.headersSent) sendError(res, call, 500);
         else res.destroy();
       })
       .finally(() => inflight.delete(done));

@@ -1,24 +1,22 @@
 // The Database Upgrade API v1 methods (/database/v1/<method>), strict in what they accept
 // and shaped like the documented answers: HTTP 200 and a JSON object with `failures`.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+// The upload itself is in upload.ts.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { checkAuthorizedKeys } from './authorized-keys.ts';
+import { authenticate, missing, wrongState, type Env, type Params } from './context.ts';
 import { formatDuration, formatFilesize, formatTimestamp } from './format.ts';
 import type { Call, Failure } from './http-util.ts';
 import { discardBody, errorPage, failure, readBounded, sendHtml, sendJson } from './http-util.ts';
-import { boundaryOf, MultipartError, parseMultipart, type Part } from './multipart.ts';
+import { boundaryOf, MultipartError, parseMultipart } from './multipart.ts';
 import { defaultNotesHtml } from './notes.ts';
-import type { Builder } from './processing.ts';
 import { guessSourceVersion, makeRequest } from './request.ts';
-import { compressionsOf, sha256File, sniffFile } from './results.ts';
-import type { ScenarioRuntime } from './scenario.ts';
-import type { Emulator, EmuRequest } from './server.ts';
-import { FINAL_STATES, RUNNING_STATES, SUCCESS_STATES, processingStart, timeline, type Timing } from './states.ts';
+import { sha256File } from './results.ts';
+import type { EmuRequest } from './server.ts';
+import { FINAL_STATES, RUNNING_STATES, SUCCESS_STATES, processingStart, timeline } from './states.ts';
+import { refreshUpload, upload } from './upload.ts';
 
 export const V1_METHODS = ['create', 'upload', 'process', 'status', 'skip_test', 'request_sftp_access'];
 
@@ -29,20 +27,6 @@ export const TARGETS = [
 const TARGET_SHAPE = /^(saas~)?\d{1,2}\.\d+$/;
 const AIMS = ['test', 'production'];
 const FORM_LIMIT = 1024 * 1024;
-
-export interface Env {
-  url: string;
-  dataDir: string;
-  timing: Timing;
-  requests: Map<string, EmuRequest>;
-  runtime: ScenarioRuntime;
-  builder: Builder;
-  emulator: Emulator;
-  nextId(): number;
-  log(line: string): void;
-}
-
-interface Params { values: Map<string, string>; parts: Part[] }
 
 export async function handleV1(env: Env, method: string, req: IncomingMessage, res: ServerResponse, call: Call, url: URL): Promise<void> {
   if (method === 'upload') return upload(env, req, res, call, queryParams(url));
@@ -106,12 +90,6 @@ async function readParams(req: IncomingMessage, call: Call, url: URL): Promise<P
   return params;
 }
 
-function missing(values: Map<string, string>, names: string[]): Failure[] {
-  return names
-    .filter((n) => !values.get(n))
-    .map((n) => failure('PARAMETER:MISSING', `Missing required parameter "${n}"`, { value: n }));
-}
-
 // ---------------------------------------------------------------- create
 
 async function create(env: Env, p: Params, answer: Answer, cut: () => void): Promise<void> {
@@ -132,7 +110,6 @@ async function create(env: Env, p: Params, answer: Answer, cut: () => void): Pro
   const email = v.get('email');
   if (email && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) failures.push(failure('EMAIL:INVALID', `Invalid email address "${email}"`, { value: email }));
   const filename = v.get('filename');
-  // eslint-disable-next-line no-control-regex
   if (filename && (/[/\\\x00-\x1f]/.test(filename) || filename === '.' || filename === '..')) {
     failures.push(failure('FILENAME:INVALID', `Invalid file name "${filename}": a plain file name is expected`, { value: filename }));
   }
@@ -173,126 +150,6 @@ async function create(env: Env, p: Params, answer: Answer, cut: () => void): Pro
 
 function notesFor(env: Env, r: EmuRequest): string {
   return env.runtime.scenario.notesHtml ?? defaultNotesHtml(r);
-}
-
-// ---------------------------------------------------------------- key and request
-
-function authenticate(env: Env, v: Map<string, string>): EmuRequest | Failure[] {
-  const failures = missing(v, ['key', 'request']);
-  if (failures.length) return failures;
-  const r = findRequest(env, v.get('request')!, v.get('key')!);
-  return r ?? [failure('REQUEST:NOT_FOUND', 'No upgrade request matches this id and key')];
-}
-
-export function findRequest(env: Env, id: string, key: string): EmuRequest | undefined {
-  const r = /^\d{1,15}$/.test(id) ? env.requests.get(String(Number(id))) : undefined;
-  if (!r) return undefined;
-  const a = createHash('sha256').update(r.key).digest();
-  const b = createHash('sha256').update(key).digest();
-  return timingSafeEqual(a, b) ? r : undefined;
-}
-
-function wrongState(state: string, expected: readonly string[], what: string): Failure {
-  return failure('STATE:INVALID', `Cannot ${what} a request in state "${state}"`, { value: state, expected: [...expected] });
-}
-
-/** Takes in a file that reached the upload path another way (SFTP) or changed since. */
-export async function refreshUpload(r: EmuRequest): Promise<void> {
-  if (!r.uploadedPath) return;
-  const st = await stat(r.uploadedPath).catch(() => undefined);
-  if (!st?.isFile()) {
-    r.uploadedBytes = 0;
-    r.uploadedSha256 = undefined;
-    r.compressions = [];
-    return;
-  }
-  if (st.size === r.uploadedBytes && st.mtimeMs === r.uploadedMtimeMs) return;
-  r.uploadedBytes = st.size;
-  r.uploadedMtimeMs = st.mtimeMs;
-  r.uploadedSha256 = undefined;
-  r.compressions = st.size ? compressionsOf(await sniffFile(r.uploadedPath)) : [];
-}
-
-// ---------------------------------------------------------------- upload
-
-async function upload(env: Env, req: IncomingMessage, res: ServerResponse, call: Call, p: Params): Promise<void> {
-  const id = p.values.get('request');
-  if (id) call.requestId = id;
-  const answer: Answer = (failures) => {
-    if (res.headersSent || res.destroyed || req.socket.destroyed) return;
-    sendJson(res, call, 200, { failures });
-  };
-  const reject = (failures: Failure[]) => {
-    discardBody(req, call);
-    answer(failures);
-  };
-  const r = authenticate(env, p.values);
-  if (Array.isArray(r)) return reject(r);
-  if (r.state !== 'draft') return reject([wrongState(r.state, ['draft'], 'upload a dump to')]);
-  const length = req.headers['content-length'];
-  if (length === undefined || !/^\d+$/.test(length)) {
-    return reject([failure('UPLOAD:LENGTH_REQUIRED', 'The upload needs a Content-Length header (the whole dump in one request body)')]);
-  }
-  const expected = Number(length);
-  if (expected === 0) return reject([failure('UPLOAD:EMPTY', 'The uploaded file is empty')]);
-
-  const part = path.join(r.dir, `upload-${randomBytes(6).toString('hex')}.part`);
-  const hash = createHash('sha256');
-  const cutAt = env.runtime.takeUploadCut();
-  let received = 0;
-  let cut = false;
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      if (cutAt !== undefined && received + chunk.length >= cutAt) {
-        // The scenario's broken connection: keep nothing of this upload.
-        received += chunk.length;
-        call.bytesIn += chunk.length;
-        cut = true;
-        req.socket.destroy();
-        done(new Error('upload cut by the scenario'));
-        return;
-      }
-      received += chunk.length;
-      call.bytesIn += chunk.length;
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  r.uploads++; // every attempt that reaches the body counts, a cut or failed one too
-  try {
-    await pipeline(req, meter, createWriteStream(part));
-  } catch {
-    await rm(part, { force: true });
-    if (cut) {
-      call.aborted = true;
-      env.log(`request ${r.id}: upload cut after ${received} bytes (scenario)`);
-      return;
-    }
-    return answer([failure('UPLOAD:INCOMPLETE', `The upload stopped after ${received} of ${expected} bytes`, { value: received, expected })]);
-  }
-  if (received !== expected) {
-    await rm(part, { force: true });
-    return answer([failure('UPLOAD:INCOMPLETE', `The upload stopped after ${received} of ${expected} bytes`, { value: received, expected })]);
-  }
-  if (r.state !== 'draft') {
-    await rm(part, { force: true });
-    return answer([wrongState(r.state, ['draft'], 'upload a dump to')]);
-  }
-  const dest = path.join(r.dir, 'upload', safeName(r.filename));
-  await rename(part, dest);
-  const st = await stat(dest);
-  r.uploadedPath = dest;
-  r.uploadedBytes = st.size;
-  r.uploadedMtimeMs = st.mtimeMs;
-  r.uploadedSha256 = hash.digest('hex');
-  r.compressions = compressionsOf(await sniffFile(dest));
-  env.log(`request ${r.id}: ${received} bytes uploaded`);
-  answer([]);
-}
-
-function safeName(filename: string): string {
-  const base = filename.replace(/[^A-Za-z0-9._~+-]/g, '_').replace(/^\.+/, '_');
-  return base || 'dump';
 }
 
 // ---------------------------------------------------------------- process, skip_test, status
@@ -336,7 +193,8 @@ async function status(env: Env, p: Params, answer: Answer): Promise<void> {
   if (Array.isArray(r)) return answer(r);
   if (r.state === 'draft') await refreshUpload(r);
   env.builder.ensure(r);
-  answer([], { ...requestJson(env, r), ...env.runtime.scenario.statusUrls });
+  const replaced = Object.entries(env.runtime.scenario.statusUrls ?? {}).filter(([, v]) => v !== undefined);
+  answer([], { ...requestJson(env, r), ...Object.fromEntries(replaced) });
 }
 
 export function requestJson(env: Env, r: EmuRequest): Record<string, unknown> {

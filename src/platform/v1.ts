@@ -62,6 +62,19 @@ export function mapV1Status(request: Record<string, unknown>): Status {
   };
 }
 
+/**
+ * On the platform's own host (and always for a loopback platform) a key-bearing URL must be
+ * the platform's very origin: another port there is another server, maybe plain http.
+ */
+export function assertSameOrigin(url: string, platformUrl: string): void {
+  const u = new URL(url);
+  const p = new URL(platformUrl);
+  const loopback = p.hostname === 'localhost' || p.hostname === '[::1]' || /^127\./.test(p.hostname);
+  if ((u.hostname === p.hostname || loopback) && u.origin !== p.origin) {
+    throw new Error(`The platform gave a download URL on ${u.origin}, not its own ${p.origin}; refusing to send the request key there.`);
+  }
+}
+
 export class V1Platform implements Platform {
   readonly api = 'v1' as const;
   private readonly opts: V1Options;
@@ -213,6 +226,7 @@ export class V1Platform implements Platform {
     const checkUrl = (u: string) => {
       this.opts.secrets.addUrl(u);
       assertPlatformUrl(u, this.opts.baseUrl);
+      assertSameOrigin(u, this.opts.baseUrl);
     };
     if (this.opts.download !== 'none') {
       const sql = this.opts.download === 'sql';

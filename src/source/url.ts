@@ -12,6 +12,7 @@ import { secrets as defaultSecrets, type SecretRegistry } from '../secrets.ts';
 import { withRetry, isTransientNetworkError } from '../retry.ts';
 import { progress, type ProgressSink } from '../transfer/progress.ts';
 import { DumpError } from '../dump.ts';
+import { dispatcher } from '../http.ts';
 import type { ResolvedDump } from './types.ts';
 
 export interface FromUrlOptions {
@@ -282,7 +283,7 @@ async function follow(start: URL, userHeaders: Record<string, string>, extra: Re
     const res = await request(url, {
       method: 'GET',
       headers: { ...(sendUser ? userHeaders : {}), ...extra, 'accept-encoding': 'identity' },
-      dispatcher: opts.dispatcher,
+      dispatcher: opts.dispatcher ?? dispatcher(), // the shared one honours HTTPS_PROXY / NO_PROXY
       signal: opts.signal,
     });
     const location = header(res.headers, 'location');

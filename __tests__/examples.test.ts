@@ -1,0 +1,373 @@
+// The workflows in examples/: checked for structure (no actionlint here: a small YAML reader
+// and the rules that matter), then each upgrade step run through the bundle against the
+// emulator with the example's own `with:` inputs. Only expressions (secrets, matrix values,
+// runner paths) are substituted, plus platform-url and a 1 s poll-interval.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readdir, readFile, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ROOT, runAction } from './support/action.ts';
+import { writeSampleSqlDump } from './support/sample-dump.ts';
+import { startPostgres, type TestPostgres } from './support/postgres.ts';
+import { startEmulator, type Emulator } from '../emulator/server.ts';
+import { startGitHubFake, type GitHubFake } from '../emulator/github.ts';
+
+const run = promisify(execFile);
+const EXAMPLES = path.join(ROOT, 'examples');
+const ACTION_REF = /^your-org\/odoo-upgrade-action@v1$/;
+
+// ---------------------------------------------------------------------------------------
+// A YAML reader for the subset the examples use: block maps and sequences, plain and quoted
+// scalars, flow sequences of scalars, `|` / `>-` block scalars, comments.
+
+type Y = string | Y[] | { [key: string]: Y };
+interface Line { indent: number; text: string; no: number }
+
+export function parseYaml(source: string): Y {
+  const lines: Line[] = [];
+  source.split('\n').forEach((raw, i) => {
+    if (/\t/.test(/^[ \t]*/.exec(raw)![0])) throw new Error(`line ${i + 1}: tab in indentation`);
+    const text = raw.trimEnd();
+    lines.push({ indent: text.length - text.trimStart().length, text: text.trimStart(), no: i + 1 });
+  });
+  let at = 0;
+  const skip = () => {
+    while (at < lines.length && (lines[at].text === '' || lines[at].text.startsWith('#'))) at++;
+  };
+  const node = (indent: number): Y => {
+    skip();
+    if (at >= lines.length) return '';
+    return lines[at].text.startsWith('- ') || lines[at].text === '-' ? seq(indent) : map(indent);
+  };
+  const blockScalar = (parent: number, folded: boolean): string => {
+    const out: string[] = [];
+    while (at < lines.length && (lines[at].text === '' || lines[at].indent > parent)) out.push(lines[at++].text);
+    while (out.length && out.at(-1) === '') out.pop();
+    return out.join(folded ? ' ' : '\n');
+  };
+  const value = (rest: string, indent: number, line: Line): Y => {
+    if (/^[|>][-+]?$/.test(rest)) return blockScalar(indent, rest.startsWith('>'));
+    if (rest !== '') return scalar(rest, line);
+    skip();
+    if (at < lines.length && lines[at].indent > indent) return node(lines[at].indent);
+    if (at < lines.length && lines[at].indent === indent && lines[at].text.startsWith('- ')) return seq(indent);
+    return '';
+  };
+  const map = (indent: number): Y => {
+    const out: { [key: string]: Y } = {};
+    for (skip(); at < lines.length && lines[at].indent === indent && !lines[at].text.startsWith('- '); skip()) {
+      const line = lines[at++];
+      const m = /^([A-Za-z0-9_.\-/]+):(?:\s+(.*))?$/.exec(line.text);
+      if (!m) throw new Error(`line ${line.no}: expected "key: value", got "${line.text}"`);
+      if (m[1] in out) throw new Error(`line ${line.no}: duplicate key "${m[1]}"`);
+      out[m[1]] = value(stripComment(m[2] ?? ''), indent, line);
+    }
+    if (at < lines.length && lines[at].indent > indent) throw new Error(`line ${lines[at].no}: unexpected indentation`);
+    return out;
+  };
+  const seq = (indent: number): Y => {
+    const out: Y[] = [];
+    for (skip(); at < lines.length && lines[at].indent === indent && (lines[at].text.startsWith('- ') || lines[at].text === '-'); skip()) {
+      const line = lines[at];
+      const rest = line.text.slice(1).trimStart();
+      if (rest === '') {
+        at++;
+        out.push(node(lines[at]?.indent ?? indent));
+      } else if (/^[A-Za-z0-9_.\-/]+:(\s|$)/.test(rest)) {
+        // "- key: value": a map whose keys line up two columns in.
+        lines[at] = { indent: indent + 2, text: rest, no: line.no };
+        out.push(map(indent + 2));
+      } else {
+        at++;
+        out.push(scalar(stripComment(rest), line));
+      }
+    }
+    return out;
+  };
+  const root = node(0);
+  skip();
+  if (at < lines.length) throw new Error(`line ${lines[at].no}: not understood: "${lines[at].text}"`);
+  return root;
+}
+
+function stripComment(s: string): string {
+  if (/^['"]/.test(s)) return s;
+  return s.replace(/\s+#.*$/, '').trim();
+}
+
+function scalar(s: string, line: Line): Y {
+  if (s.startsWith("'")) {
+    if (!/^'(?:[^']|'')*'$/.test(s)) throw new Error(`line ${line.no}: unbalanced single quotes`);
+    return s.slice(1, -1).replace(/''/g, "'");
+  }
+  if (s.startsWith('"')) {
+    if (!/^"(?:[^"\\]|\\.)*"$/.test(s)) throw new Error(`line ${line.no}: unbalanced double quotes`);
+    return JSON.parse(s) as string;
+  }
+  if (s.startsWith('[')) {
+    if (!s.endsWith(']')) throw new Error(`line ${line.no}: unclosed flow sequence`);
+    return s.slice(1, -1).split(',').map((x) => x.trim()).filter(Boolean).map((x) => scalar(x, line) as string);
+  }
+  if (s.startsWith('{') || s.startsWith('&') || s.startsWith('*')) throw new Error(`line ${line.no}: flow maps, anchors and aliases are outside this reader`);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// The rules
+
+const WORKFLOW_KEYS = ['name', 'run-name', 'on', 'permissions', 'env', 'defaults', 'concurrency', 'jobs'];
+const JOB_KEYS = ['name', 'needs', 'permissions', 'if', 'runs-on', 'environment', 'concurrency', 'outputs', 'env', 'defaults', 'steps', 'timeout-minutes', 'strategy', 'continue-on-error', 'container', 'services'];
+const STEP_KEYS = ['id', 'if', 'name', 'uses', 'run', 'shell', 'with', 'env', 'continue-on-error', 'timeout-minutes', 'working-directory'];
+const CONTEXTS = ['github', 'env', 'vars', 'job', 'jobs', 'steps', 'runner', 'secrets', 'strategy', 'matrix', 'needs', 'inputs'];
+
+function isMap(y: Y | undefined): y is { [key: string]: Y } {
+  return !!y && typeof y === 'object' && !Array.isArray(y);
+}
+
+async function actionInputs(): Promise<{ inputs: Set<string>; outputs: Set<string> }> {
+  const spec = parseYaml(await readFile(path.join(ROOT, 'action.yml'), 'utf8'));
+  assert.ok(isMap(spec) && isMap(spec.inputs) && isMap(spec.outputs));
+  return { inputs: new Set(Object.keys(spec.inputs)), outputs: new Set(Object.keys(spec.outputs)) };
+}
+
+function expressions(text: string, where: string, problems: string[]): string[] {
+  const found: string[] = [];
+  let rest = text;
+  for (let open = rest.indexOf('${{'); open >= 0; open = rest.indexOf('${{')) {
+    const close = rest.indexOf('}}', open);
+    if (close < 0) {
+      problems.push(`${where}: "\${{" without "}}"`);
+      break;
+    }
+    found.push(rest.slice(open + 3, close).trim());
+    rest = rest.slice(close + 2);
+  }
+  if (rest.includes('}}')) problems.push(`${where}: "}}" without "\${{"`);
+  return found;
+}
+
+export async function checkWorkflow(text: string): Promise<string[]> {
+  const problems: string[] = [];
+  const { inputs, outputs } = await actionInputs();
+  const wf = parseYaml(text);
+  if (!isMap(wf)) return ['the workflow is not a map'];
+  for (const k of Object.keys(wf)) if (!WORKFLOW_KEYS.includes(k)) problems.push(`unknown workflow key "${k}"`);
+  if (!wf.on) problems.push('no "on"');
+  if (!isMap(wf.jobs) || !Object.keys(wf.jobs).length) return [...problems, 'no jobs'];
+  for (const [jobId, job] of Object.entries(wf.jobs)) {
+    if (!isMap(job)) {
+      problems.push(`job ${jobId} is not a map`);
+      continue;
+    }
+    for (const k of Object.keys(job)) if (!JOB_KEYS.includes(k)) problems.push(`job ${jobId}: unknown key "${k}"`);
+    if (!job['runs-on']) problems.push(`job ${jobId}: no runs-on`);
+    const needs = job.needs === undefined ? [] : Array.isArray(job.needs) ? job.needs : [job.needs];
+    for (const n of needs) if (typeof n !== 'string' || !(n in wf.jobs)) problems.push(`job ${jobId}: needs unknown job "${String(n)}"`);
+    const matrix = isMap(job.strategy) && isMap(job.strategy.matrix) ? Object.keys(job.strategy.matrix) : [];
+    if (!Array.isArray(job.steps) || !job.steps.length) {
+      problems.push(`job ${jobId}: no steps`);
+      continue;
+    }
+    const ids = new Map<string, boolean>(); // id → is this action
+    job.steps.forEach((step, i) => {
+      const where = `job ${jobId}, step ${i + 1}`;
+      if (!isMap(step)) return problems.push(`${where}: not a map`);
+      for (const k of Object.keys(step)) if (!STEP_KEYS.includes(k)) problems.push(`${where}: unknown key "${k}"`);
+      if ((step.uses === undefined) === (step.run === undefined)) problems.push(`${where}: needs exactly one of uses and run`);
+      if (step.with !== undefined && step.uses === undefined) problems.push(`${where}: "with" without "uses"`);
+      const ours = typeof step.uses === 'string' && step.uses.includes('odoo-upgrade-action');
+      if (ours) {
+        if (!ACTION_REF.test(step.uses as string)) problems.push(`${where}: reference "${String(step.uses)}" is not your-org/odoo-upgrade-action@v1`);
+        if (!isMap(step.with)) problems.push(`${where}: no "with"`);
+        else for (const k of Object.keys(step.with)) if (!inputs.has(k)) problems.push(`${where}: "${k}" is not an input of action.yml`);
+      }
+      if (typeof step.id === 'string') ids.set(step.id, ours);
+    });
+    // Every expression: balanced, a known context, steps/needs/matrix that exist.
+    const check = (y: Y, where: string) => {
+      if (typeof y === 'string') {
+        for (const e of expressions(y, where, problems)) {
+          const ref = /^([a-z]+)(?:\.([\w-]+))?(?:\.outputs\.([\w-]+))?/.exec(e);
+          if (!ref || (!CONTEXTS.includes(ref[1]) && !/^(format|always|success|failure|cancelled|contains|startsWith|toJSON|fromJSON)\(/.test(e))) {
+            problems.push(`${where}: unknown expression "${e}"`);
+            continue;
+          }
+          if (ref[1] === 'steps' && ref[2]) {
+            if (!ids.has(ref[2])) problems.push(`${where}: no step with id "${ref[2]}"`);
+            else if (ids.get(ref[2]) && ref[3] && !outputs.has(ref[3])) problems.push(`${where}: "${ref[3]}" is not an output of action.yml`);
+          }
+          if (ref[1] === 'needs' && ref[2] && !needs.includes(ref[2])) problems.push(`${where}: needs.${ref[2]} without "needs: ${ref[2]}"`);
+          if (ref[1] === 'matrix' && ref[2] && !matrix.includes(ref[2])) problems.push(`${where}: matrix.${ref[2]} is not in the matrix`);
+        }
+      } else if (Array.isArray(y)) y.forEach((v, i) => check(v, `${where}[${i}]`));
+      else for (const [k, v] of Object.entries(y)) check(v, `${where}.${k}`);
+    };
+    check(job, `job ${jobId}`);
+  }
+  return problems;
+}
+
+/** The `with:` of each step that uses the action, in order. */
+function upgradeSteps(text: string): Array<{ job: string; with: Record<string, string> }> {
+  const wf = parseYaml(text) as { jobs: Record<string, { steps: Array<Record<string, Y>> }> };
+  const out: Array<{ job: string; with: Record<string, string> }> = [];
+  for (const [job, j] of Object.entries(wf.jobs)) {
+    for (const s of j.steps) if (typeof s.uses === 'string' && s.uses.includes('odoo-upgrade-action')) out.push({ job, with: s.with as Record<string, string> });
+  }
+  return out;
+}
+
+function substitute(value: string, context: Record<string, string>): string {
+  return value.replace(/\$\{\{\s*([^}]+?)\s*\}\}/g, (_, e: string) => {
+    if (!(e in context)) throw new Error(`no test value for the expression ${e}`);
+    return context[e];
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+
+test('the YAML reader reads what it claims, and the checker finds mistakes', async () => {
+  assert.deepEqual(parseYaml('a: 1\nb:\n  - x\n  - k: v\n    j: "q"\nc: [p, \'r s\']\nd: |\n  one\n  two\ne: >-\n  f\n  g\n'), {
+    a: '1', b: ['x', { k: 'v', j: 'q' }], c: ['p', 'r s'], d: 'one\ntwo', e: 'f g',
+  });
+  const bad = [
+    'on: push',
+    'jobs:',
+    '  j:',
+    '    runs-on: ubuntu-24.04',
+    '    steps:',
+    '      - run: echo ${{ steps.nope.outputs.x }}',
+    '        uses: actions/checkout@v4',
+    '      - uses: someone/odoo-upgrade-action@main',
+    '        with:',
+    '          contract: ${{ secrets.C }',
+    '          dumpp: x.sql',
+  ].join('\n');
+  const problems = await checkWorkflow(bad);
+  for (const want of [/exactly one of uses and run/, /no step with id "nope"/, /not your-org\/odoo-upgrade-action@v1/, /"dumpp" is not an input/, /without "}}"/]) {
+    assert.ok(problems.some((p) => want.test(p)), `${want} in ${problems.join('\n')}`);
+  }
+});
+
+test('every example is a well-formed workflow that uses the action\'s real inputs and outputs', async () => {
+  const files = (await readdir(EXAMPLES)).filter((f) => f.endsWith('.yml'));
+  assert.deepEqual(files.sort(), ['pr-rehearsal.yml', 'production-upgrade.yml', 'weekly-test-upgrade.yml']);
+  for (const f of files) {
+    const text = await readFile(path.join(EXAMPLES, f), 'utf8');
+    assert.deepEqual(await checkWorkflow(text), [], f);
+    assert.ok(upgradeSteps(text).length >= 1, f);
+  }
+});
+
+describeEndToEnd();
+
+function describeEndToEnd(): void {
+  let emu: Emulator;
+  let gh: GitHubFake;
+  let pg: TestPostgres;
+  let dir: string;
+  const CONTRACT = 'M-example-contract-0001';
+
+  before(async () => {
+    [emu, gh, pg] = await Promise.all([startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } }), startGitHubFake(), startPostgres()]);
+    dir = await mkdtemp(path.join(tmpdir(), 'examples-'));
+  });
+  after(async () => {
+    await emu?.close();
+    await gh?.close();
+    await pg?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const superBase = () => `postgresql://postgres:${encodeURIComponent(pg.superPassword)}@127.0.0.1:${pg.port}`;
+  const psql = async (db: string, q: string) =>
+    (await run(path.join(pg.bin, 'psql'), ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', '-d', db, '-qAtX', '-c', q], { env: { ...process.env, PGPASSWORD: pg.superPassword } })).stdout.trim();
+
+  async function runStep(inputs: Record<string, string>, env: Record<string, string> = {}) {
+    return runAction({ inputs: { ...inputs, 'platform-url': emu.url, 'poll-interval': '1' }, env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile!, ...env } });
+  }
+
+  test('example: pull-request rehearsal restores the upgraded database and filestore', async () => {
+    const steps = upgradeSteps(await readFile(path.join(EXAMPLES, 'pr-rehearsal.yml'), 'utf8'));
+    assert.equal(steps.length, 1);
+    const temp = path.join(dir, 'pr-temp');
+    await mkdir(temp, { recursive: true });
+    const inputs = Object.fromEntries(
+      Object.entries(steps[0].with).map(([k, v]) => [k, substitute(v, { 'secrets.ODOO_CONTRACT': CONTRACT, 'runner.temp': temp })]),
+    );
+    // The service container of the example is this test's PostgreSQL.
+    assert.match(inputs['restore-database'], /^postgresql:\/\/odoo:odoo@localhost:5432\/rehearsal$/);
+    inputs['restore-database'] = inputs['restore-database'].replace('postgresql://odoo:odoo@localhost:5432', superBase());
+    const sql = path.join(dir, 'rehearsal.sql');
+    await writeSampleSqlDump(sql, 200);
+    await writeFile(inputs.dump, gzipSync(await readFile(sql)));
+    const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'pull_request' });
+    try {
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(r.outputs['restored-database'], 'rehearsal');
+      assert.ok(Number(await psql('rehearsal', "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")) >= 1);
+      assert.equal((await readdir(path.join(temp, 'odoo-data', 'filestore', 'rehearsal'))).length, 2);
+      assert.match(r.summary, /Restored into/);
+    } finally {
+      await r.cleanup();
+    }
+  });
+
+  test('example: weekly matrix upgrades a database with pg_dump and publishes its own artifact', async () => {
+    const text = await readFile(path.join(EXAMPLES, 'weekly-test-upgrade.yml'), 'utf8');
+    const steps = upgradeSteps(text);
+    assert.equal(steps.length, 1);
+    const wf = parseYaml(text) as { jobs: { upgrade: { strategy: { matrix: { database: string[] } } } } };
+    const database = wf.jobs.upgrade.strategy.matrix.database[0];
+    await psql('postgres', `CREATE DATABASE ${database} TEMPLATE odoo_test OWNER odoo_test`);
+    const staging = `postgresql://${pg.user}:${encodeURIComponent(pg.password)}@127.0.0.1:${pg.port}`;
+    const inputs = Object.fromEntries(
+      Object.entries(steps[0].with).map(([k, v]) => [k, substitute(v, { 'secrets.ODOO_CONTRACT': CONTRACT, 'secrets.ODOO_STAGING_DB_URL': staging, 'matrix.database': database })]),
+    );
+    const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'schedule' });
+    try {
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const art = gh.artifacts.find((a) => String(a.id) === r.outputs['artifact-id']);
+      assert.equal(art?.name, `odoo-upgraded-${database}-18.0`);
+      assert.equal(art?.retentionDays, 14);
+      assert.equal(emu.requests.get(r.outputs['request-id'])?.filename, `${database}.dump`);
+      const leaked = r.stdout.split('\n').filter((l) => l.includes(pg.password) && !l.startsWith('::add-mask::'));
+      assert.deepEqual(leaked, [], 'the staging password stays out of the log');
+    } finally {
+      await r.cleanup();
+    }
+  });
+
+  test('example: release-gated production upgrade runs its test upgrade, then the production one', async () => {
+    const steps = upgradeSteps(await readFile(path.join(EXAMPLES, 'production-upgrade.yml'), 'utf8'));
+    assert.deepEqual(steps.map((s) => [s.job, s.with.aim]), [['test-upgrade', 'test'], ['production-upgrade', 'production']]);
+    const context = { 'secrets.ODOO_CONTRACT': CONTRACT, 'secrets.ODOO_PRODUCTION_DB_URL': pg.connectionString };
+    for (const step of steps) {
+      const inputs = Object.fromEntries(Object.entries(step.with).map(([k, v]) => [k, substitute(v, context)]));
+      const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'release' });
+      try {
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.equal(emu.requests.get(r.outputs['request-id'])?.aim, step.with.aim);
+        const art = gh.artifacts.find((a) => String(a.id) === r.outputs['artifact-id']);
+        assert.equal(art?.name, step.with.aim === 'test' ? 'odoo-release-test-odoo_test-18.0' : 'odoo-production-odoo_test-18.0');
+        if (step.with.aim === 'production') assert.match(r.summary, /Production upgrade/);
+      } finally {
+        await r.cleanup();
+      }
+    }
+  });
+}
+
+test('the README documents every input and output of action.yml, and links every example', async () => {
+  const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
+  const { inputs, outputs } = await actionInputs();
+  const reference = readme.slice(readme.indexOf('## Reference'), readme.indexOf('## Resuming a request'));
+  const missing = [...inputs, ...outputs].filter((name) => !reference.includes(`\`${name}\``));
+  assert.deepEqual(missing, []);
+  for (const f of await readdir(EXAMPLES)) assert.ok(readme.includes(`](examples/${f})`), f);
+  assert.ok(readme.includes('npm ci && npm run demo') && readme.includes('npm test'));
+});
