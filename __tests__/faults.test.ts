@@ -136,7 +136,7 @@ for (const [what, scenario, expected] of [
 ] as const) {
   test(`${what}: a clear error, not a crash; one create; resume hint`, async () => {
     const before = creates();
-    const run = await withScenario(scenario as Scenario);
+    const run = await withScenario(scenario as unknown as Scenario);
     try {
       assert.equal(run.code, 1, run.stdout);
       assert.match(errorLines(run), expected, run.stdout);

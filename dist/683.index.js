@@ -22,12 +22,14 @@ export const modules = {
 /* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_5___default = /*#__PURE__*/__webpack_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_5__);
 /* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(27194);
 /* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(49809);
-/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_9__ = __webpack_require__(50484);
+/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_10__ = __webpack_require__(50484);
 /* harmony import */ var _dump_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(87337);
+/* harmony import */ var _http_js__WEBPACK_IMPORTED_MODULE_9__ = __webpack_require__(76803);
 // The `dump-url` input: streams a dump from an HTTPS server to disk, resuming with Range
 // after a cut. The URL's query string and every header value are secrets (pre-signed
 // links, bearer tokens): they are registered before the first request, and only the
 // origin and path ever reach a log line.
+
 
 
 
@@ -145,7 +147,7 @@ async function download(url, userHeaders, dir, opts, reg) {
     // Made at the first byte, once the response has told the total size.
     let bar;
     const onBytes = (n) => {
-        bar ??= (0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_9__/* .progress */ .qB)({ label: 'dump-url download', total: state.total, start: n, log: opts.log, intervalMs: opts.progressIntervalMs });
+        bar ??= (0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_10__/* .progress */ .qB)({ label: 'dump-url download', total: state.total, start: n, log: opts.log, intervalMs: opts.progressIntervalMs });
         bar.update(n);
     };
     try {
@@ -280,7 +282,7 @@ async function follow(start, userHeaders, extra, opts, reg) {
         const res = await (0,undici__WEBPACK_IMPORTED_MODULE_0__/* .request */ .Em)(url, {
             method: 'GET',
             headers: { ...(sendUser ? userHeaders : {}), ...extra, 'accept-encoding': 'identity' },
-            dispatcher: opts.dispatcher,
+            dispatcher: opts.dispatcher ?? (0,_http_js__WEBPACK_IMPORTED_MODULE_9__/* .dispatcher */ .oh)(), // the shared one honours HTTPS_PROXY / NO_PROXY
             signal: opts.signal,
         });
         const location = header(res.headers, 'location');

@@ -76441,9 +76441,17 @@ class SecretRegistry {
     /** Redacts an error's message and stack in place and returns it (library errors too). */
     redactError(err) {
         const e = err instanceof Error ? err : new Error(String(err));
-        e.message = this.redact(e.message);
-        if (e.stack)
-            e.stack = this.redact(e.stack);
+        // Some errors (DOMException) have read-only fields: those get a redacted copy instead.
+        try {
+            e.message = this.redact(e.message);
+            if (e.stack)
+                e.stack = this.redact(e.stack);
+        }
+        catch {
+            const copy = new Error(this.redact(e.message));
+            copy.name = e.name;
+            return copy;
+        }
         const cause = e.cause;
         if (cause instanceof Error)
             this.redactError(cause);

@@ -103,6 +103,9 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
         if (opts.port || attempt >= 5 || !/Address already in use/.test(String(err))) throw err;
       }
     }
+    // A forgotten close() must not keep the process alive: the exit hook stops sshd then.
+    child.unref();
+    for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
     const pid = child.pid as number;
     const onExit = () => killTree(pid, base);
     process.once('exit', onExit);
