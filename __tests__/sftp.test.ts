@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash, randomFillSync } from 'node:crypto';
-import { mkdtemp, rm, writeFile, readFile, truncate, stat } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, readFile, truncate, copyFile, stat } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -66,14 +66,18 @@ async function resetShared(content: Buffer = Buffer.alloc(0)): Promise<void> {
 interface Proxy {
   port: number;
   connections: number;
+  open: number; // sockets not yet closed
   close(): Promise<void>;
 }
 
 /**
  * Forwards 127.0.0.1:<port> to a backend port chosen per connection; `cutAfter(n)` gives the
- * byte count (in `direction`) after which connection n (0-based) is reset.
+ * byte count (in `direction`) after which connection n (0-based) is reset, or silently
+ * stops forwarding while staying open (a stalled link).
  */
-async function startProxy(backend: (n: number) => number, cutAfter: (n: number) => number | undefined, direction: 'up' | 'down'): Promise<Proxy> {
+async function startProxy(
+  backend: (n: number) => number, cutAfter: (n: number) => number | undefined, direction: 'up' | 'down', how: 'reset' | 'stall' = 'reset',
+): Promise<Proxy> {
   const sockets = new Set<Socket>();
   const state = { connections: 0 };
   const server: Server = createServer((inbound) => {
@@ -94,7 +98,7 @@ async function startProxy(backend: (n: number) => number, cutAfter: (n: number) 
     const [back, backTo] = direction === 'up' ? [outbound, inbound] : [inbound, outbound];
     from.on('data', (chunk: Buffer) => {
       moved += chunk.length;
-      if (limit !== undefined && moved > limit) return cut();
+      if (limit !== undefined && moved > limit) return how === 'reset' ? cut() : undefined; // stall: swallow, stay open
       if (!to.write(chunk)) {
         from.pause();
         to.once('drain', () => from.resume());
@@ -111,6 +115,9 @@ async function startProxy(backend: (n: number) => number, cutAfter: (n: number) 
     port,
     get connections() {
       return state.connections;
+    },
+    get open() {
+      return sockets.size;
     },
     async close() {
       for (const s of sockets) s.destroy();
@@ -152,6 +159,23 @@ test('upload: a connection cut mid-way is resumed from the remote size', { skip 
   }
 });
 
+test('upload: a stalled connection is dropped after the stall timeout and resumed', { skip }, async () => {
+  await resetShared();
+  const proxy = await startProxy(() => sshd.port, (n) => (n === 0 ? 6 * MiB : undefined), 'up', 'stall');
+  try {
+    const logs: string[] = [];
+    const t0 = Date.now();
+    const r = await sftpUpload(big, target({ port: proxy.port }), options(logs, { stallTimeoutMs: 400 }));
+    assert.ok(Date.now() - t0 < 10_000);
+    assert.equal(proxy.connections, 2, logs.join('\n'));
+    assert.ok(logs.some((l) => /No SFTP answer/.test(l)), logs.join('\n'));
+    assert.equal(r.resumedFrom.length, 1);
+    assert.equal(await sha256Of(sshd.sharedFilePath as string), bigSha);
+  } finally {
+    await proxy.close();
+  }
+});
+
 test('upload: a partial file from an earlier run is completed; a foreign or longer one is replaced', { skip }, async () => {
   const whole = await readFile(big);
   // Same file, cut short by an earlier run.
@@ -184,12 +208,12 @@ test('upload: a wrong pinned host key is refused at once, never retried', { skip
   const logs: string[] = [];
   const wrong = 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
   const t0 = Date.now();
-  await assert.rejects(sftpUpload(big, target(), options(logs, { expectedHostKey: wrong, retryBaseMs: 2000 })), (err: Error) => {
+  await assert.rejects(sftpUpload(big, target(), options(logs, { expectedHostKey: wrong, retryBaseMs: 20_000 })), (err: Error) => {
     assert.ok(err instanceof HostKeyMismatchError, String(err));
     assert.ok(err.message.includes(wrong) && err.message.includes(sshd.hostKeyFingerprint), err.message);
     return true;
   });
-  assert.ok(Date.now() - t0 < 1500, 'no backoff happened');
+  assert.ok(Date.now() - t0 < 5000, 'no backoff happened (a retry would wait 10 s or more)');
   assert.ok(!logs.some((l) => /reconnecting/.test(l)), logs.join('\n'));
 });
 
@@ -219,8 +243,9 @@ test('upload: the user cannot create any file but the shared one; a refused key 
 
   const stranger = loadOrCreateKeyPair(undefined, new SecretRegistry(() => {}));
   const t0 = Date.now();
-  await assert.rejects(sftpUpload(big, target({ privateKey: stranger.privateKey }), options(logs, { retryBaseMs: 2000 })), /authentication/i);
-  assert.ok(Date.now() - t0 < 1500, 'authentication failures are final');
+  await assert.rejects(sftpUpload(big, target({ privateKey: stranger.privateKey }), options(logs, { retryBaseMs: 20_000 })), /authentication/i);
+  assert.ok(Date.now() - t0 < 5000, 'authentication failures are final');
+  assert.ok(!logs.some((l) => /reconnecting/.test(l)), logs.join('\n'));
 });
 
 test('download: resumes from the local partial file, also after a cut', { skip }, async () => {
@@ -282,7 +307,9 @@ test('abort: the signal stops an upload quickly and closes the connection', { sk
       },
     });
     await assert.rejects(upload, { name: 'AbortError' });
-    assert.ok(Date.now() - aborted < 1000);
+    assert.ok(Date.now() - aborted < 2000);
+    for (let i = 0; i < 50 && proxy.open > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(proxy.open, 0, 'the SSH connection is closed');
     assert.ok((await stat(sshd.sharedFilePath as string)).size < 40 * MiB);
   } finally {
     await proxy.close();

@@ -120,6 +120,7 @@ test('rsync mode: rsync over ssh reads and writes /data/... as on the platform',
   const rsh = ['ssh', '-p', String(sshd.port), ...sshOptions(c)].join(' ');
   const remote = (p: string) => `${sshd.user}@127.0.0.1:${p}`;
   try {
+    assert.equal(sshd.user, 'odoo', 'the platform user name');
     const dump = path.join(c.dir, 'origin.dump');
     await mkdir(dump);
     await writeFile(path.join(dump, 'toc.dat'), 'toc');

@@ -774,7 +774,7 @@ class RpcPlatform {
 /* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__webpack_require__.n(ssh2__WEBPACK_IMPORTED_MODULE_4__);
 /* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(27194);
 // SSH key pairs for SFTP/rsync transfers: the user's key (input `ssh-private-key`) or an
-// ephemeral ed25519 pair made in-process. Keys leave this module in OpenSSH or classic PEM
+// ephemeral ed25519 pair made in-process (node:crypto, serialized here). Keys leave this module in OpenSSH or classic PEM
 // form, which both ssh2 and the OpenSSH client read.
 
 
@@ -798,9 +798,11 @@ function sha256Fingerprint(blob) {
 function loadOrCreateKeyPair(privateKeyInput, registry = _secrets_js__WEBPACK_IMPORTED_MODULE_5__/* .secrets */ .O) {
     const raw = privateKeyInput?.trim() ?? '';
     if (!raw) {
-        const made = ssh2__WEBPACK_IMPORTED_MODULE_4___default().utils.generateKeyPairSync('ed25519', { comment: COMMENT });
-        registry.add(made.private);
-        return { ...describeKey(made.private), ephemeral: true };
+        // Not ssh2.utils.generateKeyPairSync: ssh2 1.17 strips leading zero bytes of the public
+        // key, so about 1 key in 256 comes out malformed (neither ssh2 nor OpenSSH loads it).
+        const made = ed25519ToOpenSsh((0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.generateKeyPairSync)('ed25519').privateKey);
+        registry.add(made);
+        return { ...describeKey(made), ephemeral: true };
     }
     registry.add(raw);
     const text = normalizeKeyText(raw);

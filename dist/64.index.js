@@ -25,10 +25,13 @@ var lib = __webpack_require__(85472);
 var lib_default = /*#__PURE__*/__webpack_require__.n(lib);
 // EXTERNAL MODULE: ./src/retry.ts
 var retry = __webpack_require__(49809);
+// EXTERNAL MODULE: ./src/transfer/progress.ts
+var progress = __webpack_require__(50484);
 ;// CONCATENATED MODULE: ./src/transfer/sftp.ts
 // SFTP upload/download over ssh2 with many requests in flight (one request at a time is
 // latency-bound: a few MiB/s over the Atlantic), resumed from the size already on the far
 // side after a cut, with the server's host key pinned across reconnects.
+
 
 
 
@@ -47,11 +50,13 @@ class SftpTransferError extends Error {
     }
 }
 const { OPEN_MODE, STATUS_CODE } = (lib_default()).utils.sftp;
-// Uploads: 64 × 32 KiB fills OpenSSH's 2 MiB channel window; more requests would only
-// queue in ssh2. Downloads: answers also wait to be written locally, so more requests help
-// (measured on loopback). 32 KiB fits a single SFTP packet on any server.
+// Uploads: enough requests to fill the server's channel window (64 × 32 KiB for OpenSSH's
+// 2 MiB): beyond it requests only queue in ssh2, and below it a long link idles.
+// Downloads: answers also wait to be written locally, so more requests help (measured on
+// loopback). 32 KiB fits a single SFTP packet on any server.
 const DEFAULT_CHUNK = 32 * 1024;
 const UPLOAD_DEPTH = 64;
+const MAX_UPLOAD_DEPTH = 512;
 const DOWNLOAD_DEPTH = 128;
 const READ_BLOCK = 1024 * 1024; // local reads, sliced into requests
 const CHECK_BYTES = 64 * 1024; // compared before trusting a partial file
@@ -88,7 +93,7 @@ function newContext(opts) {
 // --- upload -------------------------------------------------------------------------
 async function uploadOnce(s, local, size, remotePath, hasher, ctx, opts) {
     const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
-    const depth = opts.concurrency ?? UPLOAD_DEPTH;
+    const depth = opts.concurrency ?? Math.min(MAX_UPLOAD_DEPTH, Math.max(UPLOAD_DEPTH, Math.ceil(s.serverWindow / chunk)));
     // No TRUNC: what an earlier attempt wrote is kept and appended to.
     let readable = true;
     let handle = await s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.READ | OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb)).catch((err) => {
@@ -98,7 +103,11 @@ async function uploadOnce(s, local, size, remotePath, hasher, ctx, opts) {
         return s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb));
     });
     try {
-        const remoteSize = await s.call((cb) => s.sftp.fstat(handle, cb)).then((st) => st.size, () => undefined);
+        const remoteSize = await s.call((cb) => s.sftp.fstat(handle, cb)).then((st) => st.size, (err) => {
+            if (statusOf(err) === undefined)
+                throw err; // the connection, not the file
+            return undefined; // unknown size: start over
+        });
         // A server that runs requests out of order could leave holes just before the end:
         // rewrite the last window, which costs little.
         let start = remoteSize === undefined || remoteSize > size ? 0 : Math.max(0, remoteSize - depth * chunk);
@@ -112,7 +121,7 @@ async function uploadOnce(s, local, size, remotePath, hasher, ctx, opts) {
             handle = await truncate(s, handle, remotePath);
         if (start > 0) {
             ctx.resumedFrom.push(start);
-            opts.log(`Resuming the upload at ${start} bytes of ${size}.`);
+            opts.log(`Resuming the upload at ${(0,progress/* formatBytes */.z3)(start)} of ${(0,progress/* formatBytes */.z3)(size)}.`);
         }
         ctx.done = start;
         opts.progress?.update(start);
@@ -180,7 +189,7 @@ async function downloadOnce(s, local, remotePath, hasher, ctx, opts) {
         }
         if (start > 0) {
             ctx.resumedFrom.push(start);
-            opts.log(`Resuming the download at ${start} bytes of ${size}.`);
+            opts.log(`Resuming the download at ${(0,progress/* formatBytes */.z3)(start)} of ${(0,progress/* formatBytes */.z3)(size)}.`);
         }
         ctx.done = start;
         opts.progress?.update(start);
@@ -443,6 +452,7 @@ function connect(target, opts, ctx) {
                 ready = true;
                 const session = {
                     sftp,
+                    serverWindow: sftp.outgoing?.window ?? 0,
                     call(fn) {
                         return new Promise((res, rej) => {
                             if (broken !== undefined)
@@ -470,7 +480,7 @@ function connect(target, opts, ctx) {
                 resolve({ session, client });
             });
         });
-        client.connect({
+        const config = {
             host: target.host,
             port: target.port,
             username: target.username,
@@ -491,7 +501,13 @@ function connect(target, opts, ctx) {
                 ctx.pinned = fp;
                 return true;
             },
-        });
+        };
+        try {
+            client.connect(config);
+        }
+        catch (err) {
+            breakWith(err); // e.g. a key ssh2 cannot use: thrown before any I/O
+        }
     });
 }
 function isRetryable(err, signal) {
@@ -631,7 +647,7 @@ function hasSftpAccess(v1) {
 /* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__webpack_require__.n(ssh2__WEBPACK_IMPORTED_MODULE_4__);
 /* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(27194);
 // SSH key pairs for SFTP/rsync transfers: the user's key (input `ssh-private-key`) or an
-// ephemeral ed25519 pair made in-process. Keys leave this module in OpenSSH or classic PEM
+// ephemeral ed25519 pair made in-process (node:crypto, serialized here). Keys leave this module in OpenSSH or classic PEM
 // form, which both ssh2 and the OpenSSH client read.
 
 
@@ -655,9 +671,11 @@ function sha256Fingerprint(blob) {
 function loadOrCreateKeyPair(privateKeyInput, registry = _secrets_js__WEBPACK_IMPORTED_MODULE_5__/* .secrets */ .O) {
     const raw = privateKeyInput?.trim() ?? '';
     if (!raw) {
-        const made = ssh2__WEBPACK_IMPORTED_MODULE_4___default().utils.generateKeyPairSync('ed25519', { comment: COMMENT });
-        registry.add(made.private);
-        return { ...describeKey(made.private), ephemeral: true };
+        // Not ssh2.utils.generateKeyPairSync: ssh2 1.17 strips leading zero bytes of the public
+        // key, so about 1 key in 256 comes out malformed (neither ssh2 nor OpenSSH loads it).
+        const made = ed25519ToOpenSsh((0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.generateKeyPairSync)('ed25519').privateKey);
+        registry.add(made);
+        return { ...describeKey(made), ephemeral: true };
     }
     registry.add(raw);
     const text = normalizeKeyText(raw);

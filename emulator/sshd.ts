@@ -2,8 +2,8 @@
 // way Odoo's data servers do.
 //  - sftp:  `internal-sftp` chrooted into a root-owned directory where only the shared
 //           file (owned by the user) is writable: no other file can be created.
-//  - rsync: a chroot holding /bin/sh, rsync and their libraries plus a user-owned /data,
-//           so clients use the platform's real remote paths (/data/origin.dump, ...).
+//  - rsync: a chroot holding the user's shell, rsync and their libraries plus a user-owned
+//           /data, so clients use the platform's real user and paths (odoo@, /data/...).
 // One system user per mode (created once with useradd, reused by every instance); each
 // instance has its own config, host key, authorized_keys and port, and is stopped by PID.
 // Needs root: sshd's ChrootDirectory demands root-owned paths.
@@ -13,7 +13,6 @@ import { createServer } from 'node:net';
 import { mkdtemp, mkdir, writeFile, rename, rm, chmod, chown, copyFile, stat, readFile, readdir, link, open } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import ssh2 from 'ssh2';
 import { sha256Fingerprint } from '../src/ssh-keys.ts';
 
 const run = promisify(execFile);
@@ -26,7 +25,7 @@ export interface SshdOptions {
   sharedFile?: string; // sftp: name of the only writable file
   port?: number;
   log?: (l: string) => void;
-  /** System user to serve (created if missing); default odoo-upgrade-sftp / odoo-upgrade-rsync. */
+  /** System user to serve (created if missing); default odoo-upgrade-sftp / odoo. */
   user?: string;
   /** Parent of the instance directory: every component must be root-owned, not group/world writable. */
   baseDir?: string;
@@ -47,7 +46,8 @@ export interface Sshd {
 
 export async function startSshd(opts: SshdOptions): Promise<Sshd> {
   if (process.getuid?.() !== 0) throw new Error('startSshd needs root (sshd chroots and switches users)');
-  const user = opts.user ?? (opts.mode === 'sftp' ? 'odoo-upgrade-sftp' : 'odoo-upgrade-rsync');
+  // rsync: the platform's user name, so a transport hard-coding `odoo@` works unchanged.
+  const user = opts.user ?? (opts.mode === 'sftp' ? 'odoo-upgrade-sftp' : 'odoo');
   const sharedFile = opts.sharedFile ?? 'upload.dump';
   if (opts.mode === 'sftp' && (sharedFile.includes('/') || sharedFile.startsWith('.'))) throw new Error(`bad shared file name: ${sharedFile}`);
   const log = opts.log ?? (() => {});
@@ -76,10 +76,9 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
       await chown(root, uid, -1);
     }
 
-    const keys = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'odoo-upgrade-emulator' });
     const hostKeyPath = path.join(base, 'host_ed25519_key');
-    await writeFile(hostKeyPath, keys.private, { mode: 0o600 });
-    const hostBlob = Buffer.from(keys.public.split(' ')[1], 'base64');
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'odoo-upgrade-emulator', '-f', hostKeyPath]);
+    const hostBlob = Buffer.from((await readFile(`${hostKeyPath}.pub`, 'utf8')).split(' ')[1], 'base64');
     const authorizedKeysPath = path.join(base, 'authorized_keys');
     const setAuthorizedKeys = async (text: string) => {
       const tmp = `${authorizedKeysPath}.tmp`;
@@ -227,7 +226,10 @@ function ensureUser(name: string, home: string): Promise<number> {
     p = (async () => {
       for (let attempt = 1; ; attempt++) {
         const existing = await uidOf(name);
-        if (existing !== undefined) return existing;
+        if (existing !== undefined) {
+          await assertNotLocked(name);
+          return existing;
+        }
         try {
           await run('useradd', ['--system', '--no-create-home', '--home-dir', home, '--shell', '/bin/sh', '--password', '*', name]);
         } catch (err) {
@@ -241,6 +243,14 @@ function ensureUser(name: string, home: string): Promise<number> {
     p.catch(() => userCreation.delete(name));
   }
   return p;
+}
+
+async function assertNotLocked(name: string): Promise<void> {
+  const shadow = await readFile('/etc/shadow', 'utf8').catch(() => '');
+  const entry = shadow.split('\n').find((l) => l.startsWith(`${name}:`));
+  if (entry?.split(':')[1]?.startsWith('!')) {
+    throw new Error(`user ${name} exists with a locked password, which sshd (without PAM) refuses; pass another \`user\` or run: usermod -p '*' ${name}`);
+  }
 }
 
 async function uidOf(name: string): Promise<number | undefined> {

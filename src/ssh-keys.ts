@@ -1,7 +1,7 @@
 // SSH key pairs for SFTP/rsync transfers: the user's key (input `ssh-private-key`) or an
-// ephemeral ed25519 pair made in-process. Keys leave this module in OpenSSH or classic PEM
+// ephemeral ed25519 pair made in-process (node:crypto, serialized here). Keys leave this module in OpenSSH or classic PEM
 // form, which both ssh2 and the OpenSSH client read.
-import { createHash, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,9 +35,11 @@ export function sha256Fingerprint(blob: Buffer): string {
 export function loadOrCreateKeyPair(privateKeyInput: string | undefined, registry: SecretRegistry = secrets): KeyPair {
   const raw = privateKeyInput?.trim() ?? '';
   if (!raw) {
-    const made = ssh2.utils.generateKeyPairSync('ed25519', { comment: COMMENT });
-    registry.add(made.private);
-    return { ...describeKey(made.private), ephemeral: true };
+    // Not ssh2.utils.generateKeyPairSync: ssh2 1.17 strips leading zero bytes of the public
+    // key, so about 1 key in 256 comes out malformed (neither ssh2 nor OpenSSH loads it).
+    const made = ed25519ToOpenSsh(generateKeyPairSync('ed25519').privateKey);
+    registry.add(made);
+    return { ...describeKey(made), ephemeral: true };
   }
   registry.add(raw);
   const text = normalizeKeyText(raw);

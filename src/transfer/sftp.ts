@@ -7,7 +7,7 @@ import ssh2 from 'ssh2';
 import type { Client, SFTPWrapper, Stats } from 'ssh2';
 import { withRetry, isTransientNetworkError } from '../retry.ts';
 import { sha256Fingerprint } from '../ssh-keys.ts';
-import type { ProgressSink } from './progress.ts';
+import { formatBytes, type ProgressSink } from './progress.ts';
 
 export interface SftpTarget {
   host: string;
@@ -54,11 +54,13 @@ export class SftpTransferError extends Error {
 }
 
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
-// Uploads: 64 × 32 KiB fills OpenSSH's 2 MiB channel window; more requests would only
-// queue in ssh2. Downloads: answers also wait to be written locally, so more requests help
-// (measured on loopback). 32 KiB fits a single SFTP packet on any server.
+// Uploads: enough requests to fill the server's channel window (64 × 32 KiB for OpenSSH's
+// 2 MiB): beyond it requests only queue in ssh2, and below it a long link idles.
+// Downloads: answers also wait to be written locally, so more requests help (measured on
+// loopback). 32 KiB fits a single SFTP packet on any server.
 const DEFAULT_CHUNK = 32 * 1024;
 const UPLOAD_DEPTH = 64;
+const MAX_UPLOAD_DEPTH = 512;
 const DOWNLOAD_DEPTH = 128;
 const READ_BLOCK = 1024 * 1024; // local reads, sliced into requests
 const CHECK_BYTES = 64 * 1024; // compared before trusting a partial file
@@ -105,7 +107,7 @@ function newContext(opts: SftpOptions): Context {
 
 async function uploadOnce(s: Session, local: FileHandle, size: number, remotePath: string, hasher: PrefixHasher, ctx: Context, opts: SftpOptions): Promise<void> {
   const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
-  const depth = opts.concurrency ?? UPLOAD_DEPTH;
+  const depth = opts.concurrency ?? Math.min(MAX_UPLOAD_DEPTH, Math.max(UPLOAD_DEPTH, Math.ceil(s.serverWindow / chunk)));
   // No TRUNC: what an earlier attempt wrote is kept and appended to.
   let readable = true;
   let handle = await s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.READ | OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb)).catch((err) => {
@@ -114,7 +116,13 @@ async function uploadOnce(s: Session, local: FileHandle, size: number, remotePat
     return s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb));
   });
   try {
-    const remoteSize = await s.call<Stats>((cb) => s.sftp.fstat(handle, cb)).then((st) => st.size, () => undefined);
+    const remoteSize = await s.call<Stats>((cb) => s.sftp.fstat(handle, cb)).then(
+      (st) => st.size,
+      (err) => {
+        if (statusOf(err) === undefined) throw err; // the connection, not the file
+        return undefined; // unknown size: start over
+      },
+    );
     // A server that runs requests out of order could leave holes just before the end:
     // rewrite the last window, which costs little.
     let start = remoteSize === undefined || remoteSize > size ? 0 : Math.max(0, remoteSize - depth * chunk);
@@ -127,7 +135,7 @@ async function uploadOnce(s: Session, local: FileHandle, size: number, remotePat
     if (start === 0 && (remoteSize === undefined || remoteSize > size)) handle = await truncate(s, handle, remotePath);
     if (start > 0) {
       ctx.resumedFrom.push(start);
-      opts.log(`Resuming the upload at ${start} bytes of ${size}.`);
+      opts.log(`Resuming the upload at ${formatBytes(start)} of ${formatBytes(size)}.`);
     }
     ctx.done = start;
     opts.progress?.update(start);
@@ -197,7 +205,7 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
     }
     if (start > 0) {
       ctx.resumedFrom.push(start);
-      opts.log(`Resuming the download at ${start} bytes of ${size}.`);
+      opts.log(`Resuming the download at ${formatBytes(start)} of ${formatBytes(size)}.`);
     }
     ctx.done = start;
     opts.progress?.update(start);
@@ -405,6 +413,8 @@ function statusOf(err: unknown): number | undefined {
 
 interface Session {
   sftp: SFTPWrapper;
+  /** The channel window the server granted at open: what may be in flight towards it. */
+  serverWindow: number;
   /** Runs a callback-style call; rejects as soon as the connection breaks. */
   call<T = void>(fn: (cb: (err?: Error | null, value?: T) => void) => void): Promise<T>;
   onBroken(fn: (err: unknown) => void): () => void;
@@ -478,6 +488,7 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
         ready = true;
         const session: Session = {
           sftp,
+          serverWindow: (sftp as unknown as { outgoing?: { window?: number } }).outgoing?.window ?? 0,
           call<T>(fn: (cb: (err?: Error | null, value?: T) => void) => void) {
             return new Promise<T>((res, rej) => {
               if (broken !== undefined) return rej(broken);
@@ -502,12 +513,13 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
         resolve({ session, client });
       });
     });
-    client.connect({
+    const config = {
       host: target.host,
       port: target.port,
       username: target.username,
       privateKey: target.privateKey,
       readyTimeout: 20_000,
+      ...(process.env.BENCH_ALGOS ? { algorithms: JSON.parse(process.env.BENCH_ALGOS) } : {}),
       keepaliveInterval: 10_000,
       keepaliveCountMax: 3,
       hostVerifier: (key: Buffer) => {
@@ -523,7 +535,12 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
         ctx.pinned = fp;
         return true;
       },
-    });
+    };
+    try {
+      client.connect(config);
+    } catch (err) {
+      breakWith(err); // e.g. a key ssh2 cannot use: thrown before any I/O
+    }
   });
 }
 
