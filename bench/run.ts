@@ -51,6 +51,9 @@ try {
   const nodeEnv = { ...process.env, NODE_EXTRA_CA_CERTS: emu.caFile };
   const curl = ['-sS', '--cacert', emu.caFile!, '-w', '%{time_total} %{http_code}'];
 
+  const idle = async (worker: string, args: string[]) => (await measure(NODE, [path.join(ROOT, 'bench', worker), ...args], { env: nodeEnv, tmpDir: WORK })).maxRssKiB / 1024;
+  const idleRss = { http: await idle('worker-http.ts', ['idle']), sftp: await idle('worker-sftp.ts', ['idle']) };
+
   for (const size of sizes) {
     const file = path.join(WORK, `dump-${size}.bin`);
     say(`making ${label(size)} dump`);
@@ -156,7 +159,7 @@ try {
   say(`polls in 2 h: ${polls.twoHours.polls}`);
   const distBytes = Number(execFileSync('du', ['-sb', path.join(ROOT, 'dist')]).toString().split(/\s/)[0]);
   const elapsedMs = Date.now() - started;
-  results = { rows, cold, polls, distBytes, elapsedMs, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`, machine: machine(), quick };
+  results = { rows, idleRss, cold, polls, distBytes, elapsedMs, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`, machine: machine(), quick };
 } finally {
   await relay.close();
   await sshd.close();

@@ -1,9 +1,10 @@
 // One HTTPS transfer by the action's own code, in its own process (for a comparable peak
-// RSS). Usage: worker-http.ts upload|download <url> <file>; prints one JSON line.
+// RSS). Usage: worker-http.ts upload|download|idle <url> <file>; prints one JSON line.
 import { uploadFile, downloadFile } from '../src/transfer/http.ts';
 import { closeDispatcher } from '../src/http.ts';
 
 const [mode, url, file] = process.argv.slice(2);
+if (mode === 'idle') process.exit(0); // the same imports, no transfer: the baseline RSS
 const t0 = performance.now();
 const r =
   mode === 'upload'

@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { sftpUpload } from '../src/transfer/sftp.ts';
 
 const [file, host, port, username, keyFile, remotePath] = process.argv.slice(2);
+if (file === 'idle') process.exit(0); // the same imports, no transfer: the baseline RSS
 const privateKey = await readFile(keyFile, 'utf8');
 const t0 = performance.now();
-const r = await sftpUpload(file, { host, port: Number(port), username, privateKey, remotePath }, { log: () => {}, retries: 0, ...(process.env.BENCH_DEPTH ? { concurrency: Number(process.env.BENCH_DEPTH), chunkSize: Number(process.env.BENCH_CHUNK) } : {}) });
+const r = await sftpUpload(file, { host, port: Number(port), username, privateKey, remotePath }, { log: () => {}, retries: 0 });
 console.log(JSON.stringify({ ms: performance.now() - t0, bytes: r.bytes, sha256: r.sha256 }));

@@ -465,13 +465,7 @@ class RpcPlatform {
             attempts,
             baseMs: this.opts.retryBaseMs ?? 2000,
             signal: ctx.signal,
-            retryable: (err) => {
-                if (err instanceof types/* PlatformError */.W)
-                    return err.temporary;
-                if (err instanceof http/* HttpStatusError */.F9)
-                    return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
-                return (0,retry/* isTransientNetworkError */.l)(err);
-            },
+            retryable: common/* retryableCall */.dw,
             onRetry: (err, attempt, delay) => ctx.log(`${what}: ${(0,transfer_http/* describeError */.Uc)(err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
         });
     }

@@ -12,8 +12,10 @@ export const modules = {
 /* harmony import */ var _http_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(76803);
 /* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(49809);
 /* harmony import */ var _v1_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(47086);
-/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(99674);
+/* harmony import */ var _common_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(39026);
+/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(99674);
 // request_sftp_access takes the public keys as a multipart file field, like curl -F.
+
 
 
 
@@ -36,20 +38,14 @@ async function requestMultipart(url, field, fileName, text, ctx, retryBaseMs) {
         }
         if (Array.isArray(parsed.failures) && parsed.failures.length) {
             const reasons = parsed.failures.map((f) => String(f.reason ?? ''));
-            throw new _types_js__WEBPACK_IMPORTED_MODULE_4__/* .PlatformError */ .W((0,_v1_js__WEBPACK_IMPORTED_MODULE_3__/* .describeFailures */ .ng)('request_sftp_access', parsed.failures), reasons, reasons.includes('SERVER:ERROR'));
+            throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W((0,_v1_js__WEBPACK_IMPORTED_MODULE_3__/* .describeFailures */ .ng)('request_sftp_access', parsed.failures), reasons, reasons.includes('SERVER:ERROR'));
         }
         return parsed.request ?? {};
     }, {
         attempts: 5,
         baseMs: retryBaseMs ?? 2000,
         signal: ctx.signal,
-        retryable: (err) => {
-            if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_4__/* .PlatformError */ .W)
-                return err.temporary;
-            if (err instanceof _http_js__WEBPACK_IMPORTED_MODULE_1__/* .HttpStatusError */ .F9)
-                return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
-            return (0,_retry_js__WEBPACK_IMPORTED_MODULE_2__/* .isTransientNetworkError */ .l)(err);
-        },
+        retryable: _common_js__WEBPACK_IMPORTED_MODULE_4__/* .retryableCall */ .dw,
     });
 }
 

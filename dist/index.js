@@ -75768,8 +75768,23 @@ function streamLogs(p, ref, ctx, final = false) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   Vc: () => (/* binding */ stemOf),
 /* harmony export */   XP: () => (/* binding */ assertPlatformUrl),
+/* harmony export */   dw: () => (/* binding */ retryableCall),
 /* harmony export */   hU: () => (/* binding */ phaseOf)
 /* harmony export */ });
+/* harmony import */ var _http_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76803);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(49809);
+/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(99674);
+
+
+
+/** For calls that are safe to repeat: network faults, 429/5xx (with Retry-After), temporary refusals. */
+function retryableCall(err) {
+    if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_2__/* .PlatformError */ .W)
+        return err.temporary;
+    if (err instanceof _http_js__WEBPACK_IMPORTED_MODULE_0__/* .HttpStatusError */ .F9)
+        return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
+    return (0,_retry_js__WEBPACK_IMPORTED_MODULE_1__/* .isTransientNetworkError */ .l)(err);
+}
 function phaseOf(state, success, failure) {
     if (success.includes(state))
         return 'success';
@@ -75943,13 +75958,7 @@ class V1Platform {
             attempts,
             baseMs: this.opts.retryBaseMs ?? 2000,
             signal: ctx.signal,
-            retryable: (err) => {
-                if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W)
-                    return err.temporary;
-                if (err instanceof _http_js__WEBPACK_IMPORTED_MODULE_2__/* .HttpStatusError */ .F9)
-                    return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
-                return (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .isTransientNetworkError */ .l)(err);
-            },
+            retryable: _common_js__WEBPACK_IMPORTED_MODULE_6__/* .retryableCall */ .dw,
             onRetry: (err, attempt, delay) => ctx.log(`${method}: ${(0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .describeError */ .Uc)(err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
         });
     }
@@ -76940,10 +76949,14 @@ async function downloadFile(url, dest, opts) {
         let done = start;
         opts.progress?.update(done);
         const h = hash;
-        await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.pipeline)(res.body, tap(h, (n) => {
-            done += n;
+        // A listener rather than a Transform stage: one stream hop less per 16 KiB TLS record
+        // (measurably less CPU in bench/); it sees the chunks in order and pauses with the pipe.
+        res.body.on('data', (chunk) => {
+            h?.update(chunk);
+            done += chunk.length;
             opts.progress?.update(done);
-        }), (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createWriteStream)(part, { flags: start > 0 ? 'a' : 'w', highWaterMark: CHUNK }), { signal: opts.signal });
+        });
+        await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.pipeline)(res.body, (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createWriteStream)(part, { flags: start > 0 ? 'a' : 'w', highWaterMark: CHUNK }), { signal: opts.signal });
         if (total !== undefined && done !== total) {
             throw Object.assign(new Error(`${opts.what}: connection ended at ${done} of ${total} bytes`), { code: 'ECONNRESET' });
         }

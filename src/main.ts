@@ -13,7 +13,7 @@ import { EndpointMissingError, type Platform, type RequestRef, type Status, type
 import { waitForEnd, WaitTimeoutError } from './poll.ts';
 import { progress } from './transfer/progress.ts';
 import { closeDispatcher } from './http.ts';
-import { newReport, type RunReport } from './publish/report.ts';
+import { newReport } from './publish/report.ts';
 import { writeOutputs, publishResults, writeSummary, commentOnPullRequest } from './publish/index.ts';
 import { resumeHint, guardProduction, guardRecentTest, uncertainCreateMessage } from './guards.ts';
 import { PlatformError } from './platform/types.ts';

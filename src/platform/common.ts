@@ -1,4 +1,13 @@
-import type { Phase } from './types.ts';
+import { HttpStatusError } from '../http.ts';
+import { isTransientNetworkError } from '../retry.ts';
+import { PlatformError, type Phase } from './types.ts';
+
+/** For calls that are safe to repeat: network faults, 429/5xx (with Retry-After), temporary refusals. */
+export function retryableCall(err: unknown): boolean | number {
+  if (err instanceof PlatformError) return err.temporary;
+  if (err instanceof HttpStatusError) return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
+  return isTransientNetworkError(err);
+}
 
 export function phaseOf(state: string, success: readonly string[], failure: readonly string[]): Phase {
   if (success.includes(state)) return 'success';

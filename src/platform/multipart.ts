@@ -1,8 +1,9 @@
 // request_sftp_access takes the public keys as a multipart file field, like curl -F.
 import { FormData, request } from 'undici';
 import { dispatcher, readBounded, parseRetryAfter, snippet, HttpStatusError, BadAnswerError } from '../http.ts';
-import { withRetry, isTransientNetworkError } from '../retry.ts';
+import { withRetry } from '../retry.ts';
 import { describeFailures, type Failure } from './v1.ts';
+import { retryableCall } from './common.ts';
 import { PlatformError, type TransferContext } from './types.ts';
 
 export async function requestMultipart(
@@ -31,11 +32,7 @@ export async function requestMultipart(
       attempts: 5,
       baseMs: retryBaseMs ?? 2000,
       signal: ctx.signal,
-      retryable: (err) => {
-        if (err instanceof PlatformError) return err.temporary;
-        if (err instanceof HttpStatusError) return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
-        return isTransientNetworkError(err);
-      },
+      retryable: retryableCall,
     },
   );
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { request } from 'undici';
 import { callJson, dispatcher, HttpStatusError, BadAnswerError, parseRetryAfter, snippet } from '../http.ts';
-import { withRetry, isTransientNetworkError, neverReachedServer } from '../retry.ts';
+import { withRetry, neverReachedServer } from '../retry.ts';
 import { describeError, sha256File } from '../transfer/http.ts';
 import { rsyncTransfer, assertRsyncTools, type SshTarget } from '../transfer/rsync.ts';
 import { loadOrCreateKeyPair, makeKeyDir, writeKeyFiles, type KeyFiles, type KeyPair } from '../ssh-keys.ts';
@@ -16,7 +16,7 @@ import {
   EndpointMissingError, PlatformError,
   type CreateParams, type DownloadedFile, type Platform, type RequestRef, type Status, type TransferContext, type UploadResult,
 } from './types.ts';
-import { phaseOf } from './common.ts';
+import { phaseOf, retryableCall } from './common.ts';
 
 export interface RpcOptions {
   serverUrl: string;
@@ -196,11 +196,7 @@ export class RpcPlatform implements Platform {
       attempts,
       baseMs: this.opts.retryBaseMs ?? 2000,
       signal: ctx.signal,
-      retryable: (err) => {
-        if (err instanceof PlatformError) return err.temporary;
-        if (err instanceof HttpStatusError) return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
-        return isTransientNetworkError(err);
-      },
+      retryable: retryableCall,
       onRetry: (err, attempt, delay) => ctx.log(`${what}: ${describeError(err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
     });
   }

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { callJson, HttpStatusError } from '../http.ts';
-import { withRetry, isTransientNetworkError, neverReachedServer } from '../retry.ts';
+import { withRetry, neverReachedServer } from '../retry.ts';
 import { uploadFile, downloadFile, describeError } from '../transfer/http.ts';
 import type { SecretRegistry } from '../secrets.ts';
 import type { DumpInfo } from '../dump.ts';
@@ -11,7 +11,7 @@ import {
   EndpointMissingError, PlatformError,
   type CreateParams, type DownloadedFile, type Platform, type RequestRef, type Status, type TransferContext, type UploadResult,
 } from './types.ts';
-import { assertPlatformUrl, phaseOf, stemOf } from './common.ts';
+import { assertPlatformUrl, phaseOf, retryableCall, stemOf } from './common.ts';
 
 export interface V1Options {
   baseUrl: string;
@@ -116,11 +116,7 @@ export class V1Platform implements Platform {
       attempts,
       baseMs: this.opts.retryBaseMs ?? 2000,
       signal: ctx.signal,
-      retryable: (err) => {
-        if (err instanceof PlatformError) return err.temporary;
-        if (err instanceof HttpStatusError) return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
-        return isTransientNetworkError(err);
-      },
+      retryable: retryableCall,
       onRetry: (err, attempt, delay) => ctx.log(`${method}: ${describeError(err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
     });
   }

@@ -165,15 +165,14 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
       let done = start;
       opts.progress?.update(done);
       const h = hash;
-      await pipeline(
-        res.body,
-        tap(h, (n) => {
-          done += n;
-          opts.progress?.update(done);
-        }),
-        createWriteStream(part, { flags: start > 0 ? 'a' : 'w', highWaterMark: CHUNK }),
-        { signal: opts.signal },
-      );
+      // A listener rather than a Transform stage: one stream hop less per 16 KiB TLS record
+      // (measurably less CPU in bench/); it sees the chunks in order and pauses with the pipe.
+      res.body.on('data', (chunk: Buffer) => {
+        h?.update(chunk);
+        done += chunk.length;
+        opts.progress?.update(done);
+      });
+      await pipeline(res.body, createWriteStream(part, { flags: start > 0 ? 'a' : 'w', highWaterMark: CHUNK }), { signal: opts.signal });
       if (total !== undefined && done !== total) {
         throw Object.assign(new Error(`${opts.what}: connection ended at ${done} of ${total} bytes`), { code: 'ECONNRESET' });
       }

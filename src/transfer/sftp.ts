@@ -519,7 +519,6 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
       username: target.username,
       privateKey: target.privateKey,
       readyTimeout: 20_000,
-      ...(process.env.BENCH_ALGOS ? { algorithms: JSON.parse(process.env.BENCH_ALGOS) } : {}),
       keepaliveInterval: 10_000,
       keepaliveCountMax: 3,
       hostVerifier: (key: Buffer) => {
