@@ -14,6 +14,7 @@ export interface Row {
   wallMs: number;
   rssMiB: number;
   reference: boolean;
+  failed?: string; // the contender could not do it (message)
 }
 
 export interface Results {
@@ -79,6 +80,10 @@ export async function writeReport(file: string, res: Results): Promise<void> {
     L.push(`## ${g}`, '');
     L.push('| Size | Contender | Time (s) | MiB/s | Ratio | Peak RSS (MiB) |', '|---|---|---:|---:|---:|---:|');
     for (const r of rows.filter((x) => x.group === g)) {
+      if (r.failed) {
+        L.push(`| ${label(r.size)} | ${r.contender} | failed: ${r.failed.replace(/\|/g, '/')} | | | |`);
+        continue;
+      }
       const ratio = r.reference ? 'reference' : `${r.ratio.toFixed(2)}×${r.ratio >= 1 ? ' ★' : ''}`;
       L.push(`| ${label(r.size)} | ${r.contender} | ${(r.ms / 1000).toFixed(2)} | ${rate(r).toFixed(0)} | ${ratio} | ${r.rssMiB.toFixed(0)} |`);
     }
@@ -93,7 +98,7 @@ export async function writeReport(file: string, res: Results): Promise<void> {
   }
   L.push('', `Baseline: the same worker processes loading their imports and exiting peak at ${res.idleRss.http.toFixed(0)} MiB (HTTPS: undici) and ${res.idleRss.sftp.toFixed(0)} MiB (SFTP: ssh2);`);
   L.push('they run the TypeScript sources with Node\'s type stripping, which alone adds about 17 MiB over plain JavaScript (the bundle in dist/ does not pay it).');
-  const binary = rows.filter((r) => r.contender.includes('--data-binary'));
+  const binary = rows.filter((r) => r.contender.includes('--data-binary') && !r.failed);
   if (binary.length) L.push('', `For comparison \`curl --data-binary @file\` (the whole file in memory): ${binary.map((r) => `${r.rssMiB.toFixed(0)} MiB at ${label(r.size)}`).join(', ')}.`);
   L.push('');
 
