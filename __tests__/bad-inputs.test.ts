@@ -142,7 +142,9 @@ const BUNDLE_CASES: Array<[string, Record<string, string>, RegExp]> = [
   ['a directory as dump with v1', { dump: 'a-directory', api: 'v1' }, /director/i],
   ['a file that is no dump', { dump: 'not-a-dump.sql' }, /`dump`|dump/],
   ['retention out of range', { 'artifact-retention-days': '365' }, /`artifact-retention-days`/],
-  ['production with require-recent-test', { aim: 'production', 'require-recent-test': '7' }, /`require-recent-test`/],
+  // Outside a GitHub job there is no repository to look for a test upgrade in: refused before any network call
+  // (the GitHub fake cases, found / not found / 401, are in recent-test.test.ts).
+  ['production with require-recent-test and no repository', { aim: 'production', 'require-recent-test': '7' }, /`require-recent-test`.*GITHUB_REPOSITORY is not set/],
 ];
 if (process.getuid?.() !== 0) BUNDLE_CASES.push(['unreadable file', { dump: 'locked.sql' }, /locked\.sql|permission/i]);
 

@@ -2,7 +2,8 @@
 //  - the artifact "results" service (Twirp JSON, as @actions/artifact 6 speaks it),
 //  - the blob store its signed URLs point to (Azure block-blob subset: Put Block, Put Block
 //    List, Put Blob, Get Blob), blocks and blobs kept on disk since dumps can be large,
-//  - a few REST endpoints (run artifacts, artifact zip redirect, issue comments).
+//  - a few REST endpoints (repository and run artifacts, artifact zip redirect, issue comments);
+//    the blob store answers range requests, as Azure does.
 // Artifacts are zips, or "raw" single files (upload-artifact's `archive: false`, the
 // library's `skipArchive`): those are served as they are, named by Content-Disposition.
 // Routes live in one table so later steps can add endpoints next to the existing ones.
@@ -32,6 +33,10 @@ export interface FakeArtifact {
   repository: string;
   createdAt: string;
   expiresAt?: string;
+  /** Listed as expired (its download answers 410); tests may flip it. */
+  expired?: boolean;
+  /** Stored by a run of a fork (a pull request from another repository). */
+  fromFork?: boolean;
   /** Unzipped file name -> bytes (fine for test-sized artifacts); a raw artifact: its one file. */
   entries(): Promise<Map<string, Buffer>>;
 }
@@ -51,6 +56,10 @@ export interface SeedArtifact {
   raw?: boolean;
   /** Raw only: send Content-Disposition with the file name (default true). Without it the library names the file "artifact". */
   contentDisposition?: boolean;
+  /** ISO time; default now. */
+  createdAt?: string;
+  expired?: boolean;
+  fromFork?: boolean;
 }
 
 export interface FakeComment {
@@ -72,7 +81,7 @@ export interface GitHubFake {
   backendIds: { workflowRunBackendId: string; workflowJobRunBackendId: string };
   artifacts: FakeArtifact[];
   comments: FakeComment[];
-  requests: Array<{ method: string; path: string; authorization?: string }>;
+  requests: Array<{ method: string; path: string; authorization?: string; range?: string }>;
   addArtifact(a: SeedArtifact): Promise<FakeArtifact>;
   /** Another valid REST token with narrower permissions (missing ones answer 403). */
   addToken(token: string, permissions: TokenPermissions): void;
@@ -183,7 +192,8 @@ export async function startGitHubFake(opts: { repository?: string; runId?: numbe
 
   const server = http.createServer((req, res) => {
     const auth = req.headers.authorization;
-    requests.push({ method: req.method ?? '', path: req.url ?? '', ...(auth ? { authorization: auth } : {}) });
+    const range = req.headers.range;
+    requests.push({ method: req.method ?? '', path: req.url ?? '', ...(auth ? { authorization: auth } : {}), ...(range ? { range } : {}) });
     void dispatch(w, req, res);
   });
   await new Promise<void>((resolve, reject) => {
@@ -255,6 +265,7 @@ const routes: Route[] = [
   { method: 'PUT', pattern: /^\/blob\/actions-results\/([^/]+)$/, kind: 'blob', handle: putBlob },
   { method: 'GET', pattern: /^\/blob\/actions-results\/([^/]+)$/, kind: 'blob', handle: getBlob },
   { method: 'HEAD', pattern: /^\/blob\/actions-results\/([^/]+)$/, kind: 'blob', handle: getBlob },
+  { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/artifacts$/, kind: 'rest', needs: ACTIONS_READ, handle: listRepoArtifacts },
   { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs\/(\d+)\/artifacts$/, kind: 'rest', needs: ACTIONS_READ, handle: listRunArtifacts },
   { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/artifacts\/(\d+)$/, kind: 'rest', needs: ACTIONS_READ, handle: getArtifact },
   { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/artifacts\/(\d+)\/(\w+)$/, kind: 'rest', needs: ACTIONS_READ, handle: downloadArtifact },
@@ -485,6 +496,9 @@ async function seedArtifact(w: World, s: SeedArtifact): Promise<FakeArtifact> {
   if (blob) blob.committed = true;
   a.size = zip.length;
   a.digest = `sha256:${createHash('sha256').update(zip).digest('hex')}`;
+  if (s.createdAt) a.createdAt = new Date(s.createdAt).toISOString();
+  if (s.expired) a.expired = true;
+  if (s.fromFork) a.fromFork = true;
   a.finalized = true;
   return a;
 }
@@ -571,15 +585,43 @@ async function getBlob(w: World, { req, res, url }: Ctx): Promise<void> {
   const blob = authorizeBlob(w, url, 'r');
   if (!blob.committed) throw new HttpError(404, 'BlobNotFound', 'The specified blob does not exist.');
   const { size } = await fsp.stat(blob.file);
-  res.writeHead(200, {
+  const common = {
     ...blobHeaders(),
     'content-type': blob.contentType,
-    'content-length': String(size),
     'x-ms-blob-type': 'BlockBlob',
+    'accept-ranges': 'bytes',
     ...(blob.disposition ? { 'content-disposition': blob.disposition } : {}),
-  });
+  };
+  const range = byteRange(req.headers['x-ms-range'] ?? req.headers.range, size);
+  if (range === 'unsatisfiable') {
+    res.writeHead(416, { ...common, 'content-range': `bytes */${size}`, 'content-length': '0', 'x-ms-error-code': 'InvalidRange' });
+    return void res.end();
+  }
+  if (range) {
+    res.writeHead(206, { ...common, 'content-range': `bytes ${range.start}-${range.end}/${size}`, 'content-length': String(range.end - range.start + 1) });
+    if (req.method === 'HEAD') return void res.end();
+    return void (await pipeline(createReadStream(blob.file, { start: range.start, end: range.end }), res));
+  }
+  res.writeHead(200, { ...common, 'content-length': String(size) });
   if (req.method === 'HEAD') return void res.end();
   await pipeline(createReadStream(blob.file), res);
+}
+
+/** One `bytes=a-b`, `bytes=a-` or `bytes=-n` range, clipped to the blob; anything else is ignored (whole blob). */
+function byteRange(header: string | string[] | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  const m = typeof header === 'string' ? /^bytes=(\d*)-(\d*)$/.exec(header.trim()) : null;
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
 }
 
 /** Streams a request body to a file, atomically: a half-received block never counts. */
@@ -671,12 +713,12 @@ function restArtifact(w: World, a: Artifact): object {
     size_in_bytes: a.size,
     url: api,
     archive_download_url: `${api}/zip`,
-    expired: false,
+    expired: a.expired === true,
     digest: a.digest ?? null,
     created_at: a.createdAt,
     updated_at: a.createdAt,
     expires_at: a.expiresAt ?? new Date(Date.parse(a.createdAt) + 90 * DAY_MS).toISOString(),
-    workflow_run: { id: a.runId, repository_id: 1, head_repository_id: 1, head_branch: 'main', head_sha: w.sha },
+    workflow_run: { id: a.runId, repository_id: 1, head_repository_id: a.fromFork ? 2 : 1, head_branch: 'main', head_sha: w.sha },
   };
 }
 
@@ -686,6 +728,18 @@ async function listRunArtifacts(w: World, ctx: Ctx): Promise<void> {
   const found = w.artifacts.filter(
     (a) => a.finalized && sameRepo(a.repository, owner, repo) && String(a.runId) === runId && (name === null || a.name === name),
   );
+  const { page, headers } = paginate(found, ctx);
+  sendJson(ctx.res, 200, { total_count: found.length, artifacts: page.map((a) => restArtifact(w, a)) }, headers);
+}
+
+/** All artifacts of a repository the fake knows, newest first, as GitHub lists them. */
+async function listRepoArtifacts(w: World, ctx: Ctx): Promise<void> {
+  const [owner, repo] = ctx.params;
+  if (!w.runs.some((r) => sameRepo(r.repository, owner, repo))) throw new HttpError(404, 'not_found', 'Not Found');
+  const name = ctx.url.searchParams.get('name');
+  const found = w.artifacts
+    .filter((a) => a.finalized && sameRepo(a.repository, owner, repo) && (name === null || a.name === name))
+    .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || b.id - a.id);
   const { page, headers } = paginate(found, ctx);
   sendJson(ctx.res, 200, { total_count: found.length, artifacts: page.map((a) => restArtifact(w, a)) }, headers);
 }
@@ -704,6 +758,7 @@ async function getArtifact(w: World, ctx: Ctx): Promise<void> {
 async function downloadArtifact(w: World, ctx: Ctx): Promise<void> {
   const a = findRestArtifact(w, ctx);
   if (ctx.params[3] !== 'zip') throw new HttpError(404, 'not_found', 'Not Found');
+  if (a.expired) throw new HttpError(410, 'gone', 'Artifact has expired');
   ctx.res.writeHead(302, { location: signedBlobUrl(w, a.blobKey, 'r'), 'content-length': '0' });
   ctx.res.end();
 }

@@ -32,17 +32,17 @@ export function resumeHint(requestId: string, cfg: Config): string {
 }
 
 /**
- * `require-recent-test` needs a trustworthy record of earlier test upgrades, which the action
- * does not keep yet: refusing is safer than a production upgrade that silently skips the check.
+ * `require-recent-test` only means something for production; there the check itself
+ * (src/recent-test.ts) runs before any request is created. Says so when the input is ignored.
  */
 export function guardRecentTest(cfg: Config): string | undefined {
-  if (cfg.requireRecentTest === undefined) return undefined;
-  if (cfg.aim === 'production') {
-    throw new GuardError(
-      'Input `require-recent-test` is not supported yet: this version keeps no record of earlier test upgrades, so it cannot prove one ran. Remove the input (and gate production with a protected environment) to go on.',
-    );
-  }
+  if (cfg.requireRecentTest === undefined || cfg.aim === 'production') return undefined;
   return 'Input `require-recent-test` only applies to `aim: production`; ignored.';
+}
+
+/** The number of days a production run must find a test upgrade within, when it must. */
+export function recentTestDays(cfg: Config): number | undefined {
+  return cfg.aim === 'production' ? cfg.requireRecentTest : undefined;
 }
 
 /** The message for a create whose outcome is unknown: never retried, so say how to find it. */

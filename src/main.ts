@@ -15,7 +15,8 @@ import { progress } from './transfer/progress.ts';
 import { closeDispatcher } from './http.ts';
 import { newReport } from './publish/report.ts';
 import { writeOutputs, publishResults, writeSummary, commentOnPullRequest } from './publish/index.ts';
-import { resumeHint, guardProduction, guardRecentTest, uncertainCreateMessage } from './guards.ts';
+import { resumeHint, guardProduction, guardRecentTest, recentTestDays, uncertainCreateMessage } from './guards.ts';
+import { findRecentTest } from './recent-test.ts';
 import { PlatformError } from './platform/types.ts';
 import { HttpStatusError } from './http.ts';
 import { neverReachedServer } from './retry.ts';
@@ -52,6 +53,13 @@ export async function run(): Promise<void> {
     if (ignored) warn(ignored);
     report.target = cfg.target || undefined;
     report.aim = cfg.aim;
+    const recentDays = recentTestDays(cfg);
+    if (recentDays !== undefined) {
+      const c = cfg;
+      report.recentTest = await core.group('Find a recent test upgrade', () =>
+        findRecentTest({ days: recentDays, target: c.target, token: c.githubToken, env: process.env, log, signal: controller.signal }),
+      );
+    }
     workDir = await mkdtemp(path.join(process.env.RUNNER_TEMP || '/tmp', 'odoo-upgrade-work-'));
     // The post step removes these if this step is killed before its own cleanup; temporary
     // files of libraries (ephemeral SSH keys) land in the work dir through TMPDIR.

@@ -1,11 +1,13 @@
 // Publishing a run: step outputs, the workflow artifact, the job summary.
-import { appendFile, open } from 'node:fs/promises';
+import { appendFile, open, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import * as core from '@actions/core';
 import type { Config } from '../inputs.ts';
 import type { SecretRegistry } from '../secrets.ts';
 import type { RunReport } from './report.ts';
 import { renderSummary } from './summary.ts';
 import { stemOf } from '../platform/common.ts';
+import { buildResultRecord, RESULT_FILE } from '../recent-test.ts';
 
 /** Sets outputs that have a value; an output is written as soon as it is known. */
 export function writeOutputs(values: Record<string, string | undefined>): void {
@@ -28,7 +30,10 @@ export async function publishResults(report: RunReport, cfg: Config, opts: { art
   }
   if (opts.artifactName && report.downloads.length) {
     const { publishArtifact } = await import('./artifact.ts');
-    const files = report.downloads.map((f) => f.path);
+    // The record a later production run with require-recent-test looks for.
+    const record = path.join(cfg.outputDir, RESULT_FILE);
+    await writeFile(record, `${JSON.stringify(buildResultRecord(report, process.env, new Date()), null, 2)}\n`, 'utf8');
+    const files = [...report.downloads.map((f) => f.path), record];
     const a = await core.group('Publish the artifact', () =>
       publishArtifact({ name: opts.artifactName, files, rootDirectory: cfg.outputDir, retentionDays: cfg.artifactRetentionDays, log: opts.log }),
     );

@@ -2,6 +2,7 @@
 // renderings of it. Holds no secret: ids, states, sizes, hashes and the platform's words.
 import type { DownloadedFile, Status, UploadResult } from '../platform/types.ts';
 import type { Transition } from '../poll.ts';
+import type { RecentTestProof } from '../recent-test.ts';
 
 export interface RunReport {
   startedAt: Date;
@@ -23,6 +24,8 @@ export interface RunReport {
   /** Where the upgraded database was restored (restore-database): names only. */
   restored?: { database: string; tables: number; filestoreFiles: number; filestoreDir?: string };
   notesHtml?: string;
+  /** What proved a recent test upgrade (require-recent-test). */
+  recentTest?: RecentTestProof;
   warnings: string[];
   /** Plain remarks for the summary (why no PR comment was written, ...). */
   notes: string[];

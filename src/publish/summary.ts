@@ -36,7 +36,17 @@ export function renderSummary(r: RunReport, redact: (s: string) => string = (s) 
   const finalState = r.final ? ` — state ${code(r.final.state)}` : '';
   out.push(`## ${HEADLINE[outcome]}${finalState}`, '');
   if (r.aim === 'production') {
-    out.push('> [!WARNING]', '> **Production upgrade.** The upgraded database replaces your production one: import it only after testing, and keep a backup.', '');
+    out.push('> [!WARNING]', '> **Production upgrade.** The upgraded database replaces your production one: import it only after testing, and keep a backup.');
+    const t = r.recentTest;
+    if (t) {
+      const run = t.runId !== undefined ? (t.runUrl ? `[run ${t.runId}](${safeUrl(t.runUrl)})` : `run ${t.runId}`) : 'an unknown run';
+      out.push(
+        '>',
+        `> Recent test (\`require-recent-test: ${t.days}\`): test upgrade to ${esc(t.target)}, request ${code(t.requestId)}, finished ${esc(t.finishedAt)} in ${run}` +
+          `${t.runAttempt && t.runAttempt > 1 ? ` (attempt ${t.runAttempt})` : ''}${t.workflow ? ` of ${esc(t.workflow)}` : ''}, artifact ${esc(t.artifact.name)} (id ${t.artifact.id}).`,
+      );
+    }
+    out.push('');
   }
   if (r.error) out.push('> [!CAUTION]', ...quote(r.error), '');
   if (r.final?.message) out.push('**Message from the platform:**', '', ...quote(r.final.message), '');
