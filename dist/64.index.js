@@ -20,6 +20,9 @@ var ssh_keys = __webpack_require__(94934);
 var external_node_crypto_ = __webpack_require__(77598);
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __webpack_require__(51455);
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __webpack_require__(77030);
+var external_node_net_default = /*#__PURE__*/__webpack_require__.n(external_node_net_);
 // EXTERNAL MODULE: ./node_modules/ssh2/lib/index.js
 var lib = __webpack_require__(85472);
 var lib_default = /*#__PURE__*/__webpack_require__.n(lib);
@@ -27,10 +30,14 @@ var lib_default = /*#__PURE__*/__webpack_require__.n(lib);
 var retry = __webpack_require__(49809);
 // EXTERNAL MODULE: ./src/transfer/progress.ts
 var progress = __webpack_require__(50484);
+// EXTERNAL MODULE: ./src/transfer/file-hash.ts
+var file_hash = __webpack_require__(75314);
 ;// CONCATENATED MODULE: ./src/transfer/sftp.ts
 // SFTP upload/download over ssh2 with many requests in flight (one request at a time is
 // latency-bound: a few MiB/s over the Atlantic), resumed from the size already on the far
 // side after a cut, with the server's host key pinned across reconnects.
+
+
 
 
 
@@ -56,6 +63,9 @@ const { OPEN_MODE, STATUS_CODE } = (lib_default()).utils.sftp;
 // loopback). 32 KiB fits a single SFTP packet on any server.
 const DEFAULT_CHUNK = 32 * 1024;
 const UPLOAD_DEPTH = 64;
+// Each SFTP channel gets its own flow-control window from the server (OpenSSH: 2 MiB), so one
+// channel moves at most a window per round trip; uploads spread their writes over several.
+const UPLOAD_CHANNELS = 4;
 const MAX_UPLOAD_DEPTH = 512;
 const DOWNLOAD_DEPTH = 128;
 const READ_BLOCK = 1024 * 1024; // local reads, sliced into requests
@@ -63,14 +73,17 @@ const CHECK_BYTES = 64 * 1024; // compared before trusting a partial file
 async function sftpUpload(localPath, target, opts) {
     const local = await (0,promises_.open)(localPath, 'r');
     const ctx = newContext(opts);
+    let fileHash;
     try {
         const size = (await local.stat()).size;
-        const hasher = new PrefixHasher(local);
-        await withReconnects('upload', target, opts, ctx, (s) => uploadOnce(s, local, size, target.remotePath, hasher, ctx, opts));
-        return { bytes: size, hostKeyFingerprint: ctx.pinned, resumedFrom: ctx.resumedFrom, sha256: await hasher.digest(size) };
+        fileHash = new file_hash/* FileHash */.R(localPath);
+        fileHash.advance(size);
+        await withReconnects('upload', target, opts, ctx, (s) => uploadOnce(s, local, size, target.remotePath, ctx, opts));
+        return { bytes: size, hostKeyFingerprint: ctx.pinned, resumedFrom: ctx.resumedFrom, sha256: await fileHash.digest(size) };
     }
     finally {
         opts.progress?.finish();
+        await fileHash?.close();
         await local.close();
     }
 }
@@ -87,13 +100,33 @@ async function sftpDownload(target, localPath, opts) {
         await local.close();
     }
 }
+/** The end of the longest run of acknowledged writes from `start`: where a resume may go on. */
+class AckedPrefix {
+    prefix;
+    ahead = new Map(); // offset → length, acknowledged past a gap
+    constructor(start) {
+        this.prefix = start;
+    }
+    add(at, n) {
+        if (at !== this.prefix) {
+            this.ahead.set(at, n);
+            return;
+        }
+        this.prefix += n;
+        for (let next = this.ahead.get(this.prefix); next !== undefined; next = this.ahead.get(this.prefix)) {
+            this.ahead.delete(this.prefix);
+            this.prefix += next;
+        }
+    }
+}
 function newContext(opts) {
     return { pinned: opts.expectedHostKey ? normalizeFingerprint(opts.expectedHostKey) : undefined, resumedFrom: [], done: 0 };
 }
 // --- upload -------------------------------------------------------------------------
-async function uploadOnce(s, local, size, remotePath, hasher, ctx, opts) {
+async function uploadOnce(s, local, size, remotePath, ctx, opts) {
     const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
     const depth = opts.concurrency ?? Math.min(MAX_UPLOAD_DEPTH, Math.max(UPLOAD_DEPTH, Math.ceil(s.serverWindow / chunk)));
+    const channels = Math.max(1, opts.channels ?? (Number(process.env.SFTP_CHANNELS) || UPLOAD_CHANNELS));
     // No TRUNC: what an earlier attempt wrote is kept and appended to.
     let readable = true;
     let handle = await s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.READ | OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb)).catch((err) => {
@@ -102,15 +135,21 @@ async function uploadOnce(s, local, size, remotePath, hasher, ctx, opts) {
         readable = false; // a write-only drop box: resume without checking what is there
         return s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb));
     });
+    const lanes = [];
     try {
         const remoteSize = await s.call((cb) => s.sftp.fstat(handle, cb)).then((st) => st.size, (err) => {
             if (statusOf(err) === undefined)
                 throw err; // the connection, not the file
             return undefined; // unknown size: start over
         });
-        // A server that runs requests out of order could leave holes just before the end:
-        // rewrite the last window, which costs little.
-        let start = remoteSize === undefined || remoteSize > size ? 0 : Math.max(0, remoteSize - depth * chunk);
+        // Requests run out of order (across channels, and on some servers within one), so the remote
+        // size can hide holes. Within this call every acknowledged write is known: go on from the
+        // end of the acknowledged prefix. A file from an earlier run: rewrite what could have been
+        // in flight, which costs little.
+        const known = ctx.acked?.prefix;
+        let start = remoteSize === undefined || remoteSize > size ? 0
+            : known !== undefined ? Math.min(known, remoteSize)
+                : Math.max(0, remoteSize - channels * depth * chunk);
         start -= start % chunk;
         if (start > 0 && readable && !(await samePrefixEnd(s, handle, local, start))) {
             opts.log(`The remote ${remotePath} does not hold the start of this file; uploading it again from the beginning.`);
@@ -124,14 +163,22 @@ async function uploadOnce(s, local, size, remotePath, hasher, ctx, opts) {
             opts.log(`Resuming the upload at ${(0,progress/* formatBytes */.z3)(start)} of ${(0,progress/* formatBytes */.z3)(size)}.`);
         }
         ctx.done = start;
+        ctx.acked = new AckedPrefix(start);
         opts.progress?.update(start);
-        await hasher.catchUp(start);
-        await pipelinedWrite(s, handle, local, start, size, chunk, depth, hasher, ctx, opts);
+        lanes.push({ sftp: s.sftp, handle });
+        for (const sftp of await s.moreChannels(channels - 1)) {
+            const h = await s.call((cb) => sftp.open(remotePath, OPEN_MODE.WRITE, cb)).catch(() => undefined);
+            if (h)
+                lanes.push({ sftp, handle: h });
+        }
+        await pipelinedWrite(s, lanes, local, start, size, chunk, depth, ctx, opts);
         const finalSize = (await s.call((cb) => s.sftp.fstat(handle, cb))).size;
         if (finalSize !== size)
             throw new SftpTransferError(`After the upload the remote file holds ${finalSize} bytes, expected ${size}.`);
     }
     finally {
+        for (const lane of lanes.slice(1))
+            await s.call((cb) => lane.sftp.close(lane.handle, cb)).catch(() => { });
         await s.call((cb) => s.sftp.close(handle, cb)).catch(() => { });
     }
 }
@@ -145,20 +192,24 @@ async function truncate(s, handle, remotePath) {
         return s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.WRITE | OPEN_MODE.CREAT | OPEN_MODE.TRUNC, cb));
     }
 }
-async function pipelinedWrite(s, handle, local, start, size, chunk, depth, hasher, ctx, opts) {
+async function pipelinedWrite(s, lanes, local, start, size, chunk, depth, ctx, opts) {
     const gate = new Gate(s, opts.stallTimeoutMs);
+    let next = 0;
     try {
         const block = Math.max(chunk, READ_BLOCK - (READ_BLOCK % chunk));
         for (let pos = start; pos < size;) {
             const buf = await readFully(local, pos, Math.min(block, size - pos));
-            hasher.feed(pos, buf);
             for (let off = 0; off < buf.length; off += chunk) {
-                await gate.slot(depth);
+                await gate.slot(depth * lanes.length);
                 const n = Math.min(chunk, buf.length - off);
+                const lane = lanes[next++ % lanes.length];
                 gate.begin();
-                s.sftp.write(handle, buf, off, n, pos + off, (err) => {
+                s.batch();
+                const at = pos + off;
+                lane.sftp.write(lane.handle, buf, off, n, at, (err) => {
                     if (!err) {
                         ctx.done += n;
+                        ctx.acked?.add(at, n);
                         opts.progress?.update(ctx.done);
                     }
                     gate.end(err ?? undefined);
@@ -383,6 +434,23 @@ function statusOf(err) {
     const code = err?.code;
     return typeof code === 'number' ? code : undefined;
 }
+// --- connection ---------------------------------------------------------------------
+/**
+ * ssh2 (without its native addon, which the bundle cannot carry) makes a new AES-GCM cipher
+ * per packet from a raw key Buffer, and Node 24 spends ~30 µs per call deciding that a Buffer
+ * is not a KeyObject (two thrown brand checks): a third of the upload's CPU. The same key as
+ * a KeyObject skips that. Reaches into ssh2's cipher state, so it only swaps fields it finds.
+ */
+function fastKeys(client) {
+    const proto = client._protocol;
+    for (const state of [proto?._cipher, proto?._decipher]) {
+        for (const field of ['_encKey', '_decipherKey', '_macKey']) {
+            const key = state?.[field];
+            if (Buffer.isBuffer(key) && key.length)
+                state[field] = (0,external_node_crypto_.createSecretKey)(key);
+        }
+    }
+}
 async function withReconnects(what, target, opts, ctx, attempt) {
     const retries = opts.retries ?? 5;
     for (;;) {
@@ -422,6 +490,7 @@ function connect(target, opts, ctx) {
         let broken;
         let mismatch;
         let ready = false;
+        let corked = false;
         const breakWith = (err) => {
             if (broken !== undefined)
                 return;
@@ -440,15 +509,19 @@ function connect(target, opts, ctx) {
         const signalCleanup = () => opts.signal?.removeEventListener('abort', onAbort);
         if (opts.signal?.aborted)
             return onAbort();
+        client.on('handshake', () => fastKeys(client));
         client.on('error', (err) => breakWith(err));
         client.on('close', () => breakWith(Object.assign(new Error('SFTP connection closed'), { code: 'ECONNRESET' })));
+        // One SFTP channel; any channel failing breaks the session (its requests would never end).
+        const openChannel = () => new Promise((res, rej) => client.sftp((err, sftp) => {
+            if (err)
+                return rej(err);
+            sftp.on('error', (e) => breakWith(e));
+            sftp.on('close', () => breakWith(Object.assign(new Error('SFTP channel closed'), { code: 'ECONNRESET' })));
+            res(sftp);
+        }));
         client.on('ready', () => {
-            client.setNoDelay(true); // small READ requests must not wait for Nagle
-            client.sftp((err, sftp) => {
-                if (err)
-                    return breakWith(err);
-                sftp.on('error', (e) => breakWith(e));
-                sftp.on('close', () => breakWith(Object.assign(new Error('SFTP channel closed'), { code: 'ECONNRESET' })));
+            openChannel().then((sftp) => {
                 ready = true;
                 const session = {
                     sftp,
@@ -476,11 +549,36 @@ function connect(target, opts, ctx) {
                         return () => listeners.delete(fn);
                     },
                     destroy: () => client.destroy(),
+                    async moreChannels(n) {
+                        const more = [];
+                        // A server may cap sessions per connection (OpenSSH: MaxSessions): use what it grants.
+                        for (let i = 0; i < n && broken === undefined; i++) {
+                            const c = await openChannel().catch(() => undefined);
+                            if (!c)
+                                break;
+                            more.push(c);
+                        }
+                        return more;
+                    },
+                    batch() {
+                        if (corked || sock.destroyed)
+                            return;
+                        corked = true;
+                        sock.cork();
+                        process.nextTick(() => {
+                            corked = false;
+                            sock.uncork();
+                        });
+                    },
                 };
                 resolve({ session, client });
-            });
+            }, breakWith);
         });
+        // Our own socket, so that a burst of writes can be corked into one writev.
+        const sock = external_node_net_default().connect({ host: target.host, port: target.port });
+        sock.setNoDelay(true); // small requests must not wait for Nagle
         const config = {
+            sock,
             host: target.host,
             port: target.port,
             username: target.username,
@@ -506,6 +604,7 @@ function connect(target, opts, ctx) {
             client.connect(config);
         }
         catch (err) {
+            sock.destroy();
             breakWith(err); // e.g. a key ssh2 cannot use: thrown before any I/O
         }
     });

@@ -1,13 +1,15 @@
 // SFTP upload/download over ssh2 with many requests in flight (one request at a time is
 // latency-bound: a few MiB/s over the Atlantic), resumed from the size already on the far
 // side after a cut, with the server's host key pinned across reconnects.
-import { createHash } from 'node:crypto';
+import { createHash, createSecretKey } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
+import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Client, SFTPWrapper, Stats } from 'ssh2';
 import { withRetry, isTransientNetworkError } from '../retry.ts';
 import { sha256Fingerprint } from '../ssh-keys.ts';
 import { formatBytes, type ProgressSink } from './progress.ts';
+import { FileHash } from './file-hash.ts';
 
 export interface SftpTarget {
   host: string;
@@ -25,6 +27,8 @@ export interface SftpOptions {
   expectedHostKey?: string;
   retries?: number;
   concurrency?: number;
+  /** SFTP channels an upload spreads its writes over (1 = what OpenSSH's sftp does). */
+  channels?: number;
   chunkSize?: number;
   /** First backoff step between reconnects (tests shorten it). */
   retryBaseMs?: number;
@@ -60,6 +64,9 @@ const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
 // loopback). 32 KiB fits a single SFTP packet on any server.
 const DEFAULT_CHUNK = 32 * 1024;
 const UPLOAD_DEPTH = 64;
+// Each SFTP channel gets its own flow-control window from the server (OpenSSH: 2 MiB), so one
+// channel moves at most a window per round trip; uploads spread their writes over several.
+const UPLOAD_CHANNELS = 4;
 const MAX_UPLOAD_DEPTH = 512;
 const DOWNLOAD_DEPTH = 128;
 const READ_BLOCK = 1024 * 1024; // local reads, sliced into requests
@@ -68,13 +75,16 @@ const CHECK_BYTES = 64 * 1024; // compared before trusting a partial file
 export async function sftpUpload(localPath: string, target: SftpTarget, opts: SftpOptions): Promise<SftpResult> {
   const local = await open(localPath, 'r');
   const ctx = newContext(opts);
+  let fileHash: FileHash | undefined;
   try {
     const size = (await local.stat()).size;
-    const hasher = new PrefixHasher(local);
-    await withReconnects('upload', target, opts, ctx, (s) => uploadOnce(s, local, size, target.remotePath, hasher, ctx, opts));
-    return { bytes: size, hostKeyFingerprint: ctx.pinned as string, resumedFrom: ctx.resumedFrom, sha256: await hasher.digest(size) };
+    fileHash = new FileHash(localPath);
+    fileHash.advance(size);
+    await withReconnects('upload', target, opts, ctx, (s) => uploadOnce(s, local, size, target.remotePath, ctx, opts));
+    return { bytes: size, hostKeyFingerprint: ctx.pinned as string, resumedFrom: ctx.resumedFrom, sha256: await fileHash.digest(size) };
   } finally {
     opts.progress?.finish();
+    await fileHash?.close();
     await local.close();
   }
 }
@@ -97,6 +107,29 @@ interface Context {
   keyLogged?: boolean;
   resumedFrom: number[];
   done: number; // absolute bytes safely on the far side, for progress and "did this round move"
+  acked?: AckedPrefix; // of the latest upload attempt
+}
+
+/** The end of the longest run of acknowledged writes from `start`: where a resume may go on. */
+class AckedPrefix {
+  prefix: number;
+  private readonly ahead = new Map<number, number>(); // offset → length, acknowledged past a gap
+
+  constructor(start: number) {
+    this.prefix = start;
+  }
+
+  add(at: number, n: number): void {
+    if (at !== this.prefix) {
+      this.ahead.set(at, n);
+      return;
+    }
+    this.prefix += n;
+    for (let next = this.ahead.get(this.prefix); next !== undefined; next = this.ahead.get(this.prefix)) {
+      this.ahead.delete(this.prefix);
+      this.prefix += next;
+    }
+  }
 }
 
 function newContext(opts: SftpOptions): Context {
@@ -105,9 +138,10 @@ function newContext(opts: SftpOptions): Context {
 
 // --- upload -------------------------------------------------------------------------
 
-async function uploadOnce(s: Session, local: FileHandle, size: number, remotePath: string, hasher: PrefixHasher, ctx: Context, opts: SftpOptions): Promise<void> {
+async function uploadOnce(s: Session, local: FileHandle, size: number, remotePath: string, ctx: Context, opts: SftpOptions): Promise<void> {
   const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
   const depth = opts.concurrency ?? Math.min(MAX_UPLOAD_DEPTH, Math.max(UPLOAD_DEPTH, Math.ceil(s.serverWindow / chunk)));
+  const channels = Math.max(1, opts.channels ?? (Number(process.env.SFTP_CHANNELS) || UPLOAD_CHANNELS));
   // No TRUNC: what an earlier attempt wrote is kept and appended to.
   let readable = true;
   let handle = await s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.READ | OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb)).catch((err) => {
@@ -115,6 +149,7 @@ async function uploadOnce(s: Session, local: FileHandle, size: number, remotePat
     readable = false; // a write-only drop box: resume without checking what is there
     return s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb));
   });
+  const lanes: Lane[] = [];
   try {
     const remoteSize = await s.call<Stats>((cb) => s.sftp.fstat(handle, cb)).then(
       (st) => st.size,
@@ -123,9 +158,15 @@ async function uploadOnce(s: Session, local: FileHandle, size: number, remotePat
         return undefined; // unknown size: start over
       },
     );
-    // A server that runs requests out of order could leave holes just before the end:
-    // rewrite the last window, which costs little.
-    let start = remoteSize === undefined || remoteSize > size ? 0 : Math.max(0, remoteSize - depth * chunk);
+    // Requests run out of order (across channels, and on some servers within one), so the remote
+    // size can hide holes. Within this call every acknowledged write is known: go on from the
+    // end of the acknowledged prefix. A file from an earlier run: rewrite what could have been
+    // in flight, which costs little.
+    const known = ctx.acked?.prefix;
+    let start =
+      remoteSize === undefined || remoteSize > size ? 0
+      : known !== undefined ? Math.min(known, remoteSize)
+      : Math.max(0, remoteSize - channels * depth * chunk);
     start -= start % chunk;
     if (start > 0 && readable && !(await samePrefixEnd(s, handle, local, start))) {
       opts.log(`The remote ${remotePath} does not hold the start of this file; uploading it again from the beginning.`);
@@ -138,14 +179,25 @@ async function uploadOnce(s: Session, local: FileHandle, size: number, remotePat
       opts.log(`Resuming the upload at ${formatBytes(start)} of ${formatBytes(size)}.`);
     }
     ctx.done = start;
+    ctx.acked = new AckedPrefix(start);
     opts.progress?.update(start);
-    await hasher.catchUp(start);
-    await pipelinedWrite(s, handle, local, start, size, chunk, depth, hasher, ctx, opts);
+    lanes.push({ sftp: s.sftp, handle });
+    for (const sftp of await s.moreChannels(channels - 1)) {
+      const h = await s.call<Buffer>((cb) => sftp.open(remotePath, OPEN_MODE.WRITE, cb)).catch(() => undefined);
+      if (h) lanes.push({ sftp, handle: h });
+    }
+    await pipelinedWrite(s, lanes, local, start, size, chunk, depth, ctx, opts);
     const finalSize = (await s.call<Stats>((cb) => s.sftp.fstat(handle, cb))).size;
     if (finalSize !== size) throw new SftpTransferError(`After the upload the remote file holds ${finalSize} bytes, expected ${size}.`);
   } finally {
+    for (const lane of lanes.slice(1)) await s.call((cb) => lane.sftp.close(lane.handle, cb)).catch(() => {});
     await s.call((cb) => s.sftp.close(handle, cb)).catch(() => {});
   }
+}
+
+interface Lane {
+  sftp: SFTPWrapper;
+  handle: Buffer;
 }
 
 async function truncate(s: Session, handle: Buffer, remotePath: string): Promise<Buffer> {
@@ -159,22 +211,26 @@ async function truncate(s: Session, handle: Buffer, remotePath: string): Promise
 }
 
 async function pipelinedWrite(
-  s: Session, handle: Buffer, local: FileHandle, start: number, size: number,
-  chunk: number, depth: number, hasher: PrefixHasher, ctx: Context, opts: SftpOptions,
+  s: Session, lanes: Lane[], local: FileHandle, start: number, size: number,
+  chunk: number, depth: number, ctx: Context, opts: SftpOptions,
 ): Promise<void> {
   const gate = new Gate(s, opts.stallTimeoutMs);
+  let next = 0;
   try {
     const block = Math.max(chunk, READ_BLOCK - (READ_BLOCK % chunk));
     for (let pos = start; pos < size; ) {
       const buf = await readFully(local, pos, Math.min(block, size - pos));
-      hasher.feed(pos, buf);
       for (let off = 0; off < buf.length; off += chunk) {
-        await gate.slot(depth);
+        await gate.slot(depth * lanes.length);
         const n = Math.min(chunk, buf.length - off);
+        const lane = lanes[next++ % lanes.length];
         gate.begin();
-        s.sftp.write(handle, buf, off, n, pos + off, (err?: Error | null) => {
+        s.batch();
+        const at = pos + off;
+        lane.sftp.write(lane.handle, buf, off, n, at, (err?: Error | null) => {
           if (!err) {
             ctx.done += n;
+            ctx.acked?.add(at, n);
             opts.progress?.update(ctx.done);
           }
           gate.end(err ?? undefined);
@@ -411,6 +467,22 @@ function statusOf(err: unknown): number | undefined {
 
 // --- connection ---------------------------------------------------------------------
 
+/**
+ * ssh2 (without its native addon, which the bundle cannot carry) makes a new AES-GCM cipher
+ * per packet from a raw key Buffer, and Node 24 spends ~30 µs per call deciding that a Buffer
+ * is not a KeyObject (two thrown brand checks): a third of the upload's CPU. The same key as
+ * a KeyObject skips that. Reaches into ssh2's cipher state, so it only swaps fields it finds.
+ */
+function fastKeys(client: Client): void {
+  const proto = (client as unknown as { _protocol?: { _cipher?: Record<string, unknown>; _decipher?: Record<string, unknown> } })._protocol;
+  for (const state of [proto?._cipher, proto?._decipher]) {
+    for (const field of ['_encKey', '_decipherKey', '_macKey']) {
+      const key = state?.[field];
+      if (Buffer.isBuffer(key) && key.length) state![field] = createSecretKey(key);
+    }
+  }
+}
+
 interface Session {
   sftp: SFTPWrapper;
   /** The channel window the server granted at open: what may be in flight towards it. */
@@ -419,6 +491,10 @@ interface Session {
   call<T = void>(fn: (cb: (err?: Error | null, value?: T) => void) => void): Promise<T>;
   onBroken(fn: (err: unknown) => void): () => void;
   destroy(): void;
+  /** Opens up to `n` more SFTP channels on the same connection (fewer if the server refuses). */
+  moreChannels(n: number): Promise<SFTPWrapper[]>;
+  /** Holds this tick's socket writes back and sends them as one writev on the next tick. */
+  batch(): void;
 }
 
 async function withReconnects<T>(what: string, target: SftpTarget, opts: SftpOptions, ctx: Context, attempt: (s: Session) => Promise<T>): Promise<T> {
@@ -462,6 +538,7 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
     let broken: unknown;
     let mismatch: HostKeyMismatchError | undefined;
     let ready = false;
+    let corked = false;
     const breakWith = (err: unknown) => {
       if (broken !== undefined) return;
       broken = abortReason(opts.signal) ?? mismatch ?? err;
@@ -477,14 +554,21 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
     const signalCleanup = () => opts.signal?.removeEventListener('abort', onAbort);
     if (opts.signal?.aborted) return onAbort();
 
+    client.on('handshake', () => fastKeys(client));
     client.on('error', (err) => breakWith(err));
     client.on('close', () => breakWith(Object.assign(new Error('SFTP connection closed'), { code: 'ECONNRESET' })));
+    // One SFTP channel; any channel failing breaks the session (its requests would never end).
+    const openChannel = () =>
+      new Promise<SFTPWrapper>((res, rej) =>
+        client.sftp((err, sftp) => {
+          if (err) return rej(err);
+          sftp.on('error', (e: Error) => breakWith(e));
+          sftp.on('close', () => breakWith(Object.assign(new Error('SFTP channel closed'), { code: 'ECONNRESET' })));
+          res(sftp);
+        }),
+      );
     client.on('ready', () => {
-      client.setNoDelay(true); // small READ requests must not wait for Nagle
-      client.sftp((err, sftp) => {
-        if (err) return breakWith(err);
-        sftp.on('error', (e: Error) => breakWith(e));
-        sftp.on('close', () => breakWith(Object.assign(new Error('SFTP channel closed'), { code: 'ECONNRESET' })));
+      openChannel().then((sftp) => {
         ready = true;
         const session: Session = {
           sftp,
@@ -509,11 +593,34 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
             return () => listeners.delete(fn);
           },
           destroy: () => client.destroy(),
+          async moreChannels(n) {
+            const more: SFTPWrapper[] = [];
+            // A server may cap sessions per connection (OpenSSH: MaxSessions): use what it grants.
+            for (let i = 0; i < n && broken === undefined; i++) {
+              const c = await openChannel().catch(() => undefined);
+              if (!c) break;
+              more.push(c);
+            }
+            return more;
+          },
+          batch() {
+            if (corked || sock.destroyed) return;
+            corked = true;
+            sock.cork();
+            process.nextTick(() => {
+              corked = false;
+              sock.uncork();
+            });
+          },
         };
         resolve({ session, client });
-      });
+      }, breakWith);
     });
+    // Our own socket, so that a burst of writes can be corked into one writev.
+    const sock = net.connect({ host: target.host, port: target.port });
+    sock.setNoDelay(true); // small requests must not wait for Nagle
     const config = {
+      sock,
       host: target.host,
       port: target.port,
       username: target.username,
@@ -538,6 +645,7 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
     try {
       client.connect(config);
     } catch (err) {
+      sock.destroy();
       breakWith(err); // e.g. a key ssh2 cannot use: thrown before any I/O
     }
   });
