@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
@@ -20,15 +20,22 @@ let dumpSha: string;
 const servers: Sshd[] = [];
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** A TCP relay: the first connection is cut after `cutAfter` bytes upstream; later ones go to `next` when set. */
-function relay(first: () => number, opts: { cutAfter?: number; next?: () => number } = {}) {
+/**
+ * A TCP relay: the first connection is cut after `cutAfter` bytes upstream; the first one to
+ * carry more than `cutDownAfter` bytes downstream is cut then; later ones go to `next` when set;
+ * `bytesPerSec` slows both ways down (a slow link).
+ */
+function relay(first: () => number, opts: { cutAfter?: number; cutDownAfter?: number; next?: () => number; bytesPerSec?: number } = {}) {
   let connections = 0;
+  let downCut = false;
   const server = net.createServer((client) => {
     const n = connections++;
     const port = n > 0 && opts.next ? opts.next() : first();
     const upstream = net.connect(port, '127.0.0.1');
     let sent = 0;
+    let ending = false;
     client.on('data', (d) => {
+      if (ending) return;
       sent += d.length;
       upstream.write(d);
       if (n === 0 && opts.cutAfter !== undefined && sent > opts.cutAfter) {
@@ -36,11 +43,30 @@ function relay(first: () => number, opts: { cutAfter?: number; next?: () => numb
         upstream.destroy();
       }
     });
-    upstream.on('data', (d) => client.write(d));
+    let received = 0;
+    upstream.on('data', (d) => {
+      if (ending) return;
+      received += d.length;
+      client.write(d);
+      if (!downCut && opts.cutDownAfter !== undefined && received > opts.cutDownAfter) {
+        // A clean FIN after what was relayed: a reset would make the client's kernel drop
+        // bytes it received but had not read yet, and nothing would be left to resume from.
+        downCut = true;
+        ending = true;
+        client.end();
+        upstream.destroy();
+      }
+    });
+    if (opts.bytesPerSec) {
+      slow(client, opts.bytesPerSec);
+      slow(upstream, opts.bytesPerSec);
+    }
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
     client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    upstream.on('close', () => {
+      if (!ending) client.destroy();
+    });
   });
   return new Promise<{ port: number; connections: () => number; close: () => Promise<void> }>((resolve) =>
     server.listen(0, '127.0.0.1', () =>
@@ -51,6 +77,19 @@ function relay(first: () => number, opts: { cutAfter?: number; next?: () => numb
       }),
     ),
   );
+}
+
+function slow(from: net.Socket, rate: number) {
+  const started = Date.now();
+  let moved = 0;
+  from.on('data', (d) => {
+    moved += d.length;
+    const ahead = (moved / rate) * 1000 - (Date.now() - started);
+    if (ahead > 5) {
+      from.pause();
+      setTimeout(() => from.resume(), ahead).unref();
+    }
+  });
 }
 
 before(async () => {
@@ -76,7 +115,7 @@ function provide(via?: (sshd: Sshd) => Promise<number>) {
     servers.push(sshd);
     req.uploadedPath = sshd.sharedFilePath;
     const port = via ? await via(sshd) : sshd.port;
-    return { hostname: '127.0.0.1', port, user: sshd.user, sharedFile: req.filename };
+    return { hostname: '127.0.0.1', port, user: sshd.user, sharedFile: req.filename, root: sshd.root };
   };
   return keysSeen;
 }
@@ -161,5 +200,106 @@ test('a host key that changes between reconnects is refused, not retried', async
   } finally {
     await run.cleanup();
     await proxy?.close();
+  }
+});
+
+// ---------------------------------------------------------------- download over SFTP
+
+const archiveGets = (id: string) => emu.records.filter((r) => r.requestId === id && r.method === 'download' && r.via === 'GET').length;
+
+test('download-via: sftp fetches upgraded_<filename> over SFTP; bytes equal the emulator\'s upgraded dump; no HTTPS download', async () => {
+  provide();
+  const run = await runAction({ inputs: inputs({ 'upload-method': 'sftp', 'download-via': 'sftp' }), env: env(), timeoutMs: 120_000 });
+  try {
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const id = run.outputs['request-id'];
+    const req = emu.requests.get(id)!;
+    assert.ok(req.sftpPublishedAt, 'the emulator placed the upgraded dump on the SFTP server');
+    assert.equal(path.basename(run.outputs['upgraded-dump']), 'upgraded_big.zip');
+    assert.equal(sha(await readFile(run.outputs['upgraded-dump'])), req.upgradedArchiveSha256);
+    assert.equal(archiveGets(id), 0, 'nothing came over HTTPS');
+    assert.match(run.stdout, /SFTP download/);
+  } finally {
+    await run.cleanup();
+  }
+});
+
+test('download-via: sftp, the connection cut mid-download: reconnects and appends; bytes intact', async () => {
+  let proxy: Awaited<ReturnType<typeof relay>> | undefined;
+  provide(async (sshd) => {
+    proxy = await relay(() => sshd.port, { cutDownAfter: 200 * 1024 });
+    return proxy.port;
+  });
+  const run = await runAction({ inputs: inputs({ 'upload-method': 'sftp', 'download-via': 'sftp' }), env: env(), timeoutMs: 120_000 });
+  try {
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const req = emu.requests.get(run.outputs['request-id'])!;
+    assert.match(run.stdout, /SFTP download interrupted/);
+    assert.match(run.stdout, /Resuming the download at/);
+    assert.match(run.stdout, /SFTP download resumed 1 time\(s\), at \d+ bytes/);
+    assert.equal(sha(await readFile(run.outputs['upgraded-dump'])), req.upgradedArchiveSha256);
+    assert.ok(proxy!.connections() >= 3, 'upload, cut download, resumed download');
+  } finally {
+    await run.cleanup();
+    await proxy?.close();
+  }
+});
+
+test('download-via: sftp appends to a partial file already there instead of downloading it again', async () => {
+  provide();
+  const outDir = await mkdtemp(path.join(tmpdir(), 'e2e-sftp-out-'));
+  let half = 0;
+  emu.onSftpPublished = async (_req, remote) => {
+    const whole = await readFile(remote);
+    half = Math.floor(whole.length / 2);
+    await writeFile(path.join(outDir, 'upgraded_big.zip.part'), whole.subarray(0, half));
+  };
+  const run = await runAction({ inputs: inputs({ 'upload-method': 'sftp', 'download-via': 'sftp', 'output-dir': outDir }), env: env(), timeoutMs: 120_000 });
+  try {
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.ok(half > 0);
+    assert.match(run.stdout, new RegExp(`A partial download of ${half} bytes is there`));
+    assert.match(run.stdout, /Resuming the download at/);
+    const req = emu.requests.get(run.outputs['request-id'])!;
+    assert.equal(sha(await readFile(path.join(outDir, 'upgraded_big.zip'))), req.upgradedArchiveSha256);
+    assert.deepEqual((await readdir(outDir)).filter((f) => f.endsWith('.part')), []);
+  } finally {
+    emu.onSftpPublished = undefined;
+    await run.cleanup();
+    await rm(outDir, { recursive: true, force: true });
+  }
+});
+
+test('every HTTPS download of the dump cut: falls back to SFTP once, says so, bytes intact', async () => {
+  provide();
+  emu.setScenario({ cutEveryDumpDownloadAfterBytes: 30_000 });
+  const run = await runAction({ inputs: inputs({ 'upload-method': 'sftp' }), env: env(), timeoutMs: 120_000 });
+  emu.setScenario({});
+  try {
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const id = run.outputs['request-id'];
+    const req = emu.requests.get(id)!;
+    assert.equal(archiveGets(id), 6, 'six HTTPS attempts, each cut');
+    assert.match(run.stdout, /The HTTPS download of the upgraded database failed after its retries \(.+\); downloading it over SFTP instead \(with the SFTP access of this run\)/);
+    assert.match(run.stdout, /downloaded over SFTP after the HTTPS download failed/);
+    assert.equal(sha(await readFile(run.outputs['upgraded-dump'])), req.upgradedArchiveSha256);
+  } finally {
+    await run.cleanup();
+  }
+});
+
+test('every HTTPS download cut and no SFTP access (uploaded over HTTPS): the platform refuses access after draft; clear error', async () => {
+  provide();
+  emu.setScenario({ cutEveryDumpDownloadAfterBytes: 30_000 });
+  const run = await runAction({ inputs: inputs({ 'upload-method': 'https' }), env: env(), timeoutMs: 120_000 });
+  emu.setScenario({});
+  try {
+    assert.equal(run.code, 1, run.stdout);
+    const id = run.outputs['request-id'];
+    assert.match(run.stdout, /downloading it over SFTP instead \(asking the platform for SFTP access\)/);
+    assert.match(run.stdout, new RegExp(`::error::The download of the upgraded database of request ${id} failed over HTTPS .* and over SFTP \\(SFTP download needs SFTP access`));
+    assert.deepEqual((await readdir(path.join(run.runnerTemp, 'odoo-upgrade')).catch(() => [])).filter((f) => f.endsWith('.part')), []);
+  } finally {
+    await run.cleanup();
   }
 });

@@ -29,6 +29,14 @@ export interface RpcScenario {
   wrongKnownHosts?: boolean;
   /** The first data connection that moves more than CUT_AFTER_BYTES is cut (once per scenario). */
   cutTransferOnce?: boolean;
+  /**
+   * The next `count` calls of `endpoint` ('status', 'process', ... or '*', without the upgrade/request/
+   * prefix) get no answer: 'reset' reads the call and destroys the connection; 'hang' holds it
+   * unanswered until the client gives up.
+   */
+  dropCalls?: Array<{ endpoint: string; count: number; how: 'reset' | 'hang' }>;
+  /** The data relay moves at most this many bytes per second each way (a slow link). */
+  throttleBytesPerSec?: number;
 }
 
 export interface RpcTiming {
@@ -205,6 +213,18 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
   const dataUser = opts.dataUser ?? 'odoo';
   let scenario: RpcScenario = { ...opts.scenario };
   let cutArmed = !!scenario.cutTransferOnce;
+  let dropsLeft = (scenario.dropCalls ?? []).map((d) => Math.max(0, Math.floor(d.count)));
+  const takeDrop = (endpoint: string): 'reset' | 'hang' | undefined => {
+    const list = scenario.dropCalls ?? [];
+    const short = endpoint.replace(/^upgrade\/request\//, '');
+    for (let i = 0; i < list.length; i++) {
+      if ((list[i]!.endpoint === short || list[i]!.endpoint === '*') && dropsLeft[i]! > 0) {
+        dropsLeft[i]!--;
+        return list[i]!.how;
+      }
+    }
+    return undefined;
+  };
   const requests = new Map<string, RpcRequest>();
   const records: RpcCallRecord[] = [];
   const dataServers = new Map<number, Promise<DataServer>>();
@@ -279,12 +299,31 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     };
     client.on('data', (d: Buffer) => count(d.length));
     upstream.on('data', (d: Buffer) => count(d.length));
+    const rate = scenario.throttleBytesPerSec;
+    if (rate) {
+      throttle(client, rate);
+      throttle(upstream, rate);
+    }
     client.pipe(upstream);
     upstream.pipe(client);
     client.on('error', drop);
     upstream.on('error', drop);
     client.on('close', drop);
     upstream.on('close', drop);
+  }
+
+  // A slow link: after each chunk, reading pauses until the average rate is back under `rate`.
+  function throttle(from: net.Socket, rate: number): void {
+    const started = Date.now();
+    let moved = 0;
+    from.on('data', (d: Buffer) => {
+      moved += d.length;
+      const ahead = (moved / rate) * 1000 - (Date.now() - started);
+      if (ahead > 5) {
+        from.pause();
+        setTimeout(() => from.resume(), ahead).unref();
+      }
+    });
   }
 
   async function stopDataServer(r: RpcRequest): Promise<void> {
@@ -557,6 +596,17 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
       return sendPage(res, rec, 405);
     }
     const raw = await readBody(req);
+    const drop = takeDrop(endpoint);
+    if (drop === 'reset') {
+      rec.error = 'connection reset (scenario)';
+      req.socket.destroy();
+      return;
+    }
+    if (drop === 'hang') {
+      rec.error = 'left unanswered (scenario)';
+      if (!res.destroyed) await new Promise<void>((resolve) => res.once('close', () => resolve()));
+      return;
+    }
     let id: unknown = null;
     const answer = (payload: Record<string, unknown>) =>
       send(res, rec, 200, 'application/json; charset=utf-8', JSON.stringify({ jsonrpc: '2.0', id, ...payload }));
@@ -619,6 +669,7 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     setScenario(s: RpcScenario) {
       scenario = { ...s };
       cutArmed = !!s.cutTransferOnce;
+      dropsLeft = (s.dropCalls ?? []).map((d) => Math.max(0, Math.floor(d.count)));
     },
     async close() {
       if (closed) return;

@@ -45,6 +45,13 @@ export interface Scenario {
   // Added:
   cutCreateAnswer?: boolean; // create is carried out (the request exists), then the connection is cut before any answer
   statusUrls?: Partial<Record<string, string>>; // status answers carry these *_url values instead (hostile-answer tests)
+  /**
+   * The next `count` calls of `method` (a v1 method, 'download', 'notes' or '*') get no answer: 'reset' reads the
+   * request and destroys the connection; 'hang' holds it open, unanswered, until the client gives up (or close()).
+   */
+  dropCalls?: Array<{ method: string; count: number; how: 'reset' | 'hang' }>;
+  /** Every GET of the upgraded dump (archive or sql) is cut after this many body bytes, resumed ones included. */
+  cutEveryDumpDownloadAfterBytes?: number;
 }
 
 export interface CallRecord {
@@ -91,7 +98,22 @@ export interface EmuRequest {
   notesPath?: string; notesSha256?: string;
   modulesArchivePath?: string; modulesArchiveSha256?: string;
   generatedSql?: boolean; // dump.sql is generated filler (the upload was not plain SQL)
-  sftp?: { hostname: string; port: number; user: string; sharedFile: string };
+  sftp?: SftpAccessInfo;
+  /** When the upgraded dump was placed on the request's SFTP server as upgraded_<filename>. */
+  sftpPublishedAt?: number;
+}
+
+export interface SftpAccessInfo {
+  hostname: string;
+  port: number;
+  user: string;
+  sharedFile: string;
+  /**
+   * The host folder the SFTP user sees as `/` (root-owned). When given, the emulator places the
+   * upgraded dump there as `upgraded_<sharedFile>` once the request succeeded, as the platform
+   * does (the seed's "Downloading your database dump" over SFTP).
+   */
+  root?: string;
 }
 
 export interface Emulator {
@@ -104,7 +126,9 @@ export interface Emulator {
    * Hook for later work (SFTP): called by request_sftp_access; when unset that method answers a failure "SFTP:UNAVAILABLE".
    * The provider may point `req.uploadedPath` at the file it receives: `status` and `process` take in whatever is there then.
    */
-  sftpProvider?: (req: EmuRequest, authorizedKeys: string) => Promise<{ hostname: string; port: number; user: string; sharedFile: string }>;
+  sftpProvider?: (req: EmuRequest, authorizedKeys: string) => Promise<SftpAccessInfo>;
+  /** Test hook: called once the upgraded dump was placed on the request's SFTP server (see SftpAccessInfo.root). */
+  onSftpPublished?: (req: EmuRequest, remotePath: string) => Promise<void> | void;
   close(): Promise<void>;
   /** Added: the data dir in use. */
   dataDir: string;
@@ -147,6 +171,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   });
 
   const runtime = new ScenarioRuntime(opts.scenario ?? {});
+  const drops = new DropCounter(opts.scenario ?? {});
   const builder = new Builder(log);
   const records: CallRecord[] = [];
   const requests = new Map<string, EmuRequest>();
@@ -176,7 +201,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     records,
     requests,
     dataDir,
-    setScenario: (s) => runtime.set(s),
+    setScenario: (s) => {
+      runtime.set(s);
+      drops.set(s);
+    },
     close: () => {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -203,7 +231,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       if (!res.writableFinished) call.aborted = true;
       log(`${call.httpMethod} ${call.path} -> ${call.httpStatus || 'cut'} (${call.bytesIn} B in, ${call.bytesOut} B out, ${call.durationMs} ms)`);
     });
-    const done = route(env, req, res, call)
+    const done = route(env, req, res, call, drops)
       .catch((err: unknown) => {
         if (res.destroyed || req.socket.destroyed) {
           call.aborted = true; // the client went away (or close() cut it): nothing to answer
@@ -253,7 +281,7 @@ function startRecord(req: http.IncomingMessage): CallRecord {
   };
 }
 
-async function route(env: Env, req: http.IncomingMessage, res: http.ServerResponse, call: CallRecord): Promise<void> {
+async function route(env: Env, req: http.IncomingMessage, res: http.ServerResponse, call: CallRecord, drops: DropCounter): Promise<void> {
   const sc = env.runtime.scenario;
   if (sc.slowMs) await sleep(sc.slowMs);
   const u = new URL(req.url ?? '/', 'http://emulator.invalid');
@@ -264,6 +292,11 @@ async function route(env: Env, req: http.IncomingMessage, res: http.ServerRespon
     discardBody(req, call);
     sendError(res, call, 404);
     return;
+  }
+  const drop = drops.take(call.method);
+  if (drop) return dropCall(req, res, call, drop);
+  if (sc.cutEveryDumpDownloadAfterBytes !== undefined && req.method === 'GET' && /\/upgraded\/(archive|sql)\/?$/.test(u.pathname)) {
+    cutBodyAfter(res, sc.cutEveryDumpDownloadAfterBytes);
   }
   const injected = env.runtime.takeHttpError(call.method);
   if (injected) {
@@ -290,4 +323,69 @@ async function route(env: Env, req: http.IncomingMessage, res: http.ServerRespon
     return;
   }
   await handleDownload(env, decodeURIComponent(keyed![1]!), key, keyed![3] as Resource, req, res, call);
+}
+
+/** What is left of the scenario's dropped calls; counters start afresh with each scenario. */
+class DropCounter {
+  private list: NonNullable<Scenario['dropCalls']> = [];
+  private left: number[] = [];
+
+  constructor(s: Scenario) {
+    this.set(s);
+  }
+
+  set(s: Scenario): void {
+    this.list = s.dropCalls ?? [];
+    this.left = this.list.map((d) => Math.max(0, Math.floor(d.count)));
+  }
+
+  take(method: string): 'reset' | 'hang' | undefined {
+    for (let i = 0; i < this.list.length; i++) {
+      const d = this.list[i]!;
+      if ((d.method === method || d.method === '*') && this.left[i]! > 0) {
+        this.left[i]!--;
+        return d.how;
+      }
+    }
+    return undefined;
+  }
+}
+
+// A call that never gets an answer: the request is read whole (it reached the server), then
+// the connection is destroyed, or held until the client gives up.
+async function dropCall(req: http.IncomingMessage, res: http.ServerResponse, call: CallRecord, how: 'reset' | 'hang'): Promise<void> {
+  call.aborted = true;
+  await new Promise<void>((resolve) => {
+    req.on('data', (c: Buffer) => (call.bytesIn += c.length));
+    req.once('end', resolve);
+    req.once('error', resolve);
+    req.once('close', resolve);
+  });
+  if (how === 'reset') {
+    req.socket.destroy();
+    return;
+  }
+  if (res.destroyed || req.socket.destroyed) return;
+  await new Promise<void>((resolve) => res.once('close', () => resolve()));
+}
+
+/** Lets `limit` body bytes of this answer through, then destroys the connection. */
+function cutBodyAfter(res: http.ServerResponse, limit: number): void {
+  let sent = 0;
+  const write = res.write.bind(res) as (chunk: Buffer, cb?: (err?: Error | null) => void) => boolean;
+  const cut = () => setImmediate(() => res.socket?.destroy());
+  res.write = ((chunk: string | Uint8Array, encoding?: unknown, cb?: unknown) => {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : Buffer.from(chunk);
+    const done = typeof encoding === 'function' ? encoding : cb;
+    const room = limit - sent;
+    if (room <= 0) return false;
+    if (buf.length < room) {
+      sent += buf.length;
+      return write(buf, done as (err?: Error | null) => void);
+    }
+    sent = limit;
+    write(buf.subarray(0, room));
+    cut();
+    return false;
+  }) as typeof res.write;
 }

@@ -41,6 +41,8 @@ export interface Sshd {
   root: string;
   sharedFilePath?: string;
   setAuthorizedKeys(text: string): Promise<void>;
+  /** PIDs of the per-connection processes sshd forked (none once every client is gone). */
+  sessionPids(): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -119,6 +121,7 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
       root,
       sharedFilePath,
       setAuthorizedKeys,
+      sessionPids: () => descendants(pid),
       async close() {
         process.removeListener('exit', onExit);
         await stopTree(child as ChildProcess);

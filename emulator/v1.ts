@@ -2,7 +2,7 @@
 // and shaped like the documented answers: HTTP 200 and a JSON object with `failures`.
 // The upload itself is in upload.ts.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { chmod, copyFile, mkdir } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { checkAuthorizedKeys } from './authorized-keys.ts';
@@ -193,8 +193,10 @@ async function status(env: Env, p: Params, answer: Answer): Promise<void> {
   if (Array.isArray(r)) return answer(r);
   if (r.state === 'draft') await refreshUpload(r);
   env.builder.ensure(r);
+  const json = requestJson(env, r);
+  if (SUCCESS_STATES.includes(String(json.state))) await publishOnSftp(env, r);
   const replaced = Object.entries(env.runtime.scenario.statusUrls ?? {}).filter(([, v]) => v !== undefined);
-  answer([], { ...requestJson(env, r), ...Object.fromEntries(replaced) });
+  answer([], { ...json, ...Object.fromEntries(replaced) });
 }
 
 export function requestJson(env: Env, r: EmuRequest): Record<string, unknown> {
@@ -250,6 +252,19 @@ function uuidOf(r: EmuRequest): string {
 }
 
 // ---------------------------------------------------------------- request_sftp_access
+
+// In state done the request's SFTP access serves the upgraded dump as upgraded_<filename>
+// (the seed's "Downloading your database dump"): placed there before a status says done.
+async function publishOnSftp(env: Env, r: EmuRequest): Promise<void> {
+  const root = r.sftp?.root;
+  if (!root || r.sftpPublishedAt !== undefined || !r.upgradedArchivePath) return;
+  const dest = path.join(root, `upgraded_${r.sftp!.sharedFile}`);
+  await copyFile(r.upgradedArchivePath, dest);
+  await chmod(dest, 0o644);
+  r.sftpPublishedAt = Date.now();
+  env.log(`request ${r.id}: upgraded dump placed on its SFTP server as ${path.basename(dest)}`);
+  await env.emulator.onSftpPublished?.(r, dest);
+}
 
 async function sftpAccess(env: Env, p: Params, answer: Answer): Promise<void> {
   const r = authenticate(env, p.values);

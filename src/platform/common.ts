@@ -9,6 +9,32 @@ export function retryableCall(err: unknown): boolean | number {
   return isTransientNetworkError(err);
 }
 
+/** The default bound on one JSON call, as Odoo's own script allows each call. */
+export const CALL_TIMEOUT_MS = 60_000;
+
+/** The run's signal and a per-call timeout in one; `timedOut` tells a hung call from a cancelled run. */
+export function callSignal(signal: AbortSignal | undefined, timeoutMs: number): { signal: AbortSignal; timedOut: () => boolean } {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, timedOut: () => timeout.aborted && !signal?.aborted };
+}
+
+/** A call that got no answer in time: a network fault (ETIMEDOUT), so callers may retry what is safe to repeat. */
+export function callTimeoutError(what: string, timeoutMs: number, cause: unknown): Error {
+  return Object.assign(new Error(`${what}: no answer within ${Math.round(timeoutMs / 100) / 10} s`, { cause }), { code: 'ETIMEDOUT' });
+}
+
+/**
+ * Status calls that kept failing after their retries: the request is not affected, only our
+ * view of it. Says which request and how to pick it up again.
+ */
+export function statusLost(requestId: string, attempts: number, detail: string): PlatformError {
+  return new PlatformError(
+    `status: no answer from the platform about request ${requestId} after ${attempts} attempts (${detail}). ` +
+      'The request itself is not affected and goes on on the platform: run the step again with the inputs ' +
+      `\`request-id: "${requestId}"\` and \`request-key\` (this run's masked \`request-key\` output) to resume waiting for it.`,
+  );
+}
+
 export function phaseOf(state: string, success: readonly string[], failure: readonly string[]): Phase {
   if (success.includes(state)) return 'success';
   if (failure.includes(state)) return 'failure';

@@ -16,6 +16,7 @@ export async function createPlatform(api: 'v1' | 'rpc', cfg: Config, secrets: Se
       downloadVia: cfg.downloadVia,
       sshPrivateKey: cfg.sshPrivateKey,
       retryBaseMs: retryBaseFromEnv(),
+      callTimeoutMs: callTimeoutFromEnv(),
     });
   }
   const { RpcPlatform } = await import('./rpc.ts');
@@ -27,11 +28,18 @@ export async function createPlatform(api: 'v1' | 'rpc', cfg: Config, secrets: Se
     envVars: cfg.envVars,
     contract: cfg.contract,
     retryBaseMs: retryBaseFromEnv(),
+    callTimeoutMs: callTimeoutFromEnv(),
   });
 }
 
 /** Tests shorten retry waits with ODOO_UPGRADE_RETRY_BASE_MS; users never need it. */
 function retryBaseFromEnv(): number | undefined {
   const v = Number(process.env.ODOO_UPGRADE_RETRY_BASE_MS);
+  return Number.isFinite(v) && v > 0 ? v : undefined;
+}
+
+/** Tests shorten the bound on one API call with ODOO_UPGRADE_CALL_TIMEOUT_MS (default 60 s). */
+function callTimeoutFromEnv(): number | undefined {
+  const v = Number(process.env.ODOO_UPGRADE_CALL_TIMEOUT_MS);
   return Number.isFinite(v) && v > 0 ? v : undefined;
 }

@@ -16,7 +16,7 @@ import {
   EndpointMissingError, PlatformError,
   type CreateParams, type DownloadedFile, type Platform, type RequestRef, type Status, type TransferContext, type UploadResult,
 } from './types.ts';
-import { phaseOf, retryableCall } from './common.ts';
+import { CALL_TIMEOUT_MS, callSignal, callTimeoutError, phaseOf, retryableCall, statusLost } from './common.ts';
 
 export interface RpcOptions {
   serverUrl: string;
@@ -27,9 +27,10 @@ export interface RpcOptions {
   contract: string;
   /** Tests shorten the waits between retries. */
   retryBaseMs?: number;
+  /** Bound on one JSON-RPC call (default 60 s, as Odoo's script); tests shorten it. */
+  callTimeoutMs?: number;
 }
 
-const CALL_TIMEOUT_MS = 60_000; // what Odoo's script allows each call
 const DATA_USER = 'odoo';
 const DATA_DIR = '/data';
 const MAX_LOG_BYTES = 1024 * 1024;
@@ -122,15 +123,6 @@ async function treeSize(p: string): Promise<number> {
   return total;
 }
 
-function combinedSignal(signal: AbortSignal | undefined): { signal: AbortSignal; timedOut: () => boolean } {
-  const timeout = AbortSignal.timeout(CALL_TIMEOUT_MS);
-  return { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, timedOut: () => timeout.aborted && !signal?.aborted };
-}
-
-function timeoutError(what: string, cause: unknown): Error {
-  return Object.assign(new Error(`${what}: no answer within ${CALL_TIMEOUT_MS / 1000} s`, { cause }), { code: 'ETIMEDOUT' });
-}
-
 export class RpcPlatform implements Platform {
   readonly api = 'rpc' as const;
   private readonly opts: RpcOptions;
@@ -160,7 +152,8 @@ export class RpcPlatform implements Platform {
   /** One JSON-RPC call; the platform's refusals become PlatformError, a missing endpoint EndpointMissingError. */
   private async call(base: URL, endpoint: string, params: Record<string, unknown>, ctx: TransferContext): Promise<Record<string, unknown>> {
     const what = endpoint.replace(/^upgrade\/request\//, '');
-    const { signal, timedOut } = combinedSignal(ctx.signal);
+    const timeoutMs = this.opts.callTimeoutMs ?? CALL_TIMEOUT_MS;
+    const { signal, timedOut } = callSignal(ctx.signal, timeoutMs);
     let res: { status: number; body: unknown };
     try {
       res = await callJson({
@@ -174,7 +167,7 @@ export class RpcPlatform implements Platform {
       if (err instanceof HttpStatusError && [404, 405, 410].includes(err.status)) {
         throw new EndpointMissingError(`${what}: the rpc endpoint does not exist on ${base.host} (HTTP ${err.status})`);
       }
-      if (timedOut()) throw timeoutError(what, err);
+      if (timedOut()) throw callTimeoutError(what, timeoutMs, err);
       throw err;
     }
     const body = res.body as Record<string, unknown>;
@@ -262,7 +255,10 @@ export class RpcPlatform implements Platform {
 
   async status(ref: RequestRef, ctx: TransferContext): Promise<Status> {
     this.checkServer();
-    const result = await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/status', { token: ref.key }, ctx);
+    const attempts = 6;
+    const result = await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/status', { token: ref.key }, ctx, attempts).catch((err: unknown) => {
+      throw ctx.signal?.aborted || !retryableCall(err) ? err : statusLost(ref.id, attempts, describeError(err));
+    });
     if (result.status === undefined || result.status === null) throw new BadAnswerError('status: the platform answered without a status');
     if (typeof result.host_uri === 'string' && result.host_uri.trim() && result.host_uri.trim() !== ref.hostUri) {
       this.node = nodeBaseUrl(result.host_uri, this.serverBase.href);
@@ -397,7 +393,8 @@ export class RpcPlatform implements Platform {
   /** The upgrade log from byte `offset` (Range: bytes=N-), whole lines only. */
   async logs(ref: RequestRef, offset: number, ctx: TransferContext): Promise<string> {
     const url = `${this.url(this.nodeFor(ref), 'upgrade/request/logs')}?${new URLSearchParams({ token: ref.key })}`;
-    const { signal, timedOut } = combinedSignal(ctx.signal);
+    const timeoutMs = this.opts.callTimeoutMs ?? CALL_TIMEOUT_MS;
+    const { signal, timedOut } = callSignal(ctx.signal, timeoutMs);
     let res;
     try {
       res = await request(url, {
@@ -407,7 +404,7 @@ export class RpcPlatform implements Platform {
         dispatcher: dispatcher(),
       });
     } catch (err) {
-      if (timedOut()) throw timeoutError('logs', err);
+      if (timedOut()) throw callTimeoutError('logs', timeoutMs, err);
       throw err;
     }
     if (res.statusCode === 416) {

@@ -1,6 +1,7 @@
 // SFTP for v1 (request_sftp_access): big dumps go up with resume, and the upgraded dump
 // can come down the same way. The key pair is the user's or an ephemeral one that never
 // touches the disk; only its public half is sent.
+import { rename, rm, stat } from 'node:fs/promises';
 import { loadOrCreateKeyPair, type KeyPair } from '../ssh-keys.ts';
 import { sftpUpload, sftpDownload, type SftpTarget } from '../transfer/sftp.ts';
 import type { DumpInfo } from '../dump.ts';
@@ -75,11 +76,26 @@ export async function downloadViaSftp(v1: V1Platform, ref: RequestRef, dest: str
   }
   const { pair, access: a } = got;
   const remote = `upgraded_${a.sharedFile}`;
+  // Through `.part`, renamed once whole, so a partial file never looks like a result. A `.part`
+  // already there (an earlier attempt) is appended to after its end was checked against the
+  // server's file; one that does not match is downloaded again.
+  const part = `${dest}.part`;
+  const had = (await stat(part).catch(() => undefined))?.size ?? 0;
+  if (had > 0) ctx.log(`A partial download of ${had} bytes is there; resuming it over SFTP.`);
   const progress = ctx.progress('SFTP download');
-  const r = await sftpDownload(target(pair, a, remote), dest, {
-    progress, log: ctx.log, signal: ctx.signal, expectedHostKey: a.hostKey, retryBaseMs: opts.retryBaseMs,
-  });
+  let r;
+  try {
+    r = await sftpDownload(target(pair, a, remote), part, {
+      progress, log: ctx.log, signal: ctx.signal, expectedHostKey: a.hostKey, retryBaseMs: opts.retryBaseMs,
+    });
+  } catch (err) {
+    // Stopped or given up: the partial file goes (the post step would remove it anyway).
+    await rm(part, { force: true });
+    throw err;
+  }
   a.hostKey = r.hostKeyFingerprint;
+  await rename(part, dest);
+  if (r.resumedFrom.length) ctx.log(`SFTP download resumed ${r.resumedFrom.length} time(s), at ${r.resumedFrom.join(', ')} bytes`);
   return { role: 'dump', path: dest, bytes: r.bytes, sha256: r.sha256 };
 }
 

@@ -4,14 +4,14 @@ import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { callJson, HttpStatusError } from '../http.ts';
 import { withRetry, neverReachedServer } from '../retry.ts';
-import { uploadFile, downloadFile, describeError } from '../transfer/http.ts';
+import { uploadFile, downloadFile, describeError, retryableTransfer } from '../transfer/http.ts';
 import type { SecretRegistry } from '../secrets.ts';
 import type { DumpInfo } from '../dump.ts';
 import {
   EndpointMissingError, PlatformError,
   type CreateParams, type DownloadedFile, type Platform, type RequestRef, type Status, type TransferContext, type UploadResult,
 } from './types.ts';
-import { assertPlatformUrl, phaseOf, retryableCall, stemOf } from './common.ts';
+import { assertPlatformUrl, CALL_TIMEOUT_MS, callSignal, callTimeoutError, phaseOf, retryableCall, statusLost, stemOf } from './common.ts';
 
 export interface V1Options {
   baseUrl: string;
@@ -23,6 +23,8 @@ export interface V1Options {
   sshPrivateKey: string;
   /** Tests shorten the waits between retries. */
   retryBaseMs?: number;
+  /** Bound on one API call (default 60 s); tests shorten it. */
+  callTimeoutMs?: number;
 }
 
 const V1_SUCCESS = ['done', 'delivered'];
@@ -91,12 +93,16 @@ export class V1Platform implements Platform {
   /** One call; failures become PlatformError, a missing endpoint EndpointMissingError. */
   private async call(method: string, form: Record<string, string>, ctx: TransferContext): Promise<Record<string, unknown>> {
     let res;
+    // A call the platform never answers must not hold the run until the socket's own timeouts.
+    const timeoutMs = this.opts.callTimeoutMs ?? CALL_TIMEOUT_MS;
+    const { signal, timedOut } = callSignal(ctx.signal, timeoutMs);
     try {
-      res = await callJson({ url: this.endpoint(method), what: method, form, signal: ctx.signal, acceptAnyStatusWithJson: true });
+      res = await callJson({ url: this.endpoint(method), what: method, form, signal, acceptAnyStatusWithJson: true });
     } catch (err) {
       if (err instanceof HttpStatusError && [404, 405, 410].includes(err.status)) {
         throw new EndpointMissingError(`${method}: the v1 endpoint does not exist on ${new URL(this.opts.baseUrl).host} (HTTP ${err.status})`);
       }
+      if (timedOut()) throw callTimeoutError(method, timeoutMs, err);
       throw err;
     }
     const body = res.body as { failures?: unknown; request?: unknown };
@@ -204,7 +210,10 @@ export class V1Platform implements Platform {
   }
 
   async status(ref: RequestRef, ctx: TransferContext): Promise<Status> {
-    const request = await this.callIdempotent('status', this.auth(ref), ctx);
+    const attempts = 6;
+    const request = await this.callIdempotent('status', this.auth(ref), ctx, attempts).catch((err: unknown) => {
+      throw ctx.signal?.aborted || !retryableCall(err) ? err : statusLost(ref.id, attempts, describeError(err));
+    });
     this.registerUrls(request);
     const st = mapV1Status(request);
     if (st.filename) this.filename = st.filename;
@@ -237,6 +246,9 @@ export class V1Platform implements Platform {
         try {
           const r = await downloadFile(url, dest, { what: 'download of the upgraded database', checkUrl, progress, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs });
           files.push({ role: sql ? 'sql' : 'dump', path: r.path, bytes: r.bytes, sha256: r.sha256 });
+        } catch (err) {
+          if (sql || !worthSftpFallback(err, ctx.signal)) throw err;
+          files.push(await this.sftpFallback(ref, dest, err, ctx));
         } finally {
           progress.finish();
         }
@@ -257,5 +269,39 @@ export class V1Platform implements Platform {
     return files;
   }
 
+  /**
+   * The HTTPS download of the archive gave up on faults of the way (cuts, timeouts, 5xx/429):
+   * the same file is on the request's SFTP server, which resumes by offset. Tried once.
+   */
+  private async sftpFallback(ref: RequestRef, dest: string, httpsError: unknown, ctx: TransferContext): Promise<DownloadedFile> {
+    const { downloadViaSftp, hasSftpAccess } = await import('./v1-sftp.ts');
+    const why = describeError(httpsError);
+    ctx.log(
+      `The HTTPS download of the upgraded database failed after its retries (${why}); downloading it over SFTP instead` +
+        `${hasSftpAccess(this) ? ' (with the SFTP access of this run)' : ' (asking the platform for SFTP access)'}.`,
+    );
+    try {
+      const file = await downloadViaSftp(this, ref, dest, ctx, this.opts);
+      ctx.log('The upgraded database was downloaded over SFTP after the HTTPS download failed.');
+      return file;
+    } catch (err) {
+      if (ctx.signal?.aborted) throw err;
+      throw new PlatformError(
+        `The download of the upgraded database of request ${ref.id} failed over HTTPS (${why}) and over SFTP (${(err as Error).message}). ` +
+          `Run the step again with \`request-id: "${ref.id}"\` and \`request-key\` to download it again.`,
+      );
+    }
+  }
+
   async close(): Promise<void> {}
+}
+
+/**
+ * Which HTTPS failures SFTP may get around: faults of the way (resets, cuts, timeouts) and
+ * server trouble (5xx, 429) that lasted through the retries. Not a 4xx (a wrong request or a
+ * file that does not exist: SFTP would not find it either), not a refused URL, not a cancel.
+ */
+export function worthSftpFallback(err: unknown, signal?: AbortSignal): boolean {
+  if (signal?.aborted) return false;
+  return retryableTransfer(err) !== false;
 }
