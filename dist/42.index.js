@@ -308,7 +308,6 @@ var common = __webpack_require__(39026);
 
 
 
-const CALL_TIMEOUT_MS = 60_000; // what Odoo's script allows each call
 const DATA_USER = 'odoo';
 const DATA_DIR = '/data';
 const MAX_LOG_BYTES = 1024 * 1024;
@@ -393,13 +392,6 @@ async function treeSize(p) {
     }
     return total;
 }
-function combinedSignal(signal) {
-    const timeout = AbortSignal.timeout(CALL_TIMEOUT_MS);
-    return { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, timedOut: () => timeout.aborted && !signal?.aborted };
-}
-function timeoutError(what, cause) {
-    return Object.assign(new Error(`${what}: no answer within ${CALL_TIMEOUT_MS / 1000} s`, { cause }), { code: 'ETIMEDOUT' });
-}
 class RpcPlatform {
     api = 'rpc';
     opts;
@@ -425,7 +417,8 @@ class RpcPlatform {
     /** One JSON-RPC call; the platform's refusals become PlatformError, a missing endpoint EndpointMissingError. */
     async call(base, endpoint, params, ctx) {
         const what = endpoint.replace(/^upgrade\/request\//, '');
-        const { signal, timedOut } = combinedSignal(ctx.signal);
+        const timeoutMs = this.opts.callTimeoutMs ?? common/* CALL_TIMEOUT_MS */.MU;
+        const { signal, timedOut } = (0,common/* callSignal */.v$)(ctx.signal, timeoutMs);
         let res;
         try {
             res = await (0,http/* callJson */.X_)({
@@ -441,7 +434,7 @@ class RpcPlatform {
                 throw new types/* EndpointMissingError */.a(`${what}: the rpc endpoint does not exist on ${base.host} (HTTP ${err.status})`);
             }
             if (timedOut())
-                throw timeoutError(what, err);
+                throw (0,common/* callTimeoutError */.MW)(what, timeoutMs, err);
             throw err;
         }
         const body = res.body;
@@ -531,7 +524,10 @@ class RpcPlatform {
     }
     async status(ref, ctx) {
         this.checkServer();
-        const result = await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/status', { token: ref.key }, ctx);
+        const attempts = 6;
+        const result = await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/status', { token: ref.key }, ctx, attempts).catch((err) => {
+            throw ctx.signal?.aborted || !(0,common/* retryableCall */.dw)(err) ? err : (0,common/* statusLost */.T7)(ref.id, attempts, (0,transfer_http/* describeError */.Uc)(err));
+        });
         if (result.status === undefined || result.status === null)
             throw new http/* BadAnswerError */.ac('status: the platform answered without a status');
         if (typeof result.host_uri === 'string' && result.host_uri.trim() && result.host_uri.trim() !== ref.hostUri) {
@@ -669,7 +665,8 @@ class RpcPlatform {
     /** The upgrade log from byte `offset` (Range: bytes=N-), whole lines only. */
     async logs(ref, offset, ctx) {
         const url = `${this.url(this.nodeFor(ref), 'upgrade/request/logs')}?${new URLSearchParams({ token: ref.key })}`;
-        const { signal, timedOut } = combinedSignal(ctx.signal);
+        const timeoutMs = this.opts.callTimeoutMs ?? common/* CALL_TIMEOUT_MS */.MU;
+        const { signal, timedOut } = (0,common/* callSignal */.v$)(ctx.signal, timeoutMs);
         let res;
         try {
             res = await (0,undici/* request */.Em)(url, {
@@ -681,7 +678,7 @@ class RpcPlatform {
         }
         catch (err) {
             if (timedOut())
-                throw timeoutError('logs', err);
+                throw (0,common/* callTimeoutError */.MW)('logs', timeoutMs, err);
             throw err;
         }
         if (res.statusCode === 416) {

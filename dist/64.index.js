@@ -9,17 +9,18 @@ export const modules = {
 // EXPORTS
 __webpack_require__.d(__webpack_exports__, {
   downloadViaSftp: () => (/* binding */ downloadViaSftp),
+  hasSftpAccess: () => (/* binding */ hasSftpAccess),
   uploadViaSftp: () => (/* binding */ uploadViaSftp)
 });
 
-// UNUSED EXPORTS: hasSftpAccess, parseAccess
+// UNUSED EXPORTS: parseAccess
 
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __webpack_require__(51455);
 // EXTERNAL MODULE: ./src/ssh-keys.ts
 var ssh_keys = __webpack_require__(94934);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __webpack_require__(77598);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __webpack_require__(51455);
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __webpack_require__(77030);
 var external_node_net_default = /*#__PURE__*/__webpack_require__.n(external_node_net_);
@@ -654,6 +655,7 @@ var types = __webpack_require__(99674);
 
 
 
+
 const sessions = new WeakMap();
 function session(v1, opts) {
     let s = sessions.get(v1);
@@ -709,11 +711,29 @@ async function downloadViaSftp(v1, ref, dest, ctx, opts) {
     }
     const { pair, access: a } = got;
     const remote = `upgraded_${a.sharedFile}`;
+    // Through `.part`, renamed once whole, so a partial file never looks like a result. A `.part`
+    // already there (an earlier attempt) is appended to after its end was checked against the
+    // server's file; one that does not match is downloaded again.
+    const part = `${dest}.part`;
+    const had = (await (0,promises_.stat)(part).catch(() => undefined))?.size ?? 0;
+    if (had > 0)
+        ctx.log(`A partial download of ${had} bytes is there; resuming it over SFTP.`);
     const progress = ctx.progress('SFTP download');
-    const r = await sftpDownload(target(pair, a, remote), dest, {
-        progress, log: ctx.log, signal: ctx.signal, expectedHostKey: a.hostKey, retryBaseMs: opts.retryBaseMs,
-    });
+    let r;
+    try {
+        r = await sftpDownload(target(pair, a, remote), part, {
+            progress, log: ctx.log, signal: ctx.signal, expectedHostKey: a.hostKey, retryBaseMs: opts.retryBaseMs,
+        });
+    }
+    catch (err) {
+        // Stopped or given up: the partial file goes (the post step would remove it anyway).
+        await (0,promises_.rm)(part, { force: true });
+        throw err;
+    }
     a.hostKey = r.hostKeyFingerprint;
+    await (0,promises_.rename)(part, dest);
+    if (r.resumedFrom.length)
+        ctx.log(`SFTP download resumed ${r.resumedFrom.length} time(s), at ${r.resumedFrom.join(', ')} bytes`);
     return { role: 'dump', path: dest, bytes: r.bytes, sha256: r.sha256 };
 }
 /** Whether SFTP access was already granted in this run (for the HTTPS → SFTP fallback). */

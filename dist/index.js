@@ -74942,6 +74942,7 @@ async function createPlatform(api, cfg, secrets) {
             downloadVia: cfg.downloadVia,
             sshPrivateKey: cfg.sshPrivateKey,
             retryBaseMs: retryBaseFromEnv(),
+            callTimeoutMs: callTimeoutFromEnv(),
         });
     }
     const { RpcPlatform } = await Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(42)]).then(__nccwpck_require__.bind(__nccwpck_require__, 90042));
@@ -74953,11 +74954,17 @@ async function createPlatform(api, cfg, secrets) {
         envVars: cfg.envVars,
         contract: cfg.contract,
         retryBaseMs: retryBaseFromEnv(),
+        callTimeoutMs: callTimeoutFromEnv(),
     });
 }
 /** Tests shorten retry waits with ODOO_UPGRADE_RETRY_BASE_MS; users never need it. */
 function retryBaseFromEnv() {
     const v = Number(process.env.ODOO_UPGRADE_RETRY_BASE_MS);
+    return Number.isFinite(v) && v > 0 ? v : undefined;
+}
+/** Tests shorten the bound on one API call with ODOO_UPGRADE_CALL_TIMEOUT_MS (default 60 s). */
+function callTimeoutFromEnv() {
+    const v = Number(process.env.ODOO_UPGRADE_CALL_TIMEOUT_MS);
     return Number.isFinite(v) && v > 0 ? v : undefined;
 }
 
@@ -76174,10 +76181,14 @@ function streamLogs(p, ref, ctx, final = false) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   MU: () => (/* binding */ CALL_TIMEOUT_MS),
+/* harmony export */   MW: () => (/* binding */ callTimeoutError),
+/* harmony export */   T7: () => (/* binding */ statusLost),
 /* harmony export */   Vc: () => (/* binding */ stemOf),
 /* harmony export */   XP: () => (/* binding */ assertPlatformUrl),
 /* harmony export */   dw: () => (/* binding */ retryableCall),
-/* harmony export */   hU: () => (/* binding */ phaseOf)
+/* harmony export */   hU: () => (/* binding */ phaseOf),
+/* harmony export */   v$: () => (/* binding */ callSignal)
 /* harmony export */ });
 /* harmony import */ var _http_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76803);
 /* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(49809);
@@ -76192,6 +76203,26 @@ function retryableCall(err) {
     if (err instanceof _http_js__WEBPACK_IMPORTED_MODULE_0__/* .HttpStatusError */ .F9)
         return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
     return (0,_retry_js__WEBPACK_IMPORTED_MODULE_1__/* .isTransientNetworkError */ .l)(err);
+}
+/** The default bound on one JSON call, as Odoo's own script allows each call. */
+const CALL_TIMEOUT_MS = 60_000;
+/** The run's signal and a per-call timeout in one; `timedOut` tells a hung call from a cancelled run. */
+function callSignal(signal, timeoutMs) {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    return { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, timedOut: () => timeout.aborted && !signal?.aborted };
+}
+/** A call that got no answer in time: a network fault (ETIMEDOUT), so callers may retry what is safe to repeat. */
+function callTimeoutError(what, timeoutMs, cause) {
+    return Object.assign(new Error(`${what}: no answer within ${Math.round(timeoutMs / 100) / 10} s`, { cause }), { code: 'ETIMEDOUT' });
+}
+/**
+ * Status calls that kept failing after their retries: the request is not affected, only our
+ * view of it. Says which request and how to pick it up again.
+ */
+function statusLost(requestId, attempts, detail) {
+    return new _types_js__WEBPACK_IMPORTED_MODULE_2__/* .PlatformError */ .W(`status: no answer from the platform about request ${requestId} after ${attempts} attempts (${detail}). ` +
+        'The request itself is not affected and goes on on the platform: run the step again with the inputs ' +
+        `\`request-id: "${requestId}"\` and \`request-key\` (this run's masked \`request-key\` output) to resume waiting for it.`);
 }
 function phaseOf(state, success, failure) {
     if (success.includes(state))
@@ -76269,7 +76300,7 @@ class EndpointMissingError extends Error {
 /* harmony export */   ng: () => (/* binding */ describeFailures),
 /* harmony export */   tX: () => (/* binding */ V1Platform)
 /* harmony export */ });
-/* unused harmony exports mapV1Status, assertSameOrigin */
+/* unused harmony exports mapV1Status, assertSameOrigin, worthSftpFallback */
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
@@ -76340,13 +76371,18 @@ class V1Platform {
     /** One call; failures become PlatformError, a missing endpoint EndpointMissingError. */
     async call(method, form, ctx) {
         let res;
+        // A call the platform never answers must not hold the run until the socket's own timeouts.
+        const timeoutMs = this.opts.callTimeoutMs ?? _common_js__WEBPACK_IMPORTED_MODULE_6__/* .CALL_TIMEOUT_MS */ .MU;
+        const { signal, timedOut } = (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .callSignal */ .v$)(ctx.signal, timeoutMs);
         try {
-            res = await (0,_http_js__WEBPACK_IMPORTED_MODULE_2__/* .callJson */ .X_)({ url: this.endpoint(method), what: method, form, signal: ctx.signal, acceptAnyStatusWithJson: true });
+            res = await (0,_http_js__WEBPACK_IMPORTED_MODULE_2__/* .callJson */ .X_)({ url: this.endpoint(method), what: method, form, signal, acceptAnyStatusWithJson: true });
         }
         catch (err) {
             if (err instanceof _http_js__WEBPACK_IMPORTED_MODULE_2__/* .HttpStatusError */ .F9 && [404, 405, 410].includes(err.status)) {
                 throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .EndpointMissingError */ .a(`${method}: the v1 endpoint does not exist on ${new URL(this.opts.baseUrl).host} (HTTP ${err.status})`);
             }
+            if (timedOut())
+                throw (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .callTimeoutError */ .MW)(method, timeoutMs, err);
             throw err;
         }
         const body = res.body;
@@ -76455,7 +76491,10 @@ class V1Platform {
         return { warnings: [] };
     }
     async status(ref, ctx) {
-        const request = await this.callIdempotent('status', this.auth(ref), ctx);
+        const attempts = 6;
+        const request = await this.callIdempotent('status', this.auth(ref), ctx, attempts).catch((err) => {
+            throw ctx.signal?.aborted || !(0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .retryableCall */ .dw)(err) ? err : (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .statusLost */ .T7)(ref.id, attempts, (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .describeError */ .Uc)(err));
+        });
         this.registerUrls(request);
         const st = mapV1Status(request);
         if (st.filename)
@@ -76490,6 +76529,11 @@ class V1Platform {
                     const r = await (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .downloadFile */ .PE)(url, dest, { what: 'download of the upgraded database', checkUrl, progress, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs });
                     files.push({ role: sql ? 'sql' : 'dump', path: r.path, bytes: r.bytes, sha256: r.sha256 });
                 }
+                catch (err) {
+                    if (sql || !worthSftpFallback(err, ctx.signal))
+                        throw err;
+                    files.push(await this.sftpFallback(ref, dest, err, ctx));
+                }
                 finally {
                     progress.finish();
                 }
@@ -76512,7 +76556,38 @@ class V1Platform {
         }
         return files;
     }
+    /**
+     * The HTTPS download of the archive gave up on faults of the way (cuts, timeouts, 5xx/429):
+     * the same file is on the request's SFTP server, which resumes by offset. Tried once.
+     */
+    async sftpFallback(ref, dest, httpsError, ctx) {
+        const { downloadViaSftp, hasSftpAccess } = await Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(64)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5064));
+        const why = (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .describeError */ .Uc)(httpsError);
+        ctx.log(`The HTTPS download of the upgraded database failed after its retries (${why}); downloading it over SFTP instead` +
+            `${hasSftpAccess(this) ? ' (with the SFTP access of this run)' : ' (asking the platform for SFTP access)'}.`);
+        try {
+            const file = await downloadViaSftp(this, ref, dest, ctx, this.opts);
+            ctx.log('The upgraded database was downloaded over SFTP after the HTTPS download failed.');
+            return file;
+        }
+        catch (err) {
+            if (ctx.signal?.aborted)
+                throw err;
+            throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W(`The download of the upgraded database of request ${ref.id} failed over HTTPS (${why}) and over SFTP (${err.message}). ` +
+                `Run the step again with \`request-id: "${ref.id}"\` and \`request-key\` to download it again.`);
+        }
+    }
     async close() { }
+}
+/**
+ * Which HTTPS failures SFTP may get around: faults of the way (resets, cuts, timeouts) and
+ * server trouble (5xx, 429) that lasted through the retries. Not a 4xx (a wrong request or a
+ * file that does not exist: SFTP would not find it either), not a refused URL, not a cancel.
+ */
+function worthSftpFallback(err, signal) {
+    if (signal?.aborted)
+        return false;
+    return (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .retryableTransfer */ .cY)(err) !== false;
 }
 
 
@@ -77306,9 +77381,10 @@ class FileHash {
 /* harmony export */   PE: () => (/* binding */ downloadFile),
 /* harmony export */   Q3: () => (/* binding */ sha256File),
 /* harmony export */   QM: () => (/* binding */ uploadFile),
-/* harmony export */   Uc: () => (/* binding */ describeError)
+/* harmony export */   Uc: () => (/* binding */ describeError),
+/* harmony export */   cY: () => (/* binding */ retryableTransfer)
 /* harmony export */ });
-/* unused harmony exports retryableTransfer, assertReadable */
+/* unused harmony export assertReadable */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
