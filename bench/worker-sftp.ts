@@ -1,11 +1,11 @@
 // One SFTP upload by the action's own code, in its own process.
-// Usage: worker-sftp.ts <file> <host> <port> <user> <private key file> <remote path>
+// Usage: worker-sftp <file> <host> <port> <user> <private key file> <remote path> [channels]
 import { readFile } from 'node:fs/promises';
 import { sftpUpload } from '../src/transfer/sftp.ts';
 
-const [file, host, port, username, keyFile, remotePath] = process.argv.slice(2);
+const [file, host, port, username, keyFile, remotePath, channels] = process.argv.slice(2);
 if (file === 'idle') process.exit(0); // the same imports, no transfer: the baseline RSS
 const privateKey = await readFile(keyFile, 'utf8');
 const t0 = performance.now();
-const r = await sftpUpload(file, { host, port: Number(port), username, privateKey, remotePath }, { log: () => {}, retries: 0 });
+const r = await sftpUpload(file, { host, port: Number(port), username, privateKey, remotePath }, { log: () => {}, retries: 0, channels: channels ? Number(channels) : undefined });
 console.log(JSON.stringify({ ms: performance.now() - t0, bytes: r.bytes, sha256: r.sha256 }));

@@ -141,7 +141,7 @@ function newContext(opts: SftpOptions): Context {
 async function uploadOnce(s: Session, local: FileHandle, size: number, remotePath: string, ctx: Context, opts: SftpOptions): Promise<void> {
   const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
   const depth = opts.concurrency ?? Math.min(MAX_UPLOAD_DEPTH, Math.max(UPLOAD_DEPTH, Math.ceil(s.serverWindow / chunk)));
-  const channels = Math.max(1, opts.channels ?? (Number(process.env.SFTP_CHANNELS) || UPLOAD_CHANNELS));
+  const channels = Math.max(1, opts.channels ?? UPLOAD_CHANNELS);
   // No TRUNC: what an earlier attempt wrote is kept and appended to.
   let readable = true;
   let handle = await s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.READ | OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb)).catch((err) => {
