@@ -1,6 +1,6 @@
 // Runs one contender as its own process under `/usr/bin/time -v`, so every peak RSS is
 // measured the same way (the process and the children it waited for).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -13,6 +13,8 @@ export interface Measured {
 }
 
 export async function measure(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; tmpDir: string; timeoutMs?: number }): Promise<Measured> {
+  // Dirty pages left by the previous contender would be written back during this one's run.
+  execFileSync('sync');
   const timeFile = path.join(opts.tmpDir, `time-${process.pid}-${Date.now()}.txt`);
   const t0 = performance.now();
   const child = spawn('/usr/bin/time', ['-v', '-o', timeFile, cmd, ...args], { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,5 +1,6 @@
 // One HTTPS transfer by the action's own code, in its own process (for a comparable peak
 // RSS). Usage: worker-http.ts upload|download|idle <url> <file>; prints one JSON line.
+import '../src/shim.ts'; // first: ssh2 needs __dirname once bundled as ESM
 import { uploadFile, downloadFile } from '../src/transfer/http.ts';
 import { closeDispatcher } from '../src/http.ts';
 

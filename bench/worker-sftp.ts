@@ -1,5 +1,6 @@
 // One SFTP upload by the action's own code, in its own process.
 // Usage: worker-sftp <file> <host> <port> <user> <private key file> <remote path> [channels]
+import '../src/shim.ts'; // first: ssh2 needs __dirname once bundled as ESM
 import { readFile } from 'node:fs/promises';
 import { sftpUpload } from '../src/transfer/sftp.ts';
 

@@ -77400,7 +77400,7 @@ class FileHash {
 /* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(49809);
 /* harmony import */ var _file_hash_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(75314);
 // Streaming HTTP transfers. Memory stays flat whatever the size: bodies flow through
-// fixed-size chunks, sha256 is computed on the way, nothing is buffered whole.
+// fixed-size chunks, nothing is buffered whole; SHA-256 is read from disk on another thread.
 
 
 
@@ -77429,42 +77429,49 @@ async function sha256File(file) {
 /** POSTs a file as application/octet-stream with Content-Length; retried whole after a cut. */
 async function uploadFile(url, file, opts) {
     const { size } = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat)(file);
-    return (0,_retry_js__WEBPACK_IMPORTED_MODULE_7__/* .withRetry */ .bD)(async (attempt) => {
-        const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
-        let sent = 0;
-        opts.progress?.update(0);
-        const body = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(file, { highWaterMark: CHUNK }).pipe(tap(hash, (n) => {
-            sent += n;
-            opts.progress?.update(sent);
-        }));
-        const res = await (0,undici__WEBPACK_IMPORTED_MODULE_5__/* .request */ .Em)(url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), 'user-agent': 'odoo-upgrade-action' },
-            body: body,
+    // The file's hash, read on its own thread while the upload reads the same pages.
+    const fileHash = new _file_hash_js__WEBPACK_IMPORTED_MODULE_8__/* .FileHash */ .R(file);
+    fileHash.advance(size);
+    try {
+        return await (0,_retry_js__WEBPACK_IMPORTED_MODULE_7__/* .withRetry */ .bD)(async (attempt) => {
+            let sent = 0;
+            opts.progress?.update(0);
+            const body = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(file, { highWaterMark: CHUNK }).pipe(tap(undefined, (n) => {
+                sent += n;
+                opts.progress?.update(sent);
+            }));
+            const res = await (0,undici__WEBPACK_IMPORTED_MODULE_5__/* .request */ .Em)(url, {
+                method: 'POST',
+                headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), 'user-agent': 'odoo-upgrade-action' },
+                body: body,
+                signal: opts.signal,
+                dispatcher: (0,_http_js__WEBPACK_IMPORTED_MODULE_6__/* .dispatcher */ .oh)(),
+            });
+            const text = (await (0,_http_js__WEBPACK_IMPORTED_MODULE_6__/* .readBounded */ .CB)(res.body, 1024 * 1024)).toString('utf8');
+            if (res.statusCode < 200 || res.statusCode >= 300) {
+                throw new _http_js__WEBPACK_IMPORTED_MODULE_6__/* .HttpStatusError */ .F9(opts.what, res.statusCode, (0,_http_js__WEBPACK_IMPORTED_MODULE_6__/* .parseRetryAfter */ .mu)(res.headers['retry-after']), (0,_http_js__WEBPACK_IMPORTED_MODULE_6__/* .snippet */ .UA)(text));
+            }
+            if (sent !== size)
+                throw new _http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: sent ${sent} bytes of ${size}`);
+            let answer;
+            try {
+                answer = JSON.parse(text);
+            }
+            catch {
+                throw new _http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: the platform answered something that is not JSON (${(0,_http_js__WEBPACK_IMPORTED_MODULE_6__/* .snippet */ .UA)(text) || 'empty body'})`);
+            }
+            return { bytes: sent, sha256: await fileHash.digest(size), status: res.statusCode, answer, attempts: attempt };
+        }, {
+            attempts: opts.attempts ?? 5,
+            baseMs: opts.retryBaseMs ?? 2000,
             signal: opts.signal,
-            dispatcher: (0,_http_js__WEBPACK_IMPORTED_MODULE_6__/* .dispatcher */ .oh)(),
+            retryable: retryableTransfer,
+            onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); attempt ${attempt + 1} in ${Math.round(delay / 1000)} s`),
         });
-        const text = (await (0,_http_js__WEBPACK_IMPORTED_MODULE_6__/* .readBounded */ .CB)(res.body, 1024 * 1024)).toString('utf8');
-        if (res.statusCode < 200 || res.statusCode >= 300) {
-            throw new _http_js__WEBPACK_IMPORTED_MODULE_6__/* .HttpStatusError */ .F9(opts.what, res.statusCode, (0,_http_js__WEBPACK_IMPORTED_MODULE_6__/* .parseRetryAfter */ .mu)(res.headers['retry-after']), (0,_http_js__WEBPACK_IMPORTED_MODULE_6__/* .snippet */ .UA)(text));
-        }
-        if (sent !== size)
-            throw new _http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: sent ${sent} bytes of ${size}`);
-        let answer;
-        try {
-            answer = JSON.parse(text);
-        }
-        catch {
-            throw new _http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: the platform answered something that is not JSON (${(0,_http_js__WEBPACK_IMPORTED_MODULE_6__/* .snippet */ .UA)(text) || 'empty body'})`);
-        }
-        return { bytes: sent, sha256: hash.digest('hex'), status: res.statusCode, answer, attempts: attempt };
-    }, {
-        attempts: opts.attempts ?? 5,
-        baseMs: opts.retryBaseMs ?? 2000,
-        signal: opts.signal,
-        retryable: retryableTransfer,
-        onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); attempt ${attempt + 1} in ${Math.round(delay / 1000)} s`),
-    });
+    }
+    finally {
+        await fileHash.close();
+    }
 }
 function retryableTransfer(err) {
     if (err instanceof _http_js__WEBPACK_IMPORTED_MODULE_6__/* .HttpStatusError */ .F9) {

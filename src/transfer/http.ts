@@ -1,5 +1,5 @@
 // Streaming HTTP transfers. Memory stays flat whatever the size: bodies flow through
-// fixed-size chunks, sha256 is computed on the way, nothing is buffered whole.
+// fixed-size chunks, nothing is buffered whole; SHA-256 is read from disk on another thread.
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, openSync, writeSync, closeSync } from 'node:fs';
 import { rename, stat, rm, open } from 'node:fs/promises';
@@ -50,45 +50,51 @@ export interface TransferOptions {
 /** POSTs a file as application/octet-stream with Content-Length; retried whole after a cut. */
 export async function uploadFile(url: string, file: string, opts: TransferOptions): Promise<UploadResult> {
   const { size } = await stat(file);
-  return withRetry(
-    async (attempt) => {
-      const hash = createHash('sha256');
-      let sent = 0;
-      opts.progress?.update(0);
-      const body = createReadStream(file, { highWaterMark: CHUNK }).pipe(
-        tap(hash, (n) => {
-          sent += n;
-          opts.progress?.update(sent);
-        }),
-      );
-      const res = await request(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), 'user-agent': 'odoo-upgrade-action' },
-        body: body as Readable,
+  // The file's hash, read on its own thread while the upload reads the same pages.
+  const fileHash = new FileHash(file);
+  fileHash.advance(size);
+  try {
+    return await withRetry(
+      async (attempt) => {
+        let sent = 0;
+        opts.progress?.update(0);
+        const body = createReadStream(file, { highWaterMark: CHUNK }).pipe(
+          tap(undefined, (n) => {
+            sent += n;
+            opts.progress?.update(sent);
+          }),
+        );
+        const res = await request(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), 'user-agent': 'odoo-upgrade-action' },
+          body: body as Readable,
+          signal: opts.signal,
+          dispatcher: dispatcher(),
+        });
+        const text = (await readBounded(res.body, 1024 * 1024)).toString('utf8');
+        if (res.statusCode < 200 || res.statusCode >= 300) {
+          throw new HttpStatusError(opts.what, res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
+        }
+        if (sent !== size) throw new BadAnswerError(`${opts.what}: sent ${sent} bytes of ${size}`);
+        let answer: unknown;
+        try {
+          answer = JSON.parse(text);
+        } catch {
+          throw new BadAnswerError(`${opts.what}: the platform answered something that is not JSON (${snippet(text) || 'empty body'})`);
+        }
+        return { bytes: sent, sha256: await fileHash.digest(size), status: res.statusCode, answer, attempts: attempt };
+      },
+      {
+        attempts: opts.attempts ?? 5,
+        baseMs: opts.retryBaseMs ?? 2000,
         signal: opts.signal,
-        dispatcher: dispatcher(),
-      });
-      const text = (await readBounded(res.body, 1024 * 1024)).toString('utf8');
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        throw new HttpStatusError(opts.what, res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
-      }
-      if (sent !== size) throw new BadAnswerError(`${opts.what}: sent ${sent} bytes of ${size}`);
-      let answer: unknown;
-      try {
-        answer = JSON.parse(text);
-      } catch {
-        throw new BadAnswerError(`${opts.what}: the platform answered something that is not JSON (${snippet(text) || 'empty body'})`);
-      }
-      return { bytes: sent, sha256: hash.digest('hex'), status: res.statusCode, answer, attempts: attempt };
-    },
-    {
-      attempts: opts.attempts ?? 5,
-      baseMs: opts.retryBaseMs ?? 2000,
-      signal: opts.signal,
-      retryable: retryableTransfer,
-      onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); attempt ${attempt + 1} in ${Math.round(delay / 1000)} s`),
-    },
-  );
+        retryable: retryableTransfer,
+        onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); attempt ${attempt + 1} in ${Math.round(delay / 1000)} s`),
+      },
+    );
+  } finally {
+    await fileHash.close();
+  }
 }
 
 export function retryableTransfer(err: unknown): boolean | number {
@@ -132,76 +138,76 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
   // A partial file left behind would look like a result: it goes when the download gives up.
   const removePart = (err: unknown) => rm(part, { force: true }).then(() => Promise.reject(err), () => Promise.reject(err));
   try {
-  await withRetry(
-    async () => {
-      const have = (await stat(part).catch(() => undefined))?.size ?? 0;
-      const headers: Record<string, string> = { 'user-agent': 'odoo-upgrade-action', 'accept-encoding': 'identity' };
-      if (have > 0) {
-        headers.range = `bytes=${have}-`;
-        if (etag) headers['if-range'] = etag;
-      }
-      const res = await getFollowing(url, headers, opts);
-      if (res.statusCode === 416 && total !== undefined && have === total) {
-        await res.body.dump();
-        return;
-      }
-      if (res.statusCode !== 200 && res.statusCode !== 206) {
-        const text = (await readBounded(res.body, 64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
-        throw new HttpStatusError(opts.what, res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
-      }
-      const resEtag = header(res.headers.etag);
-      if (res.statusCode === 206) {
-        const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers['content-range']) ?? '');
-        if (!m || Number(m[1]) !== have) throw new BadAnswerError(`${opts.what}: the server resumed at the wrong offset`);
-        if (m[3] !== '*') total = Number(m[3]);
-        if (etag && resEtag && etag !== resEtag) throw new BadAnswerError(`${opts.what}: the file changed on the server during the download`);
-        resumes++;
-      } else {
-        const length = header(res.headers['content-length']);
-        total = length !== undefined ? Number(length) : undefined;
-        if (have > 0) resumes++; // the server ignored Range: start over
-      }
-      etag = resEtag ?? etag;
-      const start = res.statusCode === 206 ? have : 0;
-      let done = start;
-      opts.progress?.update(done);
-      // Synchronous writes of each TLS record as it comes: a write to the page cache takes
-      // microseconds, while a write stream hands every chunk to the thread pool and back
-      // (two wake-ups per 16 KiB). Measured in bench/: the download was bound by that CPU.
-      const fd = openSync(part, start > 0 ? 'a' : 'w');
-      try {
-        if (start === 0 || !fileHash) {
-          await fileHash?.close();
-          fileHash = new FileHash(part);
+    await withRetry(
+      async () => {
+        const have = (await stat(part).catch(() => undefined))?.size ?? 0;
+        const headers: Record<string, string> = { 'user-agent': 'odoo-upgrade-action', 'accept-encoding': 'identity' };
+        if (have > 0) {
+          headers.range = `bytes=${have}-`;
+          if (etag) headers['if-range'] = etag;
         }
-        fileHash.advance(start);
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
-          done += chunk.length;
-          fileHash.advance(done);
-          opts.progress?.update(done);
+        const res = await getFollowing(url, headers, opts);
+        if (res.statusCode === 416 && total !== undefined && have === total) {
+          await res.body.dump();
+          return;
         }
-      } finally {
-        closeSync(fd);
-      }
-      if (total !== undefined && done !== total) {
-        throw Object.assign(new Error(`${opts.what}: connection ended at ${done} of ${total} bytes`), { code: 'ECONNRESET' });
-      }
-    },
-    {
-      attempts: opts.attempts ?? 6,
-      baseMs: opts.retryBaseMs ?? 1000,
-      signal: opts.signal,
-      retryable: retryableTransfer,
-      onRetry: (err, attempt, delay) =>
-        opts.log?.(`${opts.what} interrupted (${describeError(err)}); resuming (attempt ${attempt + 1}) in ${Math.round(delay / 1000)} s`),
-    },
-  ).catch(removePart);
-  const { size } = await stat(part);
-  if (total !== undefined && size !== total) throw new BadAnswerError(`${opts.what}: got ${size} bytes, the server announced ${total}`);
-  const sha256 = fileHash ? await fileHash.digest(size) : await sha256File(part);
-  await rename(part, dest);
-  return { path: dest, bytes: size, sha256, resumes };
+        if (res.statusCode !== 200 && res.statusCode !== 206) {
+          const text = (await readBounded(res.body, 64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
+          throw new HttpStatusError(opts.what, res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
+        }
+        const resEtag = header(res.headers.etag);
+        if (res.statusCode === 206) {
+          const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers['content-range']) ?? '');
+          if (!m || Number(m[1]) !== have) throw new BadAnswerError(`${opts.what}: the server resumed at the wrong offset`);
+          if (m[3] !== '*') total = Number(m[3]);
+          if (etag && resEtag && etag !== resEtag) throw new BadAnswerError(`${opts.what}: the file changed on the server during the download`);
+          resumes++;
+        } else {
+          const length = header(res.headers['content-length']);
+          total = length !== undefined ? Number(length) : undefined;
+          if (have > 0) resumes++; // the server ignored Range: start over
+        }
+        etag = resEtag ?? etag;
+        const start = res.statusCode === 206 ? have : 0;
+        let done = start;
+        opts.progress?.update(done);
+        // Synchronous writes of each TLS record as it comes: a write to the page cache takes
+        // microseconds, while a write stream hands every chunk to the thread pool and back
+        // (two wake-ups per 16 KiB). Measured in bench/: the download was bound by that CPU.
+        const fd = openSync(part, start > 0 ? 'a' : 'w');
+        try {
+          if (start === 0 || !fileHash) {
+            await fileHash?.close();
+            fileHash = new FileHash(part);
+          }
+          fileHash.advance(start);
+          for await (const chunk of res.body as AsyncIterable<Buffer>) {
+            for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+            done += chunk.length;
+            fileHash.advance(done);
+            opts.progress?.update(done);
+          }
+        } finally {
+          closeSync(fd);
+        }
+        if (total !== undefined && done !== total) {
+          throw Object.assign(new Error(`${opts.what}: connection ended at ${done} of ${total} bytes`), { code: 'ECONNRESET' });
+        }
+      },
+      {
+        attempts: opts.attempts ?? 6,
+        baseMs: opts.retryBaseMs ?? 1000,
+        signal: opts.signal,
+        retryable: retryableTransfer,
+        onRetry: (err, attempt, delay) =>
+          opts.log?.(`${opts.what} interrupted (${describeError(err)}); resuming (attempt ${attempt + 1}) in ${Math.round(delay / 1000)} s`),
+      },
+    ).catch(removePart);
+    const { size } = await stat(part);
+    if (total !== undefined && size !== total) throw new BadAnswerError(`${opts.what}: got ${size} bytes, the server announced ${total}`);
+    const sha256 = fileHash ? await fileHash.digest(size) : await sha256File(part);
+    await rename(part, dest);
+    return { path: dest, bytes: size, sha256, resumes };
   } finally {
     await fileHash?.close();
   }
