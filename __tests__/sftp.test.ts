@@ -159,6 +159,23 @@ test('upload: a connection cut mid-way is resumed from the remote size', { skip 
   }
 });
 
+test('upload over 4 channels: the writes land out of order, a cut resumes from the acknowledged prefix', { skip }, async () => {
+  await resetShared();
+  const proxy = await startProxy(() => sshd.port, (n) => (n === 0 ? 12 * MiB : undefined), 'up');
+  try {
+    const logs: string[] = [];
+    const r = await sftpUpload(big, target({ port: proxy.port }), options(logs, { channels: 4 }));
+    assert.equal(proxy.connections, 2, logs.join('\n'));
+    assert.equal(r.resumedFrom.length, 1, logs.join('\n'));
+    // Not the remote size minus 4 windows (8 MiB), which would land at or near 0 here.
+    assert.ok(r.resumedFrom[0] > 4 * MiB && r.resumedFrom[0] < 12 * MiB, `resumed at ${r.resumedFrom[0]}`);
+    assert.equal(r.sha256, bigSha);
+    assert.equal(await sha256Of(sshd.sharedFilePath as string), bigSha);
+  } finally {
+    await proxy.close();
+  }
+});
+
 test('upload: a stalled connection is dropped after the stall timeout and resumed', { skip }, async () => {
   await resetShared();
   const proxy = await startProxy(() => sshd.port, (n) => (n === 0 ? 6 * MiB : undefined), 'up', 'stall');
