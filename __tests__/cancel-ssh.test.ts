@@ -17,6 +17,7 @@ import { startRpcEmulator, type RpcEmulator } from '../emulator/rpc.ts';
 import { startSshd, type Sshd } from '../emulator/sshd.ts';
 import { runAction, findLeaks, type ActionRun } from './support/action.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
+import { throttle } from '../emulator/throttle.ts';
 
 let dir: string;
 let dumpPath: string;
@@ -91,25 +92,13 @@ function assertResumable(run: ActionRun, key: string | undefined) {
 /** A relay that slows both ways down to `rate` bytes/s: the upload lasts long enough to be stopped. */
 async function slowRelay(port: number, rate: number) {
   const sockets = new Set<net.Socket>();
-  const slow = (from: net.Socket) => {
-    const started = Date.now();
-    let moved = 0;
-    from.on('data', (d: Buffer) => {
-      moved += d.length;
-      const ahead = (moved / rate) * 1000 - (Date.now() - started);
-      if (ahead > 5) {
-        from.pause();
-        setTimeout(() => from.resume(), ahead).unref();
-      }
-    });
-  };
   const server = net.createServer((client) => {
     const upstream = net.connect(port, '127.0.0.1');
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
       s.on('error', () => {});
-      slow(s);
+      throttle(s, rate);
     }
     client.pipe(upstream);
     upstream.pipe(client);

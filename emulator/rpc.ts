@@ -16,6 +16,7 @@ import { createGzip } from 'node:zlib';
 import ssh2 from 'ssh2';
 import { startSshd, type Sshd } from './sshd.ts';
 import { ensureCerts } from './certs.ts';
+import { throttle } from './throttle.ts';
 
 export type RpcOutcome = 'done' | 'failed' | 'cancelled';
 
@@ -310,20 +311,6 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     upstream.on('error', drop);
     client.on('close', drop);
     upstream.on('close', drop);
-  }
-
-  // A slow link: after each chunk, reading pauses until the average rate is back under `rate`.
-  function throttle(from: net.Socket, rate: number): void {
-    const started = Date.now();
-    let moved = 0;
-    from.on('data', (d: Buffer) => {
-      moved += d.length;
-      const ahead = (moved / rate) * 1000 - (Date.now() - started);
-      if (ahead > 5) {
-        from.pause();
-        setTimeout(() => from.resume(), ahead).unref();
-      }
-    });
   }
 
   async function stopDataServer(r: RpcRequest): Promise<void> {
