@@ -303,7 +303,8 @@ function describeEndToEnd(): void {
     (await run(path.join(pg.bin, 'psql'), ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', '-d', db, '-qAtX', '-c', q], { env: { ...process.env, PGPASSWORD: pg.superPassword } })).stdout.trim();
 
   async function runStep(inputs: Record<string, string>, env: Record<string, string> = {}) {
-    return runAction({ inputs: { ...inputs, 'platform-url': emu.url, 'poll-interval': '1' }, env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile!, ...env } });
+    // `github-token` defaults to `${{ github.token }}`: the runner's token, here the fake's.
+    return runAction({ inputs: { 'github-token': gh.token, ...inputs, 'platform-url': emu.url, 'poll-interval': '1' }, env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile!, ...env } });
   }
 
   test('example: pull-request rehearsal restores the upgraded database and filestore', async () => {
@@ -369,7 +370,11 @@ function describeEndToEnd(): void {
         assert.equal(emu.requests.get(r.outputs['request-id'])?.aim, step.with.aim);
         const art = gh.artifacts.find((a) => String(a.id) === r.outputs['artifact-id']);
         assert.equal(art?.name, step.with.aim === 'test' ? 'odoo-release-test-odoo_test-18.0' : 'odoo-production-odoo_test-18.0');
-        if (step.with.aim === 'production') assert.match(r.summary, /Production upgrade/);
+        if (step.with.aim === 'production') {
+          assert.match(r.summary, /Production upgrade/);
+          // require-recent-test found the record of the test upgrade just before.
+          assert.match(r.stdout, /require-recent-test`?: test upgrade to 18\.0 \(request \d+\) finished/);
+        }
       } finally {
         await r.cleanup();
       }
