@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import { startSshd, type Sshd } from '../emulator/sshd.ts';
+import { startProxy } from './support/cut-relay.ts';
 import { loadOrCreateKeyPair, writeKeyFiles } from '../src/ssh-keys.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import {
@@ -208,4 +209,42 @@ test('an abort stops rsync and its ssh at once', async () => {
   assert.ok(Date.now() - started < 3000);
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(await clients(), [], 'no client rsync or ssh left running');
+});
+
+// A link cut mid-transfer: rsync exits with a network error, the transfer is run again, and
+// --partial (plus --append-verify upwards) lets it go on from what arrived.
+test('a connection cut mid-upload and mid-download: tried again, the bytes arrive intact', async () => {
+  const relay = await startProxy(() => sshd.port, (n) => (n === 0 ? 3 * 1024 * 1024 : undefined), 'up');
+  const down = await startProxy(() => sshd.port, (n) => (n === 0 ? 3 * 1024 * 1024 : undefined), 'down');
+  try {
+    // The relays' ports present sshd's host key: pin it for them too.
+    const knownHostsFile = path.join(dir, 'known_hosts_relays');
+    const key = sshd.knownHostsLine.split(' ').slice(1).join(' ');
+    await writeFile(knownHostsFile, `[127.0.0.1]:${relay.port} ${key}\n[127.0.0.1]:${down.port} ${key}\n`);
+    const src = path.join(dir, 'cut-up.bin');
+    const data = randomBytes(8 * 1024 * 1024);
+    await writeFile(src, data);
+    const up = job({
+      target: { ...target, port: relay.port, knownHostsFile },
+      sources: [src], dest: '/data/cut.dump', options: ['--times', '--append-verify'],
+    });
+    const r = await rsyncTransfer(up);
+    assert.ok(r.attempts >= 2, `attempts ${r.attempts}: ${up.lines.join('\n')}`);
+    assert.equal(relay.connections, r.attempts);
+    assert.ok(up.lines.some((l) => /interrupted|trying again|attempt/i.test(l)), up.lines.join('\n'));
+    assert.equal(sha(await readFile(path.join(sshd.root, 'cut.dump'))), sha(data));
+
+    const out = path.join(dir, 'cut-down');
+    await mkdir(out);
+    const get = job({
+      target: { ...target, port: down.port, knownHostsFile },
+      direction: 'download', sources: ['/data/cut.dump'], dest: `${out}/`, options: ['--times'],
+    });
+    const d = await rsyncTransfer(get);
+    assert.ok(d.attempts >= 2, `attempts ${d.attempts}: ${get.lines.join('\n')}`);
+    assert.equal(sha(await readFile(path.join(out, 'cut.dump'))), sha(data));
+  } finally {
+    await relay.close();
+    await down.close();
+  }
 });
