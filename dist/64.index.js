@@ -206,8 +206,14 @@ async function pipelinedWrite(s, lanes, local, start, size, chunk, depth, ctx, o
     let next = 0;
     try {
         const block = Math.max(chunk, READ_BLOCK - (READ_BLOCK % chunk));
+        // Read blocks go back to a pool once every write from them is answered (ssh2 may hold on
+        // to a block for a write it splits): a few megabytes reused instead of a fresh one per MiB
+        // for the garbage collector, which otherwise runs on external memory growth.
+        const pool = [];
         for (let pos = start; pos < size;) {
-            const buf = await readFully(local, pos, Math.min(block, size - pos));
+            const mem = pool.pop() ?? Buffer.allocUnsafe(block);
+            const buf = await readFully(local, pos, Math.min(block, size - pos), mem);
+            let unanswered = Math.ceil(buf.length / chunk);
             for (let off = 0; off < buf.length; off += chunk) {
                 await gate.slot(depth * lanes.length);
                 const n = Math.min(chunk, buf.length - off);
@@ -221,6 +227,8 @@ async function pipelinedWrite(s, lanes, local, start, size, chunk, depth, ctx, o
                         ctx.acked?.add(at, n);
                         opts.progress?.update(ctx.done);
                     }
+                    if (--unanswered === 0)
+                        pool.push(mem);
                     gate.end(err ?? undefined);
                 });
             }
@@ -423,8 +431,8 @@ async function samePrefixEnd(s, handle, local, end) {
     }
     return got === len && mine.equals(theirs);
 }
-async function readFully(fh, pos, len) {
-    const buf = Buffer.allocUnsafe(len);
+async function readFully(fh, pos, len, into) {
+    const buf = into && into.length >= len ? into.subarray(0, len) : Buffer.allocUnsafe(len);
     let got = 0;
     while (got < len) {
         const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
@@ -445,12 +453,17 @@ function statusOf(err) {
 }
 // --- connection ---------------------------------------------------------------------
 /**
- * ssh2 (without its native addon, which the bundle cannot carry) makes a new AES-GCM cipher
- * per packet from a raw key Buffer, and Node 24 spends ~30 µs per call deciding that a Buffer
- * is not a KeyObject (two thrown brand checks): a third of the upload's CPU. The same key as
- * a KeyObject skips that. Reaches into ssh2's cipher state, so it only swaps fields it finds.
+ * Two per-packet costs of ssh2 without its native addon (which the bundle cannot carry), both
+ * from CPU profiles of uploads in bench/:
+ * - it makes a new AES-GCM cipher per packet from a raw key Buffer, and Node 24 spends ~30 µs
+ *   per call deciding that a Buffer is not a KeyObject (two thrown brand checks): a third of the
+ *   upload's CPU. The same key as a KeyObject skips that.
+ * - it draws each packet's 4–19 bytes of random padding with a randomFillSync call of its own
+ *   (~5% of the CPU): the same CSPRNG, drawn 64 KiB at a time, serves them.
+ * Both reach into ssh2's cipher state after each key exchange, only where the fields they
+ * expect are found; otherwise ssh2 runs as it is, only slower.
  */
-function fastKeys(client) {
+function fastCiphers(client) {
     const proto = client._protocol;
     for (const state of [proto?._cipher, proto?._decipher]) {
         for (const field of ['_encKey', '_decipherKey', '_macKey']) {
@@ -459,6 +472,29 @@ function fastKeys(client) {
                 state[field] = (0,external_node_crypto_.createSecretKey)(key);
         }
     }
+    const out = proto?._cipher;
+    if (out && typeof out.allocPacket === 'function' && /-gcm$/.test(String(out._encSSLName)))
+        out.allocPacket = gcmPacket();
+}
+/** An SSH packet with room for `payloadLen` bytes, laid out for AES-GCM (RFC 5647): the length is not encrypted, padding fills to 16 bytes. */
+function gcmPacket() {
+    let random = Buffer.alloc(0);
+    let used = 0;
+    return (payloadLen) => {
+        let padLen = 16 - ((1 + payloadLen) & 15);
+        if (padLen < 4)
+            padLen += 16;
+        const packet = Buffer.allocUnsafe(4 + 1 + payloadLen + padLen);
+        packet.writeUInt32BE(packet.length - 4, 0);
+        packet[4] = padLen;
+        if (used + padLen > random.length) {
+            random = (0,external_node_crypto_.randomBytes)(64 * 1024);
+            used = 0;
+        }
+        random.copy(packet, 5 + payloadLen, used, used + padLen);
+        used += padLen;
+        return packet;
+    };
 }
 async function withReconnects(what, target, opts, ctx, attempt) {
     const retries = opts.retries ?? 5;
@@ -518,7 +554,7 @@ function connect(target, opts, ctx) {
         const signalCleanup = () => opts.signal?.removeEventListener('abort', onAbort);
         if (opts.signal?.aborted)
             return onAbort();
-        client.on('handshake', () => fastKeys(client));
+        client.on('handshake', () => fastCiphers(client));
         client.on('error', (err) => breakWith(err));
         client.on('close', () => breakWith(Object.assign(new Error('SFTP connection closed'), { code: 'ECONNRESET' })));
         // One SFTP channel; any channel failing breaks the session (its requests would never end).

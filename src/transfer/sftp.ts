@@ -1,7 +1,7 @@
 // SFTP upload/download over ssh2 with many requests in flight (one request at a time is
 // latency-bound: a few MiB/s over the Atlantic), resumed from the size already on the far
 // side after a cut, with the server's host key pinned across reconnects.
-import { createHash, createSecretKey } from 'node:crypto';
+import { createHash, createSecretKey, randomBytes } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import ssh2 from 'ssh2';
@@ -225,8 +225,14 @@ async function pipelinedWrite(
   let next = 0;
   try {
     const block = Math.max(chunk, READ_BLOCK - (READ_BLOCK % chunk));
+    // Read blocks go back to a pool once every write from them is answered (ssh2 may hold on
+    // to a block for a write it splits): a few megabytes reused instead of a fresh one per MiB
+    // for the garbage collector, which otherwise runs on external memory growth.
+    const pool: Buffer[] = [];
     for (let pos = start; pos < size; ) {
-      const buf = await readFully(local, pos, Math.min(block, size - pos));
+      const mem = pool.pop() ?? Buffer.allocUnsafe(block);
+      const buf = await readFully(local, pos, Math.min(block, size - pos), mem);
+      let unanswered = Math.ceil(buf.length / chunk);
       for (let off = 0; off < buf.length; off += chunk) {
         await gate.slot(depth * lanes.length);
         const n = Math.min(chunk, buf.length - off);
@@ -240,6 +246,7 @@ async function pipelinedWrite(
             ctx.acked?.add(at, n);
             opts.progress?.update(ctx.done);
           }
+          if (--unanswered === 0) pool.push(mem);
           gate.end(err ?? undefined);
         });
       }
@@ -451,8 +458,8 @@ async function samePrefixEnd(s: Session, handle: Buffer, local: FileHandle, end:
   return got === len && mine.equals(theirs);
 }
 
-async function readFully(fh: FileHandle, pos: number, len: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(len);
+async function readFully(fh: FileHandle, pos: number, len: number, into?: Buffer): Promise<Buffer> {
+  const buf = into && into.length >= len ? into.subarray(0, len) : Buffer.allocUnsafe(len);
   let got = 0;
   while (got < len) {
     const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
@@ -475,12 +482,17 @@ function statusOf(err: unknown): number | undefined {
 // --- connection ---------------------------------------------------------------------
 
 /**
- * ssh2 (without its native addon, which the bundle cannot carry) makes a new AES-GCM cipher
- * per packet from a raw key Buffer, and Node 24 spends ~30 µs per call deciding that a Buffer
- * is not a KeyObject (two thrown brand checks): a third of the upload's CPU. The same key as
- * a KeyObject skips that. Reaches into ssh2's cipher state, so it only swaps fields it finds.
+ * Two per-packet costs of ssh2 without its native addon (which the bundle cannot carry), both
+ * from CPU profiles of uploads in bench/:
+ * - it makes a new AES-GCM cipher per packet from a raw key Buffer, and Node 24 spends ~30 µs
+ *   per call deciding that a Buffer is not a KeyObject (two thrown brand checks): a third of the
+ *   upload's CPU. The same key as a KeyObject skips that.
+ * - it draws each packet's 4–19 bytes of random padding with a randomFillSync call of its own
+ *   (~5% of the CPU): the same CSPRNG, drawn 64 KiB at a time, serves them.
+ * Both reach into ssh2's cipher state after each key exchange, only where the fields they
+ * expect are found; otherwise ssh2 runs as it is, only slower.
  */
-function fastKeys(client: Client): void {
+function fastCiphers(client: Client): void {
   const proto = (client as unknown as { _protocol?: { _cipher?: Record<string, unknown>; _decipher?: Record<string, unknown> } })._protocol;
   for (const state of [proto?._cipher, proto?._decipher]) {
     for (const field of ['_encKey', '_decipherKey', '_macKey']) {
@@ -488,6 +500,28 @@ function fastKeys(client: Client): void {
       if (Buffer.isBuffer(key) && key.length) state![field] = createSecretKey(key);
     }
   }
+  const out = proto?._cipher;
+  if (out && typeof out.allocPacket === 'function' && /-gcm$/.test(String(out._encSSLName))) out.allocPacket = gcmPacket();
+}
+
+/** An SSH packet with room for `payloadLen` bytes, laid out for AES-GCM (RFC 5647): the length is not encrypted, padding fills to 16 bytes. */
+function gcmPacket(): (payloadLen: number) => Buffer {
+  let random = Buffer.alloc(0);
+  let used = 0;
+  return (payloadLen: number) => {
+    let padLen = 16 - ((1 + payloadLen) & 15);
+    if (padLen < 4) padLen += 16;
+    const packet = Buffer.allocUnsafe(4 + 1 + payloadLen + padLen);
+    packet.writeUInt32BE(packet.length - 4, 0);
+    packet[4] = padLen;
+    if (used + padLen > random.length) {
+      random = randomBytes(64 * 1024);
+      used = 0;
+    }
+    random.copy(packet, 5 + payloadLen, used, used + padLen);
+    used += padLen;
+    return packet;
+  };
 }
 
 interface Session {
@@ -561,7 +595,7 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
     const signalCleanup = () => opts.signal?.removeEventListener('abort', onAbort);
     if (opts.signal?.aborted) return onAbort();
 
-    client.on('handshake', () => fastKeys(client));
+    client.on('handshake', () => fastCiphers(client));
     client.on('error', (err) => breakWith(err));
     client.on('close', () => breakWith(Object.assign(new Error('SFTP connection closed'), { code: 'ECONNRESET' })));
     // One SFTP channel; any channel failing breaks the session (its requests would never end).
