@@ -242,6 +242,27 @@ test('download: resumes from the local partial file, also after a cut', { skip }
   assert.equal(await sha256Of(local), remoteSha);
 });
 
+test('download over 4 channels: answers out of order are written in order; a cut resumes from the disk', { skip }, async () => {
+  const remote = path.join(dir, 'remote-src-4');
+  const remoteSha = await writeRandom(remote, 24 * MiB + 333);
+  await resetShared(await readFile(remote));
+  const local = path.join(dir, 'downloaded-4');
+  await rm(local, { force: true });
+  const proxy = await startProxy(() => sshd.port, (n) => (n === 0 ? 10 * MiB : undefined), 'down');
+  try {
+    const logs: string[] = [];
+    const r = await sftpDownload(target({ port: proxy.port }), local, options(logs, { channels: 4 }));
+    assert.equal(proxy.connections, 2, logs.join('\n'));
+    assert.equal(r.resumedFrom.length, 1, logs.join('\n'));
+    assert.ok(logs.some((l) => /reading over 4 channels/.test(l)), logs.join('\n'));
+    assert.equal(r.sha256, remoteSha);
+    assert.equal(await sha256Of(local), remoteSha);
+  } finally {
+    await proxy.close();
+    await rm(local, { force: true });
+  }
+});
+
 test('abort: the signal stops an upload quickly and closes the connection', { skip }, async () => {
   await resetShared();
   const controller = new AbortController();

@@ -144,7 +144,7 @@ try {
         top = undefined;
         for (let i = 0; i < sftpReps; i++) {
           await truncate(sshd.sharedFilePath!, 0); // else the action resumes
-          const m = await measure(NODE, [workers.sftp, file, '127.0.0.1', String(port), sshd.user, keyFiles.privateKeyPath, 'db.dump', channels], { tmpDir: WORK });
+          const m = await measure(NODE, [workers.sftp, 'upload', file, '127.0.0.1', String(port), sshd.user, keyFiles.privateKeyPath, 'db.dump', channels], { tmpDir: WORK });
           if (m.code !== 0) throw new Error(`worker-sftp failed: ${m.stderr.slice(-500)}`);
           await check();
           const ms = JSON.parse(m.stdout.trim().split('\n').at(-1)!).ms as number;
@@ -171,6 +171,36 @@ try {
         if (!top || m.wallMs < top.ms) top = { m, ms: m.wallMs };
       }
       add(group, 'OpenSSH sftp -b put', top!.m, top!.ms, true);
+
+      // The same file back down through the relay (the shared file now holds it): ssh2's own
+      // receive window is 2 MiB per channel, as sshd's is for uploads.
+      if (port === relay.port) {
+        const dgroup = `SFTP download, +${LATENCY_MS} ms each way`;
+        const got = path.join(WORK, 'sftp-down.bin');
+        const fetched = async () => {
+          if ((await stat(got)).size !== size || (await sha256File(got)) !== sha) throw new Error(`${dgroup}: the downloaded file differs`);
+          await rm(got, { force: true });
+        };
+        const down = async (channels: string) => {
+          await rm(got, { force: true });
+          const m = await measure(NODE, [workers.sftp, 'download', got, '127.0.0.1', String(port), sshd.user, keyFiles.privateKeyPath, 'db.dump', channels], { tmpDir: WORK });
+          if (m.code !== 0) throw new Error(`worker-sftp download failed: ${m.stderr.slice(-500)}`);
+          await fetched();
+          return { m, ms: JSON.parse(m.stdout.trim().split('\n').at(-1)!).ms as number };
+        };
+        const d = await down('');
+        add(dgroup, 'action (sftpDownload)', d.m, d.ms, false);
+        if (size <= 1024 * MiB) {
+          const one = await down('1');
+          add(dgroup, 'for comparison: action held to 1 channel', one.m, one.ms, false);
+        }
+        await rm(got, { force: true });
+        await writeFile(batch, `get db.dump ${got}\n`);
+        const m = await measure('sftp', ['-q', '-b', batch, '-P', String(port), '-i', keyFiles.privateKeyPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${sshd.user}@127.0.0.1`], { tmpDir: WORK });
+        if (m.code !== 0) throw new Error(`sftp get failed: ${m.stderr.slice(-500)}`);
+        await fetched();
+        add(dgroup, 'OpenSSH sftp -b get', m, m.wallMs, true);
+      }
     }
     await truncate(sshd.sharedFilePath!, 0);
     await rm(file, { force: true });

@@ -27,7 +27,7 @@ export interface SftpOptions {
   expectedHostKey?: string;
   retries?: number;
   concurrency?: number;
-  /** SFTP channels an upload spreads its writes over (1 = what OpenSSH's sftp does); by default 4 when a round trip takes 2 ms or more, else 1. */
+  /** SFTP channels a transfer spreads its requests over (1 = what OpenSSH's sftp does); by default 4 when a round trip takes 2 ms or more, else 1. */
   channels?: number;
   chunkSize?: number;
   /** First backoff step between reconnects (tests shorten it). */
@@ -64,14 +64,15 @@ const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
 // loopback). 32 KiB fits a single SFTP packet on any server.
 const DEFAULT_CHUNK = 32 * 1024;
 const UPLOAD_DEPTH = 64;
-// Each SFTP channel gets its own flow-control window from the server (OpenSSH: 2 MiB), so one
-// channel moves at most a window per round trip; uploads over a long link spread their writes
-// over several. On a short link the window is no limit and extra channels only cost CPU
+// Each SFTP channel has its own flow-control window (OpenSSH's server grants 2 MiB, ssh2 as the
+// receiver too), so one channel moves at most a window per round trip; over a long link,
+// transfers spread their requests over several. On a short link the window is no limit and extra channels only cost CPU
 // (measured in bench/: 4 channels on loopback ran 0.8× one channel).
-const UPLOAD_CHANNELS = 4;
+const LONG_LINK_CHANNELS = 4;
 const LONG_LINK_MS = 2; // a round trip from which one window per round trip is < 1 GB/s
 const MAX_UPLOAD_DEPTH = 512;
 const DOWNLOAD_DEPTH = 128;
+const WINDOW_REQUESTS = 64; // 32 KiB requests that fill one 2 MiB channel window
 const READ_BLOCK = 1024 * 1024; // local reads, sliced into requests
 const CHECK_BYTES = 64 * 1024; // compared before trusting a partial file
 
@@ -144,7 +145,7 @@ function newContext(opts: SftpOptions): Context {
 async function uploadOnce(s: Session, local: FileHandle, size: number, remotePath: string, ctx: Context, opts: SftpOptions): Promise<void> {
   const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
   const depth = opts.concurrency ?? Math.min(MAX_UPLOAD_DEPTH, Math.max(UPLOAD_DEPTH, Math.ceil(s.serverWindow / chunk)));
-  const channels = Math.max(1, opts.channels ?? UPLOAD_CHANNELS); // the most this upload may use
+  const channels = Math.max(1, opts.channels ?? LONG_LINK_CHANNELS); // the most this upload may use
   // No TRUNC: what an earlier attempt wrote is kept and appended to.
   let readable = true;
   let handle = await s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.READ | OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb)).catch((err) => {
@@ -187,7 +188,7 @@ async function uploadOnce(s: Session, local: FileHandle, size: number, remotePat
     opts.progress?.update(start);
     lanes.push({ sftp: s.sftp, handle });
     const roundTripMs = performance.now() - asked;
-    const wanted = opts.channels ?? (roundTripMs >= LONG_LINK_MS ? UPLOAD_CHANNELS : 1);
+    const wanted = opts.channels ?? (roundTripMs >= LONG_LINK_MS ? LONG_LINK_CHANNELS : 1);
     for (const sftp of await s.moreChannels(wanted - 1)) {
       const h = await s.call<Buffer>((cb) => sftp.open(remotePath, OPEN_MODE.WRITE, cb)).catch(() => undefined);
       if (h) lanes.push({ sftp, handle: h });
@@ -264,8 +265,11 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
   const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
   const depth = opts.concurrency ?? DOWNLOAD_DEPTH;
   const handle = await s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.READ, cb));
+  const lanes: Lane[] = [{ sftp: s.sftp, handle }];
   try {
+    const asked = performance.now();
     const size = (await s.call<Stats>((cb) => s.sftp.fstat(handle, cb))).size;
+    const roundTripMs = performance.now() - asked;
     let start = (await local.stat()).size; // written in order: the local file is a clean prefix
     if (start > size || (start > 0 && !(await samePrefixEnd(s, handle, local, start)))) {
       if (start > 0) opts.log(`The local ${start}-byte partial file does not match the remote one; downloading again from the beginning.`);
@@ -280,25 +284,35 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
     ctx.done = start;
     opts.progress?.update(start);
     await hasher.catchUp(start);
-    await pipelinedRead(s, handle, local, start, size, chunk, depth, hasher, ctx, opts);
+    // As for uploads: ssh2 grants each channel a 2 MiB receive window, one per round trip.
+    const wanted = opts.channels ?? (roundTripMs >= LONG_LINK_MS ? LONG_LINK_CHANNELS : 1);
+    for (const sftp of await s.moreChannels(wanted - 1)) {
+      const h = await s.call<Buffer>((cb) => sftp.open(remotePath, OPEN_MODE.READ, cb)).catch(() => undefined);
+      if (h) lanes.push({ sftp, handle: h });
+    }
+    if (wanted > 1) opts.log(`SFTP: reading over ${lanes.length} channels (a round trip took ${roundTripMs.toFixed(0)} ms).`);
+    await pipelinedRead(s, lanes, local, start, size, chunk, Math.max(depth, lanes.length * WINDOW_REQUESTS), hasher, ctx, opts);
     const got = (await local.stat()).size;
     if (got !== size) throw new SftpTransferError(`After the download the local file holds ${got} bytes, expected ${size}.`);
     return size;
   } finally {
+    for (const lane of lanes.slice(1)) await s.call((cb) => lane.sftp.close(lane.handle, cb)).catch(() => {});
     await s.call((cb) => s.sftp.close(handle, cb)).catch(() => {});
   }
 }
 
 async function pipelinedRead(
-  s: Session, handle: Buffer, local: FileHandle, start: number, size: number,
+  s: Session, lanes: Lane[], local: FileHandle, start: number, size: number,
   chunk: number, depth: number, hasher: PrefixHasher, ctx: Context, opts: SftpOptions,
 ): Promise<void> {
   const gate = new Gate(s, opts.stallTimeoutMs);
   const arrived = new Map<number, Buffer>(); // answers may come back out of order
   let next = start;
+  let turn = 0;
   const request = (pos: number, len: number) => {
     gate.begin();
-    s.sftp.read(handle, Buffer.allocUnsafe(len), 0, len, pos, (err, nb, data) => {
+    const lane = lanes[turn++ % lanes.length];
+    lane.sftp.read(lane.handle, Buffer.allocUnsafe(len), 0, len, pos, (err, nb, data) => {
       if (!err && nb === 0) err = new SftpTransferError(`The remote file ended at ${pos} bytes, before its announced ${size}.`);
       if (!err) {
         arrived.set(pos, data.subarray(0, nb));
