@@ -1,5 +1,5 @@
-// Cancellation as a runner does it, during uploads that go over SSH: SFTP (v1, ssh2 in the
-// process, to a real sshd) and rsync (rpc, rsync and ssh child processes). The step stops by
+// Cancellation as a runner does it, during transfers that go over SSH: SFTP uploads and downloads (v1, ssh2 in the
+// process, to a real sshd) and rsync uploads (rpc, rsync and ssh child processes). The step stops by
 // itself within seconds, non-zero, with a summary that says how to resume (never the key);
 // its key files and work dir are gone and no rsync/ssh process outlives it (checked by PID).
 // Each run gets its own RUNNER_TEMP, which every process of the run carries in its
@@ -89,8 +89,8 @@ function assertResumable(run: ActionRun, key: string | undefined) {
   assert.deepEqual(findLeaks({ stdout: run.stdout, stderr: run.stderr, summary: run.summary }, [key]), [], 'the key is not in the summary or the log');
 }
 
-/** A relay that slows both ways down to `rate` bytes/s: the upload lasts long enough to be stopped. */
-async function slowRelay(port: number, rate: number) {
+/** A relay that slows both ways (or only server → client) down to `rate` bytes/s: a transfer lasts long enough to be stopped. */
+async function slowRelay(port: number, rate: number, only?: 'down') {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(port, '127.0.0.1');
@@ -98,7 +98,7 @@ async function slowRelay(port: number, rate: number) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
       s.on('error', () => {});
-      throttle(s, rate);
+      if (!only || s === upstream) throttle(s, rate);
     }
     client.pipe(upstream);
     upstream.pipe(client);
@@ -162,6 +162,74 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       assert.deepEqual(await leftovers(runnerTemp), [], 'no work dir, key file or partial file left');
       assert.deepEqual(await processesOf(runnerTemp), [], 'no process of the run is left');
       // ssh2 runs in the action's process: the server's session process must end with it.
+      let sessions: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        sessions = await sshd!.sessionPids();
+        if (!sessions.length) break;
+        await sleep(100);
+      }
+      assert.deepEqual(sessions, [], 'the SFTP session on the server ended');
+    } finally {
+      await run.cleanup();
+      await relay?.close();
+      await emu.close();
+      await rm(runnerTemp, { recursive: true, force: true });
+    }
+  });
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`${signal} during an SFTP download (download-via: sftp): stops within seconds, resumable, no partial file, the session ends`, async (t) => {
+    const emu: Emulator = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 300, testingMs: 100 } });
+    const runnerTemp = await mkdtemp(path.join(tmpdir(), 'cancel-sftp-down-rt-'));
+    const outDir = path.join(runnerTemp, 'odoo-upgrade');
+    let sshd: Sshd | undefined;
+    let relay: Awaited<ReturnType<typeof slowRelay>> | undefined;
+    emu.sftpProvider = async (req, authorizedKeys) => {
+      sshd = await startSshd({ mode: 'sftp', authorizedKeys, sharedFile: req.filename });
+      servers.push(sshd);
+      req.uploadedPath = sshd.sharedFilePath;
+      relay = await slowRelay(sshd.port, 256 * 1024, 'down'); // the upload at full speed, the download slow
+      return { hostname: '127.0.0.1', port: relay.port, user: sshd.user, sharedFile: req.filename, root: sshd.root };
+    };
+    // Once the partial download holds some bytes, signal the action (found by its RUNNER_TEMP).
+    let signalledAt = 0;
+    let stopWatching = false;
+    const partialSize = async () => {
+      const names = await readdir(outDir).catch(() => [] as string[]);
+      const part = names.find((n) => n.endsWith('.part'));
+      return part ? ((await stat(path.join(outDir, part)).catch(() => undefined))?.size ?? 0) : 0;
+    };
+    const watcher = (async () => {
+      while (!stopWatching && !signalledAt) {
+        const action = (await partialSize()) > 128 * 1024 ? (await processesOf(runnerTemp)).find((p) => p.comm === 'node' || p.comm === 'MainThread') : undefined;
+        if (action) {
+          signalledAt = Date.now();
+          process.kill(action.pid, signal);
+        }
+        await sleep(50);
+      }
+    })();
+    const run = await runAction({
+      inputs: {
+        contract: 'M1-cancel-sftp-secret', email: 'ci@example.com', target: '18.0', dump: dumpPath, 'platform-url': emu.url, 'poll-interval': '1',
+        'artifact-name': '', 'upload-method': 'sftp', 'download-via': 'sftp', 'output-dir': outDir,
+      },
+      env: { NODE_EXTRA_CA_CERTS: emu.caFile!, RUNNER_TEMP: runnerTemp },
+      timeoutMs: 60_000,
+    });
+    const exitedAt = Date.now();
+    stopWatching = true;
+    await watcher;
+    try {
+      assert.ok(signalledAt, `the watcher saw the download under way and signalled; ${run.stdout}`);
+      assert.ok(exitedAt - signalledAt < 3_000, `stopped ${exitedAt - signalledAt} ms after the signal`);
+      t.diagnostic(`exited ${exitedAt - signalledAt} ms after ${signal}`);
+      const req = emu.requests.get(run.outputs['request-id'])!;
+      assertResumable(run, req?.key);
+      assert.equal(req.state, 'done', 'the upgrade itself had ended');
+      assert.deepEqual(await leftovers(runnerTemp), [], 'no work dir, key file or partial file left');
+      assert.deepEqual(await processesOf(runnerTemp), [], 'no process of the run is left');
       let sessions: number[] = [];
       for (let i = 0; i < 40; i++) {
         sessions = await sshd!.sessionPids();

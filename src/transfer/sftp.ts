@@ -367,7 +367,7 @@ class Gate {
     this.unsubscribe = session.onBroken((err) => this.fail(err));
     this.timer = setInterval(() => {
       if (this.pending > 0 && Date.now() - this.lastProgress > stallMs) {
-        const err = Object.assign(new Error(`No SFTP answer for ${Math.round(stallMs / 1000)} s`), { code: 'ETIMEDOUT' });
+        const err = Object.assign(new Error(`No SFTP answer for ${stallMs >= 1000 ? `${Math.round(stallMs / 1000)} s` : `${stallMs} ms`}`), { code: 'ETIMEDOUT' });
         this.fail(err);
         session.destroy();
       }
