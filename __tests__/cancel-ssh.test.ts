@@ -115,135 +115,107 @@ async function slowRelay(port: number, rate: number, only?: 'down') {
   };
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  test(`${signal} during an SFTP upload (v1): stops within seconds, resumable, no key file, the server sees the connection go`, async (t) => {
-    const emu: Emulator = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 300, testingMs: 100 } });
-    const runnerTemp = await mkdtemp(path.join(tmpdir(), 'cancel-sftp-rt-'));
-    let sshd: Sshd | undefined;
-    let relay: Awaited<ReturnType<typeof slowRelay>> | undefined;
-    emu.sftpProvider = async (req, authorizedKeys) => {
-      sshd = await startSshd({ mode: 'sftp', authorizedKeys, sharedFile: req.filename });
-      servers.push(sshd);
-      req.uploadedPath = sshd.sharedFilePath;
-      relay = await slowRelay(sshd.port, 512 * 1024); // about 9 s for this dump, uncancelled
-      return { hostname: '127.0.0.1', port: relay.port, user: sshd.user, sharedFile: req.filename, root: sshd.root };
-    };
-    // Once bytes arrive on the server, signal the action (found by its RUNNER_TEMP).
-    let signalledAt = 0;
-    let stopWatching = false;
-    const watcher = (async () => {
-      while (!stopWatching && !signalledAt) {
-        const size = sshd?.sharedFilePath ? ((await stat(sshd.sharedFilePath).catch(() => undefined))?.size ?? 0) : 0;
-        const action = size > 256 * 1024 ? (await processesOf(runnerTemp)).find((p) => p.comm === 'node' || p.comm === 'MainThread') : undefined;
-        if (action) {
-          signalledAt = Date.now();
-          process.kill(action.pid, signal);
-        }
-        await sleep(50);
+/**
+ * One SFTP transfer of a v1 run through a slowed relay, signalled once `underWay` says bytes
+ * are moving; checks what every cancelled SFTP run must show, and returns the rest to check.
+ */
+async function cancelSftp(
+  t: { diagnostic(m: string): void },
+  signal: 'SIGINT' | 'SIGTERM',
+  opts: { rate: number; only?: 'down'; extra: Record<string, string>; underWay: (sshd: Sshd | undefined, runnerTemp: string) => Promise<boolean> },
+  check: (req: { state: string }, sshd: Sshd) => Promise<void>,
+): Promise<void> {
+  const emu: Emulator = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 300, testingMs: 100 } });
+  const runnerTemp = await mkdtemp(path.join(tmpdir(), 'cancel-sftp-rt-'));
+  let sshd: Sshd | undefined;
+  let relay: Awaited<ReturnType<typeof slowRelay>> | undefined;
+  emu.sftpProvider = async (req, authorizedKeys) => {
+    sshd = await startSshd({ mode: 'sftp', authorizedKeys, sharedFile: req.filename });
+    servers.push(sshd);
+    req.uploadedPath = sshd.sharedFilePath;
+    relay = await slowRelay(sshd.port, opts.rate, opts.only);
+    return { hostname: '127.0.0.1', port: relay.port, user: sshd.user, sharedFile: req.filename, root: sshd.root };
+  };
+  // Once the transfer is under way, signal the action (found by its RUNNER_TEMP).
+  let signalledAt = 0;
+  let stopWatching = false;
+  const watcher = (async () => {
+    while (!stopWatching && !signalledAt) {
+      const action = (await opts.underWay(sshd, runnerTemp)) ? (await processesOf(runnerTemp)).find((p) => p.comm === 'node' || p.comm === 'MainThread') : undefined;
+      if (action) {
+        signalledAt = Date.now();
+        process.kill(action.pid, signal);
       }
-    })();
-    const run = await runAction({
-      inputs: { contract: 'M1-cancel-sftp-secret', email: 'ci@example.com', target: '18.0', dump: dumpPath, 'platform-url': emu.url, 'poll-interval': '1', 'artifact-name': '', 'upload-method': 'sftp' },
-      env: { NODE_EXTRA_CA_CERTS: emu.caFile!, RUNNER_TEMP: runnerTemp },
-      timeoutMs: 40_000,
-    });
-    const exitedAt = Date.now();
-    stopWatching = true;
-    await watcher;
-    try {
-      assert.ok(signalledAt, `the watcher saw the upload under way and signalled; ${run.stdout}`);
-      assert.ok(exitedAt - signalledAt < 3_000, `stopped ${exitedAt - signalledAt} ms after the signal`);
-      t.diagnostic(`exited ${exitedAt - signalledAt} ms after ${signal}`);
-      const req = emu.requests.get(run.outputs['request-id'])!;
-      assertResumable(run, req?.key);
-      const arrived = (await stat(sshd!.sharedFilePath!)).size;
-      assert.ok(arrived > 0 && arrived < (await stat(dumpPath)).size, `the upload was under way and cut short (${arrived} bytes arrived)`);
-      assert.equal(req.state, 'draft', 'never processed');
-      assert.deepEqual(await leftovers(runnerTemp), [], 'no work dir, key file or partial file left');
-      assert.deepEqual(await processesOf(runnerTemp), [], 'no process of the run is left');
-      // ssh2 runs in the action's process: the server's session process must end with it.
-      let sessions: number[] = [];
-      for (let i = 0; i < 40; i++) {
-        sessions = await sshd!.sessionPids();
-        if (!sessions.length) break;
-        await sleep(100);
-      }
-      assert.deepEqual(sessions, [], 'the SFTP session on the server ended');
-    } finally {
-      await run.cleanup();
-      await relay?.close();
-      await emu.close();
-      await rm(runnerTemp, { recursive: true, force: true });
+      await sleep(50);
     }
+  })();
+  const run = await runAction({
+    inputs: {
+      contract: 'M1-cancel-sftp-secret', email: 'ci@example.com', target: '18.0', dump: dumpPath, 'platform-url': emu.url, 'poll-interval': '1',
+      'artifact-name': '', 'upload-method': 'sftp', ...opts.extra,
+    },
+    env: { NODE_EXTRA_CA_CERTS: emu.caFile!, RUNNER_TEMP: runnerTemp },
+    timeoutMs: 60_000,
   });
+  const exitedAt = Date.now();
+  stopWatching = true;
+  await watcher;
+  try {
+    assert.ok(signalledAt, `the watcher saw the transfer under way and signalled; ${run.stdout}`);
+    assert.ok(exitedAt - signalledAt < 3_000, `stopped ${exitedAt - signalledAt} ms after the signal`);
+    t.diagnostic(`exited ${exitedAt - signalledAt} ms after ${signal}`);
+    const req = emu.requests.get(run.outputs['request-id'])!;
+    assertResumable(run, req?.key);
+    await check(req, sshd!);
+    assert.deepEqual(await leftovers(runnerTemp), [], 'no work dir, key file or partial file left');
+    assert.deepEqual(await processesOf(runnerTemp), [], 'no process of the run is left');
+    // ssh2 runs in the action's process: the server's session process must end with it.
+    let sessions: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      sessions = await sshd!.sessionPids();
+      if (!sessions.length) break;
+      await sleep(100);
+    }
+    assert.deepEqual(sessions, [], 'the SFTP session on the server ended');
+  } finally {
+    await run.cleanup();
+    await relay?.close();
+    await emu.close();
+    await rm(runnerTemp, { recursive: true, force: true });
+  }
 }
 
+const sizeOf = async (file: string | undefined) => (file ? ((await stat(file).catch(() => undefined))?.size ?? 0) : 0);
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  test(`${signal} during an SFTP download (download-via: sftp): stops within seconds, resumable, no partial file, the session ends`, async (t) => {
-    const emu: Emulator = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 300, testingMs: 100 } });
-    const runnerTemp = await mkdtemp(path.join(tmpdir(), 'cancel-sftp-down-rt-'));
-    const outDir = path.join(runnerTemp, 'odoo-upgrade');
-    let sshd: Sshd | undefined;
-    let relay: Awaited<ReturnType<typeof slowRelay>> | undefined;
-    emu.sftpProvider = async (req, authorizedKeys) => {
-      sshd = await startSshd({ mode: 'sftp', authorizedKeys, sharedFile: req.filename });
-      servers.push(sshd);
-      req.uploadedPath = sshd.sharedFilePath;
-      relay = await slowRelay(sshd.port, 256 * 1024, 'down'); // the upload at full speed, the download slow
-      return { hostname: '127.0.0.1', port: relay.port, user: sshd.user, sharedFile: req.filename, root: sshd.root };
-    };
-    // Once the partial download holds some bytes, signal the action (found by its RUNNER_TEMP).
-    let signalledAt = 0;
-    let stopWatching = false;
-    const partialSize = async () => {
-      const names = await readdir(outDir).catch(() => [] as string[]);
-      const part = names.find((n) => n.endsWith('.part'));
-      return part ? ((await stat(path.join(outDir, part)).catch(() => undefined))?.size ?? 0) : 0;
-    };
-    const watcher = (async () => {
-      while (!stopWatching && !signalledAt) {
-        const action = (await partialSize()) > 128 * 1024 ? (await processesOf(runnerTemp)).find((p) => p.comm === 'node' || p.comm === 'MainThread') : undefined;
-        if (action) {
-          signalledAt = Date.now();
-          process.kill(action.pid, signal);
-        }
-        await sleep(50);
-      }
-    })();
-    const run = await runAction({
-      inputs: {
-        contract: 'M1-cancel-sftp-secret', email: 'ci@example.com', target: '18.0', dump: dumpPath, 'platform-url': emu.url, 'poll-interval': '1',
-        'artifact-name': '', 'upload-method': 'sftp', 'download-via': 'sftp', 'output-dir': outDir,
+  test(`${signal} during an SFTP upload (v1): stops within seconds, resumable, no key file, the server sees the connection go`, (t) =>
+    cancelSftp(
+      t,
+      signal,
+      // About 9 s for this dump, uncancelled; signalled once 256 KiB are on the server.
+      { rate: 512 * 1024, extra: {}, underWay: async (sshd) => (await sizeOf(sshd?.sharedFilePath)) > 256 * 1024 },
+      async (req, sshd) => {
+        const arrived = await sizeOf(sshd.sharedFilePath);
+        assert.ok(arrived > 0 && arrived < (await stat(dumpPath)).size, `the upload was under way and cut short (${arrived} bytes arrived)`);
+        assert.equal(req.state, 'draft', 'never processed');
       },
-      env: { NODE_EXTRA_CA_CERTS: emu.caFile!, RUNNER_TEMP: runnerTemp },
-      timeoutMs: 60_000,
-    });
-    const exitedAt = Date.now();
-    stopWatching = true;
-    await watcher;
-    try {
-      assert.ok(signalledAt, `the watcher saw the download under way and signalled; ${run.stdout}`);
-      assert.ok(exitedAt - signalledAt < 3_000, `stopped ${exitedAt - signalledAt} ms after the signal`);
-      t.diagnostic(`exited ${exitedAt - signalledAt} ms after ${signal}`);
-      const req = emu.requests.get(run.outputs['request-id'])!;
-      assertResumable(run, req?.key);
-      assert.equal(req.state, 'done', 'the upgrade itself had ended');
-      assert.deepEqual(await leftovers(runnerTemp), [], 'no work dir, key file or partial file left');
-      assert.deepEqual(await processesOf(runnerTemp), [], 'no process of the run is left');
-      let sessions: number[] = [];
-      for (let i = 0; i < 40; i++) {
-        sessions = await sshd!.sessionPids();
-        if (!sessions.length) break;
-        await sleep(100);
-      }
-      assert.deepEqual(sessions, [], 'the SFTP session on the server ended');
-    } finally {
-      await run.cleanup();
-      await relay?.close();
-      await emu.close();
-      await rm(runnerTemp, { recursive: true, force: true });
-    }
-  });
+    ));
+
+  test(`${signal} during an SFTP download (download-via: sftp): stops within seconds, resumable, no partial file, the session ends`, (t) =>
+    cancelSftp(
+      t,
+      signal,
+      // The upload at full speed, the download slow; signalled once the partial file holds 128 KiB.
+      {
+        rate: 256 * 1024, only: 'down', extra: { 'download-via': 'sftp' },
+        underWay: async (_sshd, runnerTemp) => {
+          const outDir = path.join(runnerTemp, 'odoo-upgrade');
+          const part = (await readdir(outDir).catch(() => [] as string[])).find((n) => n.endsWith('.part'));
+          return part !== undefined && (await sizeOf(path.join(outDir, part))) > 128 * 1024;
+        },
+      },
+      async (req) => assert.equal(req.state, 'done', 'the upgrade itself had ended'),
+    ));
 }
 
 let rpc: RpcEmulator | undefined;

@@ -95,13 +95,21 @@ async function sftpUpload(localPath, target, opts) {
 async function sftpDownload(target, localPath, opts) {
     const local = await (0,promises_.open)(localPath, 'a+').then((fh) => fh.close()).then(() => (0,promises_.open)(localPath, 'r+'));
     const ctx = newContext(opts);
+    // Hashed from the disk behind the writes; a local file that is started over gets a new hash.
+    const hashing = {
+        hash: new file_hash/* FileHash */.R(localPath),
+        async restart() {
+            await this.hash.close();
+            this.hash = new file_hash/* FileHash */.R(localPath);
+        },
+    };
     try {
-        const hasher = new PrefixHasher(local);
-        const size = await withReconnects('download', target, opts, ctx, (s) => downloadOnce(s, local, target.remotePath, hasher, ctx, opts));
-        return { bytes: size, hostKeyFingerprint: ctx.pinned, resumedFrom: ctx.resumedFrom, sha256: await hasher.digest(size) };
+        const size = await withReconnects('download', target, opts, ctx, (s) => downloadOnce(s, local, target.remotePath, hashing, ctx, opts));
+        return { bytes: size, hostKeyFingerprint: ctx.pinned, resumedFrom: ctx.resumedFrom, sha256: await hashing.hash.digest(size) };
     }
     finally {
         opts.progress?.finish();
+        await hashing.hash.close();
         await local.close();
     }
 }
@@ -241,8 +249,7 @@ async function pipelinedWrite(s, lanes, local, start, size, chunk, depth, ctx, o
         gate.dispose();
     }
 }
-// --- download -----------------------------------------------------------------------
-async function downloadOnce(s, local, remotePath, hasher, ctx, opts) {
+async function downloadOnce(s, local, remotePath, hashing, ctx, opts) {
     const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
     const depth = opts.concurrency ?? DOWNLOAD_DEPTH;
     const handle = await s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.READ, cb));
@@ -256,7 +263,7 @@ async function downloadOnce(s, local, remotePath, hasher, ctx, opts) {
             if (start > 0)
                 opts.log(`The local ${start}-byte partial file does not match the remote one; downloading again from the beginning.`);
             await local.truncate(0);
-            hasher.reset();
+            await hashing.restart();
             start = 0;
         }
         if (start > 0) {
@@ -265,7 +272,7 @@ async function downloadOnce(s, local, remotePath, hasher, ctx, opts) {
         }
         ctx.done = start;
         opts.progress?.update(start);
-        await hasher.catchUp(start);
+        hashing.hash.advance(start);
         // As for uploads: ssh2 grants each channel a 2 MiB receive window, one per round trip.
         const wanted = opts.channels ?? (roundTripMs >= LONG_LINK_MS ? LONG_LINK_CHANNELS : 1);
         for (const sftp of await s.moreChannels(wanted - 1)) {
@@ -275,7 +282,7 @@ async function downloadOnce(s, local, remotePath, hasher, ctx, opts) {
         }
         if (wanted > 1)
             opts.log(`SFTP: reading over ${lanes.length} channels (a round trip took ${roundTripMs.toFixed(0)} ms).`);
-        await pipelinedRead(s, lanes, local, start, size, chunk, Math.max(depth, lanes.length * WINDOW_REQUESTS), hasher, ctx, opts);
+        await pipelinedRead(s, lanes, local, start, size, chunk, Math.max(depth, lanes.length * WINDOW_REQUESTS), hashing, ctx, opts);
         const got = (await local.stat()).size;
         if (got !== size)
             throw new SftpTransferError(`After the download the local file holds ${got} bytes, expected ${size}.`);
@@ -287,7 +294,7 @@ async function downloadOnce(s, local, remotePath, hasher, ctx, opts) {
         await s.call((cb) => s.sftp.close(handle, cb)).catch(() => { });
     }
 }
-async function pipelinedRead(s, lanes, local, start, size, chunk, depth, hasher, ctx, opts) {
+async function pipelinedRead(s, lanes, local, start, size, chunk, depth, hashing, ctx, opts) {
     const gate = new Gate(s, opts.stallTimeoutMs);
     const arrived = new Map(); // answers may come back out of order
     let next = start;
@@ -328,8 +335,8 @@ async function pipelinedRead(s, lanes, local, start, size, chunk, depth, hasher,
             refill();
             const buf = run.length === 1 ? run[0] : Buffer.concat(run);
             await writeFully(local, pos, buf);
-            hasher.feed(pos, buf);
             pos += buf.length;
+            hashing.hash.advance(pos);
             ctx.done = pos;
             opts.progress?.update(pos);
         }
@@ -396,34 +403,6 @@ class Gate {
         const w = this.waiter;
         this.waiter = undefined;
         w?.();
-    }
-}
-/** A running SHA-256 over the file's bytes in order, across rewinds and resumes. */
-class PrefixHasher {
-    hash = (0,external_node_crypto_.createHash)('sha256');
-    upTo = 0;
-    file;
-    constructor(file) {
-        this.file = file;
-    }
-    feed(pos, buf) {
-        if (pos > this.upTo || pos + buf.length <= this.upTo)
-            return;
-        this.hash.update(buf.subarray(this.upTo - pos));
-        this.upTo = pos + buf.length;
-    }
-    /** Hashes the local bytes before `pos` that this call did not move (a resume). */
-    async catchUp(pos) {
-        while (this.upTo < pos)
-            this.feed(this.upTo, await readFully(this.file, this.upTo, Math.min(READ_BLOCK * 4, pos - this.upTo)));
-    }
-    reset() {
-        this.hash = (0,external_node_crypto_.createHash)('sha256');
-        this.upTo = 0;
-    }
-    async digest(size) {
-        await this.catchUp(size);
-        return this.upTo === size ? this.hash.digest('hex') : undefined;
     }
 }
 // Before trusting a partial file, compare its last bytes with ours: a leftover from another

@@ -77411,11 +77411,10 @@ class FileHash {
 
 
 const CHUNK = 1024 * 1024;
-function tap(hash, onBytes) {
+function counting(onBytes) {
     return new node_stream__WEBPACK_IMPORTED_MODULE_3__.Transform({
         highWaterMark: CHUNK,
         transform(chunk, _enc, cb) {
-            hash?.update(chunk);
             onBytes(chunk.length);
             cb(null, chunk);
         },
@@ -77436,7 +77435,7 @@ async function uploadFile(url, file, opts) {
         return await (0,_retry_js__WEBPACK_IMPORTED_MODULE_7__/* .withRetry */ .bD)(async (attempt) => {
             let sent = 0;
             opts.progress?.update(0);
-            const body = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(file, { highWaterMark: CHUNK }).pipe(tap(undefined, (n) => {
+            const body = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(file, { highWaterMark: CHUNK }).pipe(counting((n) => {
                 sent += n;
                 opts.progress?.update(sent);
             }));

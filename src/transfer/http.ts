@@ -1,6 +1,6 @@
 // Streaming HTTP transfers. Memory stays flat whatever the size: bodies flow through
 // fixed-size chunks, nothing is buffered whole; SHA-256 is read from disk on another thread.
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, openSync, writeSync, closeSync } from 'node:fs';
 import { rename, stat, rm, open } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
@@ -13,11 +13,10 @@ import { FileHash } from './file-hash.ts';
 
 const CHUNK = 1024 * 1024;
 
-function tap(hash: Hash | undefined, onBytes: (n: number) => void): Transform {
+function counting(onBytes: (n: number) => void): Transform {
   return new Transform({
     highWaterMark: CHUNK,
     transform(chunk: Buffer, _enc, cb) {
-      hash?.update(chunk);
       onBytes(chunk.length);
       cb(null, chunk);
     },
@@ -59,7 +58,7 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
         let sent = 0;
         opts.progress?.update(0);
         const body = createReadStream(file, { highWaterMark: CHUNK }).pipe(
-          tap(undefined, (n) => {
+          counting((n) => {
             sent += n;
             opts.progress?.update(sent);
           }),

@@ -1,7 +1,7 @@
 // SFTP upload/download over ssh2 with many requests in flight (one request at a time is
 // latency-bound: a few MiB/s over the Atlantic), resumed from the size already on the far
 // side after a cut, with the server's host key pinned across reconnects.
-import { createHash, createSecretKey, randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import ssh2 from 'ssh2';
@@ -96,12 +96,20 @@ export async function sftpUpload(localPath: string, target: SftpTarget, opts: Sf
 export async function sftpDownload(target: SftpTarget, localPath: string, opts: SftpOptions): Promise<SftpResult> {
   const local = await open(localPath, 'a+').then((fh) => fh.close()).then(() => open(localPath, 'r+'));
   const ctx = newContext(opts);
+  // Hashed from the disk behind the writes; a local file that is started over gets a new hash.
+  const hashing: Hashing = {
+    hash: new FileHash(localPath),
+    async restart() {
+      await this.hash.close();
+      this.hash = new FileHash(localPath);
+    },
+  };
   try {
-    const hasher = new PrefixHasher(local);
-    const size = await withReconnects('download', target, opts, ctx, (s) => downloadOnce(s, local, target.remotePath, hasher, ctx, opts));
-    return { bytes: size, hostKeyFingerprint: ctx.pinned as string, resumedFrom: ctx.resumedFrom, sha256: await hasher.digest(size) };
+    const size = await withReconnects('download', target, opts, ctx, (s) => downloadOnce(s, local, target.remotePath, hashing, ctx, opts));
+    return { bytes: size, hostKeyFingerprint: ctx.pinned as string, resumedFrom: ctx.resumedFrom, sha256: await hashing.hash.digest(size) };
   } finally {
     opts.progress?.finish();
+    await hashing.hash.close();
     await local.close();
   }
 }
@@ -261,7 +269,12 @@ async function pipelinedWrite(
 
 // --- download -----------------------------------------------------------------------
 
-async function downloadOnce(s: Session, local: FileHandle, remotePath: string, hasher: PrefixHasher, ctx: Context, opts: SftpOptions): Promise<number> {
+interface Hashing {
+  hash: FileHash;
+  restart(): Promise<void>;
+}
+
+async function downloadOnce(s: Session, local: FileHandle, remotePath: string, hashing: Hashing, ctx: Context, opts: SftpOptions): Promise<number> {
   const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
   const depth = opts.concurrency ?? DOWNLOAD_DEPTH;
   const handle = await s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.READ, cb));
@@ -274,7 +287,7 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
     if (start > size || (start > 0 && !(await samePrefixEnd(s, handle, local, start)))) {
       if (start > 0) opts.log(`The local ${start}-byte partial file does not match the remote one; downloading again from the beginning.`);
       await local.truncate(0);
-      hasher.reset();
+      await hashing.restart();
       start = 0;
     }
     if (start > 0) {
@@ -283,7 +296,7 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
     }
     ctx.done = start;
     opts.progress?.update(start);
-    await hasher.catchUp(start);
+    hashing.hash.advance(start);
     // As for uploads: ssh2 grants each channel a 2 MiB receive window, one per round trip.
     const wanted = opts.channels ?? (roundTripMs >= LONG_LINK_MS ? LONG_LINK_CHANNELS : 1);
     for (const sftp of await s.moreChannels(wanted - 1)) {
@@ -291,7 +304,7 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
       if (h) lanes.push({ sftp, handle: h });
     }
     if (wanted > 1) opts.log(`SFTP: reading over ${lanes.length} channels (a round trip took ${roundTripMs.toFixed(0)} ms).`);
-    await pipelinedRead(s, lanes, local, start, size, chunk, Math.max(depth, lanes.length * WINDOW_REQUESTS), hasher, ctx, opts);
+    await pipelinedRead(s, lanes, local, start, size, chunk, Math.max(depth, lanes.length * WINDOW_REQUESTS), hashing, ctx, opts);
     const got = (await local.stat()).size;
     if (got !== size) throw new SftpTransferError(`After the download the local file holds ${got} bytes, expected ${size}.`);
     return size;
@@ -303,7 +316,7 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
 
 async function pipelinedRead(
   s: Session, lanes: Lane[], local: FileHandle, start: number, size: number,
-  chunk: number, depth: number, hasher: PrefixHasher, ctx: Context, opts: SftpOptions,
+  chunk: number, depth: number, hashing: Hashing, ctx: Context, opts: SftpOptions,
 ): Promise<void> {
   const gate = new Gate(s, opts.stallTimeoutMs);
   const arrived = new Map<number, Buffer>(); // answers may come back out of order
@@ -342,8 +355,8 @@ async function pipelinedRead(
       refill();
       const buf = run.length === 1 ? run[0] : Buffer.concat(run);
       await writeFully(local, pos, buf);
-      hasher.feed(pos, buf);
       pos += buf.length;
+      hashing.hash.advance(pos);
       ctx.done = pos;
       opts.progress?.update(pos);
     }
@@ -417,38 +430,6 @@ class Gate {
     const w = this.waiter;
     this.waiter = undefined;
     w?.();
-  }
-}
-
-/** A running SHA-256 over the file's bytes in order, across rewinds and resumes. */
-class PrefixHasher {
-  private hash = createHash('sha256');
-  private upTo = 0;
-  private readonly file: FileHandle;
-
-  constructor(file: FileHandle) {
-    this.file = file;
-  }
-
-  feed(pos: number, buf: Buffer): void {
-    if (pos > this.upTo || pos + buf.length <= this.upTo) return;
-    this.hash.update(buf.subarray(this.upTo - pos));
-    this.upTo = pos + buf.length;
-  }
-
-  /** Hashes the local bytes before `pos` that this call did not move (a resume). */
-  async catchUp(pos: number): Promise<void> {
-    while (this.upTo < pos) this.feed(this.upTo, await readFully(this.file, this.upTo, Math.min(READ_BLOCK * 4, pos - this.upTo)));
-  }
-
-  reset(): void {
-    this.hash = createHash('sha256');
-    this.upTo = 0;
-  }
-
-  async digest(size: number): Promise<string | undefined> {
-    await this.catchUp(size);
-    return this.upTo === size ? this.hash.digest('hex') : undefined;
   }
 }
 
