@@ -24,8 +24,8 @@ var undici = __webpack_require__(46752);
 var http = __webpack_require__(76803);
 // EXTERNAL MODULE: ./src/retry.ts
 var retry = __webpack_require__(49809);
-// EXTERNAL MODULE: ./src/transfer/http.ts
-var transfer_http = __webpack_require__(4019);
+// EXTERNAL MODULE: ./src/transfer/http.ts + 2 modules
+var transfer_http = __webpack_require__(53012);
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __webpack_require__(31421);
 ;// CONCATENATED MODULE: ./src/transfer/rsync.ts

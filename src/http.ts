@@ -5,12 +5,16 @@ import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 
 export const MAX_JSON_BYTES = 4 * 1024 * 1024;
 
+/** True when the environment names a proxy (then every request goes through undici's proxy agent). */
+export function proxied(): boolean {
+  return ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((v) => process.env[v]);
+}
+
 let shared: Dispatcher | undefined;
 export function dispatcher(): Dispatcher {
   if (!shared) {
-    const proxied = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((v) => process.env[v]);
     const options = { connect: { timeout: 30_000 }, headersTimeout: 120_000, bodyTimeout: 300_000, keepAliveTimeout: 10_000 };
-    shared = proxied ? new EnvHttpProxyAgent(options) : new Agent(options);
+    shared = proxied() ? new EnvHttpProxyAgent(options) : new Agent(options);
   }
   return shared;
 }

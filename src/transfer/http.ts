@@ -1,15 +1,17 @@
 // Streaming HTTP transfers. Memory stays flat whatever the size: bodies flow through
-// fixed-size chunks, nothing is buffered whole; SHA-256 is read from disk on another thread.
+// fixed-size chunks, nothing is buffered whole; SHA-256 runs on another thread.
 import { createHash } from 'node:crypto';
-import { createReadStream, openSync, writeSync, closeSync } from 'node:fs';
-import { rename, stat, rm, open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { rename, stat, rm, open, writeFile } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
-import { dispatcher, HttpStatusError, parseRetryAfter, readBounded, snippet, BadAnswerError } from '../http.ts';
+import { dispatcher, proxied, HttpStatusError, parseRetryAfter, readBounded, snippet, BadAnswerError } from '../http.ts';
 import { withRetry, isTransientNetworkError } from '../retry.ts';
 import type { ProgressSink } from './progress.ts';
 import { FileHash } from './file-hash.ts';
+import { FileSink } from './file-sink.ts';
+import { directGet } from './direct-get.ts';
 
 const CHUNK = 1024 * 1024;
 
@@ -120,6 +122,8 @@ export interface DownloadOptions extends TransferOptions {
   /** Checks every URL before a request is sent to it (the first and each redirect). */
   checkUrl: (url: string) => void;
   maxRedirects?: number;
+  /** 'direct' (direct-get.ts, the fast path) unless a proxy is configured; 'undici' otherwise. */
+  client?: 'direct' | 'undici';
 }
 
 /**
@@ -132,14 +136,18 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
   let etag: string | undefined;
   let total: number | undefined;
   let resumes = 0;
-  // Hashed on its own thread from what is on disk, so a resume needs no second pass.
-  let fileHash: FileHash | undefined;
+  // Written and hashed on a thread of its own (file-sink.ts), so a resume needs no second pass.
+  let sink: FileSink | undefined;
   // A partial file left behind would look like a result: it goes when the download gives up.
-  const removePart = (err: unknown) => rm(part, { force: true }).then(() => Promise.reject(err), () => Promise.reject(err));
+  const giveUp = async (err: unknown) => {
+    await sink?.close();
+    await rm(part, { force: true }).catch(() => undefined);
+    throw err;
+  };
   try {
     await withRetry(
       async () => {
-        const have = (await stat(part).catch(() => undefined))?.size ?? 0;
+        const have = sink ? await sink.drain() : 0;
         const headers: Record<string, string> = { 'user-agent': 'odoo-upgrade-action', 'accept-encoding': 'identity' };
         if (have > 0) {
           headers.range = `bytes=${have}-`;
@@ -147,11 +155,11 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
         }
         const res = await getFollowing(url, headers, opts);
         if (res.statusCode === 416 && total !== undefined && have === total) {
-          await res.body.dump();
+          await res.close();
           return;
         }
         if (res.statusCode !== 200 && res.statusCode !== 206) {
-          const text = (await readBounded(res.body, 64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
+          const text = await res.text(64 * 1024);
           throw new HttpStatusError(opts.what, res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
         }
         const resEtag = header(res.headers.etag);
@@ -164,31 +172,21 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
         } else {
           const length = header(res.headers['content-length']);
           total = length !== undefined ? Number(length) : undefined;
-          if (have > 0) resumes++; // the server ignored Range: start over
+          if (have > 0) {
+            resumes++; // the server ignored Range: start over
+            await sink!.restart();
+          }
         }
         etag = resEtag ?? etag;
-        const start = res.statusCode === 206 ? have : 0;
-        let done = start;
+        let done = res.statusCode === 206 ? have : 0;
         opts.progress?.update(done);
-        // Synchronous writes of each TLS record as it comes: a write to the page cache takes
-        // microseconds, while a write stream hands every chunk to the thread pool and back
-        // (two wake-ups per 16 KiB). Measured in bench/: the download was bound by that CPU.
-        const fd = openSync(part, start > 0 ? 'a' : 'w');
-        try {
-          if (start === 0 || !fileHash) {
-            await fileHash?.close();
-            fileHash = new FileHash(part);
-          }
-          fileHash.advance(start);
-          for await (const chunk of res.body as AsyncIterable<Buffer>) {
-            for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
-            done += chunk.length;
-            fileHash.advance(done);
-            opts.progress?.update(done);
-          }
-        } finally {
-          closeSync(fd);
-        }
+        sink ??= new FileSink(part);
+        const into = sink;
+        await res.pipe((chunk) => {
+          done += chunk.length;
+          opts.progress?.update(done);
+          return into.write(chunk);
+        });
         if (total !== undefined && done !== total) {
           throw Object.assign(new Error(`${opts.what}: connection ended at ${done} of ${total} bytes`), { code: 'ECONNRESET' });
         }
@@ -201,28 +199,64 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
         onRetry: (err, attempt, delay) =>
           opts.log?.(`${opts.what} interrupted (${describeError(err)}); resuming (attempt ${attempt + 1}) in ${Math.round(delay / 1000)} s`),
       },
-    ).catch(removePart);
+    );
+    // An empty body never started the thread: there is nothing to write.
+    const { bytes, sha256 } = sink ? await sink.finish() : await emptyFile(part);
     const { size } = await stat(part);
+    if (size !== bytes) throw new BadAnswerError(`${opts.what}: ${size} bytes on disk, ${bytes} written`);
     if (total !== undefined && size !== total) throw new BadAnswerError(`${opts.what}: got ${size} bytes, the server announced ${total}`);
-    const sha256 = fileHash ? await fileHash.digest(size) : await sha256File(part);
     await rename(part, dest);
     return { path: dest, bytes: size, sha256, resumes };
+  } catch (err) {
+    return giveUp(err);
   } finally {
-    await fileHash?.close();
+    await sink?.close();
   }
+}
+
+async function emptyFile(file: string): Promise<{ bytes: number; sha256: string }> {
+  await writeFile(file, '');
+  return { bytes: 0, sha256: createHash('sha256').digest('hex') };
 }
 
 function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function getFollowing(url: string, headers: Record<string, string>, opts: DownloadOptions) {
+/** A response whose body is streamed to a callback, from either HTTP client. */
+interface Answer {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** Chunks are valid only during the call; a returned promise pauses the body until it settles. */
+  pipe(write: (chunk: Uint8Array) => Promise<void> | undefined): Promise<void>;
+  text(limit: number): Promise<string>;
+  close(): Promise<void> | void;
+}
+
+async function get(url: string, headers: Record<string, string>, opts: DownloadOptions): Promise<Answer> {
+  if ((opts.client ?? (proxied() ? 'undici' : 'direct')) === 'direct') return directGet(url, headers, { signal: opts.signal });
+  const res = await request(url, { method: 'GET', headers, signal: opts.signal, dispatcher: dispatcher() });
+  return {
+    statusCode: res.statusCode,
+    headers: res.headers,
+    pipe: async (write) => {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        const full = write(chunk);
+        if (full) await full;
+      }
+    },
+    text: async (limit) => (await readBounded(res.body, limit).catch(() => Buffer.alloc(0))).toString('utf8'),
+    close: () => res.body.dump(),
+  };
+}
+
+async function getFollowing(url: string, headers: Record<string, string>, opts: DownloadOptions): Promise<Answer> {
   let current = url;
   for (let hop = 0; ; hop++) {
     opts.checkUrl(current);
-    const res = await request(current, { method: 'GET', headers, signal: opts.signal, dispatcher: dispatcher() });
+    const res = await get(current, headers, opts);
     if (res.statusCode < 300 || res.statusCode >= 400 || res.statusCode === 304) return res;
-    await res.body.dump();
+    await res.close();
     const location = header(res.headers.location);
     if (!location) throw new BadAnswerError(`${opts.what}: redirect without a Location`);
     if (hop >= (opts.maxRedirects ?? 5)) throw new BadAnswerError(`${opts.what}: too many redirects`);
