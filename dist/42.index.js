@@ -25,7 +25,7 @@ var http = __webpack_require__(76803);
 // EXTERNAL MODULE: ./src/retry.ts
 var retry = __webpack_require__(49809);
 // EXTERNAL MODULE: ./src/transfer/http.ts + 2 modules
-var transfer_http = __webpack_require__(53012);
+var transfer_http = __webpack_require__(85932);
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __webpack_require__(31421);
 ;// CONCATENATED MODULE: ./src/transfer/rsync.ts

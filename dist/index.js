@@ -75560,7 +75560,7 @@ function uncertainCreateMessage(detail, cfg) {
 }
 
 // EXTERNAL MODULE: ./src/transfer/http.ts + 2 modules
-var transfer_http = __nccwpck_require__(53012);
+var transfer_http = __nccwpck_require__(85932);
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __nccwpck_require__(31421);
 // EXTERNAL MODULE: external "node:fs"
@@ -76311,7 +76311,7 @@ class EndpointMissingError extends Error {
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var _http_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76803);
 /* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(49809);
-/* harmony import */ var _transfer_http_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(53012);
+/* harmony import */ var _transfer_http_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(85932);
 /* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(99674);
 /* harmony import */ var _common_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(39026);
 // The documented Database Upgrade API (v1): form-encoded calls under /database/v1/, every
@@ -77378,7 +77378,7 @@ class FileHash {
 
 /***/ }),
 
-/***/ 53012:
+/***/ 85932:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -77693,15 +77693,19 @@ var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node
 // EXTERNAL MODULE: external "node:tls"
 var external_node_tls_ = __nccwpck_require__(41692);
 var external_node_tls_default = /*#__PURE__*/__nccwpck_require__.n(external_node_tls_);
-;// CONCATENATED MODULE: ./src/transfer/direct-get.ts
-// A GET over a connection of its own, for large downloads. Node's HTTP clients hand every
-// 16 KiB TLS record to JavaScript as a new Buffer, through a stream and an HTTP parser: ~0.75 s
-// of CPU per GiB here with undici, where reading the same records into one reused buffer
-// (`onread`) costs ~0.28 s (curl: ~0.5 s); measured in bench/. It speaks only what a file
-// download needs: one request, Connection: close, Content-Length, chunked or close-delimited
-// bodies. Proxies are undici's job: downloadFile uses this only when none is configured.
+;// CONCATENATED MODULE: ./src/transfer/direct-http.ts
+// HTTP/1.1 over a connection of its own, for the large transfers: a file's download, and a
+// dump's upload. Node's HTTP clients hand every 16 KiB TLS record to JavaScript as a new
+// Buffer, through a stream and an HTTP parser: ~0.75 s of CPU per GiB here with undici, where
+// reading the same records into one reused buffer (`onread`) costs ~0.28 s (curl: ~0.5 s).
+// Uploads send the file from four reused buffers, where a read stream makes a new one per
+// chunk for the garbage collector. Measured in bench/. It speaks only what these transfers
+// need: one request per connection (Connection: close), Content-Length, chunked or
+// close-delimited answers. Proxies are undici's job: callers use this only when none is set.
 
 
+const SEND_BUFFERS = 4;
+const SEND_CHUNK = 256 * 1024;
 const READ_BUFFER = 64 * 1024;
 const MAX_HEAD = 64 * 1024;
 class Failure extends Error {
@@ -77712,10 +77716,17 @@ class Failure extends Error {
     }
 }
 function directGet(url, headers, opts = {}) {
+    return directRequest('GET', url, headers, undefined, opts);
+}
+/** POSTs `body` (Content-Length set from its size); resolves with the answer once its headers are in. */
+function directPost(url, headers, body, opts = {}) {
+    return directRequest('POST', url, { ...headers, 'content-length': String(body.size) }, body, opts);
+}
+function directRequest(method, url, headers, upload, opts) {
     const u = new URL(url);
     if (u.protocol !== 'https:' && u.protocol !== 'http:')
         return Promise.reject(new Error(`unsupported protocol ${u.protocol}`));
-    const lines = [`GET ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`];
+    const lines = [`${method} ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`];
     for (const [name, value] of Object.entries(headers)) {
         if (/[\r\n]/.test(name + value))
             return Promise.reject(new Error(`header ${name}: line breaks are not allowed`));
@@ -77749,8 +77760,11 @@ function directGet(url, headers, opts = {}) {
         const connected = u.protocol === 'https:' ? 'secureConnect' : 'connect';
         socket.setTimeout(opts.connectTimeoutMs ?? 30_000);
         socket.once(connected, () => {
-            socket.setTimeout(opts.headersTimeoutMs ?? 120_000);
             socket.write(requestText);
+            if (!upload)
+                return void socket.setTimeout(opts.headersTimeoutMs ?? 120_000);
+            socket.setTimeout(opts.bodyTimeoutMs ?? 300_000);
+            send(upload).then(() => !response && !finished && socket.setTimeout(opts.headersTimeoutMs ?? 120_000), (err) => fail(err));
         });
         socket.on('timeout', () => {
             const phase = !response ? 'the answer' : 'more of the body';
@@ -77769,6 +77783,34 @@ function directGet(url, headers, opts = {}) {
         if (opts.signal?.aborted)
             return onAbort();
         opts.signal?.addEventListener('abort', onAbort, { once: true });
+        /** Sends the file from a few reused buffers; stops early if the answer comes first. */
+        async function send(body) {
+            const free = Array.from({ length: SEND_BUFFERS }, () => Buffer.allocUnsafe(SEND_CHUNK));
+            let wake;
+            const closed = new Promise((r) => socket.once('close', () => r()));
+            let sent = 0;
+            for (let pos = 0; pos < body.size;) {
+                while (!free.length && !finished && !response)
+                    await Promise.race([new Promise((r) => (wake = r)), closed]);
+                if (finished || response)
+                    return; // an early answer (an error, most likely) or a failure
+                const buf = free.pop();
+                const { bytesRead } = await body.file.read(buf, 0, Math.min(SEND_CHUNK, body.size - pos), pos);
+                if (bytesRead === 0)
+                    throw new Failure(`the file to send ended at ${pos} of ${body.size} bytes`, 'ERR_FILE_CHANGED');
+                if (finished || response)
+                    return;
+                pos += bytesRead;
+                const more = socket.write(buf.subarray(0, bytesRead), (err) => {
+                    free.push(buf);
+                    if (!err)
+                        body.onSent?.((sent += bytesRead));
+                    wake?.();
+                });
+                if (!more)
+                    await Promise.race([new Promise((r) => socket.once('drain', () => r())), closed]);
+            }
+        }
         function socketTimeout() {
             return socket.timeout ?? 0;
         }
@@ -78010,24 +78052,20 @@ async function uploadFile(url, file, opts) {
     // The file's hash, read on its own thread while the upload reads the same pages.
     const fileHash = new file_hash/* FileHash */.R(file);
     fileHash.advance(size);
+    const direct = (opts.client ?? ((0,http/* proxied */.IY)() ? 'undici' : 'direct')) === 'direct';
     try {
         return await (0,retry/* withRetry */.bD)(async (attempt) => {
             let sent = 0;
             opts.progress?.update(0);
-            const body = (0,external_node_fs_.createReadStream)(file, { highWaterMark: CHUNK }).pipe(counting((n) => {
-                sent += n;
-                opts.progress?.update(sent);
-            }));
-            const res = await (0,undici/* request */.Em)(url, {
-                method: 'POST',
-                headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), 'user-agent': 'odoo-upgrade-action' },
-                body: body,
-                signal: opts.signal,
-                dispatcher: (0,http/* dispatcher */.oh)(),
-            });
-            const text = (await (0,http/* readBounded */.CB)(res.body, 1024 * 1024)).toString('utf8');
-            if (res.statusCode < 200 || res.statusCode >= 300) {
-                throw new http/* HttpStatusError */.F9(opts.what, res.statusCode, (0,http/* parseRetryAfter */.mu)(res.headers['retry-after']), (0,http/* snippet */.UA)(text));
+            const headers = { 'content-type': 'application/octet-stream', 'user-agent': 'odoo-upgrade-action' };
+            const onSent = (n) => {
+                sent = n;
+                opts.progress?.update(n);
+            };
+            const post = direct ? postDirect : postUndici;
+            const { statusCode, retryAfter, text } = await post(url, file, size, headers, onSent, opts);
+            if (statusCode < 200 || statusCode >= 300) {
+                throw new http/* HttpStatusError */.F9(opts.what, statusCode, (0,http/* parseRetryAfter */.mu)(retryAfter), (0,http/* snippet */.UA)(text));
             }
             if (sent !== size)
                 throw new http/* BadAnswerError */.ac(`${opts.what}: sent ${sent} bytes of ${size}`);
@@ -78038,7 +78076,7 @@ async function uploadFile(url, file, opts) {
             catch {
                 throw new http/* BadAnswerError */.ac(`${opts.what}: the platform answered something that is not JSON (${(0,http/* snippet */.UA)(text) || 'empty body'})`);
             }
-            return { bytes: sent, sha256: await fileHash.digest(size), status: res.statusCode, answer, attempts: attempt };
+            return { bytes: sent, sha256: await fileHash.digest(size), status: statusCode, answer, attempts: attempt };
         }, {
             attempts: opts.attempts ?? 5,
             baseMs: opts.retryBaseMs ?? 2000,
@@ -78050,6 +78088,28 @@ async function uploadFile(url, file, opts) {
     finally {
         await fileHash.close();
     }
+}
+async function postDirect(url, file, size, headers, onSent, opts) {
+    const fh = await (0,promises_.open)(file, 'r');
+    try {
+        const res = await directPost(url, headers, { file: fh, size, onSent }, { signal: opts.signal });
+        return { statusCode: res.statusCode, retryAfter: res.headers['retry-after'], text: await res.text(1024 * 1024) };
+    }
+    finally {
+        await fh.close();
+    }
+}
+async function postUndici(url, file, size, headers, onSent, opts) {
+    let sent = 0;
+    const body = (0,external_node_fs_.createReadStream)(file, { highWaterMark: CHUNK }).pipe(counting((n) => onSent((sent += n))));
+    const res = await (0,undici/* request */.Em)(url, {
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(size) },
+        body: body,
+        signal: opts.signal,
+        dispatcher: (0,http/* dispatcher */.oh)(),
+    });
+    return { statusCode: res.statusCode, retryAfter: res.headers['retry-after'], text: (await (0,http/* readBounded */.CB)(res.body, 1024 * 1024)).toString('utf8') };
 }
 function retryableTransfer(err) {
     if (err instanceof http/* HttpStatusError */.F9) {

@@ -11,7 +11,7 @@ import { withRetry, isTransientNetworkError } from '../retry.ts';
 import type { ProgressSink } from './progress.ts';
 import { FileHash } from './file-hash.ts';
 import { FileSink } from './file-sink.ts';
-import { directGet } from './direct-get.ts';
+import { directGet, directPost } from './direct-http.ts';
 
 const CHUNK = 1024 * 1024;
 
@@ -46,6 +46,8 @@ export interface TransferOptions {
   log?: (line: string) => void;
   attempts?: number;
   retryBaseMs?: number;
+  /** 'direct' (direct-http.ts, the fast path) unless a proxy is configured; 'undici' otherwise. */
+  client?: 'direct' | 'undici';
 }
 
 /** POSTs a file as application/octet-stream with Content-Length; retried whole after a cut. */
@@ -54,27 +56,21 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
   // The file's hash, read on its own thread while the upload reads the same pages.
   const fileHash = new FileHash(file);
   fileHash.advance(size);
+  const direct = (opts.client ?? (proxied() ? 'undici' : 'direct')) === 'direct';
   try {
     return await withRetry(
       async (attempt) => {
         let sent = 0;
         opts.progress?.update(0);
-        const body = createReadStream(file, { highWaterMark: CHUNK }).pipe(
-          counting((n) => {
-            sent += n;
-            opts.progress?.update(sent);
-          }),
-        );
-        const res = await request(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), 'user-agent': 'odoo-upgrade-action' },
-          body: body as Readable,
-          signal: opts.signal,
-          dispatcher: dispatcher(),
-        });
-        const text = (await readBounded(res.body, 1024 * 1024)).toString('utf8');
-        if (res.statusCode < 200 || res.statusCode >= 300) {
-          throw new HttpStatusError(opts.what, res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
+        const headers = { 'content-type': 'application/octet-stream', 'user-agent': 'odoo-upgrade-action' };
+        const onSent = (n: number) => {
+          sent = n;
+          opts.progress?.update(n);
+        };
+        const post = direct ? postDirect : postUndici;
+        const { statusCode, retryAfter, text } = await post(url, file, size, headers, onSent, opts);
+        if (statusCode < 200 || statusCode >= 300) {
+          throw new HttpStatusError(opts.what, statusCode, parseRetryAfter(retryAfter), snippet(text));
         }
         if (sent !== size) throw new BadAnswerError(`${opts.what}: sent ${sent} bytes of ${size}`);
         let answer: unknown;
@@ -83,7 +79,7 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
         } catch {
           throw new BadAnswerError(`${opts.what}: the platform answered something that is not JSON (${snippet(text) || 'empty body'})`);
         }
-        return { bytes: sent, sha256: await fileHash.digest(size), status: res.statusCode, answer, attempts: attempt };
+        return { bytes: sent, sha256: await fileHash.digest(size), status: statusCode, answer, attempts: attempt };
       },
       {
         attempts: opts.attempts ?? 5,
@@ -96,6 +92,39 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
   } finally {
     await fileHash.close();
   }
+}
+
+interface Posted {
+  statusCode: number;
+  retryAfter?: string | string[];
+  text: string;
+}
+
+async function postDirect(
+  url: string, file: string, size: number, headers: Record<string, string>, onSent: (n: number) => void, opts: TransferOptions,
+): Promise<Posted> {
+  const fh = await open(file, 'r');
+  try {
+    const res = await directPost(url, headers, { file: fh, size, onSent }, { signal: opts.signal });
+    return { statusCode: res.statusCode, retryAfter: res.headers['retry-after'], text: await res.text(1024 * 1024) };
+  } finally {
+    await fh.close();
+  }
+}
+
+async function postUndici(
+  url: string, file: string, size: number, headers: Record<string, string>, onSent: (n: number) => void, opts: TransferOptions,
+): Promise<Posted> {
+  let sent = 0;
+  const body = createReadStream(file, { highWaterMark: CHUNK }).pipe(counting((n) => onSent((sent += n))));
+  const res = await request(url, {
+    method: 'POST',
+    headers: { ...headers, 'content-length': String(size) },
+    body: body as Readable,
+    signal: opts.signal,
+    dispatcher: dispatcher(),
+  });
+  return { statusCode: res.statusCode, retryAfter: res.headers['retry-after'], text: (await readBounded(res.body, 1024 * 1024)).toString('utf8') };
 }
 
 export function retryableTransfer(err: unknown): boolean | number {
@@ -122,8 +151,6 @@ export interface DownloadOptions extends TransferOptions {
   /** Checks every URL before a request is sent to it (the first and each redirect). */
   checkUrl: (url: string) => void;
   maxRedirects?: number;
-  /** 'direct' (direct-get.ts, the fast path) unless a proxy is configured; 'undici' otherwise. */
-  client?: 'direct' | 'undici';
 }
 
 /**

@@ -9,9 +9,9 @@ import http from 'node:http';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { directGet } from '../src/transfer/direct-get.ts';
+import { directGet } from '../src/transfer/direct-http.ts';
 import { FileSink } from '../src/transfer/file-sink.ts';
-import { downloadFile } from '../src/transfer/http.ts';
+import { downloadFile, uploadFile } from '../src/transfer/http.ts';
 import { closeDispatcher } from '../src/http.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -314,3 +314,48 @@ test('downloadFile: an error answer is read (bounded) into the message; a 404 le
     await new Promise<void>((r) => server.close(() => r()));
   }
 });
+
+for (const client of ['direct', 'undici'] as const) {
+  test(`uploadFile (${client}): cut mid-body and sent again whole; Content-Length, progress and hash; a 4xx is not retried`, async () => {
+    const file = path.join(dir, `up-${client}.bin`);
+    const data = randomBytes(5_000_000);
+    await writeFile(file, data);
+    let n = 0;
+    const received: string[] = [];
+    const server = http.createServer((req, res) => {
+      n++;
+      const attempt = n;
+      assert.equal(req.headers['content-length'], String(data.length));
+      assert.equal(req.method, 'POST');
+      const h = createHash('sha256');
+      let got = 0;
+      req.on('data', (c: Buffer) => {
+        got += c.length;
+        h.update(c);
+        if (attempt === 1 && got > 1_000_000) req.socket.destroy(); // the first attempt is cut
+      });
+      req.on('end', () => {
+        received.push(h.digest('hex'));
+        if (req.url?.includes('refuse')) return void res.writeHead(413).end('too large for this test');
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: got }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const seen: number[] = [];
+    try {
+      const r = await uploadFile(`${base}/up`, file, { what: 'test upload', client, retryBaseMs: 10, progress: { update: (b: number) => seen.push(b) } as never });
+      assert.equal(r.attempts, 2);
+      assert.equal(r.sha256, sha(data));
+      assert.deepEqual(r.answer, { ok: data.length });
+      assert.deepEqual(received, [sha(data)]);
+      assert.equal(seen.at(-1), data.length);
+      n = 1; // no more cuts
+      await assert.rejects(uploadFile(`${base}/refuse`, file, { what: 'test upload', client, retryBaseMs: 10 }), /HTTP 413 \(too large for this test\)/);
+      assert.equal(n, 2, 'a 4xx answer is final');
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+}

@@ -1,11 +1,14 @@
-// A GET over a connection of its own, for large downloads. Node's HTTP clients hand every
-// 16 KiB TLS record to JavaScript as a new Buffer, through a stream and an HTTP parser: ~0.75 s
-// of CPU per GiB here with undici, where reading the same records into one reused buffer
-// (`onread`) costs ~0.28 s (curl: ~0.5 s); measured in bench/. It speaks only what a file
-// download needs: one request, Connection: close, Content-Length, chunked or close-delimited
-// bodies. Proxies are undici's job: downloadFile uses this only when none is configured.
+// HTTP/1.1 over a connection of its own, for the large transfers: a file's download, and a
+// dump's upload. Node's HTTP clients hand every 16 KiB TLS record to JavaScript as a new
+// Buffer, through a stream and an HTTP parser: ~0.75 s of CPU per GiB here with undici, where
+// reading the same records into one reused buffer (`onread`) costs ~0.28 s (curl: ~0.5 s).
+// Uploads send the file from four reused buffers, where a read stream makes a new one per
+// chunk for the garbage collector. Measured in bench/. It speaks only what these transfers
+// need: one request per connection (Connection: close), Content-Length, chunked or
+// close-delimited answers. Proxies are undici's job: callers use this only when none is set.
 import net from 'node:net';
 import tls from 'node:tls';
+import type { FileHandle } from 'node:fs/promises';
 
 export interface DirectOptions {
   signal?: AbortSignal;
@@ -13,9 +16,20 @@ export interface DirectOptions {
   connectTimeoutMs?: number;
   /** From the request to the end of the response's headers. */
   headersTimeoutMs?: number;
-  /** Longest silence while the body flows. */
+  /** Longest silence while a body flows (either way). */
   bodyTimeoutMs?: number;
 }
+
+/** A request body sent from an open file. */
+export interface FileBody {
+  file: FileHandle;
+  size: number;
+  /** Called as the kernel takes bytes: how many so far. */
+  onSent?: (bytes: number) => void;
+}
+
+const SEND_BUFFERS = 4;
+const SEND_CHUNK = 256 * 1024;
 
 export interface DirectResponse {
   statusCode: number;
@@ -46,9 +60,18 @@ class Failure extends Error {
 type Framing = { kind: 'length'; left: number } | { kind: 'chunked' } | { kind: 'close' } | { kind: 'none' };
 
 export function directGet(url: string, headers: Record<string, string>, opts: DirectOptions = {}): Promise<DirectResponse> {
+  return directRequest('GET', url, headers, undefined, opts);
+}
+
+/** POSTs `body` (Content-Length set from its size); resolves with the answer once its headers are in. */
+export function directPost(url: string, headers: Record<string, string>, body: FileBody, opts: DirectOptions = {}): Promise<DirectResponse> {
+  return directRequest('POST', url, { ...headers, 'content-length': String(body.size) }, body, opts);
+}
+
+function directRequest(method: string, url: string, headers: Record<string, string>, upload: FileBody | undefined, opts: DirectOptions): Promise<DirectResponse> {
   const u = new URL(url);
   if (u.protocol !== 'https:' && u.protocol !== 'http:') return Promise.reject(new Error(`unsupported protocol ${u.protocol}`));
-  const lines = [`GET ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`];
+  const lines = [`${method} ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`];
   for (const [name, value] of Object.entries(headers)) {
     if (/[\r\n]/.test(name + value)) return Promise.reject(new Error(`header ${name}: line breaks are not allowed`));
     lines.push(`${name}: ${value}`);
@@ -82,8 +105,13 @@ export function directGet(url: string, headers: Record<string, string>, opts: Di
     const connected = u.protocol === 'https:' ? 'secureConnect' : 'connect';
     socket.setTimeout(opts.connectTimeoutMs ?? 30_000);
     socket.once(connected, () => {
-      socket.setTimeout(opts.headersTimeoutMs ?? 120_000);
       socket.write(requestText);
+      if (!upload) return void socket.setTimeout(opts.headersTimeoutMs ?? 120_000);
+      socket.setTimeout(opts.bodyTimeoutMs ?? 300_000);
+      send(upload).then(
+        () => !response && !finished && socket.setTimeout(opts.headersTimeoutMs ?? 120_000),
+        (err) => fail(err),
+      );
     });
     socket.on('timeout', () => {
       const phase = !response ? 'the answer' : 'more of the body';
@@ -99,6 +127,29 @@ export function directGet(url: string, headers: Record<string, string>, opts: Di
     const onAbort = () => fail(opts.signal!.reason ?? new Error('aborted'));
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    /** Sends the file from a few reused buffers; stops early if the answer comes first. */
+    async function send(body: FileBody): Promise<void> {
+      const free = Array.from({ length: SEND_BUFFERS }, () => Buffer.allocUnsafe(SEND_CHUNK));
+      let wake: (() => void) | undefined;
+      const closed = new Promise<void>((r) => socket.once('close', () => r()));
+      let sent = 0;
+      for (let pos = 0; pos < body.size; ) {
+        while (!free.length && !finished && !response) await Promise.race([new Promise<void>((r) => (wake = r)), closed]);
+        if (finished || response) return; // an early answer (an error, most likely) or a failure
+        const buf = free.pop()!;
+        const { bytesRead } = await body.file.read(buf, 0, Math.min(SEND_CHUNK, body.size - pos), pos);
+        if (bytesRead === 0) throw new Failure(`the file to send ended at ${pos} of ${body.size} bytes`, 'ERR_FILE_CHANGED');
+        if (finished || response) return;
+        pos += bytesRead;
+        const more = socket.write(buf.subarray(0, bytesRead), (err) => {
+          free.push(buf);
+          if (!err) body.onSent?.((sent += bytesRead));
+          wake?.();
+        });
+        if (!more) await Promise.race([new Promise<void>((r) => socket.once('drain', () => r())), closed]);
+      }
+    }
 
     function socketTimeout(): number {
       return (socket as unknown as { timeout?: number }).timeout ?? 0;
