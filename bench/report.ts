@@ -62,7 +62,8 @@ export async function writeReport(file: string, res: Results): Promise<void> {
   L.push('Each contender is its own process under `/usr/bin/time -v` (peak RSS is that process and the children it waits for: `sftp` includes its `ssh`).');
   L.push('The action\'s contenders are bench/worker-*.ts bundled by ncc the way dist/ is (no TypeScript stripping, no native addon: ssh2 uses Node\'s crypto, as the shipped action does).');
   L.push('Times: the action\'s workers time the library call (connection, TLS/SSH handshake and transfer; not Node\'s start-up); curl reports `time_total`; `sftp -b` is timed from spawn to exit.');
-  L.push('Sizes up to 256 MiB take the best of 3 runs, larger ones a single run. Every transfer is checked (byte count and SHA-256 on the receiving side).', '');
+  L.push('HTTPS: the contenders take turns, round after round (5 rounds up to 256 MiB, 3 at 1 GiB, 2 at 4 GiB); the table shows the best round\'s time and the highest peak RSS of all rounds.',
+    'SFTP: sizes up to 256 MiB take the best of 3 runs, larger ones a single run. Every transfer is checked (byte count and SHA-256 on the receiving side).', '');
   L.push('Ratio = reference time / contender time (above 1: faster than the reference, marked ★).', '');
 
   L.push('## Targets', '');
