@@ -2,7 +2,7 @@
 // fixed-size chunks, nothing is buffered whole; SHA-256 runs on another thread.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rename, stat, rm, open, writeFile } from 'node:fs/promises';
+import { rename, stat, rm, open } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
@@ -163,18 +163,21 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
   let etag: string | undefined;
   let total: number | undefined;
   let resumes = 0;
-  // Written and hashed on a thread of its own (file-sink.ts), so a resume needs no second pass.
-  let sink: FileSink | undefined;
+  // Written on a thread of its own (file-sink.ts), started first so that it gets going while the
+  // connection is made. Hashed here as it arrives (a resume continues the same hash): the main
+  // thread has the CPU to spare since it no longer writes.
+  const sink = new FileSink(part);
+  let hash = createHash('sha256');
   // A partial file left behind would look like a result: it goes when the download gives up.
   const giveUp = async (err: unknown) => {
-    await sink?.close();
+    await sink.close();
     await rm(part, { force: true }).catch(() => undefined);
     throw err;
   };
   try {
     await withRetry(
       async () => {
-        const have = sink ? await sink.drain() : 0;
+        const have = await sink.drain();
         const headers: Record<string, string> = { 'user-agent': 'odoo-upgrade-action', 'accept-encoding': 'identity' };
         if (have > 0) {
           headers.range = `bytes=${have}-`;
@@ -201,18 +204,18 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
           total = length !== undefined ? Number(length) : undefined;
           if (have > 0) {
             resumes++; // the server ignored Range: start over
-            await sink!.restart();
+            await sink.restart();
+            hash = createHash('sha256');
           }
         }
         etag = resEtag ?? etag;
         let done = res.statusCode === 206 ? have : 0;
         opts.progress?.update(done);
-        sink ??= new FileSink(part);
-        const into = sink;
         await res.pipe((chunk) => {
           done += chunk.length;
           opts.progress?.update(done);
-          return into.write(chunk);
+          hash.update(chunk);
+          return sink.write(chunk);
         });
         if (total !== undefined && done !== total) {
           throw Object.assign(new Error(`${opts.what}: connection ended at ${done} of ${total} bytes`), { code: 'ECONNRESET' });
@@ -227,8 +230,8 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
           opts.log?.(`${opts.what} interrupted (${describeError(err)}); resuming (attempt ${attempt + 1}) in ${Math.round(delay / 1000)} s`),
       },
     );
-    // An empty body never started the thread: there is nothing to write.
-    const { bytes, sha256 } = sink ? await sink.finish() : await emptyFile(part);
+    const bytes = await sink.finish();
+    const sha256 = hash.digest('hex');
     const { size } = await stat(part);
     if (size !== bytes) throw new BadAnswerError(`${opts.what}: ${size} bytes on disk, ${bytes} written`);
     if (total !== undefined && size !== total) throw new BadAnswerError(`${opts.what}: got ${size} bytes, the server announced ${total}`);
@@ -237,13 +240,8 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
   } catch (err) {
     return giveUp(err);
   } finally {
-    await sink?.close();
+    await sink.close();
   }
-}
-
-async function emptyFile(file: string): Promise<{ bytes: number; sha256: string }> {
-  await writeFile(file, '');
-  return { bytes: 0, sha256: createHash('sha256').digest('hex') };
 }
 
 function header(v: string | string[] | undefined): string | undefined {
