@@ -77294,15 +77294,13 @@ function safeName(name) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   R: () => (/* binding */ FileHash)
 /* harmony export */ });
-/* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(75919);
-/* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_worker_threads__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _thread_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(23071);
 // SHA-256 of a file on a thread of its own. Hashing a dump on the main thread costs about a
 // third of a core at transfer speed, on the same thread that runs TLS or SSH: measured in
 // bench/, moving it off raised throughput wherever the transfer was CPU-bound.
 // The thread reads the file itself and follows a writer: bytes [0, n) are hashed once
 // advance(n) says they are final on disk.
 
-// A script rather than a module file, so that the bundle carries it without a second entry.
 const THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { openSync, readSync, closeSync } = require('node:fs');
@@ -77332,25 +77330,10 @@ parentPort.on('message', (m) => {
 `;
 const STEP = 4 * 1024 * 1024;
 class FileHash {
-    worker;
-    result;
+    thread;
     ready = 0;
     constructor(file) {
-        this.worker = new node_worker_threads__WEBPACK_IMPORTED_MODULE_0__.Worker(THREAD, {
-            eval: true,
-            workerData: { file },
-            // It holds one 1 MiB buffer and a hash: keep its heap from growing like the main one.
-            resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 },
-            stdout: false,
-            stderr: false,
-        });
-        this.worker.unref(); // never what keeps the process alive
-        this.result = new Promise((resolve, reject) => {
-            this.worker.once('message', (m) => (m.hex ? resolve(m.hex) : reject(new Error(`SHA-256 of ${file}: ${m.error}`))));
-            this.worker.once('error', reject);
-            this.worker.once('exit', (code) => reject(new Error(`SHA-256 of ${file}: the hashing thread exited (${code})`)));
-        });
-        this.result.catch(() => undefined); // awaited by digest(); an early failure is not unhandled
+        this.thread = (0,_thread_js__WEBPACK_IMPORTED_MODULE_0__/* .startThread */ .B)(THREAD, { file }, `SHA-256 of ${file}`, (m) => String(m.hex));
     }
     /** Bytes before `upTo` are written and will not change. */
     advance(upTo) {
@@ -77358,20 +77341,15 @@ class FileHash {
         if (upTo - this.ready < STEP)
             return;
         this.ready = upTo;
-        this.worker.postMessage({ ready: upTo });
+        this.thread.worker.postMessage({ ready: upTo });
     }
     /** The hash of the file's first `size` bytes, once all are on disk. */
-    async digest(size) {
-        this.worker.postMessage({ ready: size, end: size });
-        try {
-            return await this.result;
-        }
-        finally {
-            await this.close();
-        }
+    digest(size) {
+        this.thread.worker.postMessage({ ready: size, end: size });
+        return this.thread.finish();
     }
-    async close() {
-        await this.worker.terminate().catch(() => undefined);
+    close() {
+        return this.thread.stop();
     }
 }
 
@@ -77411,8 +77389,8 @@ var http = __nccwpck_require__(76803);
 var retry = __nccwpck_require__(49809);
 // EXTERNAL MODULE: ./src/transfer/file-hash.ts
 var file_hash = __nccwpck_require__(75314);
-// EXTERNAL MODULE: external "node:worker_threads"
-var external_node_worker_threads_ = __nccwpck_require__(75919);
+// EXTERNAL MODULE: ./src/transfer/thread.ts
+var thread = __nccwpck_require__(23071);
 ;// CONCATENATED MODULE: ./src/transfer/file-sink.ts
 // Writes a download to disk on a thread of its own. The main thread only copies each received
 // chunk into a shared ring; the thread writes the ring to the file in small batches. Copying into
@@ -77436,7 +77414,6 @@ const SLOTS = 8;
 const BATCH = 32 * 1024;
 const FINISH = 1;
 const RESTART = 2;
-// A script rather than a module file, so that the bundle carries it without a second entry.
 const THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { openSync, writeSync, ftruncateSync, closeSync } = require('node:fs');
@@ -77473,7 +77450,7 @@ try {
     const cmd = Atomics.load(ctrl, CMD);
     if (cmd === 1) {
       closeSync(fd);
-      parentPort.postMessage({ done: true, bytes: pos });
+      parentPort.postMessage({ bytes: pos });
       break;
     }
     if (cmd === 2) {
@@ -77496,10 +77473,9 @@ try {
 }
 `;
 class FileSink {
-    worker;
+    thread;
     ctrl;
     ring;
-    result;
     written = 0; // modulo 2^32, as in the control word
     failure;
     backlog; // what the ring could not take yet, in order
@@ -77522,26 +77498,8 @@ class FileSink {
         this.ring = Buffer.from(shared);
         this.batch = Math.min(BATCH, size / 2);
         this.bytes = opts.append ? (opts.start ?? 0) : 0;
-        this.worker = new external_node_worker_threads_.Worker(THREAD, {
-            eval: true,
-            workerData: { file, ctrl: this.ctrl.buffer, ring: shared, append: !!opts.append, start: opts.start ?? 0, batch: Math.min(BATCH, size / 2) },
-            // It holds views of the ring: keep its heap from growing like the main one.
-            resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 },
-            stdout: false,
-            stderr: false,
-        });
-        this.worker.unref(); // never what keeps the process alive
-        this.result = new Promise((resolve, reject) => {
-            this.worker.once('message', (m) => {
-                if (m.done)
-                    return resolve(m.bytes);
-                this.failure = new Error(`writing ${file}: ${m.error}`);
-                reject(this.failure);
-            });
-            this.worker.once('error', (err) => reject((this.failure = err)));
-            this.worker.once('exit', (code) => reject((this.failure ??= new Error(`writing ${file}: the writing thread exited (${code})`))));
-        });
-        this.result.catch(() => undefined); // surfaced by write(), drain() and finish()
+        this.thread = (0,thread/* startThread */.B)(THREAD, { file, ctrl: this.ctrl.buffer, ring: shared, append: !!opts.append, start: opts.start ?? 0, batch: this.batch }, `writing ${file}`, (m) => Number(m.bytes));
+        this.thread.result.catch((err) => (this.failure = err));
     }
     /**
      * Copies `chunk` into the ring. Returns a promise only when the ring was too full to take
@@ -77599,16 +77557,10 @@ class FileSink {
     async finish() {
         await this.drain();
         this.command(FINISH);
-        this.worker.ref(); // its answer is a message: keep the process alive for it
-        try {
-            return await this.result;
-        }
-        finally {
-            await this.close();
-        }
+        return this.thread.finish();
     }
-    async close() {
-        await this.worker.terminate().catch(() => undefined);
+    close() {
+        return this.thread.stop();
     }
     async flushBacklog() {
         try {
@@ -77669,19 +77621,19 @@ class FileSink {
         if (!w.async)
             return;
         // A pending waitAsync does not keep the process alive: the thread does, while we wait on it.
-        this.worker.ref();
+        this.thread.worker.ref();
         try {
-            await Promise.race([w.value, this.result.then(() => undefined, () => undefined)]);
+            await Promise.race([w.value, this.thread.result.then(() => undefined, () => undefined)]);
         }
         finally {
-            this.worker.unref();
+            this.thread.worker.unref();
         }
     }
     /** Throws the thread's own error (with its message) once it has stopped on one. */
     async stopped() {
         if (!this.failure && !Atomics.load(this.ctrl, FAILED))
             return;
-        await this.result; // rejects with the thread's message
+        await this.thread.result; // rejects with the thread's message
         throw new Error(`writing ${this.file}: the writing thread stopped`);
     }
 }
@@ -78332,6 +78284,53 @@ function progress(opts) {
                 return;
             finished = true;
             opts.log(`${describe(opts.label, done, opts.total, now() - started, startBytes)} (${formatDuration((now() - started) / 1000)} in all)`);
+        },
+    };
+}
+
+
+/***/ }),
+
+/***/ 23071:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   B: () => (/* binding */ startThread)
+/* harmony export */ });
+/* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(75919);
+/* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_worker_threads__WEBPACK_IMPORTED_MODULE_0__);
+// A worker thread running an inline script: a script rather than a module file, so that the
+// bundle carries it without a second entry. Its heap is kept small (it holds a few buffers),
+// and it never keeps the process alive except while its answer is awaited.
+
+function startThread(script, workerData, what, accept) {
+    const worker = new node_worker_threads__WEBPACK_IMPORTED_MODULE_0__.Worker(script, {
+        eval: true,
+        workerData,
+        resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 },
+        stdout: false,
+        stderr: false,
+    });
+    worker.unref();
+    const result = new Promise((resolve, reject) => {
+        worker.once('message', (m) => (typeof m.error === 'string' ? reject(new Error(`${what}: ${m.error}`)) : resolve(accept(m))));
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`${what}: the thread exited (${code})`)));
+    });
+    result.catch(() => undefined); // awaited by finish() or its owner; an early failure is not unhandled
+    const stop = () => worker.terminate().then(() => undefined, () => undefined);
+    return {
+        worker,
+        result,
+        stop,
+        async finish() {
+            worker.ref();
+            try {
+                return await result;
+            }
+            finally {
+                await stop();
+            }
         },
     };
 }

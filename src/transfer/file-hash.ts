@@ -3,9 +3,8 @@
 // bench/, moving it off raised throughput wherever the transfer was CPU-bound.
 // The thread reads the file itself and follows a writer: bytes [0, n) are hashed once
 // advance(n) says they are final on disk.
-import { Worker } from 'node:worker_threads';
+import { startThread, type Thread } from './thread.ts';
 
-// A script rather than a module file, so that the bundle carries it without a second entry.
 const THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { openSync, readSync, closeSync } = require('node:fs');
@@ -37,26 +36,11 @@ parentPort.on('message', (m) => {
 const STEP = 4 * 1024 * 1024;
 
 export class FileHash {
-  private readonly worker: Worker;
-  private readonly result: Promise<string>;
+  private readonly thread: Thread<string>;
   private ready = 0;
 
   constructor(file: string) {
-    this.worker = new Worker(THREAD, {
-      eval: true,
-      workerData: { file },
-      // It holds one 1 MiB buffer and a hash: keep its heap from growing like the main one.
-      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 },
-      stdout: false,
-      stderr: false,
-    });
-    this.worker.unref(); // never what keeps the process alive
-    this.result = new Promise<string>((resolve, reject) => {
-      this.worker.once('message', (m: { hex?: string; error?: string }) => (m.hex ? resolve(m.hex) : reject(new Error(`SHA-256 of ${file}: ${m.error}`))));
-      this.worker.once('error', reject);
-      this.worker.once('exit', (code) => reject(new Error(`SHA-256 of ${file}: the hashing thread exited (${code})`)));
-    });
-    this.result.catch(() => undefined); // awaited by digest(); an early failure is not unhandled
+    this.thread = startThread(THREAD, { file }, `SHA-256 of ${file}`, (m) => String(m.hex));
   }
 
   /** Bytes before `upTo` are written and will not change. */
@@ -64,20 +48,16 @@ export class FileHash {
     // A message per network chunk would cost more than it saves: tell it every few MiB.
     if (upTo - this.ready < STEP) return;
     this.ready = upTo;
-    this.worker.postMessage({ ready: upTo });
+    this.thread.worker.postMessage({ ready: upTo });
   }
 
   /** The hash of the file's first `size` bytes, once all are on disk. */
-  async digest(size: number): Promise<string> {
-    this.worker.postMessage({ ready: size, end: size });
-    try {
-      return await this.result;
-    } finally {
-      await this.close();
-    }
+  digest(size: number): Promise<string> {
+    this.thread.worker.postMessage({ ready: size, end: size });
+    return this.thread.finish();
   }
 
-  async close(): Promise<void> {
-    await this.worker.terminate().catch(() => undefined);
+  close(): Promise<void> {
+    return this.thread.stop();
   }
 }

@@ -3,7 +3,7 @@
 // the page cache is the largest cost of a download on these VMs (~1.2 s of system time per GiB,
 // 67% of a profile, 0.2–2.4 s from one run to the next): done inline, receiving waits for it;
 // done here, it overlaps with receiving, decrypting and hashing the next bytes.
-import { Worker } from 'node:worker_threads';
+import { startThread, type Thread } from './thread.ts';
 
 // Control words shared with the thread (Int32 slots).
 const READ = 0; // bytes taken out of the ring, modulo 2^32 (written by the thread)
@@ -23,7 +23,6 @@ const BATCH = 32 * 1024;
 const FINISH = 1;
 const RESTART = 2;
 
-// A script rather than a module file, so that the bundle carries it without a second entry.
 const THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { openSync, writeSync, ftruncateSync, closeSync } = require('node:fs');
@@ -60,7 +59,7 @@ try {
     const cmd = Atomics.load(ctrl, CMD);
     if (cmd === 1) {
       closeSync(fd);
-      parentPort.postMessage({ done: true, bytes: pos });
+      parentPort.postMessage({ bytes: pos });
       break;
     }
     if (cmd === 2) {
@@ -85,10 +84,9 @@ try {
 
 
 export class FileSink {
-  private readonly worker: Worker;
+  private readonly thread: Thread<number>;
   private readonly ctrl: Int32Array;
   private readonly ring: Buffer;
-  private readonly result: Promise<number>;
   private written = 0; // modulo 2^32, as in the control word
   private failure?: Error;
   private backlog?: Buffer[]; // what the ring could not take yet, in order
@@ -111,25 +109,13 @@ export class FileSink {
     this.ring = Buffer.from(shared);
     this.batch = Math.min(BATCH, size / 2);
     this.bytes = opts.append ? (opts.start ?? 0) : 0;
-    this.worker = new Worker(THREAD, {
-      eval: true,
-      workerData: { file, ctrl: this.ctrl.buffer, ring: shared, append: !!opts.append, start: opts.start ?? 0, batch: Math.min(BATCH, size / 2) },
-      // It holds views of the ring: keep its heap from growing like the main one.
-      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 },
-      stdout: false,
-      stderr: false,
-    });
-    this.worker.unref(); // never what keeps the process alive
-    this.result = new Promise<number>((resolve, reject) => {
-      this.worker.once('message', (m: { done?: boolean; bytes?: number; error?: string }) => {
-        if (m.done) return resolve(m.bytes!);
-        this.failure = new Error(`writing ${file}: ${m.error}`);
-        reject(this.failure);
-      });
-      this.worker.once('error', (err) => reject((this.failure = err)));
-      this.worker.once('exit', (code) => reject((this.failure ??= new Error(`writing ${file}: the writing thread exited (${code})`))));
-    });
-    this.result.catch(() => undefined); // surfaced by write(), drain() and finish()
+    this.thread = startThread(
+      THREAD,
+      { file, ctrl: this.ctrl.buffer, ring: shared, append: !!opts.append, start: opts.start ?? 0, batch: this.batch },
+      `writing ${file}`,
+      (m) => Number(m.bytes),
+    );
+    this.thread.result.catch((err) => (this.failure = err));
   }
 
   /**
@@ -186,16 +172,11 @@ export class FileSink {
   async finish(): Promise<number> {
     await this.drain();
     this.command(FINISH);
-    this.worker.ref(); // its answer is a message: keep the process alive for it
-    try {
-      return await this.result;
-    } finally {
-      await this.close();
-    }
+    return this.thread.finish();
   }
 
-  async close(): Promise<void> {
-    await this.worker.terminate().catch(() => undefined);
+  close(): Promise<void> {
+    return this.thread.stop();
   }
 
   private async flushBacklog(): Promise<void> {
@@ -255,18 +236,18 @@ export class FileSink {
     const w = Atomics.waitAsync(this.ctrl, slot, from);
     if (!w.async) return;
     // A pending waitAsync does not keep the process alive: the thread does, while we wait on it.
-    this.worker.ref();
+    this.thread.worker.ref();
     try {
-      await Promise.race([w.value, this.result.then(() => undefined, () => undefined)]);
+      await Promise.race([w.value, this.thread.result.then(() => undefined, () => undefined)]);
     } finally {
-      this.worker.unref();
+      this.thread.worker.unref();
     }
   }
 
   /** Throws the thread's own error (with its message) once it has stopped on one. */
   private async stopped(): Promise<void> {
     if (!this.failure && !Atomics.load(this.ctrl, FAILED)) return;
-    await this.result; // rejects with the thread's message
+    await this.thread.result; // rejects with the thread's message
     throw new Error(`writing ${this.file}: the writing thread stopped`);
   }
 }
