@@ -26,6 +26,8 @@ export interface FileBody {
   size: number;
   /** Called as the kernel takes bytes: how many so far. */
   onSent?: (bytes: number) => void;
+  /** Sees each block as it is read from the file, in order, before it is sent. */
+  onRead?: (block: Buffer) => void;
 }
 
 const SEND_BUFFERS = 4;
@@ -142,6 +144,7 @@ function directRequest(method: string, url: string, headers: Record<string, stri
         if (bytesRead === 0) throw new Failure(`the file to send ended at ${pos} of ${body.size} bytes`, 'ERR_FILE_CHANGED');
         if (finished || response) return;
         pos += bytesRead;
+        body.onRead?.(buf.subarray(0, bytesRead));
         const more = socket.write(buf.subarray(0, bytesRead), (err) => {
           free.push(buf);
           if (!err) body.onSent?.((sent += bytesRead));

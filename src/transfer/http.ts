@@ -9,17 +9,16 @@ import { request } from 'undici';
 import { dispatcher, proxied, HttpStatusError, parseRetryAfter, readBounded, snippet, BadAnswerError } from '../http.ts';
 import { withRetry, isTransientNetworkError } from '../retry.ts';
 import type { ProgressSink } from './progress.ts';
-import { FileHash } from './file-hash.ts';
 import { FileSink } from './file-sink.ts';
-import { directGet, directPost } from './direct-http.ts';
+import { directGet, directPost, type FileBody } from './direct-http.ts';
 
 const CHUNK = 1024 * 1024;
 
-function counting(onBytes: (n: number) => void): Transform {
+function counting(onChunk: (chunk: Buffer) => void): Transform {
   return new Transform({
     highWaterMark: CHUNK,
     transform(chunk: Buffer, _enc, cb) {
-      onBytes(chunk.length);
+      onChunk(chunk);
       cb(null, chunk);
     },
   });
@@ -53,45 +52,45 @@ export interface TransferOptions {
 /** POSTs a file as application/octet-stream with Content-Length; retried whole after a cut. */
 export async function uploadFile(url: string, file: string, opts: TransferOptions): Promise<UploadResult> {
   const { size } = await stat(file);
-  // The file's hash, read on its own thread while the upload reads the same pages.
-  const fileHash = new FileHash(file);
-  fileHash.advance(size);
-  const direct = (opts.client ?? (proxied() ? 'undici' : 'direct')) === 'direct';
-  try {
-    return await withRetry(
-      async (attempt) => {
-        let sent = 0;
-        opts.progress?.update(0);
-        const headers = { 'content-type': 'application/octet-stream', 'user-agent': 'odoo-upgrade-action' };
-        const onSent = (n: number) => {
+  const post = (opts.client ?? (proxied() ? 'undici' : 'direct')) === 'direct' ? postDirect : postUndici;
+  return withRetry(
+    async (attempt) => {
+      let sent = 0;
+      opts.progress?.update(0);
+      // SHA-256 of the bytes as they are sent, on this thread: the server limits an upload, not
+      // this thread. Against a hashing thread reading the file again, 100 MiB went up in 425–463 ms
+      // instead of 462–511 ms (curl 397–535 ms, 6 alternating rounds) with 70 MiB peak instead of 83.
+      const hash = createHash('sha256');
+      const headers = { 'content-type': 'application/octet-stream', 'user-agent': 'odoo-upgrade-action' };
+      const body = {
+        size,
+        onRead: (block: Buffer) => void hash.update(block),
+        onSent: (n: number) => {
           sent = n;
           opts.progress?.update(n);
-        };
-        const post = direct ? postDirect : postUndici;
-        const { statusCode, retryAfter, text } = await post(url, file, size, headers, onSent, opts);
-        if (statusCode < 200 || statusCode >= 300) {
-          throw new HttpStatusError(opts.what, statusCode, parseRetryAfter(retryAfter), snippet(text));
-        }
-        if (sent !== size) throw new BadAnswerError(`${opts.what}: sent ${sent} bytes of ${size}`);
-        let answer: unknown;
-        try {
-          answer = JSON.parse(text);
-        } catch {
-          throw new BadAnswerError(`${opts.what}: the platform answered something that is not JSON (${snippet(text) || 'empty body'})`);
-        }
-        return { bytes: sent, sha256: await fileHash.digest(size), status: statusCode, answer, attempts: attempt };
-      },
-      {
-        attempts: opts.attempts ?? 5,
-        baseMs: opts.retryBaseMs ?? 2000,
-        signal: opts.signal,
-        retryable: retryableTransfer,
-        onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); attempt ${attempt + 1} in ${Math.round(delay / 1000)} s`),
-      },
-    );
-  } finally {
-    await fileHash.close();
-  }
+        },
+      };
+      const { statusCode, retryAfter, text } = await post(url, file, headers, body, opts);
+      if (statusCode < 200 || statusCode >= 300) {
+        throw new HttpStatusError(opts.what, statusCode, parseRetryAfter(retryAfter), snippet(text));
+      }
+      if (sent !== size) throw new BadAnswerError(`${opts.what}: sent ${sent} bytes of ${size}`);
+      let answer: unknown;
+      try {
+        answer = JSON.parse(text);
+      } catch {
+        throw new BadAnswerError(`${opts.what}: the platform answered something that is not JSON (${snippet(text) || 'empty body'})`);
+      }
+      return { bytes: sent, sha256: hash.digest('hex'), status: statusCode, answer, attempts: attempt };
+    },
+    {
+      attempts: opts.attempts ?? 5,
+      baseMs: opts.retryBaseMs ?? 2000,
+      signal: opts.signal,
+      retryable: retryableTransfer,
+      onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); attempt ${attempt + 1} in ${Math.round(delay / 1000)} s`),
+    },
+  );
 }
 
 interface Posted {
@@ -100,27 +99,30 @@ interface Posted {
   text: string;
 }
 
-async function postDirect(
-  url: string, file: string, size: number, headers: Record<string, string>, onSent: (n: number) => void, opts: TransferOptions,
-): Promise<Posted> {
+type UploadBody = Omit<FileBody, 'file'> & { onRead: (block: Buffer) => void };
+
+async function postDirect(url: string, file: string, headers: Record<string, string>, body: UploadBody, opts: TransferOptions): Promise<Posted> {
   const fh = await open(file, 'r');
   try {
-    const res = await directPost(url, headers, { file: fh, size, onSent }, { signal: opts.signal });
+    const res = await directPost(url, headers, { ...body, file: fh }, { signal: opts.signal });
     return { statusCode: res.statusCode, retryAfter: res.headers['retry-after'], text: await res.text(1024 * 1024) };
   } finally {
     await fh.close();
   }
 }
 
-async function postUndici(
-  url: string, file: string, size: number, headers: Record<string, string>, onSent: (n: number) => void, opts: TransferOptions,
-): Promise<Posted> {
+async function postUndici(url: string, file: string, headers: Record<string, string>, body: UploadBody, opts: TransferOptions): Promise<Posted> {
   let sent = 0;
-  const body = createReadStream(file, { highWaterMark: CHUNK }).pipe(counting((n) => onSent((sent += n))));
+  const counted = createReadStream(file, { highWaterMark: CHUNK }).pipe(
+    counting((chunk) => {
+      body.onRead(chunk);
+      body.onSent?.((sent += chunk.length));
+    }),
+  );
   const res = await request(url, {
     method: 'POST',
-    headers: { ...headers, 'content-length': String(size) },
-    body: body as Readable,
+    headers: { ...headers, 'content-length': String(body.size) },
+    body: counted as Readable,
     signal: opts.signal,
     dispatcher: dispatcher(),
   });
