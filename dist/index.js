@@ -77664,8 +77664,8 @@ function directRequest(method, url, headers, upload, opts) {
             send(upload).then(() => !response && !finished && socket.setTimeout(opts.headersTimeoutMs ?? 120_000), (err) => fail(err));
         });
         socket.on('timeout', () => {
-            const phase = !response ? 'the answer' : 'more of the body';
-            fail(new Failure(`no ${phase} from ${u.host} for ${Math.round(socketTimeout() / 1000)} s`, 'ETIMEDOUT'));
+            const what = !response ? 'no answer' : 'nothing more of the body';
+            fail(new Failure(`${u.host} sent ${what} for ${Math.round(socketTimeout() / 1000)} s`, 'ETIMEDOUT'));
         });
         socket.on('error', (err) => fail(err));
         socket.on('close', () => {

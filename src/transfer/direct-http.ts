@@ -116,8 +116,8 @@ function directRequest(method: string, url: string, headers: Record<string, stri
       );
     });
     socket.on('timeout', () => {
-      const phase = !response ? 'the answer' : 'more of the body';
-      fail(new Failure(`no ${phase} from ${u.host} for ${Math.round(socketTimeout() / 1000)} s`, 'ETIMEDOUT'));
+      const what = !response ? 'no answer' : 'nothing more of the body';
+      fail(new Failure(`${u.host} sent ${what} for ${Math.round(socketTimeout() / 1000)} s`, 'ETIMEDOUT'));
     });
     socket.on('error', (err) => fail(err));
     socket.on('close', () => {
