@@ -358,3 +358,60 @@ for (const client of ['direct', 'undici'] as const) {
     }
   });
 }
+
+test('with HTTP_PROXY set, uploads and downloads go through the proxy (undici); without it, straight to the server', async () => {
+  const data = randomBytes(2_000_000);
+  const file = path.join(dir, 'proxied.bin');
+  await writeFile(file, data);
+  let stored = Buffer.alloc(0);
+  const server = http.createServer((req, res) => {
+    if (req.method === 'POST') {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        stored = Buffer.concat(parts);
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      });
+      return;
+    }
+    res.writeHead(200, { 'content-length': stored.length }).end(stored);
+  });
+  // A forwarding proxy for plain-http URLs (absolute-form requests), counting what it relays.
+  const relayed: string[] = [];
+  const proxy = http.createServer((req, res) => {
+    relayed.push(`${req.method} ${req.url}`);
+    const target = new URL(req.url!);
+    const up = http.request({ host: target.hostname, port: target.port, path: target.pathname + target.search, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode!, r.headers);
+      r.pipe(res);
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const saved = { HTTP_PROXY: process.env.HTTP_PROXY, NO_PROXY: process.env.NO_PROXY };
+  try {
+    process.env.HTTP_PROXY = `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    delete process.env.NO_PROXY;
+    await closeDispatcher(); // the shared dispatcher reads the proxy variables when it is made
+    const up = await uploadFile(`${base}/up`, file, { what: 'proxied upload', retryBaseMs: 10 });
+    const down = await downloadFile(`${base}/down`, path.join(dir, 'proxied-back.bin'), { what: 'proxied download', checkUrl: () => {}, retryBaseMs: 10 });
+    assert.deepEqual(relayed, [`POST ${base}/up`, `GET ${base}/down`]);
+    assert.equal(up.sha256, sha(data));
+    assert.equal(down.sha256, sha(data));
+
+    delete process.env.HTTP_PROXY;
+    await closeDispatcher();
+    await uploadFile(`${base}/up`, file, { what: 'direct upload', retryBaseMs: 10 });
+    await downloadFile(`${base}/down`, path.join(dir, 'direct-back.bin'), { what: 'direct download', checkUrl: () => {}, retryBaseMs: 10 });
+    assert.equal(relayed.length, 2, 'nothing more through the proxy');
+  } finally {
+    for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+    await closeDispatcher();
+    server.closeAllConnections();
+    proxy.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await new Promise<void>((r) => proxy.close(() => r()));
+  }
+});
