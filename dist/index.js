@@ -77356,8 +77356,7 @@ const mask = ring.length - 1;
 const MAX_WRITE = 4 * BATCH; // when it has fallen behind
 let fd, pos = 0, read = 0;
 try {
-  fd = openSync(workerData.file, workerData.append ? 'r+' : 'w');
-  if (workerData.append) pos = workerData.start;
+  fd = openSync(workerData.file, 'w');
   for (;;) {
     const seq = Atomics.load(ctrl, SEQ);
     const available = (Atomics.load(ctrl, WRITTEN) - read) >>> 0;
@@ -77421,7 +77420,7 @@ class FileSink {
     /** Bytes handed to the sink since it was opened or restarted. */
     bytes = 0;
     /**
-     * Opens `file` (truncated, or kept and written from `start` with append) on the thread.
+     * Opens `file` (truncated) on the thread.
      * The ring's size is a power of two; 8 MiB keeps a fast network busy while a write stalls.
      */
     constructor(file, opts = {}) {
@@ -77433,8 +77432,7 @@ class FileSink {
         const shared = new SharedArrayBuffer(size);
         this.ring = Buffer.from(shared);
         this.batch = Math.min(BATCH, size / 2);
-        this.bytes = opts.append ? (opts.start ?? 0) : 0;
-        this.thread = (0,thread/* startThread */.B)(THREAD, { file, ctrl: this.ctrl.buffer, ring: shared, append: !!opts.append, start: opts.start ?? 0, batch: this.batch }, `writing ${file}`, (m) => Number(m.bytes));
+        this.thread = (0,thread/* startThread */.B)(THREAD, { file, ctrl: this.ctrl.buffer, ring: shared, batch: this.batch }, `writing ${file}`, (m) => Number(m.bytes));
         this.thread.result.catch((err) => (this.failure = err));
     }
     /**
@@ -77917,7 +77915,7 @@ function directRequest(method, url, headers, upload, opts) {
 
 ;// CONCATENATED MODULE: ./src/transfer/http.ts
 // Streaming HTTP transfers. Memory stays flat whatever the size: bodies flow through
-// fixed-size chunks, nothing is buffered whole; SHA-256 runs on another thread.
+// fixed-size chunks, nothing is buffered whole; SHA-256 is computed as the bytes pass.
 
 
 
@@ -77946,7 +77944,7 @@ async function sha256File(file) {
 /** POSTs a file as application/octet-stream with Content-Length; retried whole after a cut. */
 async function uploadFile(url, file, opts) {
     const { size } = await (0,promises_.stat)(file);
-    const post = (opts.client ?? ((0,http/* proxied */.IY)() ? 'undici' : 'direct')) === 'direct' ? postDirect : postUndici;
+    const post = direct(opts) ? postDirect : postUndici;
     return (0,retry/* withRetry */.bD)(async (attempt) => {
         let sent = 0;
         opts.progress?.update(0);
@@ -77984,6 +77982,10 @@ async function uploadFile(url, file, opts) {
         retryable: retryableTransfer,
         onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); attempt ${attempt + 1} in ${Math.round(delay / 1000)} s`),
     });
+}
+/** The dump's transfers use direct-http.ts, unless a proxy is set (undici's proxy agent) or a caller says otherwise. */
+function direct(opts) {
+    return (opts.client ?? ((0,http/* proxied */.IY)() ? 'undici' : 'direct')) === 'direct';
 }
 async function postDirect(url, file, headers, body, opts) {
     const fh = await (0,promises_.open)(file, 'r');
@@ -78121,7 +78123,7 @@ function header(v) {
     return Array.isArray(v) ? v[0] : v;
 }
 async function get(url, headers, opts) {
-    if ((opts.client ?? ((0,http/* proxied */.IY)() ? 'undici' : 'direct')) === 'direct')
+    if (direct(opts))
         return directGet(url, headers, { signal: opts.signal });
     const res = await (0,undici/* request */.Em)(url, { method: 'GET', headers, signal: opts.signal, dispatcher: (0,http/* dispatcher */.oh)() });
     return {

@@ -35,8 +35,7 @@ const mask = ring.length - 1;
 const MAX_WRITE = 4 * BATCH; // when it has fallen behind
 let fd, pos = 0, read = 0;
 try {
-  fd = openSync(workerData.file, workerData.append ? 'r+' : 'w');
-  if (workerData.append) pos = workerData.start;
+  fd = openSync(workerData.file, 'w');
   for (;;) {
     const seq = Atomics.load(ctrl, SEQ);
     const available = (Atomics.load(ctrl, WRITTEN) - read) >>> 0;
@@ -103,10 +102,10 @@ export class FileSink {
   bytes = 0;
 
   /**
-   * Opens `file` (truncated, or kept and written from `start` with append) on the thread.
+   * Opens `file` (truncated) on the thread.
    * The ring's size is a power of two; 8 MiB keeps a fast network busy while a write stalls.
    */
-  constructor(file: string, opts: { append?: boolean; start?: number; ringBytes?: number } = {}) {
+  constructor(file: string, opts: { ringBytes?: number } = {}) {
     this.file = file;
     const size = opts.ringBytes ?? 8 * 1024 * 1024;
     if (size & (size - 1)) throw new Error('FileSink: the ring size must be a power of two');
@@ -114,10 +113,9 @@ export class FileSink {
     const shared = new SharedArrayBuffer(size);
     this.ring = Buffer.from(shared);
     this.batch = Math.min(BATCH, size / 2);
-    this.bytes = opts.append ? (opts.start ?? 0) : 0;
     this.thread = startThread(
       THREAD,
-      { file, ctrl: this.ctrl.buffer, ring: shared, append: !!opts.append, start: opts.start ?? 0, batch: this.batch },
+      { file, ctrl: this.ctrl.buffer, ring: shared, batch: this.batch },
       `writing ${file}`,
       (m) => Number(m.bytes),
     );

@@ -1,5 +1,5 @@
 // Streaming HTTP transfers. Memory stays flat whatever the size: bodies flow through
-// fixed-size chunks, nothing is buffered whole; SHA-256 runs on another thread.
+// fixed-size chunks, nothing is buffered whole; SHA-256 is computed as the bytes pass.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rename, stat, rm, open } from 'node:fs/promises';
@@ -52,7 +52,7 @@ export interface TransferOptions {
 /** POSTs a file as application/octet-stream with Content-Length; retried whole after a cut. */
 export async function uploadFile(url: string, file: string, opts: TransferOptions): Promise<UploadResult> {
   const { size } = await stat(file);
-  const post = (opts.client ?? (proxied() ? 'undici' : 'direct')) === 'direct' ? postDirect : postUndici;
+  const post = direct(opts) ? postDirect : postUndici;
   return withRetry(
     async (attempt) => {
       let sent = 0;
@@ -91,6 +91,11 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
       onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); attempt ${attempt + 1} in ${Math.round(delay / 1000)} s`),
     },
   );
+}
+
+/** The dump's transfers use direct-http.ts, unless a proxy is set (undici's proxy agent) or a caller says otherwise. */
+function direct(opts: TransferOptions): boolean {
+  return (opts.client ?? (proxied() ? 'undici' : 'direct')) === 'direct';
 }
 
 interface Posted {
@@ -261,7 +266,7 @@ interface Answer {
 }
 
 async function get(url: string, headers: Record<string, string>, opts: DownloadOptions): Promise<Answer> {
-  if ((opts.client ?? (proxied() ? 'undici' : 'direct')) === 'direct') return directGet(url, headers, { signal: opts.signal });
+  if (direct(opts)) return directGet(url, headers, { signal: opts.signal });
   const res = await request(url, { method: 'GET', headers, signal: opts.signal, dispatcher: dispatcher() });
   return {
     statusCode: res.statusCode,
