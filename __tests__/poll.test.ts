@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nextDelay, waitForEnd, WaitTimeoutError, MAX_DELAY_MS } from '../src/poll.ts';
+import { nextDelay, waitForEnd, WaitTimeoutError, MAX_DELAY_MS } from '../src/steps/poll.ts';
 import type { Status } from '../src/platform/types.ts';
 
 const st = (state: string, phase: Status['phase'] = 'running'): Status => ({ state, phase, raw: {} });

@@ -1,7 +1,7 @@
 // The status polling of a long upgrade on a fake clock: waitForEnd drives itself through
 // `now` and `wait`, so two hours pass in milliseconds. Counts polls and measures how late
 // the end is noticed against the promise (max(60 s, 10% of the wait)).
-import { waitForEnd } from '../src/poll.ts';
+import { waitForEnd } from '../src/steps/poll.ts';
 import type { Status } from '../src/platform/types.ts';
 
 export interface PollRun {

@@ -4,14 +4,14 @@
 import path from 'node:path';
 import { readdir, rm } from 'node:fs/promises';
 import * as core from '@actions/core';
+import { runnerState, type StateProvider } from './pipeline/state.ts';
+import { WORK_DIR_PREFIX } from './steps/work-dir.ts';
 
-const WORK_DIR_PREFIX = 'odoo-upgrade-work-';
-
-export async function post(): Promise<void> {
-  const workDir = core.getState('work-dir');
-  const outputDir = core.getState('output-dir');
-  const requestId = core.getState('request-id');
-  if (core.getState('finished') === 'true') return; // the main step cleaned up after itself
+export async function post(state: StateProvider = runnerState): Promise<void> {
+  if (state.get('finished') === 'true') return; // the main step cleaned up after itself
+  const workDir = state.get('work-dir');
+  const outputDir = state.get('output-dir');
+  const requestId = state.get('request-id');
   // Only a directory the main step made: the name proves it, whatever the state says.
   if (workDir && path.basename(workDir).startsWith(WORK_DIR_PREFIX)) {
     await rm(workDir, { recursive: true, force: true });

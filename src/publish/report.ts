@@ -1,7 +1,7 @@
 // What a run did, collected as it goes; the summary, the PR comment and the outputs are
 // renderings of it. Holds no secret: ids, states, sizes, hashes and the platform's words.
 import type { DownloadedFile, Status, UploadResult } from '../platform/types.ts';
-import type { Transition } from '../poll.ts';
+import type { Transition } from '../steps/poll.ts';
 import type { RecentTestProof } from '../recent-test.ts';
 
 export interface RunReport {

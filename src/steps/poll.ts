@@ -2,7 +2,7 @@
 // nothing changes, and stay close enough to notice the end in time (within 60 s or 10%
 // of the wait so far, whichever is larger). Retry-After is honoured. Pure schedule first.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Status } from './platform/types.ts';
+import type { Status } from '../platform/types.ts';
 
 export const MAX_DELAY_MS = 5 * 60_000;
 

@@ -1,5 +1,5 @@
 // Rules about when a run may go ahead, and how to go on with a request afterwards.
-import type { Config } from './inputs.ts';
+import type { Config } from '../inputs.ts';
 
 export class GuardError extends Error {
   override name = 'GuardError';
