@@ -1,5 +1,7 @@
-// The bundled action, run as a runner runs it, against the emulator over HTTPS and the fake
-// of GitHub's artifact service: outputs, summary, artifact bytes, the emulator's record.
+// The v1 protocol end to end against the emulator over real sockets: the bundled action once,
+// run as a runner runs it over HTTPS with the fake of GitHub's artifact service (outputs,
+// summary, artifact bytes, the emulator's record); every other case runs the pipeline
+// in-process (support/pipeline.ts) with the real protocol clients and a fake clock.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -8,20 +10,24 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { startGitHubFake, type GitHubFake } from '../emulator/github.ts';
-import { runAction, findLeaks, type ActionRun } from './support/action.ts';
+import { runAction, findLeaks } from './support/action.ts';
+import { runPipeline, FakeClock, type PipelineOptions } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 
-let emu: Emulator;
+let emu: Emulator; // HTTPS, for the bundle
+let plain: Emulator; // http on loopback, for the in-process runs (this process trusts no extra CA)
 let gh: GitHubFake;
 let dir: string;
 let dumpPath: string;
 let dumpSha: string;
 const CONTRACT = 'M123456-abcdef-secret';
+const TIMING = { pendingMs: 300, processingMs: 800, testingMs: 600 };
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 before(async () => {
-  emu = await startEmulator({ tls: true, timing: { pendingMs: 300, processingMs: 800, testingMs: 600 } });
+  emu = await startEmulator({ tls: true, timing: TIMING });
+  plain = await startEmulator({ timing: TIMING });
   gh = await startGitHubFake();
   dir = await mkdtemp(path.join(tmpdir(), 'e2e-v1-'));
   dumpPath = path.join(dir, 'prod db.sql');
@@ -31,17 +37,18 @@ before(async () => {
 
 after(async () => {
   await emu?.close();
+  await plain?.close();
   await gh?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
-function inputs(extra: Record<string, string> = {}): Record<string, string> {
+function inputs(extra: Record<string, string> = {}, server: Emulator = plain): Record<string, string> {
   return {
     contract: CONTRACT,
     email: 'ci@example.com',
     target: '18.0',
     dump: dumpPath,
-    'platform-url': emu.url,
+    'platform-url': server.url,
     'poll-interval': '1',
     ...extra,
   };
@@ -51,31 +58,37 @@ function env(): Record<string, string> {
   return { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile! };
 }
 
-function creates(): number {
-  return emu.records.filter((r) => r.method === 'create').length;
+/** In-process; the fake clock lets a tenth of each wait really pass, so the emulator's states move on. */
+function runIn(extra: Record<string, string>, opts: Partial<PipelineOptions> = {}) {
+  return runPipeline({ inputs: inputs(extra), clock: new FakeClock(0.1), ...opts });
 }
 
-function secretsOf(run: ActionRun): string[] {
+function creates(server: Emulator = plain): number {
+  return server.records.filter((r) => r.method === 'create').length;
+}
+
+function secretsOf(server: Emulator): string[] {
   const values = [CONTRACT];
-  for (const req of emu.requests.values()) {
-    values.push(req.key, `${emu.url}/database/eu1/${req.id}/${req.key}/upgraded/archive`);
+  for (const req of server.requests.values()) {
+    values.push(req.key, `${server.url}/database/eu1/${req.id}/${req.key}/upgraded/archive`);
   }
-  void run;
   return values;
 }
 
-async function assertNoLeak(run: ActionRun, extra: Record<string, string | Buffer> = {}) {
-  const outputsWithoutKey = run.outputsRaw.replace(/^request-key<<(.+)\n[\s\S]*?\n\1$/m, '');
-  const leaks = findLeaks({ stdout: run.stdout, stderr: run.stderr, summary: run.summary, outputs: outputsWithoutKey, ...extra }, secretsOf(run));
+async function assertNoLeak(run: { stdout: string; summary: string; outputs: Record<string, string>; stderr?: string; outputsRaw?: string }, server: Emulator, extra: Record<string, string | Buffer> = {}) {
+  const outputs = run.outputsRaw !== undefined
+    ? run.outputsRaw.replace(/^request-key<<(.+)\n[\s\S]*?\n\1$/m, '')
+    : Object.entries(run.outputs).filter(([k]) => k !== 'request-key').map(([k, v]) => `${k}=${v}`).join('\n');
+  const leaks = findLeaks({ stdout: run.stdout, stderr: run.stderr ?? '', summary: run.summary, outputs, ...extra }, secretsOf(server));
   assert.deepEqual(leaks, []);
 }
 
-test('happy path: create, upload, process, wait, download, publish', async () => {
-  const before = creates();
-  const run = await runAction({ inputs: inputs({ 'artifact-retention-days': '3' }), env: env() });
+test('bundle smoke: create, upload, process, wait, download, publish', async () => {
+  const before = creates(emu);
+  const run = await runAction({ inputs: inputs({ 'artifact-retention-days': '3' }, emu), env: env() });
   try {
     assert.equal(run.code, 0, run.stdout + run.stderr);
-    assert.equal(creates() - before, 1, 'exactly one create');
+    assert.equal(creates(emu) - before, 1, 'exactly one create');
     const req = emu.requests.get(run.outputs['request-id'])!;
     assert.ok(req, 'the request exists on the emulator');
     assert.equal(req.uploadedSha256, dumpSha, 'bytes intact');
@@ -104,17 +117,17 @@ test('happy path: create, upload, process, wait, download, publish', async () =>
     assert.ok(zipEntry, `artifact entries: ${[...entries.keys()]}`);
     assert.equal(sha(zipEntry[1]), req.upgradedArchiveSha256);
     assert.match(run.outputs['artifact-url'], /\/artifacts\/\d+$/);
-    await assertNoLeak(run, Object.fromEntries([...entries.entries()].map(([k, v]) => [`artifact ${k}`, v])));
+    await assertNoLeak(run, emu, Object.fromEntries([...entries.entries()].map(([k, v]) => [`artifact ${k}`, v])));
   } finally {
     await run.cleanup();
   }
 });
 
 test('download: sql brings the upgraded SQL stream', async () => {
-  const run = await runAction({ inputs: inputs({ download: 'sql', 'artifact-name': '' }), env: env() });
+  const run = await runIn({ download: 'sql', 'artifact-name': '' });
   try {
-    assert.equal(run.code, 0, run.stdout + run.stderr);
-    const req = emu.requests.get(run.outputs['request-id'])!;
+    assert.equal(run.code, 0, run.stdout);
+    const req = plain.requests.get(run.outputs['request-id'])!;
     assert.equal(sha(await readFile(run.outputs['upgraded-dump'])), req.upgradedSqlSha256);
     assert.equal(run.outputs['artifact-id'], undefined, 'no artifact when artifact-name is empty');
   } finally {
@@ -124,9 +137,9 @@ test('download: sql brings the upgraded SQL stream', async () => {
 
 for (const outcome of ['failed', 'cancelled', 'invalid'] as const) {
   test(`a request that ends ${outcome} fails the step with the platform's message`, async () => {
-    emu.setScenario({ outcome, customerMessage: `Your database could not be upgraded (${outcome}) <b>bold</b>` });
-    const run = await runAction({ inputs: inputs(), env: env() });
-    emu.setScenario({});
+    plain.setScenario({ outcome, customerMessage: `Your database could not be upgraded (${outcome}) <b>bold</b>` });
+    const run = await runIn({});
+    plain.setScenario({});
     try {
       assert.equal(run.code, 1);
       assert.equal(run.outputs.state, outcome);
@@ -135,7 +148,7 @@ for (const outcome of ['failed', 'cancelled', 'invalid'] as const) {
       assert.match(run.summary, /could not be upgraded/);
       assert.doesNotMatch(run.summary, /<b>/);
       assert.equal(run.outputs['upgraded-dump'], undefined);
-      await assertNoLeak(run);
+      await assertNoLeak(run, plain);
     } finally {
       await run.cleanup();
     }
@@ -143,26 +156,26 @@ for (const outcome of ['failed', 'cancelled', 'invalid'] as const) {
 }
 
 test('create failures are shown with reason and message, and nothing else is sent', async () => {
-  emu.setScenario({ createFailures: [{ reason: 'TARGET:INVALID', message: 'Invalid value "18.0"', value: '18.0', expected: ['17.0', '19.0'] }] });
-  const count = emu.records.length;
-  const run = await runAction({ inputs: inputs(), env: env() });
-  emu.setScenario({});
+  plain.setScenario({ createFailures: [{ reason: 'TARGET:INVALID', message: 'Invalid value "18.0"', value: '18.0', expected: ['17.0', '19.0'] }] });
+  const count = plain.records.length;
+  const run = await runIn({});
+  plain.setScenario({});
   try {
     assert.equal(run.code, 1);
     assert.match(run.stdout, /TARGET:INVALID: Invalid value/);
     assert.match(run.stdout, /17\.0, 19\.0/);
-    assert.deepEqual(emu.records.slice(count).map((r) => r.method), ['create']);
+    assert.deepEqual(plain.records.slice(count).map((r) => r.method), ['create']);
   } finally {
     await run.cleanup();
   }
 });
 
 test('503 and 429 with Retry-After on status are waited out', async () => {
-  emu.setScenario({ httpErrors: [{ method: 'status', status: 503, retryAfter: 1, count: 2 }, { method: 'process', status: 429, retryAfter: 1, count: 1 }] });
-  const run = await runAction({ inputs: inputs({ 'artifact-name': '' }), env: env() });
-  emu.setScenario({});
+  plain.setScenario({ httpErrors: [{ method: 'status', status: 503, retryAfter: 1, count: 2 }, { method: 'process', status: 429, retryAfter: 1, count: 1 }] });
+  const run = await runIn({ 'artifact-name': '' });
+  plain.setScenario({});
   try {
-    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(run.code, 0, run.stdout);
     assert.match(run.stdout, /status: HTTP 503|status.*503/);
   } finally {
     await run.cleanup();
@@ -170,14 +183,14 @@ test('503 and 429 with Retry-After on status are waited out', async () => {
 });
 
 test('a connection cut mid-upload is retried and the bytes arrive intact', async () => {
-  emu.setScenario({ cutUploadAfterBytes: 100_000 });
+  plain.setScenario({ cutUploadAfterBytes: 100_000 });
   const before = creates();
-  const run = await runAction({ inputs: inputs({ 'artifact-name': '' }), env: env() });
-  emu.setScenario({});
+  const run = await runIn({ 'artifact-name': '' });
+  plain.setScenario({});
   try {
-    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(run.code, 0, run.stdout);
     assert.equal(creates() - before, 1);
-    const req = emu.requests.get(run.outputs['request-id'])!;
+    const req = plain.requests.get(run.outputs['request-id'])!;
     assert.equal(req.uploadedSha256, dumpSha);
     assert.ok(req.uploads >= 2, `uploads: ${req.uploads}`);
     assert.match(run.stdout, /upload interrupted/);
@@ -187,12 +200,12 @@ test('a connection cut mid-upload is retried and the bytes arrive intact', async
 });
 
 test('a connection cut mid-download is resumed with Range', async () => {
-  emu.setScenario({ cutDownloadAfterBytes: 50_000 });
-  const run = await runAction({ inputs: inputs({ 'artifact-name': '' }), env: env() });
-  emu.setScenario({});
+  plain.setScenario({ cutDownloadAfterBytes: 50_000 });
+  const run = await runIn({ 'artifact-name': '' });
+  plain.setScenario({});
   try {
-    assert.equal(run.code, 0, run.stdout + run.stderr);
-    const req = emu.requests.get(run.outputs['request-id'])!;
+    assert.equal(run.code, 0, run.stdout);
+    const req = plain.requests.get(run.outputs['request-id'])!;
     assert.equal(sha(await readFile(run.outputs['upgraded-dump'])), req.upgradedArchiveSha256);
     assert.match(run.stdout, /resuming/);
     const files = await readdir(path.dirname(run.outputs['upgraded-dump']));
@@ -204,39 +217,41 @@ test('a connection cut mid-download is resumed with Range', async () => {
 
 test('wait: false stops once processing started; request-id + request-key resume it without a second create', async () => {
   const before = creates();
-  const first = await runAction({ inputs: inputs({ wait: 'false', 'artifact-name': '' }), env: env() });
+  const first = await runIn({ wait: 'false', 'artifact-name': '' });
   try {
-    assert.equal(first.code, 0, first.stdout + first.stderr);
+    assert.equal(first.code, 0, first.stdout);
     const id = first.outputs['request-id'];
     const key = first.outputs['request-key'];
     assert.ok(['pending', 'processing', 'testing'].includes(first.outputs.state), first.outputs.state);
     assert.match(first.summary, /request-id: "\d+"/);
-    const second = await runAction({
-      inputs: { 'request-id': id, 'request-key': key, 'platform-url': emu.url, 'poll-interval': '1', 'artifact-name': '' },
-      env: env(),
+    const second = await runPipeline({
+      inputs: { 'request-id': id, 'request-key': key, 'platform-url': plain.url, 'poll-interval': '1', 'artifact-name': '' },
+      clock: new FakeClock(0.1),
     });
     try {
-      assert.equal(second.code, 0, second.stdout + second.stderr);
+      assert.equal(second.code, 0, second.stdout);
       assert.equal(second.outputs.state, 'done');
       assert.equal(creates() - before, 1, 'no second create');
-      assert.equal(emu.requests.get(id)!.uploads, 1, 'no second upload');
+      assert.equal(plain.requests.get(id)!.uploads, 1, 'no second upload');
       assert.ok((await stat(second.outputs['upgraded-dump'])).size > 0);
-      await assertNoLeak(second);
+      await assertNoLeak(second, plain);
     } finally {
       await second.cleanup();
     }
-    await assertNoLeak(first);
+    await assertNoLeak(first, plain);
   } finally {
     await first.cleanup();
   }
 });
 
-test('timeout-minutes: gives up, fails, and says how to resume', async () => {
-  const slow = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 600_000 } });
+test('timeout-minutes: gives up, fails, and says how to resume (the minute passes on the fake clock)', async () => {
+  const slow = await startEmulator({ timing: { pendingMs: 100, processingMs: 600_000 } });
   try {
-    const run = await runAction({ inputs: { ...inputs({ 'artifact-name': '' }), 'platform-url': slow.url, 'timeout-minutes': '1' }, env: { ...env(), NODE_EXTRA_CA_CERTS: slow.caFile! }, timeoutMs: 120_000 });
+    const clock = new FakeClock();
+    const run = await runPipeline({ inputs: { ...inputs({ 'artifact-name': '' }), 'platform-url': slow.url, 'timeout-minutes': '1' }, clock });
     try {
       assert.equal(run.code, 1);
+      assert.ok(clock.sleeps.reduce((a, b) => a + b, 0) >= 60_000, `slept ${clock.sleeps} on the fake clock`);
       assert.match(run.stdout, /Stopped waiting after 1 min/);
       assert.match(run.summary, /still running/);
       assert.match(run.summary, /request-id:/);
@@ -249,13 +264,13 @@ test('timeout-minutes: gives up, fails, and says how to resume', async () => {
 });
 
 test('bad input fails before any request reaches the platform', async () => {
-  const count = emu.records.length;
-  const run = await runAction({ inputs: inputs({ aim: 'prod', target: 'eighteen' }), env: env() });
+  const count = plain.records.length;
+  const run = await runIn({ aim: 'prod', target: 'eighteen' });
   try {
     assert.equal(run.code, 1);
     assert.match(run.stdout, /`aim`/);
     assert.match(run.stdout, /`target`/);
-    assert.equal(emu.records.length, count);
+    assert.equal(plain.records.length, count);
   } finally {
     await run.cleanup();
   }

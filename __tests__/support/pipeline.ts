@@ -13,6 +13,7 @@ import { memoryState } from '../../src/pipeline/state.ts';
 import { SecretRegistry } from '../../src/secrets.ts';
 import { createPlatform } from '../../src/platform/index.ts';
 import { closeDispatcher } from '../../src/http.ts';
+import { findRecentTest } from '../../src/recent-test.ts';
 import type { Config } from '../../src/inputs.ts';
 import type { DumpInfo } from '../../src/dump.ts';
 import { EndpointMissingError } from '../../src/platform/types.ts';
@@ -152,9 +153,8 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineRun> {
     createPlatform: (api, cfg) => platforms(api, cfg, secrets),
     clock,
     github: {
-      findRecentTest: opts.github?.findRecentTest ?? (async () => {
-        throw new Error('this test gives no GitHub service for the recent-test check');
-      }),
+      // The real check: it reads the injected env (GITHUB_API_URL of the GitHub fake in tests).
+      findRecentTest: opts.github?.findRecentTest ?? findRecentTest,
       publish: opts.github?.publish ?? noArtifact,
       comment: opts.github?.comment ?? (async () => {
         throw new Error('this test gives no GitHub service for comments');
