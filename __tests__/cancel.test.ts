@@ -1,22 +1,30 @@
 // Cancellation as a runner does it: SIGINT / SIGTERM during upload, wait and download stop the
 // step within seconds, non-zero, with a summary that says how to resume (never the key) and no
-// partial files left; after a SIGKILL the post bundle removes what the main step left.
+// partial files left; after a SIGKILL the post step removes what the main step left.
+// The signals reach the pipeline in-process (support/pipeline.ts, the real clients against the
+// emulator); one run of the bundle gets a real signal, and the SIGKILL case is the real bundles'.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir, mkdtemp, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmulator, type Emulator, type Scenario } from '../emulator/server.ts';
-import { runAction, parseOutputs, ROOT, type ActionRun } from './support/action.ts';
+import { runAction, parseOutputs, ROOT } from './support/action.ts';
+import { runPipeline, FakeClock, FakeSignals } from './support/pipeline.ts';
+import { memoryState } from '../src/pipeline/state.ts';
+import { cleanUpAfterKill } from '../src/pipeline/post-cleanup.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 
-let emu: Emulator;
+let emu: Emulator; // HTTPS, for the bundle
+let plain: Emulator; // http on loopback, for the in-process runs
 let dir: string;
 let dumpPath: string;
 const POST = path.join(ROOT, 'dist', 'post', 'index.js');
+const SLOW_TIMING = { pendingMs: 100, processingMs: 120_000, testingMs: 300 };
 
 before(async () => {
-  emu = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 120_000, testingMs: 300 } });
+  emu = await startEmulator({ tls: true, timing: SLOW_TIMING });
+  plain = await startEmulator({ timing: SLOW_TIMING });
   dir = await mkdtemp(path.join(tmpdir(), 'cancel-'));
   dumpPath = path.join(dir, 'db.sql');
   await writeSampleSqlDump(dumpPath, 20_000);
@@ -24,24 +32,24 @@ before(async () => {
 
 after(async () => {
   await emu?.close();
+  await plain?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
-function inputs(extra: Record<string, string> = {}): Record<string, string> {
-  return { contract: 'M1-cancel-secret', email: 'ci@example.com', target: '18.0', dump: dumpPath, 'platform-url': emu.url, 'poll-interval': '1', 'artifact-name': '', ...extra };
+function inputs(server: Emulator, extra: Record<string, string> = {}): Record<string, string> {
+  return { contract: 'M1-cancel-secret', email: 'ci@example.com', target: '18.0', dump: dumpPath, 'platform-url': server.url, 'poll-interval': '1', 'artifact-name': '', ...extra };
 }
 
-async function leftovers(run: ActionRun): Promise<string[]> {
+async function leftovers(runnerTemp: string): Promise<string[]> {
   const found: string[] = [];
-  for (const e of await readdir(run.runnerTemp)) {
+  for (const e of await readdir(runnerTemp)) {
     if (e.startsWith('odoo-upgrade-work-')) found.push(e);
-    if (e === 'odoo-upgrade') for (const f of await readdir(path.join(run.runnerTemp, e))) if (f.endsWith('.part')) found.push(f);
+    if (e === 'odoo-upgrade') for (const f of await readdir(path.join(runnerTemp, e))) if (f.endsWith('.part')) found.push(f);
   }
   return found;
 }
 
-function assertCancelled(run: ActionRun, startedAt: number, limitMs: number) {
-  assert.equal(run.signal, null, 'exited by itself, not killed');
+function assertCancelled(run: { code: number | null; stdout: string; summary: string; outputs: Record<string, string> }, server: Emulator, startedAt: number, limitMs: number) {
   assert.equal(run.code, 1, run.stdout);
   assert.ok(Date.now() - startedAt < limitMs, `took ${Date.now() - startedAt} ms`);
   assert.match(run.summary, /Cancelled/);
@@ -49,7 +57,7 @@ function assertCancelled(run: ActionRun, startedAt: number, limitMs: number) {
   assert.ok(id, 'request-id output');
   assert.match(run.summary, new RegExp(`request-id: "${id}"`));
   assert.match(run.summary, /request-key:/);
-  assert.ok(!run.summary.includes(emu.requests.get(id)!.key), 'the key is not in the summary');
+  assert.ok(!run.summary.includes(server.requests.get(id)!.key), 'the key is not in the summary');
 }
 
 const PHASES: Array<[string, Scenario, RegExp, Record<string, string>, number]> = [
@@ -65,42 +73,63 @@ const PHASES: Array<[string, Scenario, RegExp, Record<string, string>, number]> 
 for (const [phase, scenario, when, extraEnv, limitMs] of PHASES) {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     test(`${signal} during ${phase}: stops within seconds, non-zero, resumable, nothing left behind`, async () => {
-      let emuForRun = emu;
-      if (phase === 'download') emuForRun = await startEmulator({ tls: true, timing: { pendingMs: 50, processingMs: 100, testingMs: 50 } });
-      emuForRun.setScenario(scenario);
+      const server = phase === 'download' ? await startEmulator({ timing: { pendingMs: 50, processingMs: 100, testingMs: 50 } }) : plain;
+      server.setScenario(scenario);
+      // The platform clients read their retry base from the process environment when made.
+      const savedEnv = Object.fromEntries(Object.keys(extraEnv).map((k) => [k, process.env[k]]));
+      Object.assign(process.env, extraEnv);
+      const signals = new FakeSignals();
       const startedAt = Date.now();
-      const run = await runAction({
-        inputs: inputs({ 'platform-url': emuForRun.url }),
-        env: { NODE_EXTRA_CA_CERTS: emuForRun.caFile!, ...extraEnv },
-        interrupt: { when, signal },
-        timeoutMs: 40_000,
-      });
-      emuForRun.setScenario({});
+      let sent = false;
       try {
-        if (phase === 'download') {
-          // its own emulator: check against it
-          assert.equal(run.code, 1, run.stdout);
-          assert.ok(Date.now() - startedAt < limitMs, `took ${Date.now() - startedAt} ms`);
-          assert.match(run.summary, /Cancelled/);
-          assert.match(run.summary, new RegExp(`request-id: "${run.outputs['request-id']}"`));
-          assert.ok(!run.summary.includes(emuForRun.requests.get(run.outputs['request-id'])!.key));
-        } else {
-          assertCancelled(run, startedAt, limitMs);
+        const run = await runPipeline({
+          inputs: inputs(server),
+          clock: new FakeClock(0.1),
+          signals,
+          onLine: (line) => {
+            if (!sent && when.test(line)) {
+              sent = true;
+              signals.emit(signal, signal);
+            }
+          },
+        });
+        try {
+          assertCancelled(run, server, startedAt, limitMs);
+          assert.match(run.stdout, new RegExp(`::warning::Received ${signal}: stopping.`));
+          assert.deepEqual(await leftovers(run.runnerTemp), []);
+          assert.equal(signals.listenerCount(signal), 0, 'the signal listeners are removed');
+        } finally {
+          await run.cleanup();
         }
-        assert.deepEqual(await leftovers(run), []);
       } finally {
-        await run.cleanup();
-        if (emuForRun !== emu) await emuForRun.close();
+        server.setScenario({});
+        for (const [k, v] of Object.entries(savedEnv)) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
+        if (server !== plain) await server.close();
       }
     });
   }
 }
 
+test('bundle smoke: a real SIGTERM during the wait stops the process by itself, non-zero, resumable, nothing left behind', async () => {
+  const startedAt = Date.now();
+  const run = await runAction({ inputs: inputs(emu), env: { NODE_EXTRA_CA_CERTS: emu.caFile! }, interrupt: { when: /state: processing/, signal: 'SIGTERM' }, timeoutMs: 40_000 });
+  try {
+    assert.equal(run.signal, null, 'exited by itself, not killed');
+    assertCancelled(run, emu, startedAt, 9_000);
+    assert.deepEqual(await leftovers(run.runnerTemp), []);
+  } finally {
+    await run.cleanup();
+  }
+});
+
 test('SIGKILL during the wait: the post bundle removes the work dir and partial files, and says how to resume', async () => {
   const stateDir = await mkdtemp(path.join(tmpdir(), 'cancel-state-'));
   const stateFile = path.join(stateDir, 'state');
   await writeFile(stateFile, '');
-  const main = await runAction({ inputs: inputs(), env: { NODE_EXTRA_CA_CERTS: emu.caFile!, GITHUB_STATE: stateFile }, interrupt: { when: /state: processing/, signal: 'SIGKILL' } });
+  const main = await runAction({ inputs: inputs(emu), env: { NODE_EXTRA_CA_CERTS: emu.caFile!, GITHUB_STATE: stateFile }, interrupt: { when: /state: processing/, signal: 'SIGKILL' } });
   try {
     assert.equal(main.signal, 'SIGKILL');
     const state = parseOutputs(await readFile(stateFile, 'utf8'));
@@ -131,14 +160,24 @@ test('SIGKILL during the wait: the post bundle removes the work dir and partial 
 test('post after a main step that finished does nothing', async () => {
   const keep = await mkdtemp(path.join(tmpdir(), 'odoo-upgrade-work-'));
   try {
-    const post = await runAction({ inputs: {}, env: { 'STATE_work-dir': keep, STATE_finished: 'true' }, entry: POST, timeoutMs: 20_000 });
-    try {
-      assert.equal(post.code, 0);
-      assert.ok((await stat(keep)).isDirectory());
-    } finally {
-      await post.cleanup();
-    }
+    const lines: string[] = [];
+    const state = memoryState({ 'work-dir': keep, 'request-id': '77', finished: 'true' });
+    await cleanUpAfterKill(state, { info: (l) => lines.push(l), warning: (l) => lines.push(`::warning::${l}`) });
+    assert.ok((await stat(keep)).isDirectory());
+    assert.deepEqual(lines, []);
   } finally {
     await rm(keep, { recursive: true, force: true });
+  }
+});
+
+test('post removes only a work dir the main step made (by its name), whatever the state says', async () => {
+  const notOurs = await mkdtemp(path.join(tmpdir(), 'someone-else-'));
+  try {
+    const lines: string[] = [];
+    await cleanUpAfterKill(memoryState({ 'work-dir': notOurs }), { info: (l) => lines.push(l), warning: (l) => lines.push(l) });
+    assert.ok((await stat(notOurs)).isDirectory());
+    assert.deepEqual(lines, []);
+  } finally {
+    await rm(notOurs, { recursive: true, force: true });
   }
 });

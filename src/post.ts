@@ -1,40 +1,11 @@
-// The post step: runs after the main step whatever happened to it. When the main step was
-// killed before its own cleanup (SIGKILL, runner timeout), it removes what that step left:
-// its work dir (dump copies, ephemeral SSH keys through TMPDIR) and partial downloads.
-import path from 'node:path';
-import { readdir, rm } from 'node:fs/promises';
+// The post step's entry: cleanup after a main step that was killed (src/pipeline/post-cleanup.ts),
+// reading the runner's step state.
 import * as core from '@actions/core';
-import { runnerState, type StateProvider } from './pipeline/state.ts';
-import { WORK_DIR_PREFIX } from './steps/work-dir.ts';
-
-export async function post(state: StateProvider = runnerState): Promise<void> {
-  if (state.get('finished') === 'true') return; // the main step cleaned up after itself
-  const workDir = state.get('work-dir');
-  const outputDir = state.get('output-dir');
-  const requestId = state.get('request-id');
-  // Only a directory the main step made: the name proves it, whatever the state says.
-  if (workDir && path.basename(workDir).startsWith(WORK_DIR_PREFIX)) {
-    await rm(workDir, { recursive: true, force: true });
-    core.info(`Removed the work directory the interrupted step left: ${workDir}`);
-  }
-  if (outputDir) {
-    const entries = await readdir(outputDir, { withFileTypes: true }).catch(() => []);
-    for (const e of entries) {
-      if (e.isFile() && e.name.endsWith('.part')) {
-        await rm(path.join(outputDir, e.name), { force: true });
-        core.info(`Removed a partial download: ${e.name}`);
-      }
-    }
-  }
-  if (requestId) {
-    core.warning(
-      `The upgrade step stopped before it finished; request ${requestId} may still be running on the platform. Resume it with the inputs \`request-id: ${requestId}\` and \`request-key\` (the masked output of that step, if it was saved).`,
-    );
-  }
-}
+import { runnerState } from './pipeline/state.ts';
+import { cleanUpAfterKill } from './pipeline/post-cleanup.ts';
 
 try {
-  await post();
+  await cleanUpAfterKill(runnerState, { info: (l) => core.info(l), warning: (l) => core.warning(l) });
 } catch (err) {
   // Cleanup is best effort: it must never turn a finished job red.
   core.warning(`Post-step cleanup failed: ${(err as Error).message}`);

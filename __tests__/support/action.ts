@@ -1,10 +1,12 @@
 // Runs the bundled action (dist/index.js) the way a runner does: inputs as INPUT_* variables
 // (hyphens kept), GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files, RUNNER_TEMP, and no shell.
+// The bundle is (re)built first when it may not be the build of the current sources.
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureDist } from '../../scripts/ensure-dist.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DIST = path.join(ROOT, 'dist', 'index.js');
@@ -48,7 +50,11 @@ export function parseOutputs(text: string): Record<string, string> {
   return out;
 }
 
+let distChecked: Promise<void> | undefined;
+
 export async function runAction(opts: RunOptions): Promise<ActionRun> {
+  const entry = opts.entry ?? DIST;
+  if (entry.startsWith(path.join(ROOT, 'dist') + path.sep)) await (distChecked ??= ensureDist(() => undefined));
   const base = await mkdtemp(path.join(tmpdir(), 'action-run-'));
   const runnerTemp = path.join(base, 'temp');
   const workspace = path.join(base, 'workspace');
@@ -69,7 +75,7 @@ export async function runAction(opts: RunOptions): Promise<ActionRun> {
     ...opts.env,
   };
   for (const [name, value] of Object.entries(opts.inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
-  const child = spawn(process.execPath, [opts.entry ?? DIST], { env, cwd: workspace, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [entry], { env, cwd: workspace, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let interrupted = false;
