@@ -104,10 +104,13 @@ const QUOTE = String.raw`(?:\\{0,3}["'\`]|&quot;|&#34;|&#0*39;|&#x0*27;|&apos;)`
 // name, its closing quote if any, a separator; the value is found by hand (it may be cut short).
 const NAMED = new RegExp(String.raw`(?<![A-Za-z0-9])(${SECRET_NAME})(${QUOTE}?)(\s{0,8}(?:=>|=|:|&#58;)\s{0,8})`, 'gi');
 const QUOTE_AT = new RegExp(`^${QUOTE}`);
-/** The key segment of the platform's key-bearing URLs: /database/<region>/<id>/<key>/... */
-const KEYED_PATH = /(\/database\/[^/\s"'<>]{1,40}\/[^/\s"'<>]{1,40}\/)([^/\s"'<>?#&\\]+)/gi;
+/**
+ * The key of the platform's key-bearing URLs, /database/<region>/<id>/<key>/<resource>: up to the
+ * resource (a key in standard base64 may hold a "/" of its own), or the end of the URL.
+ */
+const KEYED_PATH = /(\/database\/[^/\s"'<>]{1,40}\/[^/\s"'<>]{1,40}\/)([^\s"'<>?#&\\]+?)(?=\/(?:status|upgraded|original|modules|notes|download|sql|archive)\b|[\s"'<>?#&\\]|$)/gi;
 /** Candidates for "looks like a random token": long runs of base64/url-safe/percent characters. */
-const TOKENISH = /[A-Za-z0-9+/_=%.-]{16,}/g;
+const TOKENISH = /[A-Za-z0-9+/_=%.-]{8,}/g;
 /** Public SSH keys (known_hosts lines) are shown as they are: they identify, they do not open. */
 const SSH_KEY_BEFORE = /(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9@.-]+)\s+$/;
 const MAX_VALUE = 4096;
@@ -175,11 +178,13 @@ function unescapedIndexOf(text: string, ch: string, from: number): number {
  * Paths and dotted names are judged part by part.
  */
 function looksRandom(tok: string): boolean {
-  for (const part of tok.split(/[./]+(?=[A-Za-z])/)) {
-    if (part.length < 16) continue;
+  for (const part of tok.split(/[./]+/)) {
+    if (part.length < 8 || /^\d{4}-\d\d-\d\d/.test(part)) continue; // dates are not keys
     const pieces = part.match(/[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+/g) ?? [];
     const chars = pieces.reduce((n, p) => n + p.length, 0);
-    if (chars >= 12 && pieces.length >= 5 && chars / pieces.length < 3.2) return true;
+    const mean = chars / pieces.length;
+    // Long runs judged loosely; short ones (a base64 key split by its own "/") only when plainly random.
+    if (pieces.length >= 5 && ((chars >= 12 && part.length >= 16 && mean < 3.2) || (chars >= 8 && mean < 2.6))) return true;
   }
   return false;
 }
