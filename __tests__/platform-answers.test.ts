@@ -13,7 +13,7 @@ import { runAction, type ActionRun } from './support/action.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import { closeDispatcher } from '../src/http.ts';
-import { RpcPlatform } from '../src/platform/rpc.ts';
+import { RpcPlatform, nodeBaseUrl, dataServer, parseTransferStart } from '../src/platform/rpc.ts';
 import { V1Platform } from '../src/platform/v1.ts';
 import type { RequestRef, TransferContext } from '../src/platform/types.ts';
 
@@ -332,5 +332,47 @@ test('wipe answers with hostile shapes are bad answers naming wipe (retried, the
   } finally {
     await p.close();
     await entry.close();
+  }
+});
+
+// ---------------------------------------------------------------- host_uri: bare host (the real platform) and host:port
+
+test('host_uri: a bare host (the real platform) is https on 443 and the ssh host; host:port keeps its port for https only', () => {
+  const server = 'https://upgrade.odoo.com';
+  for (const bare of ['upgrade-eu1.odoo.com', ' upgrade-eu1.odoo.com ', 'upgrade-eu1.odoo.com/', 'UPGRADE-EU1.odoo.com']) {
+    const node = nodeBaseUrl(bare, server);
+    assert.equal(node.href, 'https://upgrade-eu1.odoo.com/', bare);
+    assert.equal(node.port, '', 'the default port: 443');
+    const { port } = parseTransferStart({ ssh_port: 40022, known_hosts: ['[upgrade-eu1.odoo.com]:40022 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJx9'] }, 'upload');
+    assert.deepEqual(dataServer(node, port), { host: 'upgrade-eu1.odoo.com', port: 40022 }, 'ssh/rsync: the same host, the port from transfer/start');
+  }
+  const withPort = nodeBaseUrl('upgrade-eu1.odoo.com:8443', server);
+  assert.equal(withPort.href, 'https://upgrade-eu1.odoo.com:8443/');
+  assert.deepEqual(dataServer(withPort, 41000), { host: 'upgrade-eu1.odoo.com', port: 41000 }, 'the https port is not the ssh port');
+  // The emulator's form: host:port on loopback, http only when the platform itself is loopback http.
+  assert.equal(nodeBaseUrl('127.0.0.1:4443', 'http://127.0.0.1:8069').href, 'http://127.0.0.1:4443/');
+  assert.equal(nodeBaseUrl('127.0.0.1', 'https://127.0.0.1:8069').href, 'https://127.0.0.1/');
+  assert.deepEqual(dataServer(nodeBaseUrl('[::1]:4443', 'http://[::1]:8069'), 40000), { host: '::1', port: 40000 });
+  // Numeric ssh ports as strings are read; anything else is a bad answer naming the call.
+  assert.equal(parseTransferStart({ ssh_port: ' 40022 ', known_hosts: 'h ssh-ed25519 AAAA' }, 'upload').port, 40022);
+  for (const bad of [0, 65536, 'x', null, {}, [40022], 40022.5]) {
+    assert.throws(() => parseTransferStart({ ssh_port: bad, known_hosts: 'h ssh-ed25519 AAAA' }, 'upload'), { name: 'BadAnswerError', message: /^transfer\/start: / });
+  }
+});
+
+test('host_uri: calls follow the node named as host:port, and move when status names another', async () => {
+  const second = await rawServer(() => ({ body: JSON.stringify({ jsonrpc: '2.0', result: { status: 'done' } }) }));
+  const first = await rawServer(() => ({ body: JSON.stringify({ jsonrpc: '2.0', result: { status: 'progress', host_uri: second.host } }) }));
+  const p = new RpcPlatform({ serverUrl: first.url, secrets: new SecretRegistry(() => {}), download: false, sshPrivateKey: '', envVars: [], contract: CONTRACT, retryBaseMs: 1 });
+  try {
+    const ref: RequestRef = { id: '9', key: TOKEN, hostUri: first.host };
+    assert.equal((await p.status(ref, ctx)).state, 'progress');
+    assert.equal(ref.hostUri, second.host);
+    assert.equal((await p.status(ref, ctx)).state, 'done');
+    assert.deepEqual([first.hits.length, second.hits.length], [1, 1]);
+  } finally {
+    await p.close();
+    await first.close();
+    await second.close();
   }
 });

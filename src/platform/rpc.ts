@@ -160,7 +160,7 @@ export function nodeBaseUrl(hostUri: string, serverUrl: string): URL {
   const schemeOk = u?.protocol === 'https:' || (u?.protocol === 'http:' && serverLoopbackHttp);
   if (!u || !bare || !sameSite || !schemeOk || !raw) {
     throw new PlatformError(
-      `The platform assigned the request to "${raw.slice(0, 200)}", which is not a host on the platform's own site (${server.hostname}); refusing to send the request token there.`,
+      `The platform assigned the request to "${platformText(raw, 200)}", which is not a host on the platform's own site (${server.hostname}); refusing to send the request token there.`,
     );
   }
   const scheme = serverLoopbackHttp && isLoopback(host) ? 'http:' : 'https:';
