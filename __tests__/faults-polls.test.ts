@@ -115,6 +115,51 @@ test('v1: every status poll reset: the retry budget ends with an error naming th
   }
 });
 
+test('v1: status polls get garbled answers (an HTML page with 200, JSON cut short, an empty body, null in failures, an object for state), then good ones: done, each logged once, one create', async () => {
+  const garbled = [
+    '<html><body>Maintenance</body></html>',
+    '{"failures": [], "request": {"state": "proc',
+    '',
+    JSON.stringify({ failures: [null] }),
+    JSON.stringify({ failures: [], request: { state: { name: 'done' } } }),
+  ];
+  const { run, creates, records } = await runV1({ httpErrors: garbled.map((body) => ({ method: 'status', status: 200, count: 1, body })) });
+  try {
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(creates, 1);
+    assert.equal(run.outputs.state, 'done');
+    const id = run.outputs['request-id'];
+    assert.ok(records.filter((r) => r.method === 'status').length >= 6, 'five garbled answers, then good ones');
+    const retries = run.stdout.split('\n').filter((l) => /^status: .*; trying again in \d+ s \(attempt \d\)$/.test(l));
+    assert.equal(retries.length, 5, run.stdout);
+    assert.match(retries[0]!, /not a JSON object \(Maintenance\)/);
+    assert.match(retries[2]!, /empty body/);
+    assert.match(retries[3]!, /failure #1 is null/);
+    assert.match(retries[4]!, /without a request state/);
+    assert.doesNotMatch(run.stdout, /TypeError/);
+    const req = v1.requests.get(id)!;
+    assert.equal(sha(await readFile(run.outputs['upgraded-dump'])), req.upgradedArchiveSha256, 'downloaded bytes intact');
+    assertNoLeak(run, [req.key]);
+  } finally {
+    await run.cleanup();
+  }
+});
+
+test('v1: a create answered with JSON cut short: the uncertain-create message, never a second create', async () => {
+  const { run, creates, records } = await runV1({ httpErrors: [{ method: 'create', status: 200, count: 1, body: '{"failures": [], "request": {"id": 12, "key": "Zx9' }] });
+  try {
+    assert.equal(run.code, 1, run.stdout);
+    assert.equal(creates, 1, 'create not sent again');
+    assert.deepEqual(records.map((r) => r.method), ['create'], 'nothing after the create');
+    const errors = errorLines(run);
+    assert.match(errors, /create: the platform answered something that is not a JSON object/);
+    assert.match(errors, /may have created the request/);
+    assert.doesNotMatch(errors, /Zx9/);
+  } finally {
+    await run.cleanup();
+  }
+});
+
 // ---------------------------------------------------------------- rpc
 
 async function runRpc(s: RpcScenario, extraEnv: Record<string, string> = {}) {

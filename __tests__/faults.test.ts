@@ -129,7 +129,7 @@ test('5xx and 429 + Retry-After on every v1 call, resets during upload and downl
 });
 
 for (const [what, scenario, expected] of [
-  ['an HTML page with 200 on status', { httpErrors: [{ method: 'status', status: 200, count: 1000, body: '<html><body>Maintenance</body></html>' }] }, /status: the platform answered something that is not a JSON object \(Maintenance\)/],
+  ['an HTML page with 200 on status', { httpErrors: [{ method: 'status', status: 200, count: 1000, body: '<html><body>Maintenance</body></html>' }] }, /status: no answer from the platform about request \d+ after 6 attempts \(the platform answered something that is not a JSON object \(Maintenance\)\)/],
   ['malformed JSON on process', { httpErrors: [{ method: 'process', status: 200, count: 1000, body: '{"request": {"state": ' }] }, /process: the platform answered something that is not a JSON object/],
   ['an oversized JSON answer on status', { httpErrors: [{ method: 'status', status: 200, count: 1000, body: JSON.stringify({ request: { state: 'done', filler: 'x'.repeat(5 * 1024 * 1024) } }) }] }, /answer larger than 4096 KiB/],
   ['HTTP 500 with HTML on upload, every time', { httpErrors: [{ method: 'upload', status: 500, count: 1000 }] }, /upload: HTTP 500/],

@@ -2,6 +2,7 @@
 // HTTPS_PROXY / NO_PROXY variables), JSON answers read with a size bound, and errors that
 // carry the status and Retry-After so callers can decide what is safe to retry.
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { redactAnswer } from './secrets.ts';
 
 export const MAX_JSON_BYTES = 4 * 1024 * 1024;
 
@@ -30,17 +31,25 @@ export class HttpStatusError extends Error {
   readonly retryAfterMs?: number;
   readonly bodySnippet: string;
   constructor(what: string, status: number, retryAfterMs: number | undefined, bodySnippet: string) {
-    super(`${what}: HTTP ${status}${bodySnippet ? ` (${bodySnippet})` : ''}`);
+    // The body is the server's text: redacted here, whoever built the snippet.
+    const safe = redactAnswer(bodySnippet);
+    super(`${what}: HTTP ${status}${safe ? ` (${safe})` : ''}`);
     this.name = 'HttpStatusError';
     this.status = status;
     this.retryAfterMs = retryAfterMs;
-    this.bodySnippet = bodySnippet;
+    this.bodySnippet = safe;
   }
 }
 
-/** An answer that is not the JSON the protocol promises (HTML error page, truncated, too large). */
+/**
+ * An answer that is not what the protocol promises (HTML error page, truncated, too large,
+ * wrong shapes). Its message quotes the answer, so it is redacted at construction.
+ */
 export class BadAnswerError extends Error {
   override name = 'BadAnswerError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(redactAnswer(message), options);
+  }
 }
 
 /** Retry-After as milliseconds: delta-seconds or an HTTP date; bounded to one hour. */
@@ -72,8 +81,10 @@ export async function readBounded(body: AsyncIterable<Uint8Array> & { destroy?: 
   return Buffer.concat(chunks);
 }
 
+/** A short, readable, redacted quote of a server's answer for a message (never the raw text). */
 export function snippet(text: string, max = 160): string {
-  return text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, max);
+  // Redacted before the cut, so a cut never turns a recognisable secret into an unrecognisable piece.
+  return redactAnswer(text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim()).slice(0, max);
 }
 
 export interface JsonCall {
@@ -105,8 +116,19 @@ export async function callJson(call: JsonCall): Promise<{ status: number; body: 
     signal: call.signal,
     dispatcher: dispatcher(),
   });
-  const raw = await readBounded(res.body, MAX_JSON_BYTES);
-  const text = raw.toString('utf8');
+  const raw = await readBounded(res.body, MAX_JSON_BYTES).catch((err: unknown) => {
+    throw err instanceof BadAnswerError ? new BadAnswerError(`${call.what}: the platform's ${err.message}`) : err;
+  });
+  return parseJsonAnswer(call.what, res.statusCode, raw.toString('utf8'), res.headers['retry-after'], call.acceptAnyStatusWithJson);
+}
+
+/**
+ * The framing of a JSON answer, pure: an HTTP error without a JSON body is an HttpStatusError,
+ * anything that is not a JSON object a BadAnswerError naming the call; both quote the answer redacted.
+ */
+export function parseJsonAnswer(
+  what: string, status: number, text: string, retryAfter?: string | string[], acceptAnyStatusWithJson = false,
+): { status: number; body: Record<string, unknown> } {
   let parsed: unknown;
   let parseError = false;
   try {
@@ -114,12 +136,12 @@ export async function callJson(call: JsonCall): Promise<{ status: number; body: 
   } catch {
     parseError = true;
   }
-  const ok = res.statusCode >= 200 && res.statusCode < 300;
-  if (!ok && (parseError || !call.acceptAnyStatusWithJson)) {
-    throw new HttpStatusError(call.what, res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
+  const ok = status >= 200 && status < 300;
+  if (!ok && (parseError || !acceptAnyStatusWithJson)) {
+    throw new HttpStatusError(what, status, parseRetryAfter(retryAfter), snippet(text));
   }
-  if (parseError || parsed === null || typeof parsed !== 'object') {
-    throw new BadAnswerError(`${call.what}: the platform answered something that is not a JSON object (${snippet(text) || 'empty body'})`);
+  if (parseError || parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new BadAnswerError(`${what}: the platform answered something that is not a JSON object (${snippet(text) || 'empty body'})`);
   }
-  return { status: res.statusCode, body: parsed };
+  return { status, body: parsed as Record<string, unknown> };
 }

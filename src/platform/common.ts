@@ -1,10 +1,17 @@
-import { HttpStatusError } from '../http.ts';
+import { BadAnswerError, HttpStatusError } from '../http.ts';
 import { isTransientNetworkError } from '../retry.ts';
+import { redactAnswer } from '../secrets.ts';
+import { describeError } from '../transfer/http.ts';
 import { PlatformError, type Phase } from './types.ts';
 
-/** For calls that are safe to repeat: network faults, 429/5xx (with Retry-After), temporary refusals. */
+/**
+ * For calls that are safe to repeat: network faults, 429/5xx (with Retry-After), temporary
+ * refusals, and answers that could not be read (cut short, an HTML page, hostile shapes): one
+ * garbled answer must not end hours of waiting. Never used for `create`.
+ */
 export function retryableCall(err: unknown): boolean | number {
   if (err instanceof PlatformError) return err.temporary;
+  if (err instanceof BadAnswerError) return true;
   if (err instanceof HttpStatusError) return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
   return isTransientNetworkError(err);
 }
@@ -76,4 +83,54 @@ export function assertPlatformUrl(url: string, platformUrl: string): void {
 
 function registrable(host: string): string {
   return host.split('.').slice(-2).join('.');
+}
+
+const MAX_TEXT = 2000;
+
+/**
+ * The platform's own words (a refusal, a reason, a warning) as text for a message: any JSON
+ * value, bounded, and redacted like every other snippet of an answer.
+ */
+export function platformText(v: unknown, max = MAX_TEXT): string {
+  let s: string;
+  if (typeof v === 'string') s = v;
+  else if (v === null || v === undefined) s = '';
+  else {
+    try {
+      s = JSON.stringify(v) ?? String(v);
+    } catch {
+      s = String(v);
+    }
+  }
+  s = redactAnswer(s.trim());
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+/** Optional text of an answer: absent, null and empty are "nothing said". */
+export function optionalText(v: unknown, max = MAX_TEXT): string | undefined {
+  const s = platformText(v, max);
+  return s === '' ? undefined : s;
+}
+
+/** A plain JSON object (not null, not an array), or undefined. */
+export function objectOf(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+/** A request id as the platform gives it: a positive integer or a plain string of digits/letters. */
+export function requestIdOf(v: unknown): string | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? String(v) : undefined;
+  if (typeof v === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(v.trim())) return v.trim();
+  return undefined;
+}
+
+/** A JSON type for messages about a value of the wrong kind (never the value itself: it may be a secret). */
+export function kindOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+/** What a failed try was, for the retry line: its own "what: " prefix dropped (the line starts with it). */
+export function retryDetail(what: string, err: unknown): string {
+  const d = describeError(err);
+  return d.startsWith(`${what}: `) ? d.slice(what.length + 2) : d;
 }

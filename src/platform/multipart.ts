@@ -1,10 +1,10 @@
 // request_sftp_access takes the public keys as a multipart file field, like curl -F.
 import { FormData, request } from 'undici';
-import { dispatcher, readBounded, parseRetryAfter, snippet, HttpStatusError, BadAnswerError } from '../http.ts';
+import { dispatcher, readBounded, parseJsonAnswer } from '../http.ts';
 import { withRetry } from '../retry.ts';
-import { describeFailures, type Failure } from './v1.ts';
+import { parseV1Answer } from './v1.ts';
 import { retryableCall } from './common.ts';
-import { PlatformError, type TransferContext } from './types.ts';
+import type { TransferContext } from './types.ts';
 
 export async function requestMultipart(
   url: string, field: string, fileName: string, text: string, ctx: TransferContext, retryBaseMs?: number,
@@ -14,19 +14,10 @@ export async function requestMultipart(
       const form = new FormData();
       form.append(field, new Blob([text], { type: 'text/plain' }), fileName);
       const res = await request(url, { method: 'POST', body: form, signal: ctx.signal, dispatcher: dispatcher() });
-      const body = (await readBounded(res.body, 1024 * 1024)).toString('utf8');
-      let parsed: { failures?: Failure[]; request?: Record<string, unknown> };
-      try {
-        parsed = JSON.parse(body);
-      } catch {
-        if (res.statusCode >= 300) throw new HttpStatusError('request_sftp_access', res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(body));
-        throw new BadAnswerError(`request_sftp_access: the platform answered something that is not JSON (${snippet(body)})`);
-      }
-      if (Array.isArray(parsed.failures) && parsed.failures.length) {
-        const reasons = parsed.failures.map((f) => String(f.reason ?? ''));
-        throw new PlatformError(describeFailures('request_sftp_access', parsed.failures), reasons, reasons.includes('SERVER:ERROR'));
-      }
-      return parsed.request ?? {};
+      const answerText = (await readBounded(res.body, 1024 * 1024)).toString('utf8');
+      // The same framing and validation as every other v1 call (failures read whatever the status).
+      const answer = parseJsonAnswer('request_sftp_access', res.statusCode, answerText, res.headers['retry-after'], true);
+      return parseV1Answer('request_sftp_access', answer.status, answer.body);
     },
     {
       attempts: 5,

@@ -7,7 +7,7 @@ import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { request } from 'undici';
 import { callJson, dispatcher, HttpStatusError, BadAnswerError, parseRetryAfter, snippet } from '../http.ts';
 import { withRetry, neverReachedServer } from '../retry.ts';
-import { describeError, sha256File } from '../transfer/http.ts';
+import { sha256File } from '../transfer/http.ts';
 import { rsyncTransfer, assertRsyncTools, type SshTarget } from '../transfer/rsync.ts';
 import { loadOrCreateKeyPair, makeKeyDir, writeKeyFiles, type KeyFiles, type KeyPair } from '../ssh-keys.ts';
 import type { SecretRegistry } from '../secrets.ts';
@@ -16,7 +16,10 @@ import {
   EndpointMissingError, PlatformError,
   type CreateParams, type DownloadedFile, type Platform, type RequestRef, type Status, type TransferContext, type UploadResult,
 } from './types.ts';
-import { CALL_TIMEOUT_MS, callSignal, callTimeoutError, phaseOf, retryableCall, statusLost } from './common.ts';
+import * as core from '@actions/core';
+import {
+  CALL_TIMEOUT_MS, callSignal, callTimeoutError, kindOf, objectOf, optionalText, phaseOf, platformText, requestIdOf, retryableCall, retryDetail, statusLost,
+} from './common.ts';
 
 export interface RpcOptions {
   serverUrl: string;
@@ -34,14 +37,98 @@ export interface RpcOptions {
 const DATA_USER = 'odoo';
 const DATA_DIR = '/data';
 const MAX_LOG_BYTES = 1024 * 1024;
-const MAX_ERROR_TEXT = 2000;
 const RPC_SUCCESS = ['done'];
 const RPC_FAILURE = ['failed', 'cancelled'];
 
+/** A status result: `status` must be a state name; `reason` is the platform's text, redacted. */
 export function mapRpcStatus(result: Record<string, unknown>): Status {
-  const state = String(result.status ?? 'unknown').trim().toLowerCase();
-  const reason = result.reason === null || result.reason === undefined || result.reason === '' ? undefined : String(result.reason);
-  return { state, phase: phaseOf(state, RPC_SUCCESS, RPC_FAILURE), message: reason, raw: result };
+  if (typeof result.status !== 'string' || !result.status.trim()) {
+    throw new BadAnswerError(`status: the platform answered without a status (status: ${kindOf(result.status)})`);
+  }
+  const state = result.status.trim().toLowerCase().slice(0, 100);
+  return { state, phase: phaseOf(state, RPC_SUCCESS, RPC_FAILURE), message: optionalText(result.reason), raw: result };
+}
+
+/**
+ * Any JSON-RPC answer once it is a JSON object: an error (either form) is the platform's
+ * refusal, an HTTP error without one is an HttpStatusError (404/405/410: the endpoint is
+ * missing), and `result` is what the call returns (an empty object when it is not an object).
+ */
+export function parseRpcAnswer(what: string, httpStatus: number, body: Record<string, unknown>, host: string): Record<string, unknown> {
+  const error = rpcErrorText(body);
+  if (error !== undefined) throw new PlatformError(`The platform refused ${what}: ${error}`, [], httpStatus >= 500);
+  if (httpStatus >= 400) {
+    if ([404, 405, 410].includes(httpStatus)) throw new EndpointMissingError(`${what}: the rpc endpoint does not exist on ${host} (HTTP ${httpStatus})`);
+    throw new HttpStatusError(what, httpStatus, undefined, '');
+  }
+  if (!('result' in body)) throw new BadAnswerError(`${what}: the platform answered JSON without a result`);
+  return objectOf(body.result) ?? {};
+}
+
+/** The create result: id, token and node, or a BadAnswerError (the request may exist all the same). */
+export function parseRpcCreate(result: Record<string, unknown>): { id: string; token: string; hostUri: string; info?: string } {
+  const token = typeof result.token === 'string' ? result.token.trim() : '';
+  const id = requestIdOf(result.request_id);
+  const hostUri = typeof result.assigned_host_uri === 'string' ? result.assigned_host_uri.trim() : '';
+  if (id === undefined || !token || /\s/.test(token) || !hostUri) {
+    throw new BadAnswerError(
+      `create: the platform answered without a usable request_id, token and assigned_host_uri (request_id: ${kindOf(result.request_id)}, ` +
+        `token: ${token ? 'malformed' : kindOf(result.token)}, assigned_host_uri: ${kindOf(result.assigned_host_uri)})`,
+    );
+  }
+  return { id, token, hostUri, info: optionalText(result.info) };
+}
+
+export interface TransferStart {
+  port: number;
+  knownHosts: string;
+  dumpName?: string;
+}
+
+/** transfer/start: the data server's SSH port, its known_hosts lines and (download) the dump's name. */
+export function parseTransferStart(result: Record<string, unknown>, type: 'upload' | 'download'): TransferStart {
+  const p = result.ssh_port;
+  const port = typeof p === 'number' || (typeof p === 'string' && /^\s*\d{1,5}\s*$/.test(p)) ? Number(p) : NaN;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new BadAnswerError(`transfer/start: the platform gave no usable ssh_port (${typeof p === 'string' || typeof p === 'number' ? platformText(p, 40) : kindOf(p)})`);
+  }
+  const kh = result.known_hosts;
+  if (Array.isArray(kh) && kh.some((l) => typeof l !== 'string')) throw new BadAnswerError('transfer/start: the platform gave known_hosts lines that are not text');
+  if (kh !== undefined && kh !== null && typeof kh !== 'string' && !Array.isArray(kh)) {
+    throw new BadAnswerError(`transfer/start: the platform's known_hosts is ${kindOf(kh)}, not text`);
+  }
+  const knownHosts = knownHostsText(kh);
+  if (!knownHosts) throw new PlatformError("transfer/start: the platform gave no known_hosts lines for its data server; refusing to connect without checking the server's identity.");
+  if (type === 'upload') return { port, knownHosts };
+  const dumpName = safeName(result.dump_name);
+  if (!dumpName) {
+    const d = result.dump_name;
+    throw new BadAnswerError(`transfer/start: the platform gave no usable dump_name (${typeof d === 'string' ? platformText(d, 60) : kindOf(d)})`);
+  }
+  return { port, knownHosts, dumpName };
+}
+
+/** process: the only thing read is whether the upgraded dump needs a newer PostgreSQL. */
+export function parseProcess(result: Record<string, unknown>): { warnings: string[] } {
+  if (result.is_pg_version_compatible !== false) return { warnings: [] };
+  return {
+    warnings: ['The upgraded database needs a newer PostgreSQL than the one that made the dump: restore the upgraded dump on a newer PostgreSQL server.'],
+  };
+}
+
+/** wipe: the request ids wiped and not wiped (absent lists are empty; anything else is a bad answer). */
+export function parseWipe(result: Record<string, unknown>): { wiped: string[]; failed: string[] } {
+  const ids = (name: 'wiped' | 'failed') => {
+    const v = result[name];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) throw new BadAnswerError(`wipe: the platform's \`${name}\` is ${kindOf(v)}, not a list of request ids`);
+    return v.slice(0, 10_000).map((x) => {
+      const id = requestIdOf(x);
+      if (id === undefined) throw new BadAnswerError(`wipe: the platform's \`${name}\` holds ${kindOf(x)} where a request id belongs`);
+      return id;
+    });
+  };
+  return { wiped: ids('wiped'), failed: ids('failed') };
 }
 
 function isLoopback(host: string): boolean {
@@ -73,31 +160,26 @@ export function nodeBaseUrl(hostUri: string, serverUrl: string): URL {
   const schemeOk = u?.protocol === 'https:' || (u?.protocol === 'http:' && serverLoopbackHttp);
   if (!u || !bare || !sameSite || !schemeOk || !raw) {
     throw new PlatformError(
-      `The platform assigned the request to "${raw.slice(0, 200)}", which is not a host on the platform's own site (${server.hostname}); refusing to send the request token there.`,
+      `The platform assigned the request to "${platformText(raw, 200)}", which is not a host on the platform's own site (${server.hostname}); refusing to send the request token there.`,
     );
   }
   const scheme = serverLoopbackHttp && isLoopback(host) ? 'http:' : 'https:';
   return new URL(`${scheme}//${u.host}`);
 }
 
-/** The platform's error text, from `result.error` or a JSON-RPC `error`. */
+/** The platform's error text (redacted), from `result.error` or a JSON-RPC `error`. */
 export function rpcErrorText(body: Record<string, unknown>): string | undefined {
-  const result = body.result;
-  if (result && typeof result === 'object' && !Array.isArray(result) && 'error' in result) {
-    const e = (result as Record<string, unknown>).error;
-    if (e !== null && e !== undefined && e !== false && e !== '') return textOf(e);
+  const result = objectOf(body.result);
+  if (result && 'error' in result) {
+    const e = result.error;
+    if (e !== null && e !== undefined && e !== false && e !== '') return platformText(e) || 'the platform answered with an error and no message';
   }
   if ('error' in body && body.error !== null && body.error !== undefined) {
-    const e = body.error as { data?: { message?: unknown }; message?: unknown };
-    const text = e && typeof e === 'object' ? (e.data?.message ?? e.message) : e;
-    return text === undefined || text === null || text === '' ? 'the platform answered with an error and no message' : textOf(text);
+    const e = objectOf(body.error);
+    const text = e ? (objectOf(e.data)?.message ?? e.message) : body.error;
+    return optionalText(text) ?? 'the platform answered with an error and no message';
   }
   return undefined;
-}
-
-function textOf(v: unknown): string {
-  const s = typeof v === 'string' ? v : JSON.stringify(v);
-  return s.length > MAX_ERROR_TEXT ? `${s.slice(0, MAX_ERROR_TEXT)}…` : s;
 }
 
 function knownHostsText(v: unknown): string {
@@ -111,6 +193,11 @@ function knownHostsText(v: unknown): string {
 function safeName(v: unknown): string | undefined {
   const s = typeof v === 'string' ? v.trim().replace(/\/+$/, '') : '';
   return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$/.test(s) && !s.includes('..') ? s : undefined;
+}
+
+/** The data server of a node for ssh/rsync: the node's host (no brackets) and the port transfer/start gave. */
+export function dataServer(node: URL, port: number): { host: string; port: number } {
+  return { host: node.hostname.replace(/^\[(.*)\]$/, '$1'), port };
 }
 
 async function treeSize(p: string): Promise<number> {
@@ -170,27 +257,24 @@ export class RpcPlatform implements Platform {
       if (timedOut()) throw callTimeoutError(what, timeoutMs, err);
       throw err;
     }
-    const body = res.body as Record<string, unknown>;
-    const error = rpcErrorText(body);
-    if (error !== undefined) throw new PlatformError(`The platform refused ${what}: ${error}`, [], res.status >= 500);
-    if (res.status >= 400) {
-      if ([404, 405, 410].includes(res.status)) throw new EndpointMissingError(`${what}: the rpc endpoint does not exist on ${base.host} (HTTP ${res.status})`);
-      throw new HttpStatusError(what, res.status, undefined, '');
-    }
-    if (!('result' in body)) throw new BadAnswerError(`${what}: the platform answered JSON without a result`);
-    const result = body.result;
-    return result && typeof result === 'object' && !Array.isArray(result) ? (result as Record<string, unknown>) : {};
+    return parseRpcAnswer(what, res.status, res.body as Record<string, unknown>, base.host);
   }
 
-  /** Retries calls that are safe to repeat: network faults, timeouts, 429/5xx. */
-  private callIdempotent(base: URL, endpoint: string, params: Record<string, unknown>, ctx: TransferContext, attempts = 6) {
+  /**
+   * Retries calls that are safe to repeat: network faults, timeouts, 429/5xx, and answers that
+   * could not be read (`parse` runs inside, so a hostile shape is retried like a 5xx).
+   */
+  private callIdempotent<T = Record<string, unknown>>(
+    base: URL | (() => URL), endpoint: string, params: Record<string, unknown>, ctx: TransferContext, attempts = 6,
+    parse: (result: Record<string, unknown>) => T = (r) => r as T,
+  ): Promise<T> {
     const what = endpoint.replace(/^upgrade\/request\//, '');
-    return withRetry(() => this.call(base, endpoint, params, ctx), {
+    return withRetry(async () => parse(await this.call(typeof base === 'function' ? base() : base, endpoint, params, ctx)), {
       attempts,
       baseMs: this.opts.retryBaseMs ?? 2000,
       signal: ctx.signal,
       retryable: retryableCall,
-      onRetry: (err, attempt, delay) => ctx.log(`${what}: ${describeError(err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+      onRetry: (err, attempt, delay) => ctx.log(`${what}: ${retryDetail(what, err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
     });
   }
 
@@ -231,21 +315,17 @@ export class RpcPlatform implements Platform {
         if (err instanceof PlatformError || err instanceof EndpointMissingError) return false;
         return neverReachedServer(err);
       },
-      onRetry: (err, attempt, delay) => ctx.log(`create: ${describeError(err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+      onRetry: (err, attempt, delay) => ctx.log(`create: ${retryDetail('create', err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
     });
-    const token = typeof result.token === 'string' ? result.token.trim() : '';
-    this.opts.secrets.add(token);
-    const id = result.request_id;
-    const hostUri = typeof result.assigned_host_uri === 'string' ? result.assigned_host_uri.trim() : '';
-    if ((typeof id !== 'number' && typeof id !== 'string') || !token || !hostUri) {
-      throw new PlatformError('create: the platform answered without request_id, token and assigned_host_uri');
-    }
+    // Registered before anything is checked: whatever goes wrong next, the token is masked.
+    if (typeof result.token === 'string') this.opts.secrets.add(result.token.trim());
+    const { id, token, hostUri, info } = parseRpcCreate(result);
     this.node = nodeBaseUrl(hostUri, this.serverBase.href);
     this.created = p;
     const warnings: string[] = [];
-    if (typeof result.info === 'string' && result.info.trim()) {
-      warnings.push(result.info.trim());
-      ctx.log(`The platform says: ${result.info.trim()}`);
+    if (info) {
+      warnings.push(info);
+      ctx.log(`The platform says: ${info}`);
     }
     if (pair.ephemeral) {
       ctx.log('The SSH key pair for this request was made for this run only: a later run can follow the request but not transfer its data unless `ssh-private-key` is set.');
@@ -256,15 +336,16 @@ export class RpcPlatform implements Platform {
   async status(ref: RequestRef, ctx: TransferContext): Promise<Status> {
     this.checkServer();
     const attempts = 6;
-    const result = await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/status', { token: ref.key }, ctx, attempts).catch((err: unknown) => {
-      throw ctx.signal?.aborted || !retryableCall(err) ? err : statusLost(ref.id, attempts, describeError(err));
+    const { st, hostUri } = await this.callIdempotent(() => this.nodeFor(ref), 'upgrade/request/status', { token: ref.key }, ctx, attempts, (result) => ({
+      st: mapRpcStatus(result),
+      hostUri: typeof result.host_uri === 'string' ? result.host_uri.trim() : '',
+    })).catch((err: unknown) => {
+      throw ctx.signal?.aborted || !retryableCall(err) ? err : statusLost(ref.id, attempts, retryDetail('status', err));
     });
-    if (result.status === undefined || result.status === null) throw new BadAnswerError('status: the platform answered without a status');
-    if (typeof result.host_uri === 'string' && result.host_uri.trim() && result.host_uri.trim() !== ref.hostUri) {
-      this.node = nodeBaseUrl(result.host_uri, this.serverBase.href);
-      ref.hostUri = result.host_uri.trim();
+    if (hostUri && hostUri !== ref.hostUri) {
+      this.node = nodeBaseUrl(hostUri, this.serverBase.href);
+      ref.hostUri = hostUri;
     }
-    const st = mapRpcStatus(result);
     if (this.created) {
       st.target = this.created.target;
       st.aim = this.created.aim;
@@ -274,9 +355,8 @@ export class RpcPlatform implements Platform {
   }
 
   async process(ref: RequestRef, ctx: TransferContext): Promise<{ warnings: string[] }> {
-    let result: Record<string, unknown>;
     try {
-      result = await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/process', { token: ref.key }, ctx);
+      return await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/process', { token: ref.key }, ctx, 6, parseProcess);
     } catch (err) {
       // A retried process whose first try got through is refused for its state: not an error.
       if (err instanceof PlatformError) {
@@ -285,13 +365,6 @@ export class RpcPlatform implements Platform {
       }
       throw err;
     }
-    const warnings: string[] = [];
-    if (result.is_pg_version_compatible === false) {
-      warnings.push(
-        'The upgraded database needs a newer PostgreSQL than the one that made the dump: restore the upgraded dump on a newer PostgreSQL server.',
-      );
-    }
-    return { warnings };
   }
 
   /** transfer/start: the data server's port and host keys, written where ssh reads them. */
@@ -305,16 +378,13 @@ export class RpcPlatform implements Platform {
     }
     await assertRsyncTools();
     const node = this.nodeFor(ref);
-    const result = await this.callIdempotent(node, 'upgrade/request/transfer/start', { token: ref.key, transfer_type: type }, ctx);
-    const port = Number(result.ssh_port);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BadAnswerError(`transfer/start: the platform gave no usable ssh_port (${snippet(String(result.ssh_port), 40)})`);
-    const knownHosts = knownHostsText(result.known_hosts);
-    if (!knownHosts) throw new PlatformError("transfer/start: the platform gave no known_hosts lines for its data server; refusing to connect without checking the server's identity.");
+    const result = await this.callIdempotent(node, 'upgrade/request/transfer/start', { token: ref.key, transfer_type: type }, ctx, 6, (r) => parseTransferStart(r, type));
+    const { port, knownHosts } = result;
     if (!this.keyDir) this.keyDir = await makeKeyDir();
     this.keyFiles ??= await writeKeyFiles(pair, this.keyDir.dir);
     const knownHostsFile = path.join(this.keyDir.dir, 'known_hosts');
     await writeFile(knownHostsFile, knownHosts, { mode: 0o600 });
-    const target: SshTarget = { host: node.hostname, port, user: DATA_USER, privateKeyFile: this.keyFiles.privateKeyPath, knownHostsFile };
+    const target: SshTarget = { ...dataServer(node, port), user: DATA_USER, privateKeyFile: this.keyFiles.privateKeyPath, knownHostsFile };
     return { target, node, result };
   }
 
@@ -352,8 +422,7 @@ export class RpcPlatform implements Platform {
       throw new PlatformError(`Request ${ref.id} is archived: the platform no longer holds its upgraded database.`);
     }
     const { target, node, result } = await this.startTransfer(ref, 'download', ctx);
-    const dumpName = safeName(result.dump_name);
-    if (!dumpName) throw new BadAnswerError(`transfer/start: the platform gave no usable dump_name (${snippet(String(result.dump_name ?? ''), 60)})`);
+    const dumpName = result.dumpName!;
     await mkdir(outputDir, { recursive: true });
     const progress = ctx.progress('Download');
     try {
@@ -444,12 +513,26 @@ export class RpcPlatform implements Platform {
     return buf.toString('utf8');
   }
 
+  /**
+   * Contract-wide, as Odoo's script says ("All associated requests of the contract will be wiped
+   * out"): sent to the main server (not the node) with the contract and this request's token.
+   * Every id reported is logged; ids other than this run's request are a warning.
+   */
   async wipe(ref: RequestRef, ctx: TransferContext): Promise<string> {
+    this.checkServer();
     const contract = this.created?.contract || this.opts.contract;
-    const result = await this.callIdempotent(this.serverBase, 'upgrade/request/wipe', { contract, token: ref.key }, ctx);
-    const ids = (v: unknown) => (Array.isArray(v) ? v.map((x) => String(x)) : []);
-    const wiped = ids(result.wiped);
-    const failed = ids(result.failed);
+    const { wiped, failed } = await this.callIdempotent(this.serverBase, 'upgrade/request/wipe', { contract, token: ref.key }, ctx, 6, parseWipe);
+    const warn = ctx.warn ?? ((line: string) => core.warning(this.opts.secrets.redact(line)));
+    const others = wiped.filter((id) => id !== ref.id);
+    if (others.length) {
+      warn(
+        `wipe is contract-wide: besides this run's request ${ref.id}, the platform wiped request${others.length > 1 ? 's' : ''} ${others.join(', ')} of the same contract. ` +
+          'Their results are gone from the platform, and Odoo support can no longer look at them.',
+      );
+    }
+    if (failed.length) {
+      warn(`The platform could not wipe request${failed.length > 1 ? 's' : ''} ${failed.join(', ')}: ${failed.length > 1 ? 'their' : 'its'} data stays on the platform (kept up to 3 months).`);
+    }
     const parts: string[] = [];
     if (wiped.length) parts.push(`wiped the data of request${wiped.length > 1 ? 's' : ''} ${wiped.join(', ')}`);
     if (failed.length) parts.push(`could not wipe request${failed.length > 1 ? 's' : ''} ${failed.join(', ')}`);

@@ -55,6 +55,8 @@ export interface DownloadedFile {
 
 export interface TransferContext {
   log: (line: string) => void;
+  /** A `::warning` (redacted by the caller); platforms fall back to core.warning through the registry. */
+  warn?: (line: string) => void;
   signal?: AbortSignal;
   progress: (label: string, total?: number) => ProgressSink;
 }

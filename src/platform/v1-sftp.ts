@@ -5,6 +5,8 @@ import { rename, rm, stat } from 'node:fs/promises';
 import { loadOrCreateKeyPair, type KeyPair } from '../ssh-keys.ts';
 import { sftpUpload, sftpDownload, type SftpTarget } from '../transfer/sftp.ts';
 import type { DumpInfo } from '../dump.ts';
+import { BadAnswerError } from '../http.ts';
+import { platformText } from './common.ts';
 import { PlatformError, type DownloadedFile, type RequestRef, type TransferContext } from './types.ts';
 import type { V1Options, V1Platform } from './v1.ts';
 
@@ -27,15 +29,23 @@ function session(v1: V1Platform, opts: V1Options) {
   return s;
 }
 
+/** The SFTP access answer; strings must be strings (an object is not a host name), the port an integer. */
 export function parseAccess(request: Record<string, unknown>): SftpAccess {
-  const hostname = String(request.hostname ?? '').trim();
-  const port = Number(request.sftp_port);
-  const user = String(request.sftp_user ?? '').trim();
-  const sharedFile = String(request.shared_file ?? '').trim();
+  const str = (v: unknown) => (typeof v === 'string' ? v.trim() : typeof v === 'number' ? String(v) : '');
+  const hostname = str(request.hostname);
+  const port = typeof request.sftp_port === 'number' || typeof request.sftp_port === 'string' ? Number(request.sftp_port) : NaN;
+  const user = str(request.sftp_user);
+  const sharedFile = str(request.shared_file);
   if (!hostname || !Number.isInteger(port) || port <= 0 || port > 65535 || !user || !sharedFile) {
-    throw new PlatformError('request_sftp_access: the platform answered without hostname, sftp_port, sftp_user and shared_file');
+    throw new BadAnswerError('request_sftp_access: the platform answered without hostname, sftp_port, sftp_user and shared_file');
   }
-  if (/[\\/]|^\.\.?$/.test(sharedFile)) throw new PlatformError(`request_sftp_access: refusing a shared_file that is a path ("${sharedFile}")`);
+  if (!/^[A-Za-z0-9.-]{1,253}$|^\[?[0-9A-Fa-f:.]+\]?$/.test(hostname)) {
+    throw new BadAnswerError(`request_sftp_access: the platform gave a hostname that is not a host name ("${platformText(hostname, 80)}")`);
+  }
+  if (/[\x00-\x1f\s@:]/.test(user) || user.length > 100) throw new BadAnswerError('request_sftp_access: the platform gave an unusable sftp_user');
+  if (/[\\/\x00-\x1f]|^\.\.?$/.test(sharedFile)) {
+    throw new BadAnswerError(`request_sftp_access: refusing a shared_file that is a path ("${platformText(sharedFile, 200)}")`);
+  }
   return { hostname, port, user, sharedFile };
 }
 

@@ -1,8 +1,10 @@
-// The documented Database Upgrade API (v1): form-encoded calls under /database/v1/, every
-// answer a JSON object whose `failures` list is read whatever the HTTP status.
+// The Database Upgrade API (v1), documented by Odoo until 2021 (the page was then removed as
+// outdated): form-encoded calls under /database/v1/, every answer a JSON object whose
+// `failures` list is read whatever the HTTP status. Answers are validated by the pure parsers
+// below: a hostile shape is a BadAnswerError naming the call, never a TypeError.
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { callJson, HttpStatusError } from '../http.ts';
+import { BadAnswerError, callJson, HttpStatusError } from '../http.ts';
 import { withRetry, neverReachedServer } from '../retry.ts';
 import { uploadFile, downloadFile, describeError, retryableTransfer } from '../transfer/http.ts';
 import type { SecretRegistry } from '../secrets.ts';
@@ -11,7 +13,10 @@ import {
   EndpointMissingError, PlatformError,
   type CreateParams, type DownloadedFile, type Platform, type RequestRef, type Status, type TransferContext, type UploadResult,
 } from './types.ts';
-import { assertPlatformUrl, CALL_TIMEOUT_MS, callSignal, callTimeoutError, phaseOf, retryableCall, statusLost, stemOf } from './common.ts';
+import {
+  assertPlatformUrl, CALL_TIMEOUT_MS, callSignal, callTimeoutError, kindOf, objectOf, optionalText, phaseOf, platformText, requestIdOf,
+  retryableCall, retryDetail, statusLost, stemOf,
+} from './common.ts';
 
 export interface V1Options {
   baseUrl: string;
@@ -30,35 +35,83 @@ export interface V1Options {
 const V1_SUCCESS = ['done', 'delivered'];
 const V1_FAILURE = ['failed', 'cancelled', 'invalid'];
 
+/** One entry of a v1 `failures` list, as text already redacted and bounded. */
 export interface Failure {
   reason?: string;
   message?: string;
-  code?: unknown;
-  value?: unknown;
-  expected?: unknown;
+  expected?: string[];
+}
+
+/** The `failures` of a v1 answer: none when absent or null; otherwise a list of objects (or plain texts). */
+export function failuresOf(what: string, body: Record<string, unknown>): Failure[] {
+  const list = body.failures;
+  if (list === undefined || list === null) return [];
+  if (!Array.isArray(list)) throw new BadAnswerError(`${what}: the platform's \`failures\` is ${kindOf(list)}, not a list`);
+  return list.map((item, i) => {
+    if (typeof item === 'string') return { message: optionalText(item) };
+    const f = objectOf(item);
+    if (!f) throw new BadAnswerError(`${what}: the platform's failure #${i + 1} is ${kindOf(item)}, not an object`);
+    const expected = Array.isArray(f.expected) ? f.expected.slice(0, 40).map((v) => platformText(v, 80)) : undefined;
+    return { reason: optionalText(f.reason, 200), message: optionalText(f.message), expected };
+  });
 }
 
 export function describeFailures(what: string, failures: Failure[]): string {
   const lines = failures.map((f) => {
     let line = `${f.reason ?? 'UNKNOWN'}: ${f.message ?? '(no message)'}`;
-    if (Array.isArray(f.expected) && f.expected.length) line += ` (expected one of: ${f.expected.slice(0, 40).join(', ')})`;
+    if (f.expected?.length) line += ` (expected one of: ${f.expected.join(', ')})`;
     return line;
   });
   return `The platform refused ${what}:\n${lines.map((l) => `  - ${l}`).join('\n')}`;
 }
 
+/** A failures answer: the platform's refusal (temporary for SERVER:ERROR). */
+export function refusalOf(what: string, failures: Failure[]): PlatformError {
+  const reasons = failures.map((f) => f.reason ?? '');
+  return new PlatformError(describeFailures(what, failures), reasons, reasons.includes('SERVER:ERROR'));
+}
+
+/**
+ * Any v1 answer once it is a JSON object: failures are a refusal, an HTTP error without them an
+ * HttpStatusError, and the `request` object (empty when absent) is what the call returns.
+ */
+export function parseV1Answer(what: string, httpStatus: number, body: Record<string, unknown>): Record<string, unknown> {
+  const failures = failuresOf(what, body);
+  if (failures.length) throw refusalOf(what, failures);
+  if (httpStatus >= 400) throw new HttpStatusError(what, httpStatus, undefined, '');
+  if (body.request === undefined || body.request === null) return {};
+  const request = objectOf(body.request);
+  if (!request) throw new BadAnswerError(`${what}: the platform's \`request\` is ${kindOf(body.request)}, not an object`);
+  return request;
+}
+
+/** The create answer's request: its id and key, or a BadAnswerError (the request may exist all the same). */
+export function parseV1Create(request: Record<string, unknown>): { id: string; key: string } {
+  const id = requestIdOf(request.id);
+  const key = typeof request.key === 'string' ? request.key.trim() : '';
+  if (id === undefined || !key || /\s/.test(key)) {
+    throw new BadAnswerError(
+      `create: the platform answered without a usable request id and key (id: ${kindOf(request.id)}, key: ${key ? 'malformed' : kindOf(request.key)})`,
+    );
+  }
+  return { id, key };
+}
+
 export function mapV1Status(request: Record<string, unknown>): Status {
-  const state = String(request.state ?? 'unknown').trim().toLowerCase();
-  const text = (v: unknown) => (v === null || v === undefined || v === '' ? undefined : String(v));
+  if (typeof request.state !== 'string' || !request.state.trim()) {
+    throw new BadAnswerError(`status: the platform answered without a request state (state: ${kindOf(request.state)})`);
+  }
+  const state = request.state.trim().toLowerCase().slice(0, 100);
+  const text = (v: unknown) => optionalText(v, 200);
   return {
     state,
     phase: phaseOf(state, V1_SUCCESS, V1_FAILURE),
-    message: text(request.customer_message),
+    message: optionalText(request.customer_message),
     databaseVersion: text(request.database_version),
     postgresql: text(request.postgresql),
     target: text(request.target),
     aim: text(request.aim),
-    filename: text(request.filename),
+    filename: typeof request.filename === 'string' ? text(request.filename) : undefined,
     createdAt: text(request.created_at),
     raw: request,
   };
@@ -105,25 +158,23 @@ export class V1Platform implements Platform {
       if (timedOut()) throw callTimeoutError(method, timeoutMs, err);
       throw err;
     }
-    const body = res.body as { failures?: unknown; request?: unknown };
-    const failures = Array.isArray(body.failures) ? (body.failures as Failure[]) : [];
-    if (failures.length) {
-      const reasons = failures.map((f) => String(f.reason ?? ''));
-      throw new PlatformError(describeFailures(method, failures), reasons, reasons.some((r) => r === 'SERVER:ERROR'));
-    }
-    if (res.status >= 400) throw new HttpStatusError(method, res.status, undefined, '');
-    const request = body.request;
-    return request && typeof request === 'object' ? (request as Record<string, unknown>) : {};
+    return parseV1Answer(method, res.status, res.body as Record<string, unknown>);
   }
 
-  /** Retries calls that are safe to repeat: network faults, 429/5xx, SERVER:ERROR. */
-  private async callIdempotent(method: string, form: Record<string, string>, ctx: TransferContext, attempts = 6) {
-    return withRetry(() => this.call(method, form, ctx), {
+  /**
+   * Retries calls that are safe to repeat: network faults, 429/5xx, SERVER:ERROR, and answers
+   * that could not be read (`parse` runs inside, so a hostile shape is retried like a 5xx).
+   */
+  private async callIdempotent<T = Record<string, unknown>>(
+    method: string, form: Record<string, string>, ctx: TransferContext, attempts = 6,
+    parse: (request: Record<string, unknown>) => T = (r) => r as T,
+  ): Promise<T> {
+    return withRetry(async () => parse(await this.call(method, form, ctx)), {
       attempts,
       baseMs: this.opts.retryBaseMs ?? 2000,
       signal: ctx.signal,
       retryable: retryableCall,
-      onRetry: (err, attempt, delay) => ctx.log(`${method}: ${describeError(err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+      onRetry: (err, attempt, delay) => ctx.log(`${method}: ${retryDetail(method, err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
     });
   }
 
@@ -141,21 +192,19 @@ export class V1Platform implements Platform {
         if (err instanceof HttpStatusError) return err.status === 429 || err.status === 503 ? (err.retryAfterMs ?? true) : false;
         return neverReachedServer(err);
       },
-      onRetry: (err, attempt, delay) => ctx.log(`create: ${describeError(err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+      onRetry: (err, attempt, delay) => ctx.log(`create: ${retryDetail('create', err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
     });
-    const id = request.id;
-    const key = request.key;
-    if ((typeof id !== 'number' && typeof id !== 'string') || typeof key !== 'string' || !key) {
-      throw new PlatformError('create: the platform answered without a request id and key');
-    }
-    this.opts.secrets.add(key);
+    // Registered before anything is checked: whatever goes wrong next, the key is masked.
+    if (typeof request.key === 'string') this.opts.secrets.add(request.key);
     this.registerUrls(request);
-    return { id: String(id), key };
+    const { id, key } = parseV1Create(request);
+    return { id, key };
   }
 
   private registerUrls(request: Record<string, unknown>): void {
     for (const [name, value] of Object.entries(request)) {
       if (name.endsWith('_url') && typeof value === 'string') this.opts.secrets.addUrl(value);
+      if ((name === 'key' || name.endsWith('_key')) && typeof value === 'string') this.opts.secrets.add(value);
     }
   }
 
@@ -180,8 +229,8 @@ export class V1Platform implements Platform {
       const r = await uploadFile(`${this.endpoint('upload')}?${query}`, dump.path, {
         what: 'upload', progress, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs,
       });
-      const answer = r.answer as { failures?: Failure[] };
-      if (Array.isArray(answer?.failures) && answer.failures.length) throw new PlatformError(describeFailures('upload', answer.failures));
+      const failures = failuresOf('upload', objectOf(r.answer) ?? {});
+      if (failures.length) throw refusalOf('upload', failures);
       return { method: 'https', bytes: r.bytes, sha256: r.sha256, seconds: (Date.now() - started) / 1000, resumes: r.attempts - 1 };
     } finally {
       progress.finish();
@@ -211,11 +260,12 @@ export class V1Platform implements Platform {
 
   async status(ref: RequestRef, ctx: TransferContext): Promise<Status> {
     const attempts = 6;
-    const request = await this.callIdempotent('status', this.auth(ref), ctx, attempts).catch((err: unknown) => {
-      throw ctx.signal?.aborted || !retryableCall(err) ? err : statusLost(ref.id, attempts, describeError(err));
+    const st = await this.callIdempotent('status', this.auth(ref), ctx, attempts, (request) => {
+      this.registerUrls(request);
+      return mapV1Status(request);
+    }).catch((err: unknown) => {
+      throw ctx.signal?.aborted || !retryableCall(err) ? err : statusLost(ref.id, attempts, retryDetail('status', err));
     });
-    this.registerUrls(request);
-    const st = mapV1Status(request);
     if (st.filename) this.filename = st.filename;
     return st;
   }
