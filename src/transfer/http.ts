@@ -40,6 +40,8 @@ export interface TransferOptions {
   log?: (line: string) => void;
   attempts?: number;
   retryBaseMs?: number;
+  /** Tests and benchmarks pass their own (timeouts, CA); the process-wide one otherwise. */
+  dispatcher?: Dispatcher;
 }
 
 /** POSTs a file as application/octet-stream with Content-Length; retried whole after a cut. */
@@ -69,7 +71,7 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
           headers: { 'content-type': 'application/octet-stream', 'user-agent': 'odoo-upgrade-action', 'content-length': String(size) },
           body: body() as unknown as Readable, // undici streams any async iterable; its types name Readable only
           signal: opts.signal,
-          dispatcher: dispatcher(),
+          dispatcher: opts.dispatcher ?? dispatcher(),
         });
         statusCode = res.statusCode;
         retryAfter = res.headers['retry-after'];
@@ -96,7 +98,23 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
       retryable: retryableTransfer,
       onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); attempt ${attempt + 1} in ${Math.round(delay / 1000)} s`),
     },
-  );
+  ).catch((err: unknown) => {
+    throw named(err, opts);
+  });
+}
+
+/**
+ * A failure that says which transfer failed: undici's own errors ("other side closed",
+ * "Response does not match the HTTP/1.1 protocol") name neither. Ours already do; a
+ * cancellation keeps its reason as it is.
+ */
+function named(err: unknown, opts: TransferOptions): unknown {
+  if (err instanceof HttpStatusError || err instanceof BadAnswerError || opts.signal?.aborted) return err;
+  if (!(err instanceof Error)) return new Error(`${opts.what} failed: ${String(err)}`);
+  if (err.message.startsWith(opts.what)) return err;
+  const code = describeError(err);
+  const reason = err.message && err.message !== code ? `${err.message} (${code})` : code;
+  return Object.assign(new Error(`${opts.what} failed: ${reason}`, { cause: err }), { code: (err as { code?: string }).code });
 }
 
 export function retryableTransfer(err: unknown): boolean | number {
@@ -172,7 +190,8 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
             }
           }
         } catch (err) {
-          res.body.destroy();
+          // Destroying a body nobody reads emits an 'error' that would otherwise be uncaught.
+          res.body.once('error', () => undefined).destroy();
           throw err;
         }
         etag = resEtag ?? etag;
@@ -204,7 +223,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
     // A partial file left behind would look like a result: it goes when the download gives up.
     await fh.close().catch(() => undefined);
     await rm(part, { force: true }).catch(() => undefined);
-    throw err;
+    throw named(err, opts);
   }
 }
 
@@ -283,7 +302,7 @@ async function getFollowing(url: string, headers: Record<string, string>, opts: 
   let current = url;
   for (let hop = 0; ; hop++) {
     opts.checkUrl(current);
-    const res = await request(current, { method: 'GET', headers, signal: opts.signal, dispatcher: dispatcher() });
+    const res = await request(current, { method: 'GET', headers, signal: opts.signal, dispatcher: opts.dispatcher ?? dispatcher() });
     if (res.statusCode < 300 || res.statusCode >= 400 || res.statusCode === 304) return res;
     await res.body.dump().catch(() => undefined);
     const location = header(res.headers.location);
