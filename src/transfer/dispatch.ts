@@ -23,6 +23,14 @@ export function proxyConfigured(env: Env = process.env): boolean {
   return ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'].some((v) => env[v]);
 }
 
+let sshNoticeGiven = false;
+/** SSH transfers (SFTP, rsync over ssh) cannot go through an HTTP proxy: said once per run when one is set. */
+export function noteSshIgnoresProxy(log: (line: string) => void, env: Env = process.env): void {
+  if (sshNoticeGiven || !proxyConfigured(env)) return;
+  sshNoticeGiven = true;
+  log('A proxy is set (HTTPS_PROXY/HTTP_PROXY), but SSH transfers (SFTP, rsync) cannot use an HTTP proxy: this transfer connects directly to the data server.');
+}
+
 /**
  * NO_PROXY: entries split on commas or blanks, case-insensitive; `*` is everything; `name`,
  * `.name` and `*.name` match the name and its subdomains (`*.` only subdomains); `host:port`

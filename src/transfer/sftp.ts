@@ -9,6 +9,7 @@ import type { Client, SFTPWrapper, Stats } from 'ssh2';
 import { withRetry, isTransientNetworkError } from '../retry.ts';
 import { sha256Fingerprint } from '../ssh-keys.ts';
 import { formatBytes, type ProgressSink } from './progress.ts';
+import { noteSshIgnoresProxy } from './dispatch.ts';
 
 export interface SftpTarget {
   host: string;
@@ -76,6 +77,7 @@ const READ_BLOCK = 1024 * 1024; // local reads, sliced into requests
 const CHECK_BYTES = 64 * 1024; // compared before trusting a partial file
 
 export async function sftpUpload(localPath: string, target: SftpTarget, opts: SftpOptions): Promise<SftpResult> {
+  noteSshIgnoresProxy(opts.log);
   const local = await open(localPath, 'r');
   const ctx = newContext(opts);
   try {
@@ -90,6 +92,7 @@ export async function sftpUpload(localPath: string, target: SftpTarget, opts: Sf
 }
 
 export async function sftpDownload(target: SftpTarget, localPath: string, opts: SftpOptions): Promise<SftpResult> {
+  noteSshIgnoresProxy(opts.log);
   const local = await open(localPath, 'a+').then((fh) => fh.close()).then(() => open(localPath, 'r+'));
   const ctx = newContext(opts);
   // Hashed as written; a local file that is started over gets a new hash.
