@@ -1,32 +1,27 @@
-// Streaming HTTP transfers. Memory stays flat whatever the size: bodies flow through
-// fixed-size chunks, nothing is buffered whole; SHA-256 is computed as the bytes pass.
-import { createHash } from 'node:crypto';
+// Streaming HTTP transfers over undici (the one HTTP client). Memory stays flat whatever the
+// size: bodies flow in chunks of at most a few MiB, nothing is buffered whole; SHA-256 is
+// computed on this thread as the bytes pass (with SHA-NI it costs a few percent of a core at
+// link speed; bench/ and docs/benchmarks.md show the numbers).
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rename, stat, rm, open } from 'node:fs/promises';
-import { Transform, type Readable } from 'node:stream';
+import { rename, stat, rm, open, type FileHandle } from 'node:fs/promises';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { request } from 'undici';
-import { dispatcher, proxied, HttpStatusError, parseRetryAfter, readBounded, snippet, BadAnswerError } from '../http.ts';
+import { request, type Dispatcher } from 'undici';
+import { dispatcher, HttpStatusError, parseRetryAfter, readBounded, snippet, BadAnswerError } from '../http.ts';
 import { withRetry, isTransientNetworkError } from '../retry.ts';
 import type { ProgressSink } from './progress.ts';
-import { FileSink } from './file-sink.ts';
-import { directGet, directPost, type FileBody } from './direct-http.ts';
 
-const CHUNK = 1024 * 1024;
-
-function counting(onChunk: (chunk: Buffer) => void): Transform {
-  return new Transform({
-    highWaterMark: CHUNK,
-    transform(chunk: Buffer, _enc, cb) {
-      onChunk(chunk);
-      cb(null, chunk);
-    },
-  });
-}
+// Large reads: one 4 MiB read per syscall on the upload side keeps the thread in TLS and
+// SHA-256, not in fs round trips through the thread pool.
+const READ_CHUNK = 4 * 1024 * 1024;
+// Received chunks queue up to this much while a write is on its way to disk; they go down in
+// one writev, so the disk sees few large writes whatever size the network reads were.
+const WRITE_QUEUE = 8 * 1024 * 1024;
 
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: CHUNK }), hash);
+  await pipeline(createReadStream(file, { highWaterMark: READ_CHUNK }), hash);
   return hash.digest('hex');
 }
 
@@ -45,36 +40,49 @@ export interface TransferOptions {
   log?: (line: string) => void;
   attempts?: number;
   retryBaseMs?: number;
-  /** 'direct' (direct-http.ts, the fast path) unless a proxy is configured; 'undici' otherwise. */
-  client?: 'direct' | 'undici';
+  /** Tests and benchmarks pass their own (timeouts, CA); the process-wide one otherwise. */
+  dispatcher?: Dispatcher;
 }
 
 /** POSTs a file as application/octet-stream with Content-Length; retried whole after a cut. */
 export async function uploadFile(url: string, file: string, opts: TransferOptions): Promise<UploadResult> {
   const { size } = await stat(file);
-  const post = direct(opts) ? postDirect : postUndici;
   return withRetry(
     async (attempt) => {
       let sent = 0;
       opts.progress?.update(0);
-      // SHA-256 of the bytes as they are sent, on this thread: the server limits an upload, not
-      // this thread. Against a hashing thread reading the file again, 100 MiB went up in 425–463 ms
-      // instead of 462–511 ms (curl 397–535 ms, 6 alternating rounds) with 70 MiB peak instead of 83.
       const hash = createHash('sha256');
-      const headers = { 'content-type': 'application/octet-stream', 'user-agent': 'odoo-upgrade-action' };
-      const body = {
-        size,
-        onRead: (block: Buffer) => void hash.update(block),
-        onSent: (n: number) => {
-          sent = n;
-          opts.progress?.update(n);
-        },
-      };
-      const { statusCode, retryAfter, text } = await post(url, file, headers, body, opts);
+      // The file's own read buffers go to the socket as they are: no copy, no re-chunking.
+      const source = createReadStream(file, { highWaterMark: READ_CHUNK });
+      async function* body(): AsyncGenerator<Buffer> {
+        for await (const chunk of source as AsyncIterable<Buffer>) {
+          hash.update(chunk);
+          sent += chunk.length;
+          opts.progress?.update(sent);
+          yield chunk;
+        }
+      }
+      let statusCode: number;
+      let retryAfter: string | string[] | undefined;
+      let text: string;
+      try {
+        const res = await request(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream', 'user-agent': 'odoo-upgrade-action', 'content-length': String(size) },
+          body: body() as unknown as Readable, // undici streams any async iterable; its types name Readable only
+          signal: opts.signal,
+          dispatcher: opts.dispatcher ?? dispatcher(),
+        });
+        statusCode = res.statusCode;
+        retryAfter = res.headers['retry-after'];
+        text = (await readBounded(res.body, 1024 * 1024)).toString('utf8');
+      } finally {
+        source.destroy();
+      }
       if (statusCode < 200 || statusCode >= 300) {
         throw new HttpStatusError(opts.what, statusCode, parseRetryAfter(retryAfter), snippet(text));
       }
-      if (sent !== size) throw new BadAnswerError(`${opts.what}: sent ${sent} bytes of ${size}`);
+      if (sent !== size) throw new BadAnswerError(`${opts.what}: the server answered after ${sent} bytes of ${size}`);
       let answer: unknown;
       try {
         answer = JSON.parse(text);
@@ -90,48 +98,23 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
       retryable: retryableTransfer,
       onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); attempt ${attempt + 1} in ${Math.round(delay / 1000)} s`),
     },
-  );
-}
-
-/** The dump's transfers use direct-http.ts, unless a proxy is set (undici's proxy agent) or a caller says otherwise. */
-function direct(opts: TransferOptions): boolean {
-  return (opts.client ?? (proxied() ? 'undici' : 'direct')) === 'direct';
-}
-
-interface Posted {
-  statusCode: number;
-  retryAfter?: string | string[];
-  text: string;
-}
-
-type UploadBody = Omit<FileBody, 'file'> & { onRead: (block: Buffer) => void };
-
-async function postDirect(url: string, file: string, headers: Record<string, string>, body: UploadBody, opts: TransferOptions): Promise<Posted> {
-  const fh = await open(file, 'r');
-  try {
-    const res = await directPost(url, headers, { ...body, file: fh }, { signal: opts.signal });
-    return { statusCode: res.statusCode, retryAfter: res.headers['retry-after'], text: await res.text(1024 * 1024) };
-  } finally {
-    await fh.close();
-  }
-}
-
-async function postUndici(url: string, file: string, headers: Record<string, string>, body: UploadBody, opts: TransferOptions): Promise<Posted> {
-  let sent = 0;
-  const counted = createReadStream(file, { highWaterMark: CHUNK }).pipe(
-    counting((chunk) => {
-      body.onRead(chunk);
-      body.onSent?.((sent += chunk.length));
-    }),
-  );
-  const res = await request(url, {
-    method: 'POST',
-    headers: { ...headers, 'content-length': String(body.size) },
-    body: counted as Readable,
-    signal: opts.signal,
-    dispatcher: dispatcher(),
+  ).catch((err: unknown) => {
+    throw named(err, opts);
   });
-  return { statusCode: res.statusCode, retryAfter: res.headers['retry-after'], text: (await readBounded(res.body, 1024 * 1024)).toString('utf8') };
+}
+
+/**
+ * A failure that says which transfer failed: undici's own errors ("other side closed",
+ * "Response does not match the HTTP/1.1 protocol") name neither. Ours already do; a
+ * cancellation keeps its reason as it is.
+ */
+function named(err: unknown, opts: TransferOptions): unknown {
+  if (err instanceof HttpStatusError || err instanceof BadAnswerError || opts.signal?.aborted) return err;
+  if (!(err instanceof Error)) return new Error(`${opts.what} failed: ${String(err)}`);
+  if (err.message.startsWith(opts.what)) return err;
+  const code = describeError(err);
+  const reason = err.message && err.message !== code ? `${err.message} (${code})` : code;
+  return Object.assign(new Error(`${opts.what} failed: ${reason}`, { cause: err }), { code: (err as { code?: string }).code });
 }
 
 export function retryableTransfer(err: unknown): boolean | number {
@@ -166,25 +149,15 @@ export interface DownloadOptions extends TransferOptions {
  */
 export async function downloadFile(url: string, dest: string, opts: DownloadOptions): Promise<DownloadResult> {
   const part = `${dest}.part`;
-  await rm(part, { force: true });
+  const fh = await open(part, 'w+');
+  const file = new HashedFile(fh);
   let etag: string | undefined;
   let total: number | undefined;
   let resumes = 0;
-  // Written on a thread of its own (file-sink.ts), started first so that it gets going while the
-  // connection is made. Hashed here as it arrives (a resume continues the same hash): the main
-  // thread has the CPU to spare since it no longer writes.
-  const sink = new FileSink(part);
-  let hash = createHash('sha256');
-  // A partial file left behind would look like a result: it goes when the download gives up.
-  const giveUp = async (err: unknown) => {
-    await sink.close();
-    await rm(part, { force: true }).catch(() => undefined);
-    throw err;
-  };
   try {
     await withRetry(
       async () => {
-        const have = await sink.drain();
+        const have = file.position;
         const headers: Record<string, string> = { 'user-agent': 'odoo-upgrade-action', 'accept-encoding': 'identity' };
         if (have > 0) {
           headers.range = `bytes=${have}-`;
@@ -192,40 +165,41 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
         }
         const res = await getFollowing(url, headers, opts);
         if (res.statusCode === 416 && total !== undefined && have === total) {
-          await res.close();
+          await res.body.dump();
           return;
         }
         if (res.statusCode !== 200 && res.statusCode !== 206) {
-          const text = await res.text(64 * 1024);
+          const text = (await readBounded(res.body, 64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
           throw new HttpStatusError(opts.what, res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
         }
         const resEtag = header(res.headers.etag);
-        if (res.statusCode === 206) {
-          const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers['content-range']) ?? '');
-          if (!m || Number(m[1]) !== have) throw new BadAnswerError(`${opts.what}: the server resumed at the wrong offset`);
-          if (m[3] !== '*') total = Number(m[3]);
-          if (etag && resEtag && etag !== resEtag) throw new BadAnswerError(`${opts.what}: the file changed on the server during the download`);
-          resumes++;
-        } else {
-          const length = header(res.headers['content-length']);
-          total = length !== undefined ? Number(length) : undefined;
-          if (have > 0) {
-            resumes++; // the server ignored Range: start over
-            await sink.restart();
-            hash = createHash('sha256');
+        try {
+          if (res.statusCode === 206) {
+            const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers['content-range']) ?? '');
+            if (!m || Number(m[1]) !== have) throw new BadAnswerError(`${opts.what}: the server resumed at the wrong offset`);
+            if (m[3] !== '*') total = Number(m[3]);
+            if (etag && resEtag && etag !== resEtag) throw new BadAnswerError(`${opts.what}: the file changed on the server during the download`);
+            resumes++;
+          } else {
+            const length = header(res.headers['content-length']);
+            total = length !== undefined ? Number(length) : undefined;
+            if (total !== undefined && !Number.isSafeInteger(total)) throw new BadAnswerError(`${opts.what}: the server announced a length of ${snippet(String(length), 40)}`);
+            if (have > 0) {
+              resumes++; // the server ignored Range: start over
+              await file.restart();
+            }
           }
+        } catch (err) {
+          // Destroying a body nobody reads emits an 'error' that would otherwise be uncaught.
+          res.body.once('error', () => undefined).destroy();
+          throw err;
         }
         etag = resEtag ?? etag;
-        let done = res.statusCode === 206 ? have : 0;
-        opts.progress?.update(done);
-        await res.pipe((chunk) => {
-          done += chunk.length;
-          opts.progress?.update(done);
-          hash.update(chunk);
-          return sink.write(chunk);
-        });
-        if (total !== undefined && done !== total) {
-          throw Object.assign(new Error(`${opts.what}: connection ended at ${done} of ${total} bytes`), { code: 'ECONNRESET' });
+        opts.progress?.update(file.position);
+        file.onWritten = (at) => opts.progress?.update(at);
+        await pipeline(res.body, file.writer());
+        if (total !== undefined && file.position !== total) {
+          throw Object.assign(new Error(`${opts.what}: connection ended at ${file.position} of ${total} bytes`), { code: 'ECONNRESET' });
         }
       },
       {
@@ -237,17 +211,84 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
           opts.log?.(`${opts.what} interrupted (${describeError(err)}); resuming (attempt ${attempt + 1}) in ${Math.round(delay / 1000)} s`),
       },
     );
-    const bytes = await sink.finish();
-    const sha256 = hash.digest('hex');
+    const bytes = file.position;
+    const sha256 = file.digest();
+    await fh.close();
     const { size } = await stat(part);
     if (size !== bytes) throw new BadAnswerError(`${opts.what}: ${size} bytes on disk, ${bytes} written`);
     if (total !== undefined && size !== total) throw new BadAnswerError(`${opts.what}: got ${size} bytes, the server announced ${total}`);
     await rename(part, dest);
     return { path: dest, bytes: size, sha256, resumes };
   } catch (err) {
-    return giveUp(err);
-  } finally {
-    await sink.close();
+    // A partial file left behind would look like a result: it goes when the download gives up.
+    await fh.close().catch(() => undefined);
+    await rm(part, { force: true }).catch(() => undefined);
+    throw named(err, opts);
+  }
+}
+
+/**
+ * The partial download on disk and the SHA-256 of exactly what is on disk: bytes are hashed
+ * once written, so after a cut the hash and `position` agree and a resume goes on from there.
+ */
+class HashedFile {
+  position = 0;
+  onWritten?: (position: number) => void;
+  private hash: Hash = createHash('sha256');
+  private inflight: Promise<unknown> = Promise.resolve();
+  private readonly fh: FileHandle;
+
+  constructor(fh: FileHandle) {
+    this.fh = fh;
+  }
+
+  async restart(): Promise<void> {
+    await this.inflight;
+    await this.fh.truncate(0);
+    this.position = 0;
+    this.hash = createHash('sha256');
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+
+  /** A sink for one response body; queued chunks are written together with writev. */
+  writer(): Writable {
+    const write = (bufs: Buffer[], cb: (err?: Error | null) => void) => {
+      const p = this.writeAll(bufs);
+      this.inflight = p.catch(() => undefined);
+      p.then(() => cb(), cb);
+    };
+    return new Writable({
+      highWaterMark: WRITE_QUEUE,
+      write: (chunk: Buffer, _enc, cb) => write([chunk], cb),
+      writev: (chunks, cb) => write(chunks.map((c) => c.chunk as Buffer), cb),
+      // A cut leaves the stream destroyed mid-write: the resume waits for that write to land.
+      destroy: (err, cb) => void this.inflight.then(() => cb(err)),
+    });
+  }
+
+  private async writeAll(bufs: Buffer[]): Promise<void> {
+    let rest = bufs;
+    while (rest.length) {
+      const { bytesWritten } = await this.fh.writev(rest, this.position);
+      let n = bytesWritten;
+      const done: Buffer[] = [];
+      while (rest.length && n >= rest[0].length) {
+        n -= rest[0].length;
+        done.push(rest[0]);
+        rest = rest.slice(1);
+      }
+      if (n > 0) {
+        done.push(rest[0].subarray(0, n));
+        rest = [rest[0].subarray(n), ...rest.slice(1)];
+      }
+      if (bytesWritten === 0) throw new Error(`writing ${this.position} bytes into the download file made no progress`);
+      for (const b of done) this.hash.update(b);
+      this.position += bytesWritten;
+      this.onWritten?.(this.position);
+    }
   }
 }
 
@@ -255,40 +296,15 @@ function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** A response whose body is streamed to a callback, from either HTTP client. */
-interface Answer {
-  statusCode: number;
-  headers: Record<string, string | string[] | undefined>;
-  /** Chunks are valid only during the call; a returned promise pauses the body until it settles. */
-  pipe(write: (chunk: Uint8Array) => Promise<void> | undefined): Promise<void>;
-  text(limit: number): Promise<string>;
-  close(): Promise<void> | void;
-}
-
-async function get(url: string, headers: Record<string, string>, opts: DownloadOptions): Promise<Answer> {
-  if (direct(opts)) return directGet(url, headers, { signal: opts.signal });
-  const res = await request(url, { method: 'GET', headers, signal: opts.signal, dispatcher: dispatcher() });
-  return {
-    statusCode: res.statusCode,
-    headers: res.headers,
-    pipe: async (write) => {
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        const full = write(chunk);
-        if (full) await full;
-      }
-    },
-    text: async (limit) => (await readBounded(res.body, limit).catch(() => Buffer.alloc(0))).toString('utf8'),
-    close: () => res.body.dump(),
-  };
-}
+type Answer = Dispatcher.ResponseData;
 
 async function getFollowing(url: string, headers: Record<string, string>, opts: DownloadOptions): Promise<Answer> {
   let current = url;
   for (let hop = 0; ; hop++) {
     opts.checkUrl(current);
-    const res = await get(current, headers, opts);
+    const res = await request(current, { method: 'GET', headers, signal: opts.signal, dispatcher: opts.dispatcher ?? dispatcher() });
     if (res.statusCode < 300 || res.statusCode >= 400 || res.statusCode === 304) return res;
-    await res.close();
+    await res.body.dump().catch(() => undefined);
     const location = header(res.headers.location);
     if (!location) throw new BadAnswerError(`${opts.what}: redirect without a Location`);
     if (hop >= (opts.maxRedirects ?? 5)) throw new BadAnswerError(`${opts.what}: too many redirects`);

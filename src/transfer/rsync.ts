@@ -7,6 +7,7 @@ import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { withRetry } from '../retry.ts';
 import type { ProgressSink } from './progress.ts';
+import { noteSshIgnoresProxy } from './dispatch.ts';
 
 export interface SshTarget {
   host: string; // as in a URL: a name, an IPv4 address or a bracketed IPv6 address
@@ -271,6 +272,7 @@ function runOnce(rsync: string, job: RsyncJob, onBytes: (n: number) => void): Pr
 
 /** Runs the transfer, again after a cut (rsync picks up where it stopped). */
 export async function rsyncTransfer(job: RsyncJob): Promise<RsyncResult> {
+  noteSshIgnoresProxy(job.log);
   const rsync = await assertRsyncTools(job.pathEnv);
   const started = Date.now();
   let bytes = 0;

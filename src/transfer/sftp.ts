@@ -1,7 +1,7 @@
 // SFTP upload/download over ssh2 with many requests in flight (one request at a time is
 // latency-bound: a few MiB/s over the Atlantic), resumed from the size already on the far
 // side after a cut, with the server's host key pinned across reconnects.
-import { createSecretKey, randomBytes } from 'node:crypto';
+import { createHash, createSecretKey, randomBytes, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import ssh2 from 'ssh2';
@@ -9,7 +9,7 @@ import type { Client, SFTPWrapper, Stats } from 'ssh2';
 import { withRetry, isTransientNetworkError } from '../retry.ts';
 import { sha256Fingerprint } from '../ssh-keys.ts';
 import { formatBytes, type ProgressSink } from './progress.ts';
-import { FileHash } from './file-hash.ts';
+import { noteSshIgnoresProxy } from './dispatch.ts';
 
 export interface SftpTarget {
   host: string;
@@ -77,39 +77,31 @@ const READ_BLOCK = 1024 * 1024; // local reads, sliced into requests
 const CHECK_BYTES = 64 * 1024; // compared before trusting a partial file
 
 export async function sftpUpload(localPath: string, target: SftpTarget, opts: SftpOptions): Promise<SftpResult> {
+  noteSshIgnoresProxy(opts.log);
   const local = await open(localPath, 'r');
   const ctx = newContext(opts);
-  let fileHash: FileHash | undefined;
   try {
     const size = (await local.stat()).size;
-    fileHash = new FileHash(localPath);
-    fileHash.advance(size);
-    await withReconnects('upload', target, opts, ctx, (s) => uploadOnce(s, local, size, target.remotePath, ctx, opts));
-    return { bytes: size, hostKeyFingerprint: ctx.pinned as string, resumedFrom: ctx.resumedFrom, sha256: await fileHash.digest(size) };
+    const hash = new PrefixHash(local);
+    await withReconnects('upload', target, opts, ctx, (s) => uploadOnce(s, local, size, target.remotePath, hash, ctx, opts));
+    return { bytes: size, hostKeyFingerprint: ctx.pinned as string, resumedFrom: ctx.resumedFrom, sha256: await hash.digest(size) };
   } finally {
     opts.progress?.finish();
-    await fileHash?.close();
     await local.close();
   }
 }
 
 export async function sftpDownload(target: SftpTarget, localPath: string, opts: SftpOptions): Promise<SftpResult> {
+  noteSshIgnoresProxy(opts.log);
   const local = await open(localPath, 'a+').then((fh) => fh.close()).then(() => open(localPath, 'r+'));
   const ctx = newContext(opts);
-  // Hashed from the disk behind the writes; a local file that is started over gets a new hash.
-  const hashing: Hashing = {
-    hash: new FileHash(localPath),
-    async restart() {
-      await this.hash.close();
-      this.hash = new FileHash(localPath);
-    },
-  };
+  // Hashed as written; a local file that is started over gets a new hash.
+  const hash = new PrefixHash(local);
   try {
-    const size = await withReconnects('download', target, opts, ctx, (s) => downloadOnce(s, local, target.remotePath, hashing, ctx, opts));
-    return { bytes: size, hostKeyFingerprint: ctx.pinned as string, resumedFrom: ctx.resumedFrom, sha256: await hashing.hash.digest(size) };
+    const size = await withReconnects('download', target, opts, ctx, (s) => downloadOnce(s, local, target.remotePath, hash, ctx, opts));
+    return { bytes: size, hostKeyFingerprint: ctx.pinned as string, resumedFrom: ctx.resumedFrom, sha256: await hash.digest(size) };
   } finally {
     opts.progress?.finish();
-    await hashing.hash.close();
     await local.close();
   }
 }
@@ -150,7 +142,7 @@ function newContext(opts: SftpOptions): Context {
 
 // --- upload -------------------------------------------------------------------------
 
-async function uploadOnce(s: Session, local: FileHandle, size: number, remotePath: string, ctx: Context, opts: SftpOptions): Promise<void> {
+async function uploadOnce(s: Session, local: FileHandle, size: number, remotePath: string, hash: PrefixHash, ctx: Context, opts: SftpOptions): Promise<void> {
   const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
   const depth = opts.concurrency ?? Math.min(MAX_UPLOAD_DEPTH, Math.max(UPLOAD_DEPTH, Math.ceil(s.serverWindow / chunk)));
   const channels = Math.max(1, opts.channels ?? LONG_LINK_CHANNELS); // the most this upload may use
@@ -202,7 +194,7 @@ async function uploadOnce(s: Session, local: FileHandle, size: number, remotePat
       if (h) lanes.push({ sftp, handle: h });
     }
     if (wanted > 1) opts.log(`SFTP: writing over ${lanes.length} channels (a round trip took ${roundTripMs.toFixed(0)} ms).`);
-    await pipelinedWrite(s, lanes, local, start, size, chunk, depth, ctx, opts);
+    await pipelinedWrite(s, lanes, local, start, size, chunk, depth, hash, ctx, opts);
     const finalSize = (await s.call<Stats>((cb) => s.sftp.fstat(handle, cb))).size;
     if (finalSize !== size) throw new SftpTransferError(`After the upload the remote file holds ${finalSize} bytes, expected ${size}.`);
   } finally {
@@ -228,7 +220,7 @@ async function truncate(s: Session, handle: Buffer, remotePath: string): Promise
 
 async function pipelinedWrite(
   s: Session, lanes: Lane[], local: FileHandle, start: number, size: number,
-  chunk: number, depth: number, ctx: Context, opts: SftpOptions,
+  chunk: number, depth: number, hash: PrefixHash, ctx: Context, opts: SftpOptions,
 ): Promise<void> {
   const gate = new Gate(s, opts.stallTimeoutMs);
   let next = 0;
@@ -241,6 +233,7 @@ async function pipelinedWrite(
     for (let pos = start; pos < size; ) {
       const mem = pool.pop() ?? Buffer.allocUnsafe(block);
       const buf = await readFully(local, pos, Math.min(block, size - pos), mem);
+      await hash.feed(pos, buf); // hashed as read: the block is in cache, and this thread waits on the network anyway
       let unanswered = Math.ceil(buf.length / chunk);
       for (let off = 0; off < buf.length; off += chunk) {
         await gate.slot(depth * lanes.length);
@@ -269,12 +262,7 @@ async function pipelinedWrite(
 
 // --- download -----------------------------------------------------------------------
 
-interface Hashing {
-  hash: FileHash;
-  restart(): Promise<void>;
-}
-
-async function downloadOnce(s: Session, local: FileHandle, remotePath: string, hashing: Hashing, ctx: Context, opts: SftpOptions): Promise<number> {
+async function downloadOnce(s: Session, local: FileHandle, remotePath: string, hash: PrefixHash, ctx: Context, opts: SftpOptions): Promise<number> {
   const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
   const depth = opts.concurrency ?? DOWNLOAD_DEPTH;
   const handle = await s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.READ, cb));
@@ -287,7 +275,7 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
     if (start > size || (start > 0 && !(await samePrefixEnd(s, handle, local, start)))) {
       if (start > 0) opts.log(`The local ${start}-byte partial file does not match the remote one; downloading again from the beginning.`);
       await local.truncate(0);
-      await hashing.restart();
+      hash.restart();
       start = 0;
     }
     if (start > 0) {
@@ -296,7 +284,6 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
     }
     ctx.done = start;
     opts.progress?.update(start);
-    hashing.hash.advance(start);
     // As for uploads: ssh2 grants each channel a 2 MiB receive window, one per round trip.
     const wanted = opts.channels ?? (roundTripMs >= LONG_LINK_MS ? LONG_LINK_CHANNELS : 1);
     for (const sftp of await s.moreChannels(wanted - 1)) {
@@ -304,7 +291,7 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
       if (h) lanes.push({ sftp, handle: h });
     }
     if (wanted > 1) opts.log(`SFTP: reading over ${lanes.length} channels (a round trip took ${roundTripMs.toFixed(0)} ms).`);
-    await pipelinedRead(s, lanes, local, start, size, chunk, Math.max(depth, lanes.length * WINDOW_REQUESTS), hashing, ctx, opts);
+    await pipelinedRead(s, lanes, local, start, size, chunk, Math.max(depth, lanes.length * WINDOW_REQUESTS), hash, ctx, opts);
     const got = (await local.stat()).size;
     if (got !== size) throw new SftpTransferError(`After the download the local file holds ${got} bytes, expected ${size}.`);
     return size;
@@ -316,7 +303,7 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
 
 async function pipelinedRead(
   s: Session, lanes: Lane[], local: FileHandle, start: number, size: number,
-  chunk: number, depth: number, hashing: Hashing, ctx: Context, opts: SftpOptions,
+  chunk: number, depth: number, hash: PrefixHash, ctx: Context, opts: SftpOptions,
 ): Promise<void> {
   const gate = new Gate(s, opts.stallTimeoutMs);
   const arrived = new Map<number, Buffer>(); // answers may come back out of order
@@ -355,8 +342,8 @@ async function pipelinedRead(
       refill();
       const buf = run.length === 1 ? run[0] : Buffer.concat(run);
       await writeFully(local, pos, buf);
+      await hash.feed(pos, buf);
       pos += buf.length;
-      hashing.hash.advance(pos);
       ctx.done = pos;
       opts.progress?.update(pos);
     }
@@ -462,6 +449,50 @@ async function readFully(fh: FileHandle, pos: number, len: number, into?: Buffer
     got += bytesRead;
   }
   return buf;
+}
+
+/**
+ * SHA-256 of a local file's prefix, fed with the blocks a transfer reads or writes in order.
+ * Blocks behind the hashed prefix (a resume that goes back) are skipped; a gap (a resume past
+ * bytes this call never saw) is read from the file. In-line rather than on a thread: with
+ * SHA-NI it costs little next to SSH's own cipher work (docs/benchmarks.md has the numbers).
+ */
+class PrefixHash {
+  private hash: Hash = createHash('sha256');
+  private upTo = 0;
+  private readonly fh: FileHandle;
+
+  constructor(fh: FileHandle) {
+    this.fh = fh;
+  }
+
+  restart(): void {
+    this.hash = createHash('sha256');
+    this.upTo = 0;
+  }
+
+  async feed(pos: number, buf: Buffer): Promise<void> {
+    if (pos > this.upTo) await this.catchUp(pos);
+    const from = this.upTo - pos;
+    if (from < 0 || from >= buf.length) return;
+    this.hash.update(from ? buf.subarray(from) : buf);
+    this.upTo = pos + buf.length;
+  }
+
+  async digest(size: number): Promise<string> {
+    await this.catchUp(size);
+    if (this.upTo !== size) throw new SftpTransferError(`Hashed ${this.upTo} bytes of the local file, expected ${size}.`);
+    return this.hash.digest('hex');
+  }
+
+  private async catchUp(to: number): Promise<void> {
+    const buf = Buffer.allocUnsafe(Math.min(READ_BLOCK, Math.max(0, to - this.upTo)));
+    while (this.upTo < to) {
+      const n = Math.min(buf.length, to - this.upTo);
+      this.hash.update(await readFully(this.fh, this.upTo, n, buf));
+      this.upTo += n;
+    }
+  }
 }
 
 async function writeFully(fh: FileHandle, pos: number, buf: Buffer): Promise<void> {
