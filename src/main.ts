@@ -7,7 +7,7 @@ import * as core from '@actions/core';
 import { readConfig, envInputGetter, artifactNameFor, type Config } from './inputs.ts';
 import { secrets } from './secrets.ts';
 import { resolveSource } from './source/index.ts';
-import { inspectDump, type DumpInfo } from './dump.ts';
+import { inspectDump, type DumpInfo } from './formats/inspect.ts';
 import { createPlatform } from './platform/index.ts';
 import { EndpointMissingError, type Platform, type RequestRef, type Status, type TransferContext } from './platform/types.ts';
 import { waitForEnd, WaitTimeoutError } from './poll.ts';

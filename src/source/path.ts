@@ -4,7 +4,7 @@ import { access, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { homedir } from 'node:os';
-import { DumpError } from '../dump.ts';
+import { DumpError } from '../formats/inspect.ts';
 import type { ResolvedDump } from './types.ts';
 
 export async function fromPath(p: string, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedDump> {

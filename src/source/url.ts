@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { secrets as defaultSecrets, type SecretRegistry } from '../secrets.ts';
 import { withRetry, isTransientNetworkError } from '../retry.ts';
 import { progress, type ProgressSink } from '../transfer/progress.ts';
-import { DumpError } from '../dump.ts';
+import { DumpError } from '../formats/inspect.ts';
 import { dispatcher } from '../http.ts';
 import type { ResolvedDump } from './types.ts';
 
