@@ -2,7 +2,7 @@
 import { pipeline } from 'node:stream/promises';
 import { DumpError, TAKES, type DumpInfo } from './types.ts';
 import { formatBytes } from '../transfer/progress.ts';
-import { listZip, openZipEntry, methodName, ZipFormatError, STORED, DEFLATE, type ZipEntry } from './zip.ts';
+import { openZip, methodName, ZipFormatError, STORED, DEFLATE, type ZipArchive } from './zip.ts';
 import { normaliseName, refuseArchiveWithoutDump } from './odoo-backup.ts';
 import { scanDecompressed } from './scan.ts';
 import { describeText, sniff } from './sniff.ts';
@@ -10,15 +10,25 @@ import { sqlVerdict } from './sql.ts';
 import { SNIFF_BYTES } from './io.ts';
 
 export async function inspectZip(path: string, where: string): Promise<Omit<DumpInfo, 'path' | 'size'>> {
-  let entries: ZipEntry[];
+  let zip: ZipArchive;
   try {
-    entries = await listZip(path);
+    zip = await openZip(path);
   } catch (err) {
-    if (err instanceof ZipFormatError) {
-      throw new DumpError(`${where} is not a readable zip: ${err.message}. Copy or download it again, or check it with \`unzip -t\`.`);
-    }
-    throw err;
+    throw new DumpError(`${where} is not a readable zip: ${zipProblem(err)}. Copy or download it again, or check it with \`unzip -t\`.`);
   }
+  try {
+    return await inspectBackup(zip, where);
+  } finally {
+    zip.close();
+  }
+}
+
+function zipProblem(err: unknown): string {
+  return err instanceof ZipFormatError ? err.message : `${(err as Error).message ?? err}`;
+}
+
+async function inspectBackup(zip: ZipArchive, where: string): Promise<Omit<DumpInfo, 'path' | 'size'>> {
+  const { entries } = zip;
   const names = entries.map((e) => normaliseName(e.name));
   const dumpEntry = entries.find((e, i) => names[i] === 'dump.sql' && !e.isDirectory);
   if (!dumpEntry) throw refuseArchiveWithoutDump(names, where, 'a zip');
@@ -29,12 +39,14 @@ export async function inspectZip(path: string, where: string): Promise<Omit<Dump
         'Make the zip again with standard deflate compression (`zip -r db.zip dump.sql filestore`).',
     );
   }
-  const entry = await openZipEntry(path, dumpEntry);
+  const unreadable = (err: unknown) =>
+    new DumpError(`${where} is a zip whose dump.sql cannot be read whole (${zipProblem(err)}). Make or copy the zip again (\`unzip -t\` checks it).`);
+  const entry = await zip.open(dumpEntry).catch((err: unknown) => {
+    throw unreadable(err);
+  });
   const scan = await scanDecompressed((sink) => pipeline(entry, sink));
   const { sql } = scan;
-  if (scan.error) {
-    throw new DumpError(`${where} is a zip whose dump.sql cannot be read whole (${(scan.error as Error).message}). Make or copy the zip again (\`unzip -t\` checks it).`);
-  }
+  if (scan.error) throw unreadable(scan.error);
   if (scan.kind === 'empty') throw new DumpError(`${where} is a zip whose dump.sql is empty. Make the backup again.`);
   const first = sql.head.subarray(0, SNIFF_BYTES);
   if (sniff(first) === 'pgdmp') {

@@ -1,6 +1,6 @@
 // A pg_dump directory-format dump: its toc.dat, and the data files it names.
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { DumpError, type DumpInfo, type InspectOptions } from './types.ts';
 import { formatBytes } from '../transfer/progress.ts';
 import { archiveDetail, archiveError, readArchive, FORMAT_DIRECTORY, FORMAT_TAR, V1_SINGLE_FILE, type ArchiveReport } from './pg-archive.ts';
@@ -25,7 +25,9 @@ export async function inspectDirectory(path: string, where: string, opts: Inspec
     throw new DumpError(`${where} is a folder without toc.dat, so not a pg_dump directory-format dump. Pass the dump file, or the folder \`pg_dump -Fd\` wrote.`);
   }
   const toc = join(path, 'toc.dat');
-  const tocHead = await readHead(toc, 5).catch(() => Buffer.alloc(0));
+  const tocHead = await readHead(toc, 5).catch((err) => {
+    throw new DumpError(`${where} has a toc.dat that cannot be read (${errCode(err)}). Make or copy the directory dump again.`);
+  });
   if (tocHead.toString('latin1') !== 'PGDMP') {
     throw new DumpError(`${where} has a toc.dat that is not a pg_dump table of contents (no PGDMP header). Make the directory dump again with \`pg_dump -Fd\`.`);
   }
@@ -50,7 +52,13 @@ export async function inspectDirectory(path: string, where: string, opts: Inspec
         'The dump or its copy was interrupted: make or copy it again.',
     );
   }
-  const size = await pathSize(path);
+  let size: number;
+  try {
+    size = await pathSize(path);
+  } catch (err) {
+    const bad = relative(path, (err as { path?: string }).path ?? path) || '.';
+    throw new DumpError(`${where} holds "${bad}", which cannot be read (${errCode(err)}). A directory dump holds plain files: copy the dump again without links.`);
+  }
   return {
     path,
     format: 'directory',
@@ -76,11 +84,21 @@ async function shallowListing(dir: string): Promise<string[]> {
   return out;
 }
 
-/** Bytes of a file, or of every file under a folder. */
+/**
+ * Bytes of a file, or of every file under a folder. Links to files count; links to folders are
+ * not followed, so a link loop cannot send the walk round forever (a looping link throws ELOOP).
+ */
 export async function pathSize(p: string): Promise<number> {
   const st = await stat(p);
   if (!st.isDirectory()) return st.size;
   let total = 0;
-  for (const e of await readdir(p, { withFileTypes: true })) total += await pathSize(join(p, e.name));
+  for (const e of await readdir(p, { withFileTypes: true })) {
+    const child = join(p, e.name);
+    if (!e.isSymbolicLink()) total += await pathSize(child);
+    else {
+      const target = await stat(child);
+      if (!target.isDirectory()) total += target.size;
+    }
+  }
   return total;
 }

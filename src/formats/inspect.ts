@@ -25,6 +25,16 @@ export { tarLister };
 
 export async function inspectDump(path: string, opts: InspectOptions): Promise<DumpInfo> {
   const where = `${opts.input}: ${path}`;
+  try {
+    return await inspect(path, where, opts);
+  } catch (err) {
+    if (err instanceof DumpError) throw err;
+    // Each reader names what it found; this only catches what none of them foresaw.
+    throw new DumpError(`${where} could not be inspected (${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? err}). Check the file, or report it with how the dump was made.`);
+  }
+}
+
+async function inspect(path: string, where: string, opts: InspectOptions): Promise<DumpInfo> {
   let st: Stats;
   try {
     st = await stat(path);

@@ -36,5 +36,7 @@ export function errCode(err: unknown): string {
   const code = (err as { code?: string }).code;
   if (code === 'ENOENT') return 'no such file or folder';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'ELOOP') return 'a loop of symbolic links';
+  if (code === 'ENOTDIR') return 'a path through something that is not a folder';
   return code ?? (err as Error)?.message ?? String(err);
 }

@@ -20,6 +20,8 @@ function version(maj: number, min: number, rev: number): number {
   return (maj * 256 + min) * 256 + rev;
 }
 
+const MAX_KEPT_STRING = 64 * 1024;
+
 class Truncated extends Error {}
 class Corrupt extends Error {}
 
@@ -75,11 +77,22 @@ class Cursor {
     return b[0] ? -v : v;
   }
 
+  /** A string this reader keeps: bounded, so a forged length cannot make it allocate gigabytes. */
   async str(): Promise<string | null> {
     const len = await this.int();
     if (len < 0) return null;
+    if (len > MAX_KEPT_STRING) throw new Corrupt(`a ${len}-byte name at offset ${this.pos} (names here are short)`);
     if (len > this.size - this.pos) throw new Truncated(`a ${len}-byte string at offset ${this.pos} runs past the end`);
     return (await this.need(len)).toString('utf8');
+  }
+
+  /** A string this reader does not need (SQL definitions can be large): passed over unread. Null is false. */
+  async skipStr(): Promise<boolean> {
+    const len = await this.int();
+    if (len < 0) return false;
+    if (len > this.size - this.pos) throw new Truncated(`a ${len}-byte string at offset ${this.pos} runs past the end`);
+    this.pos += len;
+    return true;
   }
 
   async offset(): Promise<{ state: number; pos: number }> {
@@ -158,21 +171,21 @@ async function readToc(c: Cursor, h: ArchiveHeader): Promise<TocItem[]> {
     const dumpId = await c.int();
     if (dumpId <= 0) throw new Corrupt(`TOC entry ID ${dumpId} out of range`);
     await c.int(); // hadDumper
-    if (v >= version(1, 8, 0)) await c.str(); // tableoid
-    await c.str(); // oid
-    await c.str(); // tag
+    if (v >= version(1, 8, 0)) await c.skipStr(); // tableoid
+    await c.skipStr(); // oid
+    await c.skipStr(); // tag
     const desc = (await c.str()) ?? '';
     if (v >= version(1, 11, 0)) await c.int(); // section
-    await c.str(); // defn
-    await c.str(); // dropStmt
-    if (v >= version(1, 3, 0)) await c.str(); // copyStmt
-    if (v >= version(1, 6, 0)) await c.str(); // namespace
-    if (v >= version(1, 10, 0)) await c.str(); // tablespace
-    if (v >= version(1, 14, 0)) await c.str(); // tableam
+    await c.skipStr(); // defn
+    await c.skipStr(); // dropStmt
+    if (v >= version(1, 3, 0)) await c.skipStr(); // copyStmt
+    if (v >= version(1, 6, 0)) await c.skipStr(); // namespace
+    if (v >= version(1, 10, 0)) await c.skipStr(); // tablespace
+    if (v >= version(1, 14, 0)) await c.skipStr(); // tableam
     if (v >= version(1, 16, 0)) await c.int(); // relkind
-    await c.str(); // owner
-    if (v >= version(1, 9, 0)) await c.str(); // "with oids"
-    if (v >= version(1, 5, 0)) while ((await c.str()) !== null); // dependencies, NULL-terminated
+    await c.skipStr(); // owner
+    if (v >= version(1, 9, 0)) await c.skipStr(); // "with oids"
+    if (v >= version(1, 5, 0)) while (await c.skipStr()); // dependencies, NULL-terminated
     const item: TocItem = { dumpId, desc };
     if (h.format === FORMAT_CUSTOM) {
       const off = await c.offset();

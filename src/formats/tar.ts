@@ -43,10 +43,13 @@ export function tarLister() {
   const names: string[] = [];
   let pending = Buffer.alloc(0);
   let skip = 0; // bytes of member data (and padding) still to pass
-  let meta: { type: string; need: number; padded: number; data: Buffer[] } | undefined;
+  // A long-name or pax header: its first MAX_META bytes are kept, the rest passed over, so a
+  // header claiming gigabytes costs no more memory than a real one.
+  let meta: { type: string; padded: number; kept: number; data: Buffer[] } | undefined;
   let longName: string | undefined;
   let done = false;
   const MAX_NAMES = 100_000;
+  const MAX_META = 64 * 1024;
 
   function header(h: Buffer) {
     if (h.every((x) => x === 0)) {
@@ -59,9 +62,13 @@ export function tarLister() {
     }
     const type = String.fromCharCode(h[156] || 0x30);
     const size = tarSize(h.subarray(124, 136));
+    if (size === undefined) {
+      done = true; // a negative or unreadable size: damaged, and no way to find the next header
+      return;
+    }
     const padded = Math.ceil(size / 512) * 512;
     if (type === 'L' || type === 'x') {
-      meta = { type, need: size, padded, data: [] };
+      meta = { type, padded, kept: 0, data: [] };
       return;
     }
     let name = cString(h, 0, 100);
@@ -80,11 +87,13 @@ export function tarLister() {
     while (!done && p < chunk.length) {
       if (meta) {
         const take = Math.min(meta.padded, chunk.length - p);
-        meta.data.push(chunk.subarray(p, p + take));
+        const keep = Math.min(take, MAX_META - meta.kept);
+        if (keep > 0) meta.data.push(Buffer.from(chunk.subarray(p, p + keep)));
+        meta.kept += Math.max(keep, 0);
         meta.padded -= take;
         p += take;
         if (meta.padded === 0) {
-          const data = Buffer.concat(meta.data).subarray(0, meta.need).toString('utf8');
+          const data = Buffer.concat(meta.data).toString('utf8');
           longName = meta.type === 'L' ? data.replace(/\0.*$/s, '') : (/(?:^|\n)\d+ path=([^\n]*)\n/.exec(data)?.[1] ?? longName);
           meta = undefined;
         }
@@ -111,13 +120,17 @@ export function tarLister() {
   return { push, result: (): TarListing => ({ names }) };
 }
 
-function tarSize(field: Buffer): number {
+/** A member's size, or undefined when negative, beyond 2^53 or not a number (damage). */
+function tarSize(field: Buffer): number | undefined {
   if (field[0] & 0x80) {
+    if (field[0] !== 0x80) return undefined; // base-256 with the sign bit: negative
     let v = 0;
     for (let i = 1; i < field.length; i++) v = v * 256 + field[i];
-    return v;
+    return Number.isSafeInteger(v) ? v : undefined;
   }
-  return parseInt(field.toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
+  const end = field.indexOf(0);
+  const text = field.toString('latin1', 0, end < 0 ? field.length : end).trim();
+  return /^[0-7]*$/.test(text) ? parseInt(text || '0', 8) : undefined;
 }
 
 function cString(b: Buffer, start: number, len: number): string {
