@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { inspectDump, DumpError, odooShBackupSigns, tarLister, type DumpInfo } from '../src/dump.ts';
+import { inspectDump, DumpError, odooShBackupSigns, tarLister, type DumpInfo } from '../src/formats/inspect.ts';
 import { fromPath } from '../src/source/path.ts';
 import { startPostgres, type TestPostgres } from './support/postgres.ts';
 

@@ -17,7 +17,7 @@ import { EndpointMissingError, PlatformError, type RequestRef, type Status, type
 import { RsyncError } from '../src/transfer/rsync.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import { closeDispatcher } from '../src/http.ts';
-import type { DumpInfo } from '../src/dump.ts';
+import type { DumpInfo } from '../src/formats/inspect.ts';
 
 const CONTRACT = 'M2026-rpc-contract-secret';
 let emu: RpcEmulator;

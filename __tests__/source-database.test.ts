@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromDatabase, findPgDump, pgDumpCommand, splitConnection } from '../src/source/database.ts';
-import { DumpError, inspectDump } from '../src/dump.ts';
+import { DumpError, inspectDump } from '../src/formats/inspect.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import { startPostgres, type TestPostgres } from './support/postgres.ts';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fromUrl, fileNameFor, parseContentRange, parseHeaders, sanitiseFileName } from '../src/source/url.ts';
-import { DumpError } from '../src/dump.ts';
+import { DumpError } from '../src/formats/inspect.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import { startHttpsFiles, type HttpsFiles } from './support/https-files.ts';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync, crc32 } from 'node:zlib';
-import { listZip, openZipEntry, ZipFormatError } from '../src/zip.ts';
+import { listZip, openZipEntry, ZipFormatError } from '../src/formats/zip.ts';
 
 const run = promisify(execFile);
 let dir: string;

@@ -67,11 +67,26 @@ const BOOLEAN_TRUE = ['true', 'True', 'TRUE'];
 const BOOLEAN_FALSE = ['false', 'False', 'FALSE'];
 
 export function parseSize(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?\s*$/.exec(text);
+  // Trimmed first: two \s* around an optional unit made the match quadratic on long blank runs.
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?$/.exec(text.trim());
   if (!m) return undefined;
   const unit = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 }[m[2] ?? 'B'] ?? 1;
   const value = Math.round(Number(m[1]) * unit);
   return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** local@domain.tld, checked in one pass (the regex it replaces backtracked quadratically). */
+function isEmail(v: string): boolean {
+  const at = v.indexOf('@');
+  if (at <= 0 || at !== v.lastIndexOf('@') || /\s/.test(v)) return false;
+  return v.slice(at + 2, -1).includes('.');
+}
+
+/** Like .replace(/\/+$/, ''), which is quadratic on a long run of slashes followed by more text. */
+function trimTrailingSlashes(v: string): string {
+  let end = v.length;
+  while (end > 0 && v[end - 1] === '/') end--;
+  return v.slice(0, end);
 }
 
 function isLoopbackHost(host: string): boolean {
@@ -133,7 +148,7 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
   if (target && !TARGET_PATTERN.test(target)) {
     problems.push(`Input \`target\` must look like an Odoo version (\`18.0\`, \`17.0\`, \`saas~18.2\`), got "${target}".`);
   }
-  if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) problems.push(`Input \`email\` must be an e-mail address, got "${email}".`);
+  if (email && !isEmail(email)) problems.push(`Input \`email\` must be an e-mail address, got "${email}".`);
   const timezone = str('timezone');
   if (timezone && !/^[A-Za-z0-9_+\-/]{1,64}$/.test(timezone)) problems.push(`Input \`timezone\` must be a timezone name such as \`Europe/Brussels\`, got "${timezone}".`);
 
@@ -142,6 +157,8 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
     const t = line.trim();
     if (!t || t.startsWith('#')) continue;
     if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(t)) problems.push(`Input \`env-vars\` takes lines of \`NAME=value\`; this line is not: "${t.slice(0, 40)}".`);
+    // A lone CR or Unicode line separator would read as a second line on the platform's side.
+    else if (/[\0-\x08\x0b-\x1f\x7f\x85\u2028\u2029]/.test(t)) problems.push(`Input \`env-vars\` line "${t.split('=')[0]}=..." holds a control character or line separator; values must be one line of text.`);
     else envVars.push(t);
   }
 
@@ -190,7 +207,7 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
     problems.push(`Input \`filename\` must be a plain file name without path separators, got "${filename}".`);
   }
 
-  const platformUrl = str('platform-url', 'https://upgrade.odoo.com').replace(/\/+$/, '') || 'https://upgrade.odoo.com';
+  const platformUrl = trimTrailingSlashes(str('platform-url', 'https://upgrade.odoo.com')) || 'https://upgrade.odoo.com';
   const platformWhy = urlProblem(platformUrl, true);
   if (platformWhy) problems.push(`Input \`platform-url\` ${platformWhy}`);
 

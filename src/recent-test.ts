@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { BadAnswerError, HttpStatusError, callJson, dispatcher, readBounded } from './http.ts';
-import { listZip, openZipEntry, ZipFormatError } from './zip.ts';
+import { listZip, openZipEntry, ZipFormatError } from './formats/zip.ts';
 import { isTransientNetworkError, withRetry } from './retry.ts';
 import type { RunReport } from './publish/report.ts';
 

@@ -14,7 +14,7 @@ import * as core from '@actions/core';
 import { writeOutputs } from './publish/index.ts';
 import { secrets as defaultSecrets, type SecretRegistry } from './secrets.ts';
 import { splitConnection, findPgDump, type ConnectionParts } from './source/database.ts';
-import { listZip, openZipEntry, type ZipEntry } from './zip.ts';
+import { listZip, openZip, openZipEntry, type ZipEntry } from './formats/zip.ts';
 import type { DownloadedFile } from './platform/types.ts';
 import type { Config } from './inputs.ts';
 import type { RunReport } from './publish/report.ts';
@@ -276,21 +276,26 @@ export function safeJoin(root: string, rel: string): string | undefined {
 }
 
 async function filestoreFromZip(zip: string, dest: string, log: (l: string) => void): Promise<number> {
-  const entries: ZipEntry[] = (await listZip(zip)).filter((e) => e.name.startsWith('filestore/') && !e.isDirectory);
-  await mkdir(dest, { recursive: true });
-  let files = 0;
-  for (const e of entries) {
-    const target = safeJoin(dest, e.name.slice('filestore/'.length));
-    if (!target) {
-      log(`Skipped the archive entry "${e.name}": its name leaves the filestore.`);
-      continue;
+  const archive = await openZip(zip); // one read of the central directory for every entry
+  try {
+    const entries: ZipEntry[] = archive.entries.filter((e) => e.name.startsWith('filestore/') && !e.isDirectory);
+    await mkdir(dest, { recursive: true });
+    let files = 0;
+    for (const e of entries) {
+      const target = safeJoin(dest, e.name.slice('filestore/'.length));
+      if (!target) {
+        log(`Skipped the archive entry "${e.name}": its name leaves the filestore.`);
+        continue;
+      }
+      files++;
+      if (await stat(target).catch(() => undefined)) continue; // content-addressed: same name, same bytes
+      await mkdir(path.dirname(target), { recursive: true });
+      await pipeline(await archive.open(e), createWriteStream(target, { flags: 'wx' }));
     }
-    files++;
-    if (await stat(target).catch(() => undefined)) continue; // content-addressed: same name, same bytes
-    await mkdir(path.dirname(target), { recursive: true });
-    await pipeline(await openZipEntry(zip, e), createWriteStream(target, { flags: 'wx' }));
+    return files;
+  } finally {
+    archive.close();
   }
-  return files;
 }
 
 /** Regular files only: a symlink in a downloaded tree could point anywhere on the runner. */

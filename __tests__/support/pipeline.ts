@@ -15,7 +15,7 @@ import { createPlatform } from '../../src/platform/index.ts';
 import { closeDispatcher } from '../../src/http.ts';
 import { findRecentTest } from '../../src/recent-test.ts';
 import type { Config } from '../../src/inputs.ts';
-import type { DumpInfo } from '../../src/dump.ts';
+import type { DumpInfo } from '../../src/formats/inspect.ts';
 import { EndpointMissingError } from '../../src/platform/types.ts';
 import type { CreateParams, DownloadedFile, Platform, RequestRef, Status, TransferContext, UploadResult } from '../../src/platform/types.ts';
 

@@ -11,7 +11,7 @@ import { sha256File } from '../transfer/http.ts';
 import { rsyncTransfer, assertRsyncTools, type SshTarget } from '../transfer/rsync.ts';
 import { loadOrCreateKeyPair, makeKeyDir, writeKeyFiles, type KeyFiles, type KeyPair } from '../ssh-keys.ts';
 import type { SecretRegistry } from '../secrets.ts';
-import type { DumpInfo } from '../dump.ts';
+import type { DumpInfo } from '../formats/inspect.ts';
 import {
   EndpointMissingError, PlatformError,
   type CreateParams, type DownloadedFile, type Platform, type RequestRef, type Status, type TransferContext, type UploadResult,

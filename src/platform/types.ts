@@ -1,6 +1,6 @@
 // One interface over the platform's protocols, so the pipeline in main.ts does not care
 // which one answers. Each protocol maps its own states onto three phases.
-import type { DumpInfo } from '../dump.ts';
+import type { DumpInfo } from '../formats/inspect.ts';
 import type { ProgressSink } from '../transfer/progress.ts';
 
 export type Phase = 'running' | 'success' | 'failure';

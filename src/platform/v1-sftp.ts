@@ -4,7 +4,7 @@
 import { rename, rm, stat } from 'node:fs/promises';
 import { loadOrCreateKeyPair, type KeyPair } from '../ssh-keys.ts';
 import { sftpUpload, sftpDownload, type SftpTarget } from '../transfer/sftp.ts';
-import type { DumpInfo } from '../dump.ts';
+import type { DumpInfo } from '../formats/inspect.ts';
 import { BadAnswerError } from '../http.ts';
 import { platformText } from './common.ts';
 import { PlatformError, type DownloadedFile, type RequestRef, type TransferContext } from './types.ts';

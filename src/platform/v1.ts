@@ -8,7 +8,7 @@ import { BadAnswerError, callJson, HttpStatusError } from '../http.ts';
 import { withRetry, neverReachedServer } from '../retry.ts';
 import { uploadFile, downloadFile, describeError, retryableTransfer } from '../transfer/http.ts';
 import type { SecretRegistry } from '../secrets.ts';
-import type { DumpInfo } from '../dump.ts';
+import type { DumpInfo } from '../formats/inspect.ts';
 import {
   EndpointMissingError, PlatformError,
   type CreateParams, type DownloadedFile, type Platform, type RequestRef, type Status, type TransferContext, type UploadResult,

@@ -5,10 +5,10 @@
 // only here, when a run takes its dump from an artifact.
 import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { DumpError } from '../dump.ts';
+import { DumpError } from '../formats/inspect.ts';
 import { secrets } from '../secrets.ts';
 import { formatBytes } from '../transfer/progress.ts';
-import { listZip, ZipFormatError } from '../zip.ts';
+import { listZip, ZipFormatError } from '../formats/zip.ts';
 import type { ResolvedDump } from './types.ts';
 
 export interface ArtifactSourceOptions {

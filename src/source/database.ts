@@ -9,7 +9,7 @@ import { constants } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { secrets as defaultSecrets, type SecretRegistry } from '../secrets.ts';
-import { DumpError, pathSize } from '../dump.ts';
+import { DumpError, pathSize } from '../formats/inspect.ts';
 import { progress } from '../transfer/progress.ts';
 import type { ResolvedDump } from './types.ts';
 

@@ -4,7 +4,7 @@ import { access, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { homedir } from 'node:os';
-import { DumpError } from '../dump.ts';
+import { DumpError } from '../formats/inspect.ts';
 import type { ResolvedDump } from './types.ts';
 
 export async function fromPath(p: string, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedDump> {
@@ -23,6 +23,7 @@ export async function fromPath(p: string, env: NodeJS.ProcessEnv = process.env):
           'and a checkout step that runs after the dump is written can delete it.',
       );
     }
+    if (code === 'ELOOP') throw new DumpError(`dump: ${shown} is a loop of symbolic links, not a file. Point \`dump\` at the dump itself.`);
     throw new DumpError(`dump: ${shown} cannot be read (${code ?? (err as Error).message}). Check its permissions.`);
   }
   try {

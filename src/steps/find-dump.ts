@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { Config, SourceSpec } from '../inputs.ts';
 import { resolveSource } from '../source/index.ts';
-import { inspectDump, type DumpInfo } from '../dump.ts';
+import { inspectDump, type DumpInfo } from '../formats/inspect.ts';
 import type { Job } from '../pipeline/job.ts';
 
 const INPUT_OF: Record<SourceSpec['kind'], string> = { path: 'dump', artifact: 'dump-artifact', url: 'dump-url', database: 'dump-database' };

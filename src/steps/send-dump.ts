@@ -3,7 +3,7 @@
 // missing or partial. Once `process` was accepted the request is `pending` (queued), then
 // `progress`: from there a resume only monitors, as Odoo's own upgrade script does, and never
 // calls `process` a second time.
-import type { DumpInfo } from '../dump.ts';
+import type { DumpInfo } from '../formats/inspect.ts';
 import type { Status } from '../platform/types.ts';
 import type { Job } from '../pipeline/job.ts';
 import type { OpenRequest } from './open-request.ts';
