@@ -204,7 +204,7 @@ test('upload, process and status: from draft to done, with results built from th
     assert.equal(archive.headers['content-type'], 'application/zip');
     assert.equal(Number(archive.headers['content-length']), archive.body.length);
     assert.equal(sha(archive.body), truth.upgradedArchiveSha256);
-    const entries = readZip(archive.body);
+    const entries = await readZip(archive.body);
     const dump = entries.get('dump.sql')!.toString();
     assert.match(dump, /^--[\s\S]*Target version: 18\.0/);
     assert.ok(dump.endsWith(SQL.toString()), 'a plain SQL upload is kept whole');
@@ -495,7 +495,7 @@ test('pure parts: state timeline, ranges, multipart, ZIP64', async () => {
     await zip.close();
     const bytes = await readFile(file);
     assert.ok(bytes.includes(Buffer.from([0x50, 0x4b, 0x06, 0x06])), 'zip64 end record');
-    assert.deepEqual(readZip(bytes).get('dump.sql'), SQL);
+    assert.deepEqual((await readZip(bytes)).get('dump.sql'), SQL);
     const { stdout } = await run('unzip', ['-t', file]);
     assert.match(stdout, /No errors detected/);
   } finally {
