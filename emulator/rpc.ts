@@ -22,7 +22,7 @@ import { startSshd, type Sshd } from './sshd.ts';
 import { ensureCerts, issueServerCert } from './certs.ts';
 import { throttle } from './throttle.ts';
 import { EmulatorPostgres, chownTree } from './postgres.ts';
-import { upgradeToDirectory } from './upgrade-dump.ts';
+import { upgradeToDirectory, uploadKind } from './upgrade-dump.ts';
 
 export type RpcOutcome = 'done' | 'failed' | 'cancelled';
 
@@ -380,7 +380,9 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     if (r.outcome === 'done') {
       const out = path.join(dir, r.dumpName);
       await rm(out, { recursive: true, force: true });
-      const pg = postgres ? await postgres.get() : { missing: 'PostgreSQL is turned off for this emulator' };
+      const pg = (await uploadKind(path.join(dir, up.name))) === 'unknown'
+        ? { missing: 'the upload is not a dump PostgreSQL can read' }
+        : postgres ? await postgres.get() : { missing: 'PostgreSQL is turned off for this emulator' };
       if ('server' in pg) {
         try {
           await upgradeToDirectory(pg.server, { path: path.join(dir, up.name), requestId: r.id, target: r.target }, out);
