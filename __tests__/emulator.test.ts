@@ -213,7 +213,7 @@ test('upload, process and status: from draft to done, with results built from th
     assert.match(dump, /MARKED COPY, not a real upgraded dump: PostgreSQL is turned off/);
     assert.equal(truth.markedCopy, 'PostgreSQL is turned off for this emulator');
     assert.ok(dump.endsWith(SQL.toString()), 'a marked copy of plain SQL keeps the upload whole');
-    assert.equal([...entries.keys()].filter((n) => n.startsWith('filestore/') && !n.endsWith('/')).length, 1, 'only the file the upgrade added');
+    assert.equal([...entries.keys()].filter((n) => n.startsWith('filestore/') && !n.endsWith('/')).length, 2, 'only the files the upgrade added');
 
     const sqlFile = await get(String(done.upgraded_sql_url));
     assert.equal(sha(sqlFile.body), truth.upgradedSqlSha256);
@@ -273,7 +273,8 @@ test('with PostgreSQL: dump.sql is real SQL that psql restores, with the visible
         assert.match(dump.toString(), /-- PostgreSQL database dump/);
         assert.deepEqual(dump, (await get(String(done.upgraded_sql_url))).body, 'the SQL download is dump.sql');
         const added = [...entries.keys()].filter((n) => n.startsWith('filestore/'));
-        assert.equal(added.length, 1, `only what the upgrade added: ${added.join(', ')}`);
+        assert.equal(added.length, 2, `only what the upgrade added: ${added.join(', ')}`);
+        for (const n of added) assert.match(entries.get(n)!.toString(), /added by the upgrade/);
         assert.ok(!added.includes('filestore/ab/ab12'), 'not the original filestore');
 
         const db = `restored_${ref.id}_${filename.replace(/\W/g, '_')}`;

@@ -8,8 +8,8 @@
 //    deterministic generated dump of about the upload's size (a table and a COPY block), so
 //    sizes, timings and checksums stay realistic;
 //  - upgraded archive: a zip in the layout of Odoo's backups: dump.sql (the same bytes as
-//    the upgraded SQL), filestore/ holding only what the upgrade added (one new file, as the
-//    platform returns: the original filestore stays with the customer), manifest.json;
+//    the upgraded SQL), filestore/ holding only what the upgrade added (two new files, as the
+//    platform returns new ones: the original filestore stays with the customer), manifest.json;
 //  - the notes HTML and a small custom-modules archive.
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -261,7 +261,10 @@ function generatedSql(b: BuildInput, kind: DumpKind, uploadSize: number, markedC
 // Only what the upgrade added: the platform returns new attachments (e.g. regenerated
 // assets), never the customer's original filestore.
 function attachments(b: BuildInput): string[] {
-  return [`Attachment added by the upgrade of request ${b.id} to ${b.target}: a regenerated asset would live here.\n`];
+  return [
+    `Attachment 1 of request ${b.id}: added by the upgrade to ${b.target} (an invoice PDF would live here).\n`,
+    `Attachment 2 of request ${b.id}: added by the upgrade to ${b.target} (a regenerated asset would live here).\n`,
+  ];
 }
 
 function manifest(b: BuildInput): Record<string, unknown> {
