@@ -16,7 +16,9 @@ import { parseRange } from '../emulator/serve-file.ts';
 import { checkAuthorizedKeys } from '../emulator/authorized-keys.ts';
 import { parseMultipart } from '../emulator/multipart.ts';
 import { ZipWriter } from '../emulator/zip-writer.ts';
-import { readZip } from '../emulator/zip-reader.ts';
+import { readZip, writeStoredZip } from '../emulator/zip-reader.ts';
+import { gzipSync } from 'node:zlib';
+import { startPostgres } from './support/postgres.ts';
 
 const run = promisify(execFile);
 // A dispatcher of our own: undici 8's global one hangs on a FormData body once it has served a request.
@@ -37,7 +39,8 @@ const auth = (ref: Ref) => ({ key: ref.key, request: ref.id });
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 async function withEmulator(opts: Parameters<typeof startEmulator>[0], fn: (emu: Emulator) => Promise<void>): Promise<void> {
-  const emu = await startEmulator({ timing: FAST, ...opts });
+  // Without PostgreSQL unless a test asks: marked copies are instant, real dumps take seconds.
+  const emu = await startEmulator({ timing: FAST, postgres: false, ...opts });
   try {
     await fn(emu);
   } finally {
@@ -204,11 +207,13 @@ test('upload, process and status: from draft to done, with results built from th
     assert.equal(archive.headers['content-type'], 'application/zip');
     assert.equal(Number(archive.headers['content-length']), archive.body.length);
     assert.equal(sha(archive.body), truth.upgradedArchiveSha256);
-    const entries = readZip(archive.body);
+    const entries = await readZip(archive.body);
     const dump = entries.get('dump.sql')!.toString();
     assert.match(dump, /^--[\s\S]*Target version: 18\.0/);
-    assert.ok(dump.endsWith(SQL.toString()), 'a plain SQL upload is kept whole');
-    assert.ok([...entries.keys()].filter((n) => n.startsWith('filestore/')).length >= 2);
+    assert.match(dump, /MARKED COPY, not a real upgraded dump: PostgreSQL is turned off/);
+    assert.equal(truth.markedCopy, 'PostgreSQL is turned off for this emulator');
+    assert.ok(dump.endsWith(SQL.toString()), 'a marked copy of plain SQL keeps the upload whole');
+    assert.equal([...entries.keys()].filter((n) => n.startsWith('filestore/') && !n.endsWith('/')).length, 2, 'only the files the upgrade added');
 
     const sqlFile = await get(String(done.upgraded_sql_url));
     assert.equal(sha(sqlFile.body), truth.upgradedSqlSha256);
@@ -243,6 +248,48 @@ test('upload, process and status: from draft to done, with results built from th
     assert.equal((await get(String(done.upgraded_dump_url), { range: 'bytes=0-0', 'if-range': etag })).status, 206);
     assert.equal((await get(String(done.upgraded_dump_url), { range: 'bytes=0-0', 'if-range': '"stale"' })).status, 200);
   });
+});
+
+test('with PostgreSQL: dump.sql is real SQL that psql restores, with the visible change; the filestore holds only what the upgrade added', async () => {
+  const pg = await startPostgres();
+  const dir = await mkdtemp(path.join(tmpdir(), 'emu-real-'));
+  const env = { ...process.env, PGPASSWORD: pg.superPassword };
+  const psql = (db: string, ...args: string[]) => run('psql', ['-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-d', db, ...args], { env });
+  try {
+    await withEmulator({ postgres: true }, async (emu) => {
+      const uploads: Array<[string, Buffer]> = [
+        ['db.sql.gz', gzipSync(SQL)],
+        ['db.zip', await writeStoredZip({ 'dump.sql': SQL, 'filestore/ab/ab12': Buffer.from('an original attachment') })],
+      ];
+      for (const [filename, body] of uploads) {
+        const ref = await create(emu, { filename, target: '17.0' });
+        await upload(emu, ref, body);
+        await ok(emu, 'process', auth(ref));
+        const done = await waitFor(emu, ref, ['done'], 120_000);
+        const truth = emu.requests.get(ref.id)!;
+        assert.equal(truth.markedCopy, undefined, `${filename}: a real dump`);
+        const entries = await readZip((await get(String(done.upgraded_dump_url))).body);
+        const dump = entries.get('dump.sql')!;
+        assert.match(dump.toString(), /-- PostgreSQL database dump/);
+        assert.deepEqual(dump, (await get(String(done.upgraded_sql_url))).body, 'the SQL download is dump.sql');
+        const added = [...entries.keys()].filter((n) => n.startsWith('filestore/'));
+        assert.equal(added.length, 2, `only what the upgrade added: ${added.join(', ')}`);
+        for (const n of added) assert.match(entries.get(n)!.toString(), /added by the upgrade/);
+        assert.ok(!added.includes('filestore/ab/ab12'), 'not the original filestore');
+
+        const db = `restored_${ref.id}_${filename.replace(/\W/g, '_')}`;
+        const file = path.join(dir, `${db}.sql`);
+        await writeFile(file, dump);
+        await psql('postgres', '-c', `CREATE DATABASE ${db}`);
+        await psql(db, '-f', file);
+        assert.equal((await psql(db, '-c', 'SELECT name FROM res_partner')).stdout.trim(), 'Azure');
+        assert.equal((await psql(db, '-c', 'SELECT request_id, target_version FROM odoo_upgrade_emulator')).stdout.trim(), `${ref.id}|17.0`);
+      }
+    });
+  } finally {
+    await pg.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('a dump that is not SQL gets generated SQL of comparable size; production has no testing', async () => {
@@ -495,7 +542,7 @@ test('pure parts: state timeline, ranges, multipart, ZIP64', async () => {
     await zip.close();
     const bytes = await readFile(file);
     assert.ok(bytes.includes(Buffer.from([0x50, 0x4b, 0x06, 0x06])), 'zip64 end record');
-    assert.deepEqual(readZip(bytes).get('dump.sql'), SQL);
+    assert.deepEqual((await readZip(bytes)).get('dump.sql'), SQL);
     const { stdout } = await run('unzip', ['-t', file]);
     assert.match(stdout, /No errors detected/);
   } finally {

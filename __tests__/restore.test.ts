@@ -167,7 +167,8 @@ test('end to end through the bundle: restore-database and filestore-dir after a 
       assert.equal(await sqlAs('restored_e2e', 'SELECT count(*) FROM res_partner'), '300');
       const fsDir = path.join(run.workspace, 'data', 'filestore', 'restored_e2e');
       assert.equal((await readdir(fsDir)).length, 2);
-      assert.match(run.summary, /\| Restored into \| database `restored_e2e` \(2 tables\); filestore: 2 files/);
+      // 3 tables: the emulator's upgrade adds odoo_upgrade_emulator to the real dump.
+      assert.match(run.summary, /\| Restored into \| database `restored_e2e` \(3 tables\); filestore: 2 files/);
       assert.deepEqual(findLeaks({ stdout: run.stdout, stderr: run.stderr, summary: run.summary, outputs: run.outputsRaw.replace(/^request-key<<(.+)\n[\s\S]*?\n\1$/m, '') }, [pg.superPassword, superConn('restored_e2e')]), []);
     } finally {
       await run.cleanup();

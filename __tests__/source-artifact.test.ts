@@ -138,20 +138,20 @@ test('raw single-file artifacts: a .dump with Content-Disposition, one without, 
   }
 
   // An `archive: false` Odoo backup: zip type, so the library alone would unzip it.
-  const backup = writeStoredZip({ 'dump.sql': sql, 'filestore/ab/abcdef': randomBytes(2000), 'manifest.json': Buffer.from('{}') });
+  const backup = await writeStoredZip({ 'dump.sql': sql, 'filestore/ab/abcdef': randomBytes(2000), 'manifest.json': Buffer.from('{}') });
   await fake.addArtifact({ runId: 4040, repository: OWN_REPO, name: 'odoo-backup.zip', files: { 'odoo-backup.zip': backup }, raw: true });
   const c = await mod.fromArtifact(opts({ name: 'odoo-backup.zip', runId: 4040 }));
   try {
     assert.equal(path.basename(c.path), 'odoo-backup.zip');
     assert.equal(sha(await readFile(c.path)), sha(backup), 'the backup zip itself, not its contents');
-    assert.deepEqual([...readZip(await readFile(c.path)).keys()].sort(), ['dump.sql', 'filestore/ab/abcdef', 'manifest.json']);
+    assert.deepEqual([...(await readZip(await readFile(c.path))).keys()].sort(), ['dump.sql', 'filestore/ab/abcdef', 'manifest.json']);
   } finally {
     await c.cleanup();
   }
 });
 
 test('a zipped artifact named *.zip that wraps the backup: unwrapped to the inner zip', async () => {
-  const inner = writeStoredZip({ 'dump.sql': Buffer.from('SELECT 1;\n') });
+  const inner = await writeStoredZip({ 'dump.sql': Buffer.from('SELECT 1;\n') });
   await fake.addArtifact({ runId: OWN_RUN, repository: OWN_REPO, name: 'wrapped.zip', files: { 'my-backup.zip': inner } });
   const dump = await mod.fromArtifact(opts({ name: 'wrapped.zip' }));
   try {

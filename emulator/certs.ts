@@ -117,3 +117,35 @@ async function lock(dir: string): Promise<() => Promise<void>> {
     }
   }
 }
+
+/**
+ * A fresh server key and certificate signed by the local CA for the given IP addresses (plus
+ * 127.0.0.1 and localhost): the rpc node listens on a loopback address of its own and must
+ * be trusted there as `https://<host_uri>`. Kept in memory; nothing is left on disk.
+ */
+export async function issueServerCert(ca: CertFiles, ips: string[]): Promise<{ key: Buffer; cert: Buffer }> {
+  const all = [...new Set(['127.0.0.1', ...ips])];
+  for (const ip of all) if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw new Error(`issueServerCert: not an IPv4 address: ${ip}`);
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'odoo-upgrade-emulator-cert-'));
+  try {
+    const key = path.join(tmp, 'server.key');
+    const csr = path.join(tmp, 'server.csr');
+    const ext = path.join(tmp, 'server.ext');
+    const cert = path.join(tmp, 'server.pem');
+    await writeFile(ext, [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      `subjectAltName=${all.map((ip) => `IP:${ip}`).join(',')},DNS:localhost`,
+      'subjectKeyIdentifier=hash',
+      'authorityKeyIdentifier=keyid,issuer',
+      '',
+    ].join('\n'));
+    await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${ips[0] ?? 'localhost'}`]);
+    await openssl(['x509', '-req', '-in', csr, '-CA', ca.caFile, '-CAkey', ca.caKeyFile, '-set_serial', `0x${randomBytes(16).toString('hex')}`,
+      '-days', '30', '-out', cert, '-extfile', ext]);
+    return { key: await readFile(key), cert: await readFile(cert) };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

@@ -490,7 +490,7 @@ async function seedArtifact(w: World, s: SeedArtifact): Promise<FakeArtifact> {
   const a = s.raw
     ? await newArtifact(w, run, s.name, mimeOf(fileName), {}, { fileName, disposition: s.contentDisposition !== false })
     : await newArtifact(w, run, s.name, 'application/zip', {});
-  const zip = s.raw ? (s.files[fileName] ?? Buffer.alloc(0)) : writeStoredZip(s.files);
+  const zip = s.raw ? (s.files[fileName] ?? Buffer.alloc(0)) : await writeStoredZip(s.files);
   await fsp.writeFile(a.zipPath, zip);
   const blob = w.blobs.get(a.blobKey);
   if (blob) blob.committed = true;

@@ -5,15 +5,18 @@ import path from 'node:path';
 import type { EmuRequest } from './server.ts';
 import { buildResults } from './results.ts';
 import { isSuccess, processingStart } from './states.ts';
+import { EmulatorPostgres } from './postgres.ts';
 
 export class Builder {
   private readonly builds = new Map<string, Promise<void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly abort = new AbortController();
   private readonly log: (line: string) => void;
+  private readonly postgres: EmulatorPostgres | undefined;
 
-  constructor(log: (line: string) => void) {
+  constructor(log: (line: string) => void, postgres = true) {
     this.log = log;
+    this.postgres = postgres ? new EmulatorPostgres(log) : undefined;
   }
 
   schedule(r: EmuRequest): void {
@@ -39,6 +42,7 @@ export class Builder {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     await Promise.allSettled(this.builds.values());
+    await this.postgres?.close();
   }
 
   private async build(r: EmuRequest): Promise<void> {
@@ -58,10 +62,11 @@ export class Builder {
         outDir: path.join(r.dir, 'results'),
         at: began,
         signal: this.abort.signal,
+        postgres: this.postgres,
       });
       Object.assign(r, out);
       r.builtAt = Date.now();
-      this.log(`request ${r.id}: results built in ${r.builtAt - began} ms`);
+      this.log(`request ${r.id}: results built in ${r.builtAt - began} ms${out.markedCopy ? ` (a marked copy: ${out.markedCopy})` : ''}`);
     } catch (err) {
       if (this.abort.signal.aborted) return;
       r.buildError = (err as Error).message;

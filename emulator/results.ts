@@ -1,19 +1,25 @@
 // Builds a request's results from its upload, streaming from disk to disk so a 4 GiB dump
 // never sits in memory:
-//  - upgraded SQL: a header comment naming the target, then the uploaded bytes unchanged
-//    when they were plain SQL; otherwise (custom format, gzip, zip, anything else) a
-//    deterministic generated dump of about the upload's size (a table and a COPY block),
-//    so sizes, timings and checksums stay realistic without a real upgrade;
+//  - upgraded SQL: a header comment naming the target, then real SQL: the upload (plain,
+//    gzipped or zipped SQL, a custom dump) restored into the emulator's PostgreSQL, marked
+//    with a table `odoo_upgrade_emulator`, dumped again by pg_dump as plain SQL (psql restores
+//    it). Without PostgreSQL, or when the upload does not restore, a MARKED COPY (the header
+//    says so and why): the uploaded bytes unchanged when they were plain SQL, otherwise a
+//    deterministic generated dump of about the upload's size (a table and a COPY block), so
+//    sizes, timings and checksums stay realistic;
 //  - upgraded archive: a zip in the layout of Odoo's backups: dump.sql (the same bytes as
-//    the upgraded SQL), filestore/ with a couple of attachments, manifest.json;
+//    the upgraded SQL), filestore/ holding only what the upgrade added (two new files, as the
+//    platform returns new ones: the original filestore stays with the customer), manifest.json;
 //  - the notes HTML and a small custom-modules archive.
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { ZipWriter } from './zip-writer.ts';
+import type { EmulatorPostgres } from './postgres.ts';
+import { upgradeToSql, uploadKind } from './upgrade-dump.ts';
 
 export type DumpKind = 'sql' | 'pgdmp_custom' | 'gzip' | 'zip' | 'unknown';
 
@@ -78,6 +84,8 @@ export interface BuildInput {
   outDir: string;
   at: number;
   signal?: AbortSignal;
+  /** The emulator's PostgreSQL (absent: marked copies). */
+  postgres?: EmulatorPostgres;
 }
 
 export interface BuildOutput {
@@ -86,6 +94,8 @@ export interface BuildOutput {
   notesPath: string; notesSha256: string;
   modulesArchivePath: string; modulesArchiveSha256: string;
   generatedSql: boolean;
+  /** Set when dump.sql is a marked copy, not real upgraded SQL: why. */
+  markedCopy?: string;
 }
 
 export async function buildResults(b: BuildInput): Promise<BuildOutput> {
@@ -98,7 +108,28 @@ export async function buildResults(b: BuildInput): Promise<BuildOutput> {
   };
   const kind = await sniffFile(b.uploadedPath);
   const uploadSize = (await stat(b.uploadedPath)).size;
-  const sql = kind === 'sql' ? uploadedSql(b, uploadSize) : generatedSql(b, kind, uploadSize);
+  const realSql = path.join(b.outDir, 'pg_dump.sql');
+  let markedCopy: string | undefined;
+  if ((await uploadKind(b.uploadedPath)) === 'unknown') {
+    markedCopy = 'the upload is not a dump PostgreSQL can read';
+  } else {
+    const pg = b.postgres ? await b.postgres.get() : { missing: 'PostgreSQL is turned off for this emulator' };
+    if ('server' in pg) {
+      try {
+        await upgradeToSql(pg.server, { path: b.uploadedPath, requestId: b.id, target: b.target }, realSql);
+      } catch (err) {
+        markedCopy = `the upload could not be restored into PostgreSQL ${pg.server.major}: ${(err as Error).message}`;
+      }
+    } else {
+      markedCopy = pg.missing;
+    }
+  }
+  b.signal?.throwIfAborted();
+  const sql = !markedCopy
+    ? await pgDumpSql(b, realSql)
+    : kind === 'sql'
+      ? uploadedSql(b, uploadSize, markedCopy)
+      : generatedSql(b, kind, uploadSize, markedCopy);
 
   const sqlHash = createHash('sha256');
   const sqlOut = createWriteStream(out.upgradedSqlPath);
@@ -129,6 +160,8 @@ export async function buildResults(b: BuildInput): Promise<BuildOutput> {
     sqlOut.destroy();
     await zip.abort();
     throw err;
+  } finally {
+    await rm(realSql, { force: true });
   }
 
   await writeFile(out.notesPath, b.notesHtml);
@@ -144,19 +177,21 @@ export async function buildResults(b: BuildInput): Promise<BuildOutput> {
     upgradedArchiveSha256: await sha256File(out.upgradedArchivePath, b.signal),
     notesSha256: createHash('sha256').update(b.notesHtml).digest('hex'),
     modulesArchiveSha256: await sha256File(out.modulesArchivePath, b.signal),
-    generatedSql: kind !== 'sql',
+    generatedSql: !!markedCopy && kind !== 'sql',
+    ...(markedCopy ? { markedCopy } : {}),
   };
 }
 
 interface SqlPlan { size: number; chunks(): AsyncIterable<Buffer> }
 
-function header(b: BuildInput, source: string, body: string): Buffer {
+function header(b: BuildInput, source: string, body: string, markedCopy?: string): Buffer {
   return Buffer.from([
     '--',
     '-- Odoo Upgrade Platform emulator: upgraded database',
     `-- Target version: ${b.target}`,
     `-- Request: ${b.id} (${b.aim})`,
     `-- Source: ${source}`,
+    ...(markedCopy ? [`-- MARKED COPY, not a real upgraded dump: ${markedCopy.replace(/\s+/g, ' ')}`] : []),
     `-- ${body}`,
     '--',
     '',
@@ -164,8 +199,20 @@ function header(b: BuildInput, source: string, body: string): Buffer {
   ].join('\n'));
 }
 
-function uploadedSql(b: BuildInput, size: number): SqlPlan {
-  const head = header(b, `plain SQL, ${size} bytes`, 'What follows is the uploaded SQL, unchanged.');
+async function pgDumpSql(b: BuildInput, file: string): Promise<SqlPlan> {
+  const size = (await stat(file)).size;
+  const head = header(b, 'the upload, restored into PostgreSQL', `What follows is pg_dump's plain SQL of the upgraded database (table odoo_upgrade_emulator records the target).`);
+  return {
+    size: head.length + size,
+    async *chunks() {
+      yield head;
+      for await (const c of createReadStream(file, { highWaterMark: 1 << 20, signal: b.signal })) yield c as Buffer;
+    },
+  };
+}
+
+function uploadedSql(b: BuildInput, size: number, markedCopy: string): SqlPlan {
+  const head = header(b, `plain SQL, ${size} bytes`, 'What follows is the uploaded SQL, unchanged.', markedCopy);
   return {
     size: head.length + size,
     async *chunks() {
@@ -180,9 +227,9 @@ const LINE = 1024;
 const ROWS_PER_BLOCK = 1024;
 const ID_WIDTH = 12;
 
-function generatedSql(b: BuildInput, kind: DumpKind, uploadSize: number): SqlPlan {
+function generatedSql(b: BuildInput, kind: DumpKind, uploadSize: number, markedCopy: string): SqlPlan {
   const head = Buffer.concat([
-    header(b, `${kind} dump, ${uploadSize} bytes`, 'The upload was not plain SQL: the rows below are generated, deterministic filler of about its size.'),
+    header(b, `${kind} dump, ${uploadSize} bytes`, 'The rows below are generated, deterministic filler of about the upload\'s size.', markedCopy),
     Buffer.from([
       "SET client_encoding = 'UTF8';",
       'CREATE TABLE emulator_filler (id bigint PRIMARY KEY, payload text NOT NULL);',
@@ -211,10 +258,12 @@ function generatedSql(b: BuildInput, kind: DumpKind, uploadSize: number): SqlPla
   };
 }
 
+// Only what the upgrade added: the platform returns new attachments (e.g. regenerated
+// assets), never the customer's original filestore.
 function attachments(b: BuildInput): string[] {
   return [
-    `Attachment 1 of request ${b.id}: an invoice PDF would live here.\n`,
-    `Attachment 2 of request ${b.id}: a product image would live here.\n`,
+    `Attachment 1 of request ${b.id}: added by the upgrade to ${b.target} (an invoice PDF would live here).\n`,
+    `Attachment 2 of request ${b.id}: added by the upgrade to ${b.target} (a regenerated asset would live here).\n`,
   ];
 }
 

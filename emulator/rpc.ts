@@ -1,9 +1,13 @@
-// An emulator of the protocol of Odoo's own upgrade script (platform-protocols.md, section 2):
-// an entry server (create, wipe, status for resumes) and a node that holds the requests
-// (status, transfers, process, logs), each its own HTTP(S) listener on 127.0.0.1, and per
-// request a real OpenSSH sshd in rsync mode as the data server, reached through a small TCP
-// relay that can cut a transfer once. States follow the clock after `process`; results are
-// written under the request's /data when processing starts. Tokens never enter `records`.
+// An emulator of the protocol of Odoo's own upgrade script (platform-protocols.md, section 2,
+// and the script's own behaviour): an entry server (create, wipe, status for resumes) on
+// 127.0.0.1, and a node that holds the requests (status, transfers, process, logs) on a
+// loopback address of its own at port 443 (80 without TLS), so `host_uri` is a bare host as
+// the script needs: it calls https://<host_uri>/... and rsyncs to odoo@<host_uri>. Per request
+// a real OpenSSH sshd in rsync mode is the data server, reached at that same address through a
+// small TCP relay that can cut a transfer once. A request stays `new` until `process`; then
+// `pending`, `progress` and the outcome follow the clock. Processing restores the upload into
+// the emulator's PostgreSQL, marks it and dumps it again as a directory dump (postgres.ts,
+// upgrade-dump.ts); without PostgreSQL the result is a marked copy. Tokens never enter `records`.
 import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import net from 'node:net';
@@ -15,8 +19,10 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import ssh2 from 'ssh2';
 import { startSshd, type Sshd } from './sshd.ts';
-import { ensureCerts } from './certs.ts';
+import { ensureCerts, issueServerCert } from './certs.ts';
 import { throttle } from './throttle.ts';
+import { EmulatorPostgres, chownTree } from './postgres.ts';
+import { upgradeToDirectory, uploadKind } from './upgrade-dump.ts';
 
 export type RpcOutcome = 'done' | 'failed' | 'cancelled';
 
@@ -53,6 +59,12 @@ export interface RpcEmulatorOptions {
   log?: (line: string) => void;
   /** System user of the data servers (Odoo's is `odoo`). */
   dataUser?: string;
+  /** The node's loopback address (default: a random free 127.x.y.z). */
+  nodeAddress?: string;
+  /** The node's port (default 443 with TLS, 80 without; an ephemeral one when those are refused). */
+  nodePort?: number;
+  /** PostgreSQL for real upgraded dumps: false = always marked copies (default: started on first use). */
+  postgres?: boolean;
 }
 
 export interface RpcRequest {
@@ -82,6 +94,8 @@ export interface RpcRequest {
   /** The host folder the data server shows as /data (while it runs). */
   dataDir?: string;
   logText: string;
+  /** Set when the upgraded dump is a marked copy of the upload, not a real dump: why. */
+  markedCopy?: string;
 }
 
 export interface RpcCallRecord {
@@ -102,8 +116,10 @@ export interface RpcCallRecord {
 }
 
 export interface RpcEmulator {
-  url: string; // the entry server
+  url: string; // the entry server: Odoo's script takes it as UPGRADE_SERVER_NAME
   nodeUrl: string; // the node create assigns
+  /** What create and status answer as assigned_host_uri / host_uri: a bare host (host:port only when 443 was refused). */
+  hostUri: string;
   caFile?: string;
   requests: Map<string, RpcRequest>; // by token
   records: RpcCallRecord[];
@@ -114,6 +130,7 @@ export interface RpcEmulator {
 export const CUT_AFTER_BYTES = 256 * 1024;
 const MAX_BODY = 1024 * 1024;
 const ENTRY_ROUTES = new Set(['upgrade/request/create', 'upgrade/request/wipe', 'upgrade/request/status']);
+export const MARKER_FILE = 'EMULATOR-MARKED-COPY.txt';
 const NODE_ROUTES = new Set([
   'upgrade/request/status', 'upgrade/request/transfer/start', 'upgrade/request/transfer/stop', 'upgrade/request/process',
 ]);
@@ -126,8 +143,8 @@ class Fault extends Error {}
 
 /** A request's state at `now`: a pure function of the recorded facts and the clock. */
 export function rpcStateAt(r: Pick<RpcRequest, 'uploadedAt' | 'processedAt' | 'builtAt' | 'buildError' | 'outcome' | 'timing'>, now: number): string {
-  if (r.uploadedAt === undefined) return 'new';
-  if (r.processedAt === undefined) return 'pending';
+  // Uploaded or not, a request is `new` until `process`: `pending` is the queue after it.
+  if (r.uploadedAt === undefined || r.processedAt === undefined) return 'new';
   const progressAt = r.processedAt + r.timing.pendingMs;
   if (now < progressAt) return 'pending';
   if (now < progressAt + r.timing.progressMs) return 'progress';
@@ -231,11 +248,13 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
   const dataServers = new Map<number, Promise<DataServer>>();
   const builds = new Set<Promise<void>>();
   let nextId = 1001;
-  let nodeHost = '';
+  let nodeHost = ''; // the host_uri answered
+  let nodeAddress = ''; // the node's IP, also the data servers'
   let closed = false;
+  const postgres = opts.postgres === false ? undefined : new EmulatorPostgres(log);
 
   const certs = opts.tls ? await ensureCerts(opts.certDir) : undefined;
-  const tlsOptions = certs ? { key: await readFile(certs.keyFile), cert: await readFile(certs.certFile) } : undefined;
+  let tlsOptions: { key: Buffer; cert: Buffer } | undefined;
 
   // --- data servers -------------------------------------------------------------------
 
@@ -257,7 +276,7 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     try {
       await new Promise<void>((resolve, reject) => {
         relay.once('error', reject);
-        relay.listen(0, '127.0.0.1', () => resolve());
+        relay.listen(0, nodeAddress, () => resolve());
       });
     } catch (err) {
       await sshd.close();
@@ -324,10 +343,11 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
   }
 
   function knownHostsFor(ds: DataServer): string {
+    // Named as the script names the host: the bare host_uri, with the port from transfer/start.
     const [, type, blob] = ds.sshd.knownHostsLine.split(' ');
-    if (!scenario.wrongKnownHosts) return `[127.0.0.1]:${ds.port} ${type} ${blob}\n`;
+    if (!scenario.wrongKnownHosts) return `[${nodeAddress}]:${ds.port} ${type} ${blob}\n`;
     const other = ssh2.utils.generateKeyPairSync('ed25519');
-    return `[127.0.0.1]:${ds.port} ${other.public.split(' ').slice(0, 2).join(' ')}\n`;
+    return `[${nodeAddress}]:${ds.port} ${other.public.split(' ').slice(0, 2).join(' ')}\n`;
   }
 
   // --- results ---------------------------------------------------------------------------
@@ -348,23 +368,57 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     return undefined;
   }
 
-  // The upgraded dump is the upload wrapped: a directory dump is copied as it came; a file
-  // goes gzip-compressed into one data file behind a small table of contents.
+  // The upgraded dump: the upload restored into the emulator's PostgreSQL, marked, dumped
+  // again in directory format. Without PostgreSQL, or when the upload does not restore, a
+  // marked copy: a directory dump is copied as it came, a file goes gzip-compressed into one
+  // data file behind a stand-in table of contents, with MARKER_FILE saying why.
   async function build(r: RpcRequest): Promise<void> {
     const dir = r.dataDir;
     const up = r.upload;
     if (!dir || !up) throw new Error('nothing uploaded');
+    const results = ['upgrade.log'];
+    if (r.outcome === 'done') {
+      const out = path.join(dir, r.dumpName);
+      await rm(out, { recursive: true, force: true });
+      const pg = (await uploadKind(path.join(dir, up.name))) === 'unknown'
+        ? { missing: 'the upload is not a dump PostgreSQL can read' }
+        : postgres ? await postgres.get() : { missing: 'PostgreSQL is turned off for this emulator' };
+      if ('server' in pg) {
+        try {
+          await upgradeToDirectory(pg.server, { path: path.join(dir, up.name), requestId: r.id, target: r.target }, out);
+        } catch (err) {
+          r.markedCopy = `the upload could not be restored into PostgreSQL ${pg.server.major}: ${(err as Error).message}`;
+          await rm(out, { recursive: true, force: true });
+        }
+      } else {
+        r.markedCopy = pg.missing;
+      }
+      if (r.markedCopy) {
+        log(`request ${r.id}: the upgraded dump is a marked copy: ${r.markedCopy}`);
+        await markedCopy(path.join(dir, up.name), up.directory, out, r.markedCopy);
+      }
+      await writeResults(r, dir);
+      results.push(r.dumpName, 'filestore', 'upgrade-report.html');
+    }
+    if (r.markedCopy) r.logText += `${new Date().toISOString().replace('T', ' ').slice(0, 19)} WARNING upgrade: the upgraded dump is a marked copy of the upload, not a real dump: ${r.markedCopy}\n`;
     await writeFile(path.join(dir, 'upgrade.log'), r.logText, { mode: 0o644 });
-    if (r.outcome !== 'done') return;
-    const out = path.join(dir, r.dumpName);
-    await rm(out, { recursive: true, force: true });
-    if (up.directory) {
-      await cp(path.join(dir, up.name), out, { recursive: true });
+    // The script downloads as the data user: everything it fetches must be that user's.
+    const owner = await stat(dir);
+    for (const name of results) await chownTree(path.join(dir, name), owner.uid, owner.gid);
+  }
+
+  async function markedCopy(upload: string, directory: boolean, out: string, why: string): Promise<void> {
+    if (directory) {
+      await cp(upload, out, { recursive: true });
     } else {
       await mkdir(out, { mode: 0o755 });
-      await writeFile(path.join(out, 'toc.dat'), Buffer.concat([Buffer.from('PGDMP'), Buffer.from(`\nemulated table of contents for ${up.name}\n`)]));
-      await pipeline(createReadStream(path.join(dir, up.name)), createGzip(), createWriteStream(path.join(out, '3001.dat.gz')));
+      await writeFile(path.join(out, 'toc.dat'), Buffer.concat([Buffer.from('PGDMP'), Buffer.from(`\nemulated table of contents for ${path.basename(upload)}\n`)]));
+      await pipeline(createReadStream(upload), createGzip(), createWriteStream(path.join(out, '3001.dat.gz')));
     }
+    await writeFile(path.join(out, MARKER_FILE), `This is not a real upgraded dump: the Odoo Upgrade Platform emulator copied the upload because ${why}.\n`);
+  }
+
+  async function writeResults(r: RpcRequest, dir: string): Promise<void> {
     for (const [rel, content] of FILESTORE) {
       const p = path.join(dir, 'filestore', rel);
       await mkdir(path.dirname(p), { recursive: true, mode: 0o755 });
@@ -452,8 +506,7 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     if (type !== 'upload' && type !== 'download') throw new Refusal('transfer_type must be upload or download.');
     if (r.wiped) throw new Refusal('This request was wiped: its data is gone.');
     const state = rpcStateAt(r, Date.now());
-    if (type === 'upload' && state !== 'new' && state !== 'pending') throw new Refusal(`The dump cannot be uploaded in state ${state}.`);
-    if (type === 'upload' && r.processedAt !== undefined) throw new Refusal('The request is already being processed.');
+    if (type === 'upload' && state !== 'new') throw new Refusal(`The dump cannot be uploaded in state ${state}: the request is already being processed.`);
     if (type === 'download' && state !== 'done') throw new Refusal(`Nothing to download in state ${state}.`);
     const ds = await dataServerOf(r);
     r.transfers.push({ type, startedAt: Date.now() });
@@ -476,6 +529,7 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
   }
 
   function processRequest(r: RpcRequest): Record<string, unknown> {
+    if (r.wiped) throw new Refusal('This request was wiped: its data is gone.');
     if (r.uploadedAt === undefined) throw new Refusal('Upload the database dump before processing it.');
     if (r.processedAt === undefined) {
       r.processedAt = Date.now();
@@ -485,16 +539,29 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     return { is_pg_version_compatible: !r.pgIncompatible };
   }
 
+  // Contract-wide, as the script's help says: every request of the contract the token's
+  // request belongs to ("use the token of the last request").
   async function wipe(params: Record<string, unknown>): Promise<Record<string, unknown>> {
     const r = requestOf(params);
     const contract = typeof params.contract === 'string' ? params.contract.trim() : '';
     if (textHash(contract) !== r.contractHash) return { wiped: [], failed: [r.id] };
     await Promise.all([...builds]);
-    const dir = r.dataDir;
-    await stopDataServer(r);
-    if (dir) await rm(dir, { recursive: true, force: true });
-    r.wiped = true;
-    return { wiped: [r.id], failed: [] };
+    const wiped: number[] = [];
+    const failed: number[] = [];
+    for (const each of requests.values()) {
+      if (each.contractHash !== r.contractHash || each.wiped) continue;
+      try {
+        const dir = each.dataDir;
+        await stopDataServer(each);
+        if (dir) await rm(dir, { recursive: true, force: true });
+        each.wiped = true;
+        wiped.push(each.id);
+      } catch (err) {
+        log(`request ${each.id}: wipe failed: ${(err as Error).message}`);
+        failed.push(each.id);
+      }
+    }
+    return { wiped, failed };
   }
 
   async function dispatch(listener: 'entry' | 'node', endpoint: string, params: Record<string, unknown>, rec: RpcCallRecord) {
@@ -625,7 +692,7 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     }
   }
 
-  function listen(listener: 'entry' | 'node'): Promise<{ server: Server; port: number }> {
+  function listen(listener: 'entry' | 'node', address: string, port: number): Promise<{ server: Server; port: number }> {
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       handle(listener, req, res).catch((err: Error) => {
         log(`${listener}: ${err.message}`);
@@ -635,21 +702,37 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     const server = tlsOptions ? createHttpsServer(tlsOptions, onRequest) : createHttpServer(onRequest);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port }));
+      server.listen(port, address, () => resolve({ server, port: (server.address() as net.AddressInfo).port }));
     });
   }
 
-  const entry = await listen('entry');
-  const node = await listen('node').catch(async (err) => {
-    entry.server.close();
+  // The node: a loopback address of its own at the standard port, so host_uri is a bare host.
+  const standardPort = opts.nodePort ?? (opts.tls ? 443 : 80);
+  let node: { server: Server; port: number } | undefined;
+  for (let attempt = 1; !node; attempt++) {
+    nodeAddress = opts.nodeAddress ?? randomLoopback();
+    if (certs) tlsOptions = await issueServerCert(certs, [nodeAddress]);
+    try {
+      node = await listen('node', nodeAddress, standardPort);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE' && !opts.nodeAddress && attempt < 20) continue;
+      if (code !== 'EACCES' && code !== 'EPERM') throw err;
+      node = await listen('node', nodeAddress, 0);
+      log(`the node cannot listen on port ${standardPort} (${code}: not root?): it listens on ${nodeAddress}:${node.port}, so host_uri carries a port and Odoo's own script cannot be used unchanged (the action accepts it)`);
+    }
+  }
+  nodeHost = node.port === (opts.tls ? 443 : 80) ? nodeAddress : `${nodeAddress}:${node.port}`;
+  const entry = await listen('entry', '127.0.0.1', 0).catch(async (err) => {
+    node.server.close();
     throw err;
   });
-  nodeHost = `127.0.0.1:${node.port}`;
   const scheme = tlsOptions ? 'https' : 'http';
 
   return {
     url: `${scheme}://127.0.0.1:${entry.port}`,
     nodeUrl: `${scheme}://${nodeHost}`,
+    hostUri: nodeHost,
     caFile: certs?.caFile,
     requests,
     records,
@@ -667,6 +750,13 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
       }
       await Promise.all([...builds]);
       for (const r of requests.values()) await stopDataServer(r);
+      await postgres?.close();
     },
   };
+}
+
+/** A random 127.x.y.z other than 127.0.0.1 (the whole 127/8 reaches loopback on Linux). */
+function randomLoopback(): string {
+  const b = randomBytes(3);
+  return `127.${16 + (b[0]! % 224)}.${1 + (b[1]! % 254)}.${1 + (b[2]! % 254)}`;
 }

@@ -28,6 +28,8 @@ export interface EmulatorOptions {
   timing?: Partial<{ pendingMs: number; processingMs: number; testingMs: number }>; // how long each state lasts (defaults 200/400/300)
   scenario?: Scenario;
   log?: (line: string) => void;
+  /** PostgreSQL for real upgraded SQL: false = always marked copies (default: started on first use). */
+  postgres?: boolean;
 }
 
 export interface Scenario {
@@ -98,6 +100,7 @@ export interface EmuRequest {
   notesPath?: string; notesSha256?: string;
   modulesArchivePath?: string; modulesArchiveSha256?: string;
   generatedSql?: boolean; // dump.sql is generated filler (the upload was not plain SQL)
+  markedCopy?: string; // dump.sql is a marked copy of the upload, not real upgraded SQL: why
   sftp?: SftpAccessInfo;
   /** When the upgraded dump was placed on the request's SFTP server as upgraded_<filename>. */
   sftpPublishedAt?: number;
@@ -172,7 +175,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   const runtime = new ScenarioRuntime(opts.scenario ?? {});
   const drops = new DropCounter(opts.scenario ?? {});
-  const builder = new Builder(log);
+  const builder = new Builder(log, opts.postgres !== false);
   const records: CallRecord[] = [];
   const requests = new Map<string, EmuRequest>();
   const inflight = new Set<Promise<void>>();
