@@ -11,8 +11,8 @@ import path from 'node:path';
 import { startPostgres, type TestPostgres } from './support/postgres.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { buildResults } from '../emulator/results.ts';
-import { restoreUpgraded, withDatabase, safeJoin, restoreSources } from '../src/restore.ts';
-import { splitConnection } from '../src/source/database.ts';
+import { restoreUpgraded, withDatabase, safeJoin, restoreSources } from '../src/postgres/restore.ts';
+import { splitConnection } from '../src/postgres/connection.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 
 const run = promisify(execFile);
@@ -55,7 +55,8 @@ test('the v1 archive from the emulator: dump.sql streamed into a new database, f
   const out = collect();
   const filestoreDir = path.join(dir, 'fs-v1');
   const r = await restoreUpgraded({ connection: superConn('restored_v1'), dump: archive, filestoreDir, log: out.log, binDir: pg.bin, secrets: new SecretRegistry(() => {}) });
-  assert.deepEqual(r, { database: 'restored_v1', tables: 2, filestoreFiles: 2 });
+  assert.deepEqual(r, { database: 'restored_v1', tables: 2, filestoreFiles: 2, originalFiles: 0, upgradedFiles: 2 });
+  assert.ok(out.lines.some((l) => /No original filestore .* only the upgraded files/.test(l)), out.lines.join('\n'));
   assert.equal(await sqlAs('restored_v1', 'SELECT count(*) FROM res_partner'), '500');
   assert.equal(await sqlAs('restored_v1', "SELECT latest_version FROM ir_module_module WHERE name = 'sale'"), '16.0.1.2');
   const dirs = await readdir(filestoreDir);
@@ -118,7 +119,7 @@ for (const format of ['custom', 'directory'] as const) {
     assert.equal(r.filestoreFiles, 1);
     assert.equal(await sqlAs(db, 'SELECT count(*) FROM res_partner'), '300');
     assert.deepEqual(await readdir(path.join(dest, 'ab')), ['ab12cd34']);
-    assert.ok(out.lines.some((l) => /Skipped link-to-etc/.test(l)));
+    assert.ok(out.lines.some((l) => /Skipped "ab\/link-to-etc" in the upgraded filestore: a symlink/.test(l)), out.lines.join('\n'));
   });
 }
 

@@ -22,7 +22,8 @@ import { HttpStatusError } from './http.ts';
 import { neverReachedServer } from './retry.ts';
 import { describeError } from './transfer/http.ts';
 import type { ResolvedDump } from './source/types.ts';
-import { restoreStep } from './restore.ts';
+import { restoreStep } from './postgres/restore.ts';
+import { settleContract } from './postgres/contract.ts';
 
 const log = (line: string) => core.info(secrets.redact(line));
 const warn = (line: string) => core.warning(secrets.redact(line));
@@ -73,6 +74,7 @@ export async function run(): Promise<void> {
     };
     const requested: Config = cfg;
 
+    if (!requested.resume) await settleContract(requested, { log, warn, signal: controller.signal });
     let info: DumpInfo | undefined;
     if (requested.source) {
       dump = await core.group('Find the dump', () =>
@@ -181,7 +183,7 @@ export async function run(): Promise<void> {
       log(said);
     }
 
-    await restoreStep(report, requested, { log, signal: controller.signal });
+    await restoreStep(report, requested, { log, signal: controller.signal, originalDump: dump?.path, workDir });
 
     await publishResults(report, requested, {
       artifactName: requested.artifactName ? artifactNameFor(requested.artifactName, report.filename || final.filename || ref.id, final.target || requested.target) : '',
@@ -232,6 +234,7 @@ function registerSecrets(cfg: Config): void {
   secrets.add(cfg.sshPrivateKey);
   secrets.add(cfg.githubToken);
   secrets.add(cfg.restoreDatabase);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(cfg.originalFilestore)) secrets.addUrl(cfg.originalFilestore);
   if (cfg.source?.kind === 'url') {
     secrets.addUrl(cfg.source.url);
     for (const line of cfg.source.headers.split(/\r?\n/)) {

@@ -16,6 +16,8 @@ export interface ZipEntry {
   offset: number; // of the local file header
   isDirectory: boolean;
   encrypted?: boolean;
+  /** Unix file type and permissions, when a Unix zip recorded them (S_IFLNK marks a symlink). */
+  unixMode?: number;
 }
 
 /** The file is not a zip, or is cut short / damaged: `reason` says which part. */
@@ -181,6 +183,8 @@ function parseCentralDirectory(cd: Buffer, expected: number): ZipEntry[] {
       offset,
       isDirectory: name.endsWith('/'),
       encrypted: (flags & 0x1) !== 0,
+      // "Version made by" 3 = Unix: the external attributes' high half is st_mode.
+      unixMode: cd[p + 5] === 3 ? cd.readUInt32LE(p + 38) >>> 16 : undefined,
     });
     p += 46 + nameLen + extraLen + commentLen;
   }
