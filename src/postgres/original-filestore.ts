@@ -4,7 +4,7 @@
 // their messages name `original-filestore` instead of the dump inputs.
 import { stat } from 'node:fs/promises';
 import { resolvePath } from '../source/path.ts';
-import { fromUrl } from '../source/url.ts';
+import { fromUrl, type FromUrlOptions } from '../source/url.ts';
 import { fromArtifact } from '../source/artifact.ts';
 
 const INPUT = 'original-filestore';
@@ -15,6 +15,8 @@ export interface OriginalContext {
   githubToken: string;
   log: (line: string) => void;
   signal?: AbortSignal;
+  /** Tests pass an undici Agent trusting their CA; production uses NODE_EXTRA_CA_CERTS. */
+  dispatcher?: FromUrlOptions['dispatcher'];
 }
 
 export class OriginalFilestoreError extends Error {
@@ -25,7 +27,7 @@ export class OriginalFilestoreError extends Error {
 export async function fetchOriginalFilestore(value: string, ctx: OriginalContext): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const v = value.trim();
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
-    const got = await renamed(fromUrl({ url: v, headers: '', workDir: ctx.workDir, log: ctx.log, signal: ctx.signal }));
+    const got = await renamed(fromUrl({ url: v, headers: '', workDir: ctx.workDir, log: ctx.log, signal: ctx.signal, dispatcher: ctx.dispatcher }));
     return { path: got.path, cleanup: got.cleanup };
   }
   const abs = resolvePath(v, { ...process.env, GITHUB_WORKSPACE: ctx.workspace });
