@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startPostgres, type TestPostgres } from './support/postgres.ts';
@@ -178,3 +179,50 @@ test('end to end through the bundle: restore-database and filestore-dir after a 
     await gh.close();
   }
 });
+
+test('end to end through the bundle: a zip dump with a filestore restores with the original and the upgraded files', async () => {
+  const { startEmulator } = await import('../emulator/server.ts');
+  const { startGitHubFake } = await import('../emulator/github.ts');
+  const { runAction } = await import('./support/action.ts');
+  const emu = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
+  const gh = await startGitHubFake();
+  try {
+    // The production backup: dump.sql and filestore/ with two attachments the upgrade will not return.
+    const src = path.join(dir, 'backup-src');
+    await mkdir(path.join(src, 'filestore', 'aa'), { recursive: true });
+    await mkdir(path.join(src, 'filestore', 'bb'), { recursive: true });
+    await writeSampleSqlDump(path.join(src, 'dump.sql'), 50);
+    await writeFile(path.join(src, 'filestore', 'aa', 'aa11'), 'original invoice');
+    await writeFile(path.join(src, 'filestore', 'bb', 'bb22'), 'original image');
+    const zip = path.join(dir, 'backup.zip');
+    await run('zip', ['-qr', zip, 'dump.sql', 'filestore'], { cwd: src });
+    const res = await runAction({
+      inputs: {
+        contract: 'M-restore-contract', email: 'ci@example.com', target: '18.0', dump: zip, 'platform-url': emu.url, 'poll-interval': '1',
+        'artifact-name': '', 'restore-database': superConn('restored_zip'), 'filestore-dir': 'data/filestore/restored_zip', 'restore-jobs': '2',
+      },
+      env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile! },
+    });
+    try {
+      assert.equal(res.code, 0, res.stdout + res.stderr);
+      const fsDir = path.join(res.workspace, 'data', 'filestore', 'restored_zip');
+      const files = (await readdir(fsDir, { recursive: true, withFileTypes: true })).filter((d) => d.isFile());
+      assert.equal(files.length, 4, files.map((f) => f.name).join(' '));
+      assert.equal(await readFile(path.join(fsDir, 'aa', 'aa11'), 'utf8'), 'original invoice');
+      assert.ok(files.some((f) => /Attachment \d of request/.test(readText(path.join(f.parentPath, f.name)))));
+      assert.match(res.stdout, /original filestore comes from the uploaded dump backup\.zip/);
+      assert.match(res.stdout, /2 original files .* copied/);
+      assert.match(res.stdout, /2 upgraded files laid over it/);
+      assert.match(res.summary, /filestore: 4 files/);
+    } finally {
+      await res.cleanup();
+    }
+  } finally {
+    await emu.close();
+    await gh.close();
+  }
+});
+
+function readText(file: string): string {
+  return readFileSync(file, 'utf8');
+}
