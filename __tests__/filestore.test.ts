@@ -74,6 +74,7 @@ test('original first, upgraded over it: a zip dump\'s filestore/ then the upgrad
 
 test('a tar.gz with symlinks, a hard link, a device, absolute and .. names: only the regular files land, all inside', async () => {
   const pack = tar.pack();
+  pack.entry({ name: 'dump.sql' }, '-- an Odoo.sh-style backup: not an attachment');
   pack.entry({ name: 'filestore/ab/ab01' }, 'kept');
   pack.entry({ name: './cd/cd02' }, 'kept too');
   pack.entry({ name: 'ab/link', type: 'symlink', linkname: '/etc/passwd' });

@@ -6,15 +6,15 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import fc from 'fast-check';
-import { UnknownSettingFilter, settingOf } from '../src/postgres/sql-filter.ts';
+import { UnknownSettingFilter, settingOf, psqlKnowsRestrict } from '../src/postgres/sql-filter.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
 const seed = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined;
 const KNOWN = new Set(['statement_timeout', 'lock_timeout', 'client_encoding', 'search_path', 'work_mem']);
 
-async function filter(chunks: (string | Buffer)[]): Promise<{ out: string; dropped: string[] }> {
+async function filter(chunks: (string | Buffer)[], dropRestrict = false): Promise<{ out: string; dropped: string[] }> {
   const dropped: string[] = [];
-  const f = new UnknownSettingFilter({ known: KNOWN, onDrop: (line) => dropped.push(line) });
+  const f = new UnknownSettingFilter({ known: KNOWN, onDrop: (line) => dropped.push(line), dropRestrict });
   const out = (await buffer(Readable.from(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c, 'latin1') : c))).pipe(f))).toString('latin1');
   return { out, dropped };
 }
@@ -77,4 +77,14 @@ test('property: unknown SETs at statement starts are dropped, everything else pa
     }),
     { numRuns: RUNS, seed },
   );
+});
+
+test('\\restrict lines of pg_dump 17.6+ are dropped only for a psql that predates them', async () => {
+  const sql = '\\restrict abc123XYZ\nSET statement_timeout = 0;\nCREATE TABLE t (id int);\n\\unrestrict abc123XYZ\n';
+  assert.equal((await filter([sql])).out, sql);
+  const old = await filter([sql], true);
+  assert.equal(old.out, 'SET statement_timeout = 0;\nCREATE TABLE t (id int);\n');
+  assert.deepEqual(old.dropped, ['\\restrict abc123XYZ', '\\unrestrict abc123XYZ']);
+  for (const v of ['15.14', '15.18', '16.10', '17.6', '18.0', '13.22', '14.19']) assert.ok(psqlKnowsRestrict(v), v);
+  for (const v of ['15.13', '16.9', '17.5', '13.21', '12.22', '9.6']) assert.ok(!psqlKnowsRestrict(v), v);
 });

@@ -875,7 +875,7 @@ export async function pathSize(p: string): Promise<number> {
 // ---------------------------------------------------------------------------------------
 // Small I/O helpers
 
-async function readHead(path: string, n: number): Promise<Buffer> {
+export async function readHead(path: string, n: number): Promise<Buffer> {
   const fh = await open(path, 'r');
   try {
     const buf = Buffer.alloc(n);

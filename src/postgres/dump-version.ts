@@ -3,11 +3,11 @@
 // restore needs a pg_restore at least that new; reading the whole dump to learn it would cost
 // as much as the restore.
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { majorOf } from './tools.ts';
+import { readHead } from '../dump.ts';
 
 export interface DumpVersions {
   /** The pg_dump that made the dump, e.g. "17.2" or "17.2 (Debian 17.2-1)". */
@@ -19,17 +19,6 @@ export interface DumpVersions {
 }
 
 const HEAD = 4096;
-
-async function head(file: string): Promise<Buffer> {
-  const fh = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(HEAD);
-    const { bytesRead } = await fh.read(buf, 0, HEAD, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
 
 /** The first bytes of a stream, then the stream is destroyed. */
 export async function streamHead(stream: Readable, bytes = HEAD): Promise<Buffer> {
@@ -110,9 +99,9 @@ export function sqlVersions(buf: Buffer): DumpVersions {
 /** The versions of a dump of the shape the restore found; {} when it does not say. */
 export async function dumpVersions(file: string, shape: 'custom' | 'directory' | 'sql' | 'sql.gz'): Promise<DumpVersions> {
   try {
-    if (shape === 'custom') return archiveVersions(await head(file));
-    if (shape === 'directory') return archiveVersions(await head(path.join(file, 'toc.dat')));
-    if (shape === 'sql') return sqlVersions(await head(file));
+    if (shape === 'custom') return archiveVersions(await readHead(file, HEAD));
+    if (shape === 'directory') return archiveVersions(await readHead(path.join(file, 'toc.dat'), HEAD));
+    if (shape === 'sql') return sqlVersions(await readHead(file, HEAD));
     const raw = createReadStream(file);
     try {
       return sqlVersions(await streamHead(raw.pipe(createGunzip())));

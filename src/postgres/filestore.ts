@@ -6,13 +6,14 @@
 // skipped with a log line, and no write ever goes through a symlink, so nothing lands
 // outside the destination. Free space is checked before copying.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm, statfs } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, statfs } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { listZip, openZipEntry } from '../zip.ts';
+import { readHead } from '../dump.ts';
 
 export class FilestoreError extends Error {
   override name = 'FilestoreError';
@@ -30,6 +31,8 @@ export interface MergeResult {
   bytes: number;
 }
 
+/** The non-filestore files at the root of an Odoo backup (zip or tar): never copied. */
+const BACKUP_FILES = /^(dump\.sql|manifest\.json)$/;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
@@ -52,14 +55,8 @@ export async function sourceOf(p: string): Promise<FilestoreSource | undefined> 
     return { kind: 'dir', path: inner?.isDirectory() ? path.join(p, 'filestore') : p };
   }
   if (!st.isFile()) return undefined;
-  const fh = await open(p, 'r');
-  const head = Buffer.alloc(512);
-  let n: number;
-  try {
-    n = (await fh.read(head, 0, 512, 0)).bytesRead;
-  } finally {
-    await fh.close();
-  }
+  const head = await readHead(p, 512);
+  const n = head.length;
   if (n >= 4 && head.readUInt32LE(0) === 0x04034b50) {
     const names = (await listZip(p)).map((e) => e.name);
     return { kind: 'zip', path: p, prefix: names.some((x) => x.startsWith('filestore/')) ? 'filestore/' : '' };
@@ -121,6 +118,7 @@ export async function copyFilestore(source: FilestoreSource, dest: string, label
     await ensureSpace(dest, entries.reduce((a, e) => a + e.size, 0), label);
     for (const e of entries) {
       const rel = e.name.slice(source.prefix.length);
+      if (!source.prefix && BACKUP_FILES.test(rel)) continue; // a backup's own files, not attachments
       const type = e.unixMode !== undefined ? e.unixMode & S_IFMT : S_IFREG;
       if (type === S_IFDIR) continue;
       if (type !== S_IFREG && type !== 0) {
@@ -164,7 +162,12 @@ async function copyTar(
   try {
     for await (const entry of extract) {
       const h = entry.header;
-      const name = h.name.replace(/^\.\//, '').replace(/^filestore\//, '');
+      const plain = h.name.replace(/^\.\//, '');
+      if (BACKUP_FILES.test(plain)) {
+        entry.resume(); // an Odoo backup's dump and manifest, not attachments
+        continue;
+      }
+      const name = plain.replace(/^filestore\//, '');
       if (h.type === 'file' || h.type === 'contiguous-file') {
         if (name) {
           await ensureSpace(dest, h.size ?? 0, label);

@@ -6,7 +6,7 @@
 // settings an older server does not know (pg_dump 17's `transaction_timeout`) are dropped
 // from plain SQL. Custom and directory dumps restore in parallel (`restore-jobs`).
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -15,13 +15,14 @@ import * as core from '@actions/core';
 import { writeOutputs } from '../publish/index.ts';
 import { secrets as defaultSecrets, type SecretRegistry } from '../secrets.ts';
 import { listZip, openZipEntry } from '../zip.ts';
+import { readHead } from '../dump.ts';
 import type { DownloadedFile } from '../platform/types.ts';
 import type { Config } from '../inputs.ts';
 import type { RunReport } from '../publish/report.ts';
 import { splitConnection, withDatabase, literal, ident, type ConnectionParts } from './connection.ts';
 import { findRestoreTools } from './tools.ts';
 import { dumpVersions, sqlVersions, streamHead, type DumpVersions } from './dump-version.ts';
-import { UnknownSettingFilter } from './sql-filter.ts';
+import { UnknownSettingFilter, psqlKnowsRestrict } from './sql-filter.ts';
 import { PgClient, RestoreError } from './psql.ts';
 import { copyFilestore, sourceOf, zipHasFilestore, type FilestoreSource } from './filestore.ts';
 
@@ -116,7 +117,13 @@ async function restore(opts: RestoreOptions, parts: ConnectionParts, reg: Secret
       const known = new Set((await pg.query(parts.conn, 'SELECT name FROM pg_catalog.pg_settings')).split('\n').map((l) => l.trim().toLowerCase()).filter(Boolean));
       const filter = new UnknownSettingFilter({
         known,
-        onDrop: (line, setting) => log(`Dropped \`${line.trim()}\` from the dump: PostgreSQL ${serverVersion} has no setting "${setting}" (a newer pg_dump wrote it; it only sets a session default).`),
+        dropRestrict: !psqlKnowsRestrict(tools.version),
+        onDrop: (line, setting) =>
+          log(
+            setting.startsWith('\\')
+              ? `Dropped pg_dump's \`${setting}\` line from the dump: psql ${tools.version} predates that command (it guards psql against a malicious server while restoring; the dump here comes from the upgrade).`
+              : `Dropped \`${line.trim()}\` from the dump: PostgreSQL ${serverVersion} has no setting "${setting}" (a newer pg_dump wrote it; it only sets a session default).`,
+          ),
       });
       await pg.psqlStream(parts.conn, (await sqlStream(opts.dump, shape)).pipe(filter));
     }
@@ -183,13 +190,7 @@ async function shapeOf(p: string): Promise<DumpShape> {
     if ((await stat(path.join(p, 'toc.dat')).catch(() => undefined))?.isFile()) return 'directory';
     throw new RestoreError(`${INPUT}: ${p} is a folder without toc.dat, not a pg_dump directory dump.`);
   }
-  const fh = await open(p, 'r');
-  const head = Buffer.alloc(8);
-  try {
-    await fh.read(head, 0, 8, 0);
-  } finally {
-    await fh.close();
-  }
+  const head = Buffer.concat([await readHead(p, 8), Buffer.alloc(8)]);
   if (head.subarray(0, 5).toString('latin1') === 'PGDMP') return 'custom';
   if (head.readUInt32LE(0) === 0x04034b50) return 'zip';
   if (head[0] === 0x1f && head[1] === 0x8b) return 'sql.gz';

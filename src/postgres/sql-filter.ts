@@ -29,11 +29,17 @@ export interface SqlFilterOptions {
   known: ReadonlySet<string>;
   /** Called once per dropped line, with the line (without its newline). */
   onDrop: (line: string, setting: string) => void;
+  /**
+   * Drop pg_dump's `\restrict KEY` / `\unrestrict KEY` lines (17.6, 16.10, 15.14, 14.19, 13.22 and
+   * later write them), for a psql older than those, which stops at them as unknown commands.
+   */
+  dropRestrict?: boolean;
 }
 
 export class UnknownSettingFilter extends Transform {
   private readonly known: ReadonlySet<string>;
   private readonly onDrop: SqlFilterOptions['onDrop'];
+  private readonly dropRestrict: boolean;
   private copy = false; // inside a COPY ... FROM stdin data block
   private copyLineStart = true; // (copy mode) the next byte starts a line
   private copyHeld: Buffer | undefined; // (copy mode) a short line start that may be `\.`
@@ -45,6 +51,7 @@ export class UnknownSettingFilter extends Transform {
     super();
     this.known = opts.known;
     this.onDrop = opts.onDrop;
+    this.dropRestrict = opts.dropRestrict ?? false;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
@@ -141,6 +148,10 @@ export class UnknownSettingFilter extends Transform {
     if (atStart && complete) {
       if (text === '\\.') {
         this.push(buf);
+        return;
+      }
+      if (this.dropRestrict && /^\\(un)?restrict\s+\S+\s*$/.test(text)) {
+        this.onDrop(text, text.startsWith('\\u') ? '\\unrestrict' : '\\restrict');
         return;
       }
       const setting = settingOf(text);
@@ -241,4 +252,12 @@ function endOfData(b: Buffer): 'end' | 'not' | 'undecided' {
   if (b[2] === NL) return 'end';
   if (b[2] === 0x0d) return b.length === 3 ? 'undecided' : b[3] === NL ? 'end' : 'not';
   return 'not';
+}
+
+/** Whether a psql knows `\restrict` (added in the minor releases of August 2025). */
+export function psqlKnowsRestrict(version: string): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  const since: Record<number, number> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
+  if (major >= 18) return true;
+  return since[major] !== undefined && minor >= since[major];
 }
