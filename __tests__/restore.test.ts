@@ -6,13 +6,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startPostgres, type TestPostgres } from './support/postgres.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { buildResults } from '../emulator/results.ts';
-import { restoreUpgraded, withDatabase, safeJoin, restoreSources } from '../src/restore.ts';
-import { splitConnection } from '../src/source/database.ts';
+import { restoreUpgraded, withDatabase, safeJoin, restoreSources } from '../src/postgres/restore.ts';
+import { splitConnection } from '../src/postgres/connection.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 
 const run = promisify(execFile);
@@ -55,7 +56,8 @@ test('the v1 archive from the emulator: dump.sql streamed into a new database, f
   const out = collect();
   const filestoreDir = path.join(dir, 'fs-v1');
   const r = await restoreUpgraded({ connection: superConn('restored_v1'), dump: archive, filestoreDir, log: out.log, binDir: pg.bin, secrets: new SecretRegistry(() => {}) });
-  assert.deepEqual(r, { database: 'restored_v1', tables: 2, filestoreFiles: 2 });
+  assert.deepEqual(r, { database: 'restored_v1', tables: 2, filestoreFiles: 2, originalFiles: 0, upgradedFiles: 2 });
+  assert.ok(out.lines.some((l) => /No original filestore .* only the upgraded files/.test(l)), out.lines.join('\n'));
   assert.equal(await sqlAs('restored_v1', 'SELECT count(*) FROM res_partner'), '500');
   assert.equal(await sqlAs('restored_v1', "SELECT latest_version FROM ir_module_module WHERE name = 'sale'"), '16.0.1.2');
   const dirs = await readdir(filestoreDir);
@@ -118,7 +120,7 @@ for (const format of ['custom', 'directory'] as const) {
     assert.equal(r.filestoreFiles, 1);
     assert.equal(await sqlAs(db, 'SELECT count(*) FROM res_partner'), '300');
     assert.deepEqual(await readdir(path.join(dest, 'ab')), ['ab12cd34']);
-    assert.ok(out.lines.some((l) => /Skipped link-to-etc/.test(l)));
+    assert.ok(out.lines.some((l) => /Skipped "ab\/link-to-etc" in the upgraded filestore: a symlink/.test(l)), out.lines.join('\n'));
   });
 }
 
@@ -178,3 +180,50 @@ test('end to end through the bundle: restore-database and filestore-dir after a 
     await gh.close();
   }
 });
+
+test('end to end through the bundle: a zip dump with a filestore restores with the original and the upgraded files', async () => {
+  const { startEmulator } = await import('../emulator/server.ts');
+  const { startGitHubFake } = await import('../emulator/github.ts');
+  const { runAction } = await import('./support/action.ts');
+  const emu = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
+  const gh = await startGitHubFake();
+  try {
+    // The production backup: dump.sql and filestore/ with two attachments the upgrade will not return.
+    const src = path.join(dir, 'backup-src');
+    await mkdir(path.join(src, 'filestore', 'aa'), { recursive: true });
+    await mkdir(path.join(src, 'filestore', 'bb'), { recursive: true });
+    await writeSampleSqlDump(path.join(src, 'dump.sql'), 50);
+    await writeFile(path.join(src, 'filestore', 'aa', 'aa11'), 'original invoice');
+    await writeFile(path.join(src, 'filestore', 'bb', 'bb22'), 'original image');
+    const zip = path.join(dir, 'backup.zip');
+    await run('zip', ['-qr', zip, 'dump.sql', 'filestore'], { cwd: src });
+    const res = await runAction({
+      inputs: {
+        contract: 'M-restore-contract', email: 'ci@example.com', target: '18.0', dump: zip, 'platform-url': emu.url, 'poll-interval': '1',
+        'artifact-name': '', 'restore-database': superConn('restored_zip'), 'filestore-dir': 'data/filestore/restored_zip', 'restore-jobs': '2',
+      },
+      env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile! },
+    });
+    try {
+      assert.equal(res.code, 0, res.stdout + res.stderr);
+      const fsDir = path.join(res.workspace, 'data', 'filestore', 'restored_zip');
+      const files = (await readdir(fsDir, { recursive: true, withFileTypes: true })).filter((d) => d.isFile());
+      assert.equal(files.length, 4, files.map((f) => f.name).join(' '));
+      assert.equal(await readFile(path.join(fsDir, 'aa', 'aa11'), 'utf8'), 'original invoice');
+      assert.ok(files.some((f) => /Attachment \d of request/.test(readText(path.join(f.parentPath, f.name)))));
+      assert.match(res.stdout, /original filestore comes from the uploaded dump backup\.zip/);
+      assert.match(res.stdout, /2 original files .* copied/);
+      assert.match(res.stdout, /2 upgraded files laid over it/);
+      assert.match(res.summary, /filestore: 4 files/);
+    } finally {
+      await res.cleanup();
+    }
+  } finally {
+    await emu.close();
+    await gh.close();
+  }
+});
+
+function readText(file: string): string {
+  return readFileSync(file, 'utf8');
+}

@@ -259,6 +259,7 @@ if (results) {
   const out = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : path.join(ROOT, 'docs', 'benchmarks.md');
   await writeReport(out, results);
   say(`done in ${Math.round(results.elapsedMs / 1000)} s; wrote ${path.relative(ROOT, out)}`);
+  await (await import('./restore.ts')).benchRestore({ quick, out }); // its own section of the same file
 }
 
 async function bundleWorker(name: string): Promise<string> {

@@ -42,6 +42,10 @@ export interface Config {
   requireRecentTest?: number;
   restoreDatabase: string;
   filestoreDir: string;
+  /** The production filestore laid down before the upgraded files: a path, an artifact name or an https URL. */
+  originalFilestore: string;
+  /** pg_restore --jobs; undefined: the runner's cores. */
+  restoreJobs?: number;
 }
 
 export const DEFAULT_ARTIFACT_NAME = 'odoo-upgraded-{stem}-{target}';
@@ -141,7 +145,10 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
   const target = str('target');
   const aim = oneOf('aim', ['test', 'production'] as const, 'test');
   if (!resume) {
-    if (!contract) problems.push('Input `contract` is required (your Odoo Enterprise contract reference), unless you resume with `request-id` and `request-key`.');
+    // With dump-database the contract can come from the database itself (database.enterprise_code).
+    if (!contract && !str('dump-database')) {
+      problems.push('Input `contract` is required (your Odoo Enterprise contract reference), unless you resume with `request-id` and `request-key` or dump a database with `dump-database` (its `database.enterprise_code` is used).');
+    }
     if (!target) problems.push('Input `target` is required (the Odoo version to reach, e.g. `18.0` or `saas~18.2`), unless you resume.');
     if (!email && api !== 'rpc') problems.push('Input `email` is required for the v1 API (`api: v1` or `auto`): the address the platform writes to.');
   }
@@ -245,6 +252,20 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
   const requireText = str('require-recent-test');
   const requireRecentTest = requireText ? wholeNumber('require-recent-test', 0, 1, 365) : undefined;
 
+  const restoreDatabase = str('restore-database');
+  const filestoreDir = str('filestore-dir');
+  const originalFilestore = str('original-filestore');
+  if (originalFilestore) {
+    if (!restoreDatabase || !filestoreDir) problems.push('Input `original-filestore` only applies with `restore-database` and `filestore-dir` (it is merged into the restored filestore).');
+    if (/^[a-z][a-z0-9+.-]*:/i.test(originalFilestore) && !/^[a-z]:[\\/]/i.test(originalFilestore)) {
+      const why = urlProblem(originalFilestore, false);
+      if (why) problems.push(`Input \`original-filestore\` ${why}`);
+    } else if (/[\0\r\n]/.test(originalFilestore)) problems.push('Input `original-filestore` must be a path, an artifact name or an https URL on one line.');
+  }
+  const jobsText = str('restore-jobs');
+  const restoreJobs = jobsText ? wholeNumber('restore-jobs', 1, 1, 64) : undefined;
+  if (jobsText && !restoreDatabase) problems.push('Input `restore-jobs` only applies with `restore-database`.');
+
   if (download === 'sql' && api === 'rpc') problems.push('Input `download: sql` needs the v1 API; the rpc protocol returns a dump directory (use `archive`).');
 
   if (problems.length) throw new InputError(problems);
@@ -277,8 +298,10 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
     githubToken: str('github-token'),
     wipe,
     requireRecentTest,
-    restoreDatabase: str('restore-database'),
-    filestoreDir: str('filestore-dir'),
+    restoreDatabase,
+    filestoreDir,
+    originalFilestore,
+    restoreJobs,
   };
 }
 

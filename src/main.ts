@@ -12,7 +12,8 @@ import { openRequest } from './steps/open-request.ts';
 import { sendDump } from './steps/send-dump.ts';
 import { awaitOutcome } from './steps/wait.ts';
 import { downloadResults } from './steps/download.ts';
-import { restoreStep } from './restore.ts';
+import { restoreStep } from './postgres/restore.ts';
+import { settleContract } from './postgres/contract.ts';
 import { publish } from './steps/publish.ts';
 import { finish } from './steps/finish.ts';
 
@@ -26,13 +27,14 @@ export async function run(deps: Deps): Promise<void> {
     const cfg = configure(job);
     await checkRecentTest(job, cfg);
     const workDir = await makeWorkDir(job, cfg);
+    if (!cfg.resume) await settleContract(cfg, { log: job.log, warn: job.warn, signal: job.signal, secrets: job.deps.secrets });
     const dump = await findDump(job, cfg, workDir);
     const request = await openRequest(job, cfg);
     await sendDump(job, request, dump);
     const final = await awaitOutcome(job, cfg, request);
     if (final) {
       await downloadResults(job, cfg, request, final);
-      await restoreStep(job.report, cfg, { log: job.log, signal: job.signal });
+      await restoreStep(job.report, cfg, { log: job.log, signal: job.signal, originalDump: dump?.path, workDir });
       await publish(job, cfg, request, final);
       job.report.outcome = 'success';
     }

@@ -102,7 +102,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   }
 }
 
-const ODOO_SCHEMA = `
+export const ODOO_SCHEMA = `
 CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar NOT NULL UNIQUE, state varchar, latest_version varchar);
 INSERT INTO ir_module_module (name, state, latest_version) VALUES
   ('base', 'installed', '16.0.1.3'), ('web', 'installed', '16.0.1.0'), ('sale', 'installed', '16.0.1.2');
@@ -133,7 +133,7 @@ async function findBin(): Promise<string> {
   throw new Error(`no PostgreSQL server binaries (${NEEDED.join(', ')}) found in PG_BIN_DIR, next to initdb on PATH, or in /usr/lib/postgresql/*/bin; install postgresql`);
 }
 
-async function serviceUser(): Promise<{ uid: number; gid: number }> {
+export async function serviceUser(): Promise<{ uid: number; gid: number }> {
   for (const name of ['postgres', SERVICE_USER]) {
     const ids = await idOf(name);
     if (ids) return ids;

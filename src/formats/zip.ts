@@ -14,6 +14,8 @@ export interface ZipEntry {
   offset: number; // of the local file header
   isDirectory: boolean;
   encrypted: boolean;
+  /** Unix file type and permissions, when a Unix zip recorded them (S_IFLNK marks a symlink). */
+  unixMode?: number;
 }
 
 /** The file is not a zip, or is cut short / damaged: the message says which part. */
@@ -49,7 +51,7 @@ export async function openZip(path: string): Promise<ZipArchive> {
       zf.on('error', reject).on('end', resolve);
       zf.on('entry', (e: yauzl.Entry) => {
         const name = yauzl.getFileNameLowLevel(e.generalPurposeBitFlag, e.fileNameRaw, e.extraFields, false);
-        const entry = { name, compressedSize: e.compressedSize, size: e.uncompressedSize, method: e.compressionMethod, crc32: e.crc32, offset: e.relativeOffsetOfLocalHeader, isDirectory: name.endsWith('/'), encrypted: e.isEncrypted() };
+        const entry = { name, compressedSize: e.compressedSize, size: e.uncompressedSize, method: e.compressionMethod, crc32: e.crc32, offset: e.relativeOffsetOfLocalHeader, isDirectory: name.endsWith('/'), encrypted: e.isEncrypted(), ...unixMode(e) };
         if (entry.offset + 30 + entry.compressedSize > cdStart) return reject(new ZipFormatError(`entry "${name}" points past the start of the central directory (damaged zip)`));
         raw.set(entry, e);
         zf.readEntry();
@@ -105,6 +107,11 @@ function verified(source: Readable, entry: ZipEntry): Readable {
   source.on('error', (err) => check.destroy(damaged(err)));
   check.on('close', () => source.destroy()); // a reader that stops early frees the file
   return source.pipe(check);
+}
+
+/** "Version made by" 3 = Unix: the external attributes' high half is st_mode. */
+function unixMode(e: yauzl.Entry): { unixMode?: number } {
+  return e.versionMadeBy >> 8 === 3 ? { unixMode: e.externalFileAttributes >>> 16 } : {};
 }
 
 export function methodName(method: number): string {

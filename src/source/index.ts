@@ -21,7 +21,7 @@ export async function resolveSource(spec: SourceSpec, ctx: SourceContext): Promi
       return fromUrl({ url: spec.url, headers: spec.headers, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal });
     }
     case 'database': {
-      const { fromDatabase } = await import('./database.ts');
+      const { fromDatabase } = await import('../postgres/dump-source.ts');
       return fromDatabase({
         connection: spec.connection,
         format: ctx.api === 'rpc' ? 'directory' : 'custom',
