@@ -180,9 +180,10 @@ export async function checkWorkflow(text: string): Promise<string[]> {
       for (const k of Object.keys(step)) if (!STEP_KEYS.includes(k)) problems.push(`${where}: unknown key "${k}"`);
       if ((step.uses === undefined) === (step.run === undefined)) problems.push(`${where}: needs exactly one of uses and run`);
       if (step.with !== undefined && step.uses === undefined) problems.push(`${where}: "with" without "uses"`);
-      const ours = typeof step.uses === 'string' && step.uses.includes('odoo-upgrade-action');
+      // `./`: the repository's own workflows run the action from their checkout.
+      const ours = typeof step.uses === 'string' && (step.uses.includes('odoo-upgrade-action') || step.uses === './');
       if (ours) {
-        if (!ACTION_REF.test(step.uses as string)) problems.push(`${where}: reference "${String(step.uses)}" is not your-org/odoo-upgrade-action@v1`);
+        if (step.uses !== './' && !ACTION_REF.test(step.uses as string)) problems.push(`${where}: reference "${String(step.uses)}" is not your-org/odoo-upgrade-action@v1`);
         if (!isMap(step.with)) problems.push(`${where}: no "with"`);
         else for (const k of Object.keys(step.with)) if (!inputs.has(k)) problems.push(`${where}: "${k}" is not an input of action.yml`);
       }
@@ -276,6 +277,41 @@ test('every example is a well-formed workflow that uses the action\'s real input
     assert.deepEqual(await checkWorkflow(text), [], f);
     assert.ok(upgradeSteps(text).length >= 1, f);
   }
+});
+
+test('every workflow of the repository is well-formed; the release workflow checks, releases and moves the major tag', async () => {
+  const dir = path.join(ROOT, '.github', 'workflows');
+  const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+  for (const want of ['ci.yml', 'release.yml']) assert.ok(files.includes(want), want);
+  for (const f of files) assert.deepEqual(await checkWorkflow(await readFile(path.join(dir, f), 'utf8')), [], f);
+
+  type Step = { id?: string; if?: string; uses?: string; run?: string; env?: Record<string, string>; with?: Record<string, string> };
+  type Job = { needs?: string | string[]; permissions?: Record<string, string>; steps: Step[] };
+  const wf = parseYaml(await readFile(path.join(dir, 'release.yml'), 'utf8')) as {
+    on: { push: { tags: string[]; branches?: unknown } };
+    permissions: Record<string, string>;
+    jobs: Record<string, Job>;
+  };
+  assert.deepEqual(wf.on.push.tags, ['v*.*.*'], 'runs on release tags only');
+  assert.equal(wf.on.push.branches, undefined);
+  assert.deepEqual(wf.permissions, { contents: 'read' }, 'read-only unless a job asks for more');
+  const runs = (job: Job) => job.steps.map((s) => s.run ?? '').join('\n');
+  const checks = Object.entries(wf.jobs).find(([, j]) => /\.ci\/run/.test(runs(j)));
+  assert.ok(checks, 'a job runs .ci/run (installs, dist check, type check, tests)');
+  const [checkId, checkJob] = checks;
+  assert.match(runs(checkJob), /scripts\/check-action\.ts/);
+  assert.match(runs(checkJob), /scripts\/release-notes\.ts "\$GITHUB_REF_NAME"/);
+  assert.equal(checkJob.permissions, undefined, 'the checks run with the read-only token');
+  const release = Object.values(wf.jobs).find((j) => /gh release create/.test(runs(j)));
+  assert.ok(release, 'a job creates the release with the gh CLI');
+  assert.ok([release.needs].flat().includes(checkId), 'only after the checks');
+  assert.deepEqual(release.permissions, { contents: 'write' });
+  assert.match(runs(release), /--notes-file "\$RUNNER_TEMP\/notes\.md"/);
+  assert.match(runs(release), /git tag -f [^\n]*"\$MAJOR"/);
+  assert.match(runs(release), /git push -f origin "refs\/tags\/\$MAJOR"/);
+  const move = release.steps.find((s) => /git push -f/.test(s.run ?? ''));
+  assert.match(move?.if ?? '', /prerelease == 'false'/, 'a prerelease does not move the major tag');
+  assert.ok(release.steps.some((s) => s.env?.GH_TOKEN === '${{ github.token }}'));
 });
 
 describeEndToEnd();
