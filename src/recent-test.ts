@@ -16,6 +16,7 @@ import { BadAnswerError, HttpStatusError, callJson, dispatcher, readBounded } fr
 import { listZip, openZipEntry, ZipFormatError } from './zip.ts';
 import { isTransientNetworkError, withRetry } from './retry.ts';
 import type { RunReport } from './publish/report.ts';
+import { githubHost, runUrl as runLink } from './github/ghes.ts';
 
 export const RESULT_FILE = 'odoo-upgrade-result.json';
 export const RESULT_SCHEMA = 1;
@@ -209,7 +210,7 @@ export async function findRecentTest(opts: RecentTestOptions): Promise<RecentTes
         'Leave it at its default (`${{ github.token }}`) with `permissions: actions: read`.',
     );
   }
-  const api = (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
+  const api = githubHost(env).apiUrl;
   const now = opts.now ?? Date.now();
   const want: Want = { target, repository, days, now };
   const reasons = new Map<string, number>();
@@ -243,7 +244,7 @@ export async function findRecentTest(opts: RecentTestOptions): Promise<RecentTes
           skip(bad);
           continue;
         }
-        const runUrl = read.runId !== undefined ? `${(env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '')}/${repository}/actions/runs/${read.runId}` : undefined;
+        const runUrl = read.runId !== undefined ? runLink(env, repository, read.runId) : undefined;
         const proof: RecentTestProof = {
           days,
           target: read.target,
