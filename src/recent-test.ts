@@ -45,6 +45,9 @@ export interface ResultRecord {
   databaseVersion?: string;
   dump: { filename?: string; sha256?: string };
   upgradedSha256?: string;
+  /** Size of the upgraded dump (a file; absent for a directory dump), for reports such as the fleet table. */
+  upgradedBytes?: number;
+  startedAt?: string;
   finishedAt: string;
   repository: string;
   runId?: number;
@@ -76,6 +79,8 @@ export function buildResultRecord(report: RunReport, env: NodeJS.ProcessEnv, now
   const sha = report.upload?.sha256 ?? report.dump?.sha256;
   if (sha) rec.dump.sha256 = sha;
   if (upgraded?.sha256) rec.upgradedSha256 = upgraded.sha256;
+  if (upgraded && Number.isSafeInteger(upgraded.bytes) && upgraded.bytes > 0) rec.upgradedBytes = upgraded.bytes;
+  rec.startedAt = report.startedAt.toISOString();
   const runId = num(env.GITHUB_RUN_ID);
   const attempt = num(env.GITHUB_RUN_ATTEMPT);
   if (runId !== undefined) rec.runId = runId;
