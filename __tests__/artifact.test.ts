@@ -157,3 +157,66 @@ test('the blob store assembles blocks in block-list order, not arrival order', a
   const { signed_url: download } = await twirp('GetSignedArtifactURL', { ...ids, name: 'ordered' });
   assert.equal(sha(Buffer.from(await (await fetch(download!)).arrayBuffer())), sha(whole));
 });
+
+test('GitHub Enterprise Server: publishing is refused as "service unavailable" before any request, not as a failure', async () => {
+  const ghes = await startGitHubFake({ repository: 'acme/erp', runId: 4243, ghes: true });
+  const saved = Object.fromEntries(['ACTIONS_RESULTS_URL', 'ACTIONS_RUNTIME_URL', 'GITHUB_SERVER_URL', 'GITHUB_API_URL'].map((k) => [k, process.env[k]]));
+  try {
+    // The GHES runner's variables: no ACTIONS_RESULTS_URL, a server that is not github.com.
+    assert.equal(ghes.env.ACTIONS_RESULTS_URL, undefined);
+    assert.equal(ghes.env.GITHUB_API_URL, `${ghes.url}/api/v3`);
+    delete process.env.ACTIONS_RESULTS_URL;
+    Object.assign(process.env, ghes.env);
+    const file = path.join(dir, 'ghes.txt');
+    await writeFile(file, 'x');
+    const { ArtifactServiceUnavailable } = await import('../src/publish/artifact.ts');
+    await assert.rejects(publishArtifact({ name: 'odoo-upgraded-db-18.0', files: [file], rootDirectory: dir, log: () => {} }), (err: Error) => {
+      assert.ok(err instanceof ArtifactServiceUnavailable, `${err.name}: ${err.message}`);
+      assert.match(err.message, new RegExp(`GitHub Enterprise Server \\(${ghes.url.replace(/\./g, '\\.')}\\)`));
+      return true;
+    });
+    // Bad inputs are still input errors first.
+    await assert.rejects(publishArtifact({ name: 'a/b', files: [file], rootDirectory: dir, log: () => {} }), /`artifact-name`/);
+    assert.deepEqual(ghes.requests, [], 'nothing was sent');
+    // The fake answers as GHES does: no results service, REST only under /api/v3.
+    const twirp = await fetch(`${ghes.url}/twirp/github.actions.results.api.v1.ArtifactService/CreateArtifact`, { method: 'POST', body: '{}' });
+    assert.equal(twirp.status, 404);
+    const auth = { authorization: `Bearer ${ghes.token}` };
+    assert.equal((await fetch(`${ghes.url}/repos/acme/erp/actions/artifacts`, { headers: auth })).status, 404);
+    assert.equal((await fetch(`${ghes.apiUrl}/repos/acme/erp/actions/artifacts`, { headers: auth })).status, 200);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await ghes.close();
+  }
+});
+
+test('the host rule is the library\'s: github.com, *.ghe.com and *.localhost have the artifact service, other hosts are GHES', async () => {
+  const { githubHost } = await import('../src/github/ghes.ts');
+  const { isGhes } = await import('../node_modules/@actions/artifact/lib/internal/shared/config.js' as string);
+  const cases: Array<[Record<string, string>, boolean, string]> = [
+    [{}, false, 'https://api.github.com'],
+    [{ GITHUB_SERVER_URL: 'https://github.com' }, false, 'https://api.github.com'],
+    [{ GITHUB_SERVER_URL: 'https://octo.ghe.com' }, false, 'https://api.octo.ghe.com'],
+    [{ GITHUB_SERVER_URL: 'http://github.localhost:4000' }, false, 'https://api.github.com'],
+    [{ GITHUB_SERVER_URL: 'https://ghes.example.com/' }, true, 'https://ghes.example.com/api/v3'],
+    [{ GITHUB_SERVER_URL: 'https://ghes.example.com', GITHUB_API_URL: 'https://ghes.example.com/api/v3/' }, true, 'https://ghes.example.com/api/v3'],
+    [{ GITHUB_SERVER_URL: 'https://GITHUB.COM', GITHUB_API_URL: 'http://127.0.0.1:9/x' }, false, 'http://127.0.0.1:9/x'],
+  ];
+  const saved = process.env.GITHUB_SERVER_URL;
+  try {
+    for (const [env, ghes, api] of cases) {
+      const host = githubHost(env);
+      assert.equal(host.enterpriseServer, ghes, JSON.stringify(env));
+      assert.equal(host.apiUrl, api, JSON.stringify(env));
+      if (env.GITHUB_SERVER_URL) process.env.GITHUB_SERVER_URL = env.GITHUB_SERVER_URL;
+      else delete process.env.GITHUB_SERVER_URL;
+      assert.equal((isGhes as () => boolean)(), ghes, `the library agrees on ${JSON.stringify(env)}`);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.GITHUB_SERVER_URL;
+    else process.env.GITHUB_SERVER_URL = saved;
+  }
+});

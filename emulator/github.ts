@@ -73,6 +73,8 @@ export interface FakeComment {
 
 export interface GitHubFake {
   url: string; // http://127.0.0.1:PORT
+  /** Where the REST API answers: `url`, or `url`/api/v3 as GitHub Enterprise Server serves it. */
+  apiUrl: string;
   env: Record<string, string>;
   /** What `github-token` must be for the REST endpoints. */
   token: string;
@@ -146,6 +148,9 @@ interface Route {
 
 interface World {
   url: string;
+  apiUrl: string;
+  /** GitHub Enterprise Server: REST under /api/v3, no artifact results service (Twirp). */
+  ghes: boolean;
   serverUrl: string;
   dir: string;
   token: string;
@@ -163,7 +168,7 @@ interface World {
   sha: string;
 }
 
-export async function startGitHubFake(opts: { repository?: string; runId?: number; token?: string } = {}): Promise<GitHubFake> {
+export async function startGitHubFake(opts: { repository?: string; runId?: number; token?: string; ghes?: boolean } = {}): Promise<GitHubFake> {
   const repository = opts.repository ?? 'octo-org/odoo-project';
   const runId = opts.runId ?? 7_000_001;
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'github-fake-'));
@@ -173,6 +178,8 @@ export async function startGitHubFake(opts: { repository?: string; runId?: numbe
   const secret = randomBytes(32);
   const w: World = {
     url: '',
+    apiUrl: '',
+    ghes: opts.ghes === true,
     serverUrl: '',
     dir,
     token: opts.token ?? `ghs_fake${randomBytes(12).toString('hex')}`,
@@ -203,17 +210,20 @@ export async function startGitHubFake(opts: { repository?: string; runId?: numbe
   const port = (server.address() as AddressInfo).port;
   w.url = `http://127.0.0.1:${port}`;
   // @actions/artifact refuses to run when the server looks like GHES; *.localhost passes its
-  // check. Nothing fetches this URL: it only shapes the links the action prints.
-  w.serverUrl = `http://github.localhost:${port}`;
+  // check. Nothing fetches this URL: it only shapes the links the action prints. In GHES mode
+  // the server is the fake itself, with the API under /api/v3 as an enterprise server has it.
+  w.serverUrl = w.ghes ? w.url : `http://github.localhost:${port}`;
+  w.apiUrl = w.ghes ? `${w.url}/api/v3` : w.url;
 
   const [owner] = repository.split('/');
   const env: Record<string, string> = {
     GITHUB_ACTIONS: 'true',
     CI: 'true',
     ACTIONS_RUNTIME_TOKEN: w.runtimeToken,
-    ACTIONS_RESULTS_URL: `${w.url}/`,
-    GITHUB_API_URL: w.url,
-    GITHUB_GRAPHQL_URL: `${w.url}/graphql`,
+    // GHES runners give the (v3) pipelines service, never the results service.
+    ...(w.ghes ? { ACTIONS_RUNTIME_URL: `${w.url}/` } : { ACTIONS_RESULTS_URL: `${w.url}/` }),
+    GITHUB_API_URL: w.apiUrl,
+    GITHUB_GRAPHQL_URL: w.ghes ? `${w.url}/api/graphql` : `${w.url}/graphql`,
     GITHUB_SERVER_URL: w.serverUrl,
     GITHUB_REPOSITORY: repository,
     GITHUB_REPOSITORY_OWNER: owner ?? '',
@@ -233,6 +243,7 @@ export async function startGitHubFake(opts: { repository?: string; runId?: numbe
 
   return {
     url: w.url,
+    apiUrl: w.apiUrl,
     env,
     token: w.token,
     runtimeToken: w.runtimeToken,
@@ -279,11 +290,14 @@ async function dispatch(w: World, req: IncomingMessage, res: ServerResponse): Pr
   const url = new URL(req.url ?? '/', w.url);
   const kind: Kind = url.pathname.startsWith(TWIRP_PREFIX) ? 'twirp' : url.pathname.startsWith(BLOB_PREFIX) ? 'blob' : 'rest';
   try {
-    const matching = routes.filter((r) => r.pattern.test(url.pathname));
+    // GHES: REST only under /api/v3, and no results service at all.
+    let where = url.pathname;
+    if (w.ghes && kind === 'rest') where = where.startsWith('/api/v3/') ? where.slice('/api/v3'.length) : '/not-under-api-v3';
+    const matching = routes.filter((r) => r.pattern.test(where) && !(w.ghes && r.kind === 'twirp'));
     if (matching.length === 0) throw new HttpError(404, 'not_found', `No route for ${url.pathname}`);
     const route = matching.find((r) => r.method === req.method);
     if (!route) throw new HttpError(405, 'bad_route', `${req.method} not allowed on ${url.pathname}`);
-    const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodeURIComponent);
+    const params = (route.pattern.exec(where) ?? []).slice(1).map(decodeURIComponent);
     if (route.kind === 'rest') checkRestAuth(w, req, route.needs);
     await route.handle(w, { req, res, url, params });
   } catch (err) {
@@ -705,7 +719,7 @@ function paginate<T>(items: T[], ctx: Ctx): { page: T[]; headers: Record<string,
 }
 
 function restArtifact(w: World, a: Artifact): object {
-  const api = `${w.url}/repos/${a.repository}/actions/artifacts/${a.id}`;
+  const api = `${w.apiUrl}/repos/${a.repository}/actions/artifacts/${a.id}`;
   return {
     id: a.id,
     node_id: Buffer.from(`Artifact:${a.id}`).toString('base64'),
@@ -768,9 +782,9 @@ function restComment(w: World, c: FakeComment): object {
   return {
     id: c.id,
     node_id: Buffer.from(`IssueComment:${c.id}`).toString('base64'),
-    url: `${w.url}/repos/${repo}/issues/comments/${c.id}`,
+    url: `${w.apiUrl}/repos/${repo}/issues/comments/${c.id}`,
     html_url: `${w.serverUrl}/${repo}/issues/${c.issue}#issuecomment-${c.id}`,
-    issue_url: `${w.url}/repos/${repo}/issues/${c.issue}`,
+    issue_url: `${w.apiUrl}/repos/${repo}/issues/${c.issue}`,
     body: c.body,
     user: { login: c.user, id: c.user === BOT ? 41898282 : 1, type: c.user === BOT ? 'Bot' : 'User' },
     created_at: c.createdAt,
@@ -808,7 +822,7 @@ async function createComment(w: World, ctx: Ctx): Promise<void> {
   const at = nowSeconds();
   const c: FakeComment = { id: w.nextCommentId++, issue: Number(ctx.params[2]), body, user: BOT, createdAt: at, updatedAt: at };
   w.comments.push(c);
-  sendJson(ctx.res, 201, restComment(w, c), { location: `${w.url}/repos/${w.own.repository}/issues/comments/${c.id}` });
+  sendJson(ctx.res, 201, restComment(w, c), { location: `${w.apiUrl}/repos/${w.own.repository}/issues/comments/${c.id}` });
 }
 
 function findComment(w: World, ctx: Ctx): FakeComment {

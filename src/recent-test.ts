@@ -16,6 +16,7 @@ import { BadAnswerError, HttpStatusError, callJson, dispatcher, readBounded } fr
 import { listZip, openZipEntry, ZipFormatError } from './formats/zip.ts';
 import { isTransientNetworkError, withRetry } from './retry.ts';
 import type { RunReport } from './publish/report.ts';
+import { githubHost, runUrl as runLink } from './github/ghes.ts';
 
 export const RESULT_FILE = 'odoo-upgrade-result.json';
 export const RESULT_SCHEMA = 1;
@@ -44,6 +45,9 @@ export interface ResultRecord {
   databaseVersion?: string;
   dump: { filename?: string; sha256?: string };
   upgradedSha256?: string;
+  /** Size of the upgraded dump (a file; absent for a directory dump), for reports such as the fleet table. */
+  upgradedBytes?: number;
+  startedAt?: string;
   finishedAt: string;
   repository: string;
   runId?: number;
@@ -75,6 +79,8 @@ export function buildResultRecord(report: RunReport, env: NodeJS.ProcessEnv, now
   const sha = report.upload?.sha256 ?? report.dump?.sha256;
   if (sha) rec.dump.sha256 = sha;
   if (upgraded?.sha256) rec.upgradedSha256 = upgraded.sha256;
+  if (upgraded && Number.isSafeInteger(upgraded.bytes) && upgraded.bytes > 0) rec.upgradedBytes = upgraded.bytes;
+  rec.startedAt = report.startedAt.toISOString();
   const runId = num(env.GITHUB_RUN_ID);
   const attempt = num(env.GITHUB_RUN_ATTEMPT);
   if (runId !== undefined) rec.runId = runId;
@@ -209,7 +215,7 @@ export async function findRecentTest(opts: RecentTestOptions): Promise<RecentTes
         'Leave it at its default (`${{ github.token }}`) with `permissions: actions: read`.',
     );
   }
-  const api = (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
+  const api = githubHost(env).apiUrl;
   const now = opts.now ?? Date.now();
   const want: Want = { target, repository, days, now };
   const reasons = new Map<string, number>();
@@ -243,7 +249,7 @@ export async function findRecentTest(opts: RecentTestOptions): Promise<RecentTes
           skip(bad);
           continue;
         }
-        const runUrl = read.runId !== undefined ? `${(env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '')}/${repository}/actions/runs/${read.runId}` : undefined;
+        const runUrl = read.runId !== undefined ? runLink(env, repository, read.runId) : undefined;
         const proof: RecentTestProof = {
           days,
           target: read.target,

@@ -4,6 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { secrets } from '../secrets.ts';
 import { formatBytes } from '../transfer/progress.ts';
+import { githubHost, runUrl } from '../github/ghes.ts';
 
 export interface PublishedArtifact {
   id: number;
@@ -43,6 +44,21 @@ export function artifactNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The artifact service does not exist where the job runs (GitHub Enterprise Server): not a
+ * failure of the upgrade. The caller skips publishing and leaves the files to an
+ * actions/upload-artifact@v3 step.
+ */
+export class ArtifactServiceUnavailable extends Error {
+  override name = 'ArtifactServiceUnavailable';
+}
+
+function ghesUnavailable(serverUrl: string): ArtifactServiceUnavailable {
+  return new ArtifactServiceUnavailable(
+    `This job runs on GitHub Enterprise Server (${serverUrl}), which has no service for the workflow artifacts this action publishes (artifacts v4).`,
+  );
+}
+
 /** Why the artifact service is out of reach from this process, or undefined. */
 export function artifactServiceProblem(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const missing = ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RESULTS_URL'].filter((k) => !env[k]);
@@ -61,6 +77,9 @@ export async function publishArtifact(opts: PublishOptions): Promise<PublishedAr
   if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= 90)) {
     throw new Error(`Input \`artifact-retention-days\` must be a whole number from 1 to 90, got ${days}.`);
   }
+  // Before the runtime variables: GHES runners do not set ACTIONS_RESULTS_URL, and that is no mistake of the workflow.
+  const host = githubHost();
+  if (host.enterpriseServer) throw ghesUnavailable(host.serverUrl);
   const serviceProblem = artifactServiceProblem();
   if (serviceProblem) throw new Error(serviceProblem);
 
@@ -89,8 +108,7 @@ export async function publishArtifact(opts: PublishOptions): Promise<PublishedAr
 }
 
 function artifactUrl(id: number, env: NodeJS.ProcessEnv = process.env): string {
-  const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
-  return `${server}/${env.GITHUB_REPOSITORY ?? ''}/actions/runs/${env.GITHUB_RUN_ID ?? ''}/artifacts/${id}`;
+  return `${runUrl(env, env.GITHUB_REPOSITORY ?? '', env.GITHUB_RUN_ID ?? '')}/artifacts/${id}`;
 }
 
 /** Files as the library wants them: directories replaced by the files below them. */
@@ -116,15 +134,15 @@ async function expandFiles(entries: string[], root: string): Promise<string[]> {
 }
 
 function publishError(name: string, err: unknown): Error {
+  // Should the library judge the host differently from githubHost(), its verdict wins.
+  if ((err as Error)?.name === 'GHESNotSupportedError') return ghesUnavailable(githubHost().serverUrl);
   const e = secrets.redactError(err);
   // Signed blob URLs carry their key in `sig`: never let one into a message.
   const scrub = (s: string): string => s.replace(/([?&]sig=)[^&\s"']+/gi, '$1***');
   e.message = scrub(e.message);
   if (e.stack) e.stack = scrub(e.stack);
   let msg = e.message;
-  if (e.name === 'GHESNotSupportedError') {
-    msg = 'workflow artifacts (the artifact v4 service) are not available on GitHub Enterprise Server. Set input `artifact-name` to an empty string to publish nothing.';
-  } else if (/\(409\)|already exists/i.test(msg)) {
+  if (/\(409\)|already exists/i.test(msg)) {
     msg += ' Artifact names must be unique within a workflow run (matrix jobs included): give each job its own `artifact-name`.';
   }
   return new Error(`Publishing artifact "${name}" failed: ${msg}`, { cause: e });

@@ -8,6 +8,7 @@ import { formatBytes, formatDuration } from '../transfer/progress.ts';
 import { secrets } from '../secrets.ts';
 import { withRetry, isTransientNetworkError, neverReachedServer } from '../retry.ts';
 import type { RunReport } from './report.ts';
+import { githubHost } from '../github/ghes.ts';
 
 const STATUS: Record<NonNullable<RunReport['outcome']>, string> = {
   success: '✅ Odoo upgrade succeeded',
@@ -153,7 +154,7 @@ export async function upsertPrComment(opts: {
   const env = opts.env ?? process.env;
   const { getOctokit } = await import('@actions/github');
   // The base URL is read now, not when the library was first imported.
-  const octokit = getOctokit(opts.token, { baseUrl: (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '') });
+  const octokit = getOctokit(opts.token, { baseUrl: githubHost(env).apiUrl });
   const where = { owner, repo };
   const retryRead = { attempts: 3, baseMs: 1000, retryable: (e: unknown) => isTransientNetworkError(e) || serverError(e) };
 

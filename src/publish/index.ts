@@ -8,6 +8,7 @@ import type { RunReport } from './report.ts';
 import { renderSummary } from './summary.ts';
 import { stemOf } from '../platform/common.ts';
 import { buildResultRecord, RESULT_FILE } from '../recent-test.ts';
+import { runUrl as runLink } from '../github/ghes.ts';
 
 /** Sets outputs that have a value; an output is written as soon as it is known. */
 export function writeOutputs(values: Record<string, string | undefined>): void {
@@ -29,16 +30,29 @@ export async function publishResults(report: RunReport, cfg: Config, opts: { art
     }
   }
   if (opts.artifactName && report.downloads.length) {
-    const { publishArtifact } = await import('./artifact.ts');
+    const { publishArtifact, ArtifactServiceUnavailable } = await import('./artifact.ts');
     // The record a later production run with require-recent-test looks for.
     const record = path.join(cfg.outputDir, RESULT_FILE);
     await writeFile(record, `${JSON.stringify(buildResultRecord(report, process.env, new Date()), null, 2)}\n`, 'utf8');
     const files = [...report.downloads.map((f) => f.path), record];
-    const a = await core.group('Publish the artifact', () =>
-      publishArtifact({ name: opts.artifactName, files, rootDirectory: cfg.outputDir, retentionDays: cfg.artifactRetentionDays, log: opts.log }),
-    );
-    report.artifact = { name: opts.artifactName, id: a.id, url: a.url, size: a.size };
-    writeOutputs({ 'artifact-id': String(a.id), 'artifact-url': a.url });
+    writeOutputs({ 'artifact-name': opts.artifactName });
+    try {
+      const a = await core.group('Publish the artifact', () =>
+        publishArtifact({ name: opts.artifactName, files, rootDirectory: cfg.outputDir, retentionDays: cfg.artifactRetentionDays, log: opts.log }),
+      );
+      report.artifact = { name: opts.artifactName, id: a.id, url: a.url, size: a.size };
+      writeOutputs({ 'artifact-id': String(a.id), 'artifact-url': a.url });
+    } catch (err) {
+      if (!(err instanceof ArtifactServiceUnavailable)) throw err;
+      // The upgrade succeeded: its files stay where they are, for a step that can publish them.
+      const text =
+        `${err.message} Artifact "${opts.artifactName}" was not published; every file stays in ${cfg.outputDir}. ` +
+        'To publish it, follow this step with actions/upload-artifact@v3 (the version GitHub Enterprise Server supports), ' +
+        'with `name` from this step\'s output `artifact-name` and `path` from its output `publish-dir`.';
+      core.notice(text);
+      report.notes.push(text);
+      writeOutputs({ 'publish-dir': cfg.outputDir });
+    }
   }
 }
 
@@ -58,7 +72,7 @@ export async function commentOnPullRequest(report: RunReport, cfg: Config, secre
     return;
   }
   const env = process.env;
-  const runUrl = `${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`;
+  const runUrl = runLink(env, env.GITHUB_REPOSITORY ?? '', env.GITHUB_RUN_ID ?? '');
   const database = stemOf(report.filename || report.final?.filename || report.requestId || 'database');
   const body = renderComment(report, { runUrl, database, redact: (s) => secrets.redact(s) });
   await upsertPrComment({ token: cfg.githubToken, repository: env.GITHUB_REPOSITORY ?? '', issueNumber: target.issueNumber, database, body, log });
