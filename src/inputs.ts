@@ -40,6 +40,8 @@ export interface Config {
   githubToken: string;
   wipe: boolean;
   requireRecentTest?: number;
+  /** Days within which a successful test upgrade of the same dump and target is reused (0: never). */
+  reuseDays: number;
   restoreDatabase: string;
   filestoreDir: string;
 }
@@ -227,6 +229,13 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
   if (wipe && api === 'v1') problems.push('Input `wipe` only works with the rpc protocol (`api: rpc` or `auto`); the v1 API has no wipe.');
   const requireText = str('require-recent-test');
   const requireRecentTest = requireText ? wholeNumber('require-recent-test', 0, 1, 365) : undefined;
+  const reuseDays = wholeNumber('reuse-days', 0, 0, 90);
+  if (reuseDays > 0 && aim === 'production') {
+    problems.push(`Input \`reuse-days\` (${reuseDays}) only applies to \`aim: test\`: a production upgrade is always a fresh request. Remove \`reuse-days\` or set it to 0.`);
+  }
+  if (reuseDays > 0 && resume) {
+    problems.push('Input `reuse-days` looks for an earlier upgrade of the same dump: it does not apply when resuming with `request-id`.');
+  }
 
   if (download === 'sql' && api === 'rpc') problems.push('Input `download: sql` needs the v1 API; the rpc protocol returns a dump directory (use `archive`).');
 
@@ -260,6 +269,7 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
     githubToken: str('github-token'),
     wipe,
     requireRecentTest,
+    reuseDays,
     restoreDatabase: str('restore-database'),
     filestoreDir: str('filestore-dir'),
   };

@@ -23,6 +23,7 @@ import { neverReachedServer } from './retry.ts';
 import { describeError } from './transfer/http.ts';
 import type { ResolvedDump } from './source/types.ts';
 import { restoreStep } from './restore.ts';
+import { reuseStep } from './github/reuse-step.ts';
 
 const log = (line: string) => core.info(secrets.redact(line));
 const warn = (line: string) => core.warning(secrets.redact(line));
@@ -85,6 +86,14 @@ export async function run(): Promise<void> {
       });
       report.filename = requested.filename || path.basename(dump.path).replace(/\/$/, '');
       report.dump = { format: info.format, size: info.size, detail: info.detail, source: dump.description };
+    }
+
+    // reuse-days: an earlier upgrade of the same dump and target stands in for the platform run.
+    if (info && (await reuseStep(report, requested, info, { log, signal: controller.signal, workDir }))) {
+      await restoreStep(report, requested, { log, signal: controller.signal });
+      await publishResults(report, requested, { artifactName: '', log }); // notes only: no new copy
+      report.outcome = 'success';
+      return;
     }
 
     // The request: resumed, or created (auto: v1 first, rpc when v1 does not exist).

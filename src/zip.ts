@@ -84,7 +84,7 @@ export async function openZipEntry(path: string, entry: ZipEntry): Promise<Reada
   return check;
 }
 
-function verifier(entry: ZipEntry): Transform {
+export function verifier(entry: ZipEntry): Transform {
   let crc = 0;
   let size = 0;
   return new Transform({
