@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
@@ -254,6 +254,40 @@ test('misses: a failed or production upgrade, a tampered dump, an artifact witho
   });
 });
 
+test('a pull request from a fork gets no secrets: a hit needs no contract; a miss stops with words before any request', async () => {
+  await withFake(async (gh) => {
+    const first = await firstUpgrade(gh);
+    await first.run.cleanup();
+    gh.addToken('ghs_fork_read', { actions: 'read', issues: 'none' });
+    const calls = platformCalls();
+    const hit = await runAction({ inputs: inputs(gh, { contract: '', 'reuse-days': '7', 'github-token': 'ghs_fork_read' }), env: prEnv(gh) });
+    try {
+      assert.equal(hit.code, 0, hit.stdout + hit.stderr);
+      assert.equal(hit.outputs.reused, 'true');
+      assert.equal(platformCalls(), calls);
+    } finally {
+      await hit.cleanup();
+    }
+    const miss = await runAction({ inputs: inputs(gh, { contract: '', 'reuse-days': '7', 'github-token': 'ghs_fork_read', target: '17.0' }), env: prEnv(gh) });
+    try {
+      assert.equal(miss.code, 1);
+      assert.match(miss.stdout, /::error::`reuse-days: 7`: nothing to reuse \(none found among 1 artifact \(1 opened: 1 different target \(18\.0, not 17\.0\)\)\), and input `contract` is empty[^\n]*Nothing was sent to the platform\./);
+      assert.equal(miss.outputs.reused, 'false');
+      assert.equal(platformCalls(), calls);
+    } finally {
+      await miss.cleanup();
+    }
+    // Without reuse-days, the contract is required as ever.
+    const plain = await runAction({ inputs: inputs(gh, { contract: '' }), env: prEnv(gh) });
+    try {
+      assert.equal(plain.code, 1);
+      assert.match(plain.stdout, /::error::Input `contract` is required/);
+    } finally {
+      await plain.cleanup();
+    }
+  });
+});
+
 test('refused before any request: reuse-days out of range, not a whole number, with aim production, with request-id', async () => {
   await withFake(async (gh) => {
     const cases: Array<[Record<string, string>, RegExp]> = [
@@ -316,4 +350,46 @@ test('the summary and the PR comment say plainly that the result was reused, fro
   assert.ok(renderComment(r, { runUrl: 'https://github.com/o/r/actions/runs/43', database: 'db' }).includes(line));
   assert.equal(ageText(90_000), '1m30s');
   assert.equal(ageText(DAY), '1 day');
+});
+
+test('rpc: a directory dump and its filestore are reused, checked by the directory digest', async () => {
+  const { startRpcEmulator } = await import('../emulator/rpc.ts');
+  const rpc = await startRpcEmulator({ tls: true, timing: { pendingMs: 200, progressMs: 1200 } });
+  try {
+    await withFake(async (gh) => {
+      const base = { contract: CONTRACT, target: '18.0', dump: dumpPath, api: 'rpc', 'platform-url': rpc.url, 'poll-interval': '1', 'github-token': gh.token, 'reuse-days': '7' };
+      const rpcEnv = (extra: Record<string, string> = {}) => ({ ...gh.env, NODE_EXTRA_CA_CERTS: rpc.caFile!, ...extra });
+      const first = await runAction({ inputs: base, env: rpcEnv(), timeoutMs: 120_000 });
+      let record: ResultRecord;
+      try {
+        assert.equal(first.code, 0, first.stdout + first.stderr);
+        const art = gh.artifacts.find((a) => String(a.id) === first.outputs['artifact-id'])!;
+        record = JSON.parse((await art.entries()).get(RESULT_FILE)!.toString('utf8')) as ResultRecord;
+        // rsync hashes nothing: the digest computed before the lookup is the record's.
+        assert.equal(record.dump.sha256, await dumpSha256(dumpPath));
+        assert.equal(record.upgradedSha256, await dumpSha256(first.outputs['upgraded-dump']!), 'the directory digest');
+        assert.deepEqual(record.files!.map((f) => f.role).sort(), ['dump', 'filestore', 'log', 'report']);
+      } finally {
+        await first.cleanup();
+      }
+      const calls = rpc.records.length;
+      const second = await runAction({ inputs: base, env: rpcEnv({ GITHUB_RUN_ID: String(PR_RUN), GITHUB_EVENT_NAME: 'pull_request' }), timeoutMs: 120_000 });
+      try {
+        assert.equal(second.code, 0, second.stdout + second.stderr);
+        assert.equal(rpc.records.length, calls, 'no rpc call on a hit');
+        assert.equal(second.outputs.reused, 'true');
+        const upgraded = second.outputs['upgraded-dump']!;
+        assert.ok((await stat(path.join(upgraded, 'toc.dat'))).isFile());
+        assert.equal(await dumpSha256(upgraded), record.upgradedSha256);
+        const out = await readdir(path.dirname(upgraded));
+        assert.ok(out.includes('filestore') && out.includes('upgrade-report.html'), out.join(','));
+        assert.ok(!out.includes('upgrade.log'), 'the log is not needed');
+        assert.match(second.stdout, /fetched dump [^,]+, filestore filestore, report upgrade-report\.html|fetched [^\n]*dump[^\n]*filestore[^\n]*report/);
+      } finally {
+        await second.cleanup();
+      }
+    });
+  } finally {
+    await rpc.close();
+  }
 });

@@ -128,7 +128,9 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
   const target = str('target');
   const aim = oneOf('aim', ['test', 'production'] as const, 'test');
   if (!resume) {
-    if (!contract) problems.push('Input `contract` is required (your Odoo Enterprise contract reference), unless you resume with `request-id` and `request-key`.');
+    // With reuse-days a run may need no request at all (pull requests from forks get no secrets): a miss then says so.
+    const reuseAsked = /^0*[1-9]\d*$/.test(str('reuse-days'));
+    if (!contract && !reuseAsked) problems.push('Input `contract` is required (your Odoo Enterprise contract reference), unless you resume with `request-id` and `request-key`.');
     if (!target) problems.push('Input `target` is required (the Odoo version to reach, e.g. `18.0` or `saas~18.2`), unless you resume.');
     if (!email && api !== 'rpc') problems.push('Input `email` is required for the v1 API (`api: v1` or `auto`): the address the platform writes to.');
   }

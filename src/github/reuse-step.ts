@@ -43,8 +43,15 @@ export async function reuseStep(report: RunReport, cfg: Config, info: DumpInfo, 
     });
   });
   if ('miss' in outcome) {
-    ctx.log(`\`reuse-days: ${cfg.reuseDays}\`: nothing to reuse, upgrading through the platform: ${outcome.miss}.`);
     writeOutputs({ reused: 'false' });
+    if (!cfg.contract) {
+      throw new Error(
+        `\`reuse-days: ${cfg.reuseDays}\`: nothing to reuse (${outcome.miss}), and input \`contract\` is empty, so no new upgrade can be requested ` +
+          '(pull requests from forks get no secrets). Run the rehearsal upgrade of this dump and target (aim: test, with its artifact published), then run this again. Nothing was sent to the platform.',
+      );
+    }
+    ctx.log(`\`reuse-days: ${cfg.reuseDays}\`: nothing to reuse, upgrading through the platform: ${outcome.miss}.`);
+    report.notes.push(`Nothing reused (reuse-days: ${cfg.reuseDays}): ${outcome.miss}.`);
     return false;
   }
   const { hit, record, downloads } = outcome;

@@ -8,7 +8,7 @@
 // another run. Only the entries needed (the upgraded dump, its notes or report, the
 // filestore) are fetched, by range, straight from the artifact's zip into their files.
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -152,6 +152,7 @@ export async function findReusable(opts: ReuseOptions): Promise<ReuseOutcome> {
       if (artifacts.length < PER_PAGE || !artifacts.some((a) => a.createdAt >= now - want.days * DAY_MS)) break;
     }
   } catch (err) {
+    if (opts.signal?.aborted) throw err; // cancelled: not a reason to upgrade
     return { miss: `the artifacts of ${repository} could not be read (${plainReason(err)})` };
   } finally {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
@@ -219,7 +220,11 @@ async function fetchResult(
     const rel = path.relative(opts.outputDir, d.path);
     await rm(d.path, { recursive: true, force: true });
     await mkdir(path.dirname(d.path), { recursive: true });
-    await rename(path.join(stage, rel), d.path);
+    await rename(path.join(stage, rel), d.path).catch(async (err: NodeJS.ErrnoException) => {
+      // output-dir on another file system than the work dir: copy instead.
+      if (err.code !== 'EXDEV') throw err;
+      await cp(path.join(stage, rel), d.path, { recursive: true });
+    });
   }
   opts.log(`${INPUT}: fetched ${downloads.map((d) => `${d.role} ${path.relative(opts.outputDir, d.path)}`).join(', ')} (${formatBytes(fetched)} of the artifact's ${formatBytes(a.size)}); the upgraded dump matches the record's SHA-256.`);
   return { downloads, fetched };
