@@ -273,7 +273,7 @@ test('the YAML reader reads what it claims, and the checker finds mistakes', asy
 
 test('every example is a well-formed workflow that uses the action\'s real inputs and outputs', async () => {
   const files = (await readdir(EXAMPLES)).filter((f) => f.endsWith('.yml'));
-  for (const want of ['fleet-weekly.yml', 'pr-rehearsal.yml', 'production-upgrade.yml', 'weekly-test-upgrade.yml']) assert.ok(files.includes(want), want);
+  for (const want of ['fleet-weekly.yml', 'pr-rehearsal.yml', 'production-upgrade.yml', 'rehearsal-upgrade.yml', 'weekly-test-upgrade.yml']) assert.ok(files.includes(want), want);
   for (const f of files) {
     const text = await readFile(path.join(EXAMPLES, f), 'utf8');
     assert.deepEqual(await checkWorkflow(text), [], f);
@@ -368,6 +368,60 @@ function describeEndToEnd(): void {
       assert.match(r.summary, /Restored into/);
     } finally {
       await r.cleanup();
+    }
+  });
+
+  test('example pair: the scheduled rehearsal upgrades once; the pull request then reuses it with zero platform calls and restores', async () => {
+    const temp = path.join(dir, 'reuse-temp');
+    await mkdir(temp, { recursive: true });
+    const context = { 'secrets.ODOO_CONTRACT': CONTRACT, 'runner.temp': temp };
+    const withOf = async (file: string) => {
+      const steps = upgradeSteps(await readFile(path.join(EXAMPLES, file), 'utf8'));
+      assert.equal(steps.length, 1, file);
+      return Object.fromEntries(Object.entries(steps[0].with).map(([k, v]) => [k, substitute(v, context)]));
+    };
+    const scheduled = await withOf('rehearsal-upgrade.yml');
+    const pr = await withOf('pr-rehearsal.yml');
+    assert.equal(scheduled.dump, pr.dump, 'both upgrade the same dump');
+    assert.ok(Number(pr['reuse-days']) > 0 && Number(scheduled['artifact-retention-days']) >= Number(pr['reuse-days']));
+    assert.equal(scheduled['reuse-days'], undefined, 'the scheduled run always upgrades afresh');
+    const sql = path.join(dir, 'reuse-rehearsal.sql');
+    await writeSampleSqlDump(sql, 300);
+    await writeFile(scheduled.dump, gzipSync(await readFile(sql)));
+
+    const first = await runStep(scheduled, { GITHUB_EVENT_NAME: 'schedule' });
+    let artifactId: string;
+    try {
+      assert.equal(first.code, 0, first.stdout + first.stderr);
+      artifactId = first.outputs['artifact-id'];
+      const art = gh.artifacts.find((a) => String(a.id) === artifactId);
+      assert.equal(art?.name, 'odoo-rehearsal-rehearsal-18.0');
+      assert.equal(art?.retentionDays, 14);
+    } finally {
+      await first.cleanup();
+    }
+
+    await psql('postgres', 'DROP DATABASE IF EXISTS rehearsal');
+    pr['restore-database'] = pr['restore-database'].replace('postgresql://odoo:odoo@localhost:5432', superBase());
+    pr['filestore-dir'] = path.join(temp, 'pr-filestore');
+    gh.addToken('ghs_example_fork_read', { actions: 'read', issues: 'none' });
+    const calls = emu.records.length;
+    const artifacts = gh.artifacts.length;
+    const second = await runStep({ ...pr, 'github-token': 'ghs_example_fork_read' }, { GITHUB_EVENT_NAME: 'pull_request', GITHUB_RUN_ID: '7000999' });
+    try {
+      assert.equal(second.code, 0, second.stdout + second.stderr);
+      assert.equal(emu.records.length - calls, 0, 'a reused rehearsal makes no platform call');
+      assert.equal(gh.artifacts.length, artifacts, 'and publishes no new copy');
+      assert.equal(second.outputs.reused, 'true');
+      assert.equal(second.outputs['artifact-id'], artifactId);
+      assert.equal(second.outputs['reused-run-id'], gh.env.GITHUB_RUN_ID);
+      assert.equal(second.outputs['restored-database'], 'rehearsal');
+      assert.ok(Number(await psql('rehearsal', "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")) >= 1);
+      assert.equal((await readdir(pr['filestore-dir'])).length, 2);
+      assert.match(second.summary, /Reused result/);
+      assert.match(second.summary, /Restored into/);
+    } finally {
+      await second.cleanup();
     }
   });
 

@@ -258,6 +258,7 @@ try {
 if (results) {
   const out = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : path.join(ROOT, 'docs', 'benchmarks.md');
   await writeReport(out, results);
+  await (await import('./reuse.ts')).benchReuse(out, quick); // its own section: reuse-days miss vs hit
   say(`done in ${Math.round(results.elapsedMs / 1000)} s; wrote ${path.relative(ROOT, out)}`);
   await (await import('./restore.ts')).benchRestore({ quick, out }); // its own section of the same file
 }

@@ -40,6 +40,8 @@ export interface Config {
   githubToken: string;
   wipe: boolean;
   requireRecentTest?: number;
+  /** Days within which a successful test upgrade of the same dump and target is reused (0: never). */
+  reuseDays: number;
   restoreDatabase: string;
   filestoreDir: string;
   /** The production filestore laid down before the upgraded files: a path, an artifact name or an https URL. */
@@ -145,9 +147,11 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
   const target = str('target');
   const aim = oneOf('aim', ['test', 'production'] as const, 'test');
   if (!resume) {
-    // With dump-database the contract can come from the database itself (database.enterprise_code).
-    if (!contract && !str('dump-database')) {
-      problems.push('Input `contract` is required (your Odoo Enterprise contract reference), unless you resume with `request-id` and `request-key` or dump a database with `dump-database` (its `database.enterprise_code` is used).');
+    // With dump-database the contract can come from the database itself (database.enterprise_code); with
+    // reuse-days a run may need no request at all (pull requests from forks get no secrets): a miss then says so.
+    const reuseAsked = /^0*[1-9]\d*$/.test(str('reuse-days'));
+    if (!contract && !str('dump-database') && !reuseAsked) {
+      problems.push('Input `contract` is required (your Odoo Enterprise contract reference), unless you resume with `request-id` and `request-key`, dump a database with `dump-database` (its `database.enterprise_code` is used), or set `reuse-days` (a run that reuses needs no contract).');
     }
     if (!target) problems.push('Input `target` is required (the Odoo version to reach, e.g. `18.0` or `saas~18.2`), unless you resume.');
     if (!email && api !== 'rpc') problems.push('Input `email` is required for the v1 API (`api: v1` or `auto`): the address the platform writes to.');
@@ -251,6 +255,13 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
   if (wipe && api === 'v1') problems.push('Input `wipe` only works with the rpc protocol (`api: rpc` or `auto`); the v1 API has no wipe.');
   const requireText = str('require-recent-test');
   const requireRecentTest = requireText ? wholeNumber('require-recent-test', 0, 1, 365) : undefined;
+  const reuseDays = wholeNumber('reuse-days', 0, 0, 90);
+  if (reuseDays > 0 && aim === 'production') {
+    problems.push(`Input \`reuse-days\` (${reuseDays}) only applies to \`aim: test\`: a production upgrade is always a fresh request. Remove \`reuse-days\` or set it to 0.`);
+  }
+  if (reuseDays > 0 && resume) {
+    problems.push('Input `reuse-days` looks for an earlier upgrade of the same dump: it does not apply when resuming with `request-id`.');
+  }
 
   const restoreDatabase = str('restore-database');
   const filestoreDir = str('filestore-dir');
@@ -298,6 +309,7 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
     githubToken: str('github-token'),
     wipe,
     requireRecentTest,
+    reuseDays,
     restoreDatabase,
     filestoreDir,
     originalFilestore,

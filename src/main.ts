@@ -15,6 +15,10 @@ import { downloadResults } from './steps/download.ts';
 import { restoreStep } from './postgres/restore.ts';
 import { settleContract } from './postgres/contract.ts';
 import { publish } from './steps/publish.ts';
+import { reuseEarlierUpgrade } from './steps/reuse.ts';
+import type { Config } from './inputs.ts';
+import type { DumpInfo } from './formats/inspect.ts';
+import type { Job } from './pipeline/job.ts';
 import { finish } from './steps/finish.ts';
 
 export type { Deps } from './pipeline/deps.ts';
@@ -29,13 +33,10 @@ export async function run(deps: Deps): Promise<void> {
     const workDir = await makeWorkDir(job, cfg);
     if (!cfg.resume) await settleContract(cfg, { log: job.log, warn: job.warn, signal: job.signal, secrets: job.deps.secrets });
     const dump = await findDump(job, cfg, workDir);
-    const request = await openRequest(job, cfg);
-    await sendDump(job, request, dump);
-    const final = await awaitOutcome(job, cfg, request);
-    if (final) {
-      await downloadResults(job, cfg, request, final);
+    const ended = (await reuseEarlierUpgrade(job, cfg, dump, workDir)) || (await upgradeOnPlatform(job, cfg, dump));
+    if (ended) {
       await restoreStep(job.report, cfg, { log: job.log, signal: job.signal, originalDump: dump?.path, workDir });
-      await publish(job, cfg, request, final);
+      await publish(job, cfg);
       job.report.outcome = 'success';
     }
   } catch (err) {
@@ -43,4 +44,13 @@ export async function run(deps: Deps): Promise<void> {
   } finally {
     await finish(job);
   }
+}
+
+/** The platform's part: true once the results are downloaded, false when the run leaves the request running. */
+async function upgradeOnPlatform(job: Job, cfg: Config, dump: DumpInfo | undefined): Promise<boolean> {
+  const request = await openRequest(job, cfg);
+  await sendDump(job, request, dump);
+  const final = await awaitOutcome(job, cfg, request);
+  if (final) await downloadResults(job, cfg, request, final);
+  return final !== undefined;
 }

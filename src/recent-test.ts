@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { BadAnswerError, HttpStatusError, callJson, dispatcher, readBounded } from './http.ts';
-import { listZip, openZipEntry, ZipFormatError } from './formats/zip.ts';
+import { listZip, openZipEntry, ZipFormatError, type ZipEntry } from './formats/zip.ts';
 import { isTransientNetworkError, withRetry } from './retry.ts';
 import type { RunReport } from './publish/report.ts';
 import { githubHost, runUrl as runLink } from './github/ghes.ts';
@@ -48,6 +48,8 @@ export interface ResultRecord {
   /** Size of the upgraded dump (a file; absent for a directory dump), for reports such as the fleet table. */
   upgradedBytes?: number;
   startedAt?: string;
+  /** What the artifact holds, by path inside it (a directory: the entries below it): what reuse-days fetches. */
+  files?: Array<{ role: string; name: string; bytes: number; sha256?: string }>;
   finishedAt: string;
   repository: string;
   runId?: number;
@@ -57,7 +59,7 @@ export interface ResultRecord {
   sha?: string;
 }
 
-export function buildResultRecord(report: RunReport, env: NodeJS.ProcessEnv, now: Date): ResultRecord {
+export function buildResultRecord(report: RunReport, env: NodeJS.ProcessEnv, now: Date, outputDir?: string): ResultRecord {
   const num = (v: string | undefined) => (v && /^\d+$/.test(v) ? Number(v) : undefined);
   const upgraded = report.downloads.find((f) => f.role === 'dump' || f.role === 'sql');
   const rec: ResultRecord = {
@@ -81,6 +83,14 @@ export function buildResultRecord(report: RunReport, env: NodeJS.ProcessEnv, now
   if (upgraded?.sha256) rec.upgradedSha256 = upgraded.sha256;
   if (upgraded && Number.isSafeInteger(upgraded.bytes) && upgraded.bytes > 0) rec.upgradedBytes = upgraded.bytes;
   rec.startedAt = report.startedAt.toISOString();
+  if (outputDir !== undefined && report.downloads.length) {
+    rec.files = report.downloads.map((f) => ({
+      role: f.role,
+      name: path.relative(outputDir, f.path).split(path.sep).join('/'),
+      bytes: f.bytes,
+      ...(f.sha256 ? { sha256: f.sha256 } : {}),
+    }));
+  }
   const runId = num(env.GITHUB_RUN_ID);
   const attempt = num(env.GITHUB_RUN_ATTEMPT);
   if (runId !== undefined) rec.runId = runId;
@@ -198,6 +208,15 @@ export interface RecentTestOptions {
   log: (line: string) => void;
   signal?: AbortSignal;
   now?: number;
+  /** Told where each opened artifact's zip lives and what it holds (reuse-days fetches entries from it). */
+  onZip?: (a: ListedArtifact, zip: OpenedZip) => void;
+}
+
+export interface OpenedZip {
+  blobUrl: string;
+  blobHeaders: Record<string, string>;
+  total: number;
+  entries: ZipEntry[];
 }
 
 /** Finds the newest record proving a test upgrade of the target within `days`; throws when there is none. */
@@ -287,7 +306,7 @@ export function proofText(p: RecentTestProof): string {
   return `test upgrade to ${p.target} (request ${p.requestId}) finished ${p.finishedAt} in ${run}${p.workflow ? ` of "${p.workflow}"` : ''}, artifact "${p.artifact.name}" (id ${p.artifact.id})`;
 }
 
-async function listPage(api: string, repository: string, page: number, opts: RecentTestOptions): Promise<ReturnType<typeof parseArtifactList>> {
+export async function listPage(api: string, repository: string, page: number, opts: RecentTestOptions): Promise<ReturnType<typeof parseArtifactList>> {
   const url = `${api}/repos/${repository}/actions/artifacts?per_page=${PER_PAGE}&page=${page}`;
   try {
     // A GET: safe to repeat after a network blip or a 5xx, so one hiccup does not block production.
@@ -304,7 +323,7 @@ async function listPage(api: string, repository: string, page: number, opts: Rec
   }
 }
 
-function ghHeaders(token: string): Record<string, string> {
+export function ghHeaders(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}`, accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' };
 }
 
@@ -325,7 +344,7 @@ function restError(err: unknown, doing: string, repository: string): RecentTestE
  * directory) and the record's own bytes are fetched, with range requests, into a sparse
  * copy the zip reader can open: an artifact holding a multi-GiB dump costs a few KiB.
  */
-async function readRecord(a: ListedArtifact, api: string, opts: RecentTestOptions, file: string): Promise<ResultRecord | string> {
+export async function readRecord(a: ListedArtifact, api: string, opts: RecentTestOptions, file: string): Promise<ResultRecord | string> {
   const doing = `downloading artifact "${a.name}" (id ${a.id})`;
   // The token goes to the API only, never to wherever a listing points.
   if (new URL(a.downloadUrl).origin !== new URL(api).origin) return 'download address outside the API';
@@ -377,6 +396,7 @@ async function readRecord(a: ListedArtifact, api: string, opts: RecentTestOption
       });
       if (!entries) return 'not a readable zip';
     }
+    opts.onZip?.(a, { blobUrl, blobHeaders, total, entries });
     const entry = entries.find((e) => e.name === RESULT_FILE);
     if (!entry) return `no ${RESULT_FILE}`;
     if (entry.size > MAX_RECORD_BYTES || entry.compressedSize > MAX_RECORD_BYTES) return `${RESULT_FILE} too large`;
@@ -426,6 +446,6 @@ async function fetchRange(
 }
 
 /** Drops an answer's body without leaving an unhandled stream error behind. */
-async function discard(body: { dump(opts?: { limit: number }): Promise<void> }): Promise<void> {
+export async function discard(body: { dump(opts?: { limit: number }): Promise<void> }): Promise<void> {
   await body.dump({ limit: 64 * 1024 }).catch(() => undefined);
 }

@@ -93,9 +93,10 @@ export async function openZipEntry(path: string, entry: ZipEntry): Promise<Reada
   }
 }
 
-function verified(source: Readable, entry: ZipEntry): Readable {
+/** Passes an entry's decompressed bytes through, failing at the end when their CRC-32 differs from the entry's. */
+export function verifier(entry: ZipEntry): Transform {
   let crc = 0;
-  const check = new Transform({
+  return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       crc = crc32(chunk, crc);
       cb(null, chunk);
@@ -104,6 +105,10 @@ function verified(source: Readable, entry: ZipEntry): Readable {
       cb(crc >>> 0 === entry.crc32 >>> 0 ? null : new ZipFormatError(`entry "${entry.name}" fails its CRC-32 check (damaged zip)`));
     },
   });
+}
+
+function verified(source: Readable, entry: ZipEntry): Readable {
+  const check = verifier(entry);
   source.on('error', (err) => check.destroy(damaged(err)));
   check.on('close', () => source.destroy()); // a reader that stops early frees the file
   return source.pipe(check);

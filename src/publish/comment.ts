@@ -9,6 +9,7 @@ import { secrets } from '../secrets.ts';
 import { withRetry, isTransientNetworkError, neverReachedServer } from '../retry.ts';
 import type { RunReport } from './report.ts';
 import { githubHost } from '../github/ghes.ts';
+import { reusedMarkdown } from '../github/reuse-text.ts';
 
 const STATUS: Record<NonNullable<RunReport['outcome']>, string> = {
   success: '✅ Odoo upgrade succeeded',
@@ -40,6 +41,7 @@ export function renderComment(report: RunReport, ctx: { runUrl: string; database
   if (aim) facts.push(`aim ${code(aim)}`);
   if (r.requestId) facts.push(`request ${code(r.requestId)}${r.resumed ? ' (resumed)' : ''}`);
   out.push(facts.join(' · '), '');
+  if (r.reused) out.push(`> ${reusedMarkdown(r.reused)}`, '');
   if (aim === 'production') out.push('> [!WARNING]', '> **Production upgrade:** test the upgraded database before it replaces the production one.', '');
 
   if (r.final?.message) out.push('**Message from the platform:**', '', ...quote(freeText(r.final.message)), '');

@@ -9,6 +9,7 @@ import { renderSummary } from './summary.ts';
 import { stemOf } from '../platform/common.ts';
 import { buildResultRecord, RESULT_FILE } from '../recent-test.ts';
 import { runUrl as runLink } from '../github/ghes.ts';
+import { completeDigests } from '../github/digest.ts';
 
 /** Sets outputs that have a value; an output is written as soon as it is known. */
 export function writeOutputs(values: Record<string, string | undefined>): void {
@@ -33,7 +34,9 @@ export async function publishResults(report: RunReport, cfg: Config, opts: { art
     const { publishArtifact, ArtifactServiceUnavailable } = await import('./artifact.ts');
     // The record a later production run with require-recent-test looks for.
     const record = path.join(cfg.outputDir, RESULT_FILE);
-    await writeFile(record, `${JSON.stringify(buildResultRecord(report, process.env, new Date()), null, 2)}\n`, 'utf8');
+    // The record names the upgraded dump by digest, directories too: reuse-days checks it.
+    await completeDigests(report.downloads);
+    await writeFile(record, `${JSON.stringify(buildResultRecord(report, process.env, new Date(), cfg.outputDir), null, 2)}\n`, 'utf8');
     const files = [...report.downloads.map((f) => f.path), record];
     writeOutputs({ 'artifact-name': opts.artifactName });
     try {

@@ -3,6 +3,7 @@
 import type { DownloadedFile, Status, UploadResult } from '../platform/types.ts';
 import type { Transition } from '../steps/poll.ts';
 import type { RecentTestProof } from '../recent-test.ts';
+import type { ReusedUpgrade } from '../github/reuse-text.ts';
 
 export interface RunReport {
   startedAt: Date;
@@ -26,6 +27,8 @@ export interface RunReport {
   notesHtml?: string;
   /** What proved a recent test upgrade (require-recent-test). */
   recentTest?: RecentTestProof;
+  /** The earlier upgrade this run reused instead of asking the platform (reuse-days). */
+  reused?: ReusedUpgrade;
   warnings: string[];
   /** Plain remarks for the summary (why no PR comment was written, ...). */
   notes: string[];

@@ -4,6 +4,7 @@
 import { escapeMarkdown, notesToMarkdown } from './html-text.ts';
 import { formatBytes, formatDuration } from '../transfer/progress.ts';
 import type { RunReport } from './report.ts';
+import { reusedMarkdown } from '../github/reuse-text.ts';
 
 export const MAX_SUMMARY_BYTES = 1024 * 1024 - 4096;
 
@@ -48,6 +49,7 @@ export function renderSummary(r: RunReport, redact: (s: string) => string = (s) 
     }
     out.push('');
   }
+  if (r.reused) out.push('> [!NOTE]', `> ${reusedMarkdown(r.reused)}`, '');
   if (r.error) out.push('> [!CAUTION]', ...quote(r.error), '');
   if (r.final?.message) out.push('**Message from the platform:**', '', ...quote(r.final.message), '');
   for (const w of r.warnings) out.push('> [!WARNING]', ...quote(w), '');
@@ -61,7 +63,7 @@ export function renderSummary(r: RunReport, redact: (s: string) => string = (s) 
     ['Aim', esc(r.aim ?? r.final?.aim)],
     ['Dump', r.dump ? `${esc(r.filename)} — ${esc(r.dump.detail)}${r.dump.detail.includes(formatBytes(r.dump.size)) ? '' : `, ${formatBytes(r.dump.size)}`}, from ${esc(r.dump.source)}` : esc(r.filename)],
   ];
-  if (r.dump?.sha256 || r.upload?.sha256) rows.push(['Uploaded sha256', `\`${r.upload?.sha256 ?? r.dump?.sha256}\``]);
+  if (r.dump?.sha256 || r.upload?.sha256) rows.push([r.reused ? 'Dump sha256' : 'Uploaded sha256', `\`${r.upload?.sha256 ?? r.dump?.sha256}\``]);
   if (r.upload) {
     const rate = r.upload.seconds > 0 ? ` (${(r.upload.bytes / 1048576 / r.upload.seconds).toFixed(1)} MiB/s)` : '';
     rows.push(['Upload', `${r.upload.method}, ${formatBytes(r.upload.bytes)} in ${formatDuration(r.upload.seconds)}${rate}${r.upload.resumes ? `, ${r.upload.resumes} resume(s)` : ''}`]);

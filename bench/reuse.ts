@@ -1,0 +1,136 @@
+// reuse-days: what a pull-request rehearsal costs when it misses (a platform upgrade) and when
+// it hits (the earlier artifact), with the emulator's processing set to minutes. Runs the
+// bundled action (dist/index.js) against the emulator (HTTPS) and the GitHub fake, both on
+// loopback; wall time is spawn to exit; platform calls are what the emulator recorded; bytes
+// fetched are the blob ranges the fake served. Each hit follows a miss at a different
+// processing time: a hit's wall time must not follow it.
+// `node bench/reuse.ts [--quick]` writes its section into docs/benchmarks.md;
+// bench/run.ts calls benchReuse() after writing the rest of the file.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startEmulator } from '../emulator/server.ts';
+import { startGitHubFake } from '../emulator/github.ts';
+import { runAction } from '../__tests__/support/action.ts';
+import { writeSampleSqlDump } from '../__tests__/support/sample-dump.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const BEGIN = '<!-- reuse-bench -->';
+const END = '<!-- /reuse-bench -->';
+
+interface Pair {
+  processingS: number;
+  miss: { wallS: number; platformCalls: number; ghRequests: number };
+  hit: { wallS: number; platformCalls: number; ghRequests: number; blobBytes: number; artifactBytes: number; upgradedBytes: number };
+}
+
+const say = (s: string) => console.log(`[bench reuse ${new Date().toISOString().slice(11, 19)}] ${s}`);
+
+/** One miss then one hit, with the platform's processing lasting `processingS`. */
+async function pair(processingS: number, dump: string, rows: number): Promise<Pair> {
+  const emu = await startEmulator({ tls: true, timing: { pendingMs: 5_000, processingMs: processingS * 1000, testingMs: 5_000 } });
+  const gh = await startGitHubFake();
+  try {
+    const inputs = {
+      contract: 'M-bench-reuse', email: 'bench@example.com', target: '18.0', aim: 'test', dump, 'platform-url': emu.url,
+      'github-token': gh.token, 'reuse-days': '7',
+    };
+    const env = { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile!, GITHUB_EVENT_NAME: 'pull_request' };
+    const timeoutMs = (processingS + 600) * 1000;
+    const timed = async (extraEnv: Record<string, string>) => {
+      const calls = emu.records.length;
+      const ghBefore = gh.requests.length;
+      const t0 = performance.now();
+      const r = await runAction({ inputs, env: { ...env, ...extraEnv }, timeoutMs });
+      const wallS = (performance.now() - t0) / 1000;
+      if (r.code !== 0) throw new Error(`the action failed:\n${r.stdout}\n${r.stderr}`);
+      const ghNew = gh.requests.slice(ghBefore);
+      const out = { wallS, platformCalls: emu.records.length - calls, ghRequests: ghNew.length, reused: r.outputs.reused, artifact: r.outputs['artifact-id'], ghNew };
+      await r.cleanup();
+      return out;
+    };
+    say(`${rows}-row dump, processing ${processingS} s: miss (a platform upgrade)`);
+    const miss = await timed({});
+    if (miss.reused !== 'false') throw new Error('the first run should have missed');
+    say(`  miss: ${miss.wallS.toFixed(1)} s, ${miss.platformCalls} platform calls; now the hit`);
+    const hit = await timed({ GITHUB_RUN_ID: '7000002' });
+    if (hit.reused !== 'true') throw new Error('the second run should have reused the first');
+    const art = gh.artifacts.find((a) => String(a.id) === hit.artifact)!;
+    const blobBytes = hit.ghNew
+      .filter((r) => r.path.startsWith('/blob/'))
+      .reduce((sum, r) => {
+        const m = /^bytes=(\d+)-(\d+)$/.exec(r.range ?? '');
+        return sum + (m ? Math.min(Number(m[2]), art.size - 1) - Number(m[1]) + 1 : art.size);
+      }, 0);
+    const upgradedBytes = [...(await art.entries()).entries()].filter(([n]) => n.endsWith('.zip')).reduce((s, [, b]) => s + b.length, 0);
+    say(`  hit: ${hit.wallS.toFixed(1)} s, ${hit.platformCalls} platform calls, ${blobBytes} bytes from the artifact store`);
+    return {
+      processingS,
+      miss: { wallS: miss.wallS, platformCalls: miss.platformCalls, ghRequests: miss.ghRequests },
+      hit: { wallS: hit.wallS, platformCalls: hit.platformCalls, ghRequests: hit.ghRequests, blobBytes, artifactBytes: art.size, upgradedBytes },
+    };
+  } finally {
+    await gh.close();
+    await emu.close();
+  }
+}
+
+export async function benchReuse(outFile = path.join(ROOT, 'docs', 'benchmarks.md'), quick = false): Promise<void> {
+  const started = Date.now();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-reuse-'));
+  try {
+    const rows = quick ? 20_000 : 200_000;
+    const dump = path.join(dir, 'rehearsal.sql');
+    await writeSampleSqlDump(dump, rows);
+    const dumpBytes = (await readFile(dump)).length;
+    const times = quick ? [10, 30] : [60, 300];
+    const pairs: Pair[] = [];
+    for (const s of times) pairs.push(await pair(s, dump, rows));
+    await writeSection(outFile, section(pairs, dumpBytes, quick, Date.now() - started));
+    say(`wrote the reuse-days section of ${path.relative(ROOT, outFile)}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function section(pairs: Pair[], dumpBytes: number, quick: boolean, elapsedMs: number): string {
+  const mib = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
+  const L = [
+    BEGIN,
+    '## Pull-request rehearsal: reuse-days miss vs hit',
+    '',
+    `Generated by \`${quick ? 'node bench/reuse.ts --quick' : 'npm run bench'}\` (bench/reuse.ts) on ${new Date().toISOString().slice(0, 10)}; ${Math.round(elapsedMs / 1000)} s.`,
+    `The bundled action runs twice per row with \`reuse-days: 7\` against the emulator (HTTPS) and the GitHub fake, on loopback: first a miss (an upgrade`,
+    `through the platform, its artifact published), then a hit from another run id. Dump: plain SQL, ${mib(dumpBytes)}. Poll interval: the default (30 s, backing off).`,
+    'Wall time: spawn to exit. Platform calls: requests the emulator recorded. Bytes: what the artifact store served to the hit (range requests), against the artifact\'s size.',
+    '',
+    '| platform processing | miss: wall | miss: platform calls | hit: wall | hit: platform calls | hit: GitHub requests | hit: bytes fetched / artifact |',
+    '|---|---|---|---|---|---|---|',
+    ...pairs.map(
+      (p) =>
+        `| ${p.processingS >= 60 ? `${p.processingS / 60} min` : `${p.processingS} s`} | ${p.miss.wallS.toFixed(1)} s | ${p.miss.platformCalls} | ${p.hit.wallS.toFixed(2)} s | ${p.hit.platformCalls} | ${p.hit.ghRequests} | ${mib(p.hit.blobBytes)} / ${mib(p.hit.artifactBytes)} (upgraded dump ${mib(p.hit.upgradedBytes)}) |`,
+    ),
+    '',
+  ];
+  const hits = pairs.map((p) => p.hit.wallS);
+  const zero = pairs.every((p) => p.hit.platformCalls === 0);
+  L.push(
+    `Goal: a hit costs no platform call (${zero ? 'met' : '**missed**'}) and its wall time does not grow with the platform's processing time ` +
+      `(hits: ${hits.map((h) => `${h.toFixed(2)} s`).join(', ')} for ${pairs.map((p) => `${p.processingS} s`).join(', ')} of processing).`,
+    END,
+  );
+  return L.join('\n');
+}
+
+/** Replaces the section between the markers, or appends it: the rest of the file is run.ts's. */
+async function writeSection(file: string, text: string): Promise<void> {
+  const old = await readFile(file, 'utf8').catch(() => '');
+  const a = old.indexOf(BEGIN);
+  const b = old.indexOf(END);
+  const next = a >= 0 && b > a ? `${old.slice(0, a)}${text}${old.slice(b + END.length)}` : `${old.trimEnd()}\n\n${text}\n`;
+  await writeFile(file, next);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await benchReuse(undefined, process.argv.includes('--quick'));
+}
