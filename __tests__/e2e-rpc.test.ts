@@ -4,12 +4,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, stat, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { startRpcEmulator, type RpcEmulator } from '../emulator/rpc.ts';
 import { startGitHubFake, type GitHubFake } from '../emulator/github.ts';
 import { runAction, findLeaks } from './support/action.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 
+const execFileP = promisify(execFile);
 let emu: RpcEmulator;
 let gh: GitHubFake;
 let dir: string;
@@ -50,6 +53,13 @@ test('api: auto falls back to rpc, uploads with rsync, downloads dump, filestore
     assert.equal(req.upload?.name, 'origin.sql');
     assert.ok(req.wiped, 'wiped');
     assert.ok((await stat(run.outputs['upgraded-dump'])).isDirectory());
+    // The node is a bare host (port 443): the action went there, and got a real directory dump back.
+    assert.match(emu.hostUri, /^127\.\d+\.\d+\.\d+$/);
+    assert.ok(emu.records.some((c) => c.listener === 'node' && c.endpoint === 'upgrade/request/process'));
+    assert.equal(req.markedCopy, undefined, 'the sample SQL restores: a real upgraded dump');
+    const { stdout: toc } = await execFileP('pg_restore', ['--list', run.outputs['upgraded-dump']]);
+    assert.match(toc, /TABLE public odoo_upgrade_emulator/);
+    assert.match(toc, /TABLE DATA public res_partner/);
     assert.ok((await stat(run.outputs.notes)).size > 0);
     const out = await readdir(path.dirname(run.outputs.notes));
     for (const f of ['filestore', 'upgrade-report.html', 'upgrade.log']) assert.ok(out.includes(f), `${f} in ${out}`);

@@ -19,6 +19,7 @@ import { ZipWriter } from '../emulator/zip-writer.ts';
 import { readZip, writeStoredZip } from '../emulator/zip-reader.ts';
 import { gzipSync } from 'node:zlib';
 import { startPostgres } from './support/postgres.ts';
+import { EmulatorPostgres } from '../emulator/postgres.ts';
 
 const run = promisify(execFile);
 // A dispatcher of our own: undici 8's global one hangs on a FormData body once it has served a request.
@@ -289,6 +290,22 @@ test('with PostgreSQL: dump.sql is real SQL that psql restores, with the visible
   } finally {
     await pg.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('without PostgreSQL client tools the emulator still runs and says its dumps are marked copies', async () => {
+  const saved = process.env.PATH;
+  process.env.PATH = '/nonexistent';
+  const lines: string[] = [];
+  const pg = new EmulatorPostgres((l) => lines.push(l));
+  try {
+    const got = await pg.get();
+    assert.ok('missing' in got);
+    assert.match(got.missing, /client tools \(pg_dump, pg_restore, psql\) are not on PATH/);
+    assert.ok(lines.some((l) => /upgraded dumps will be marked copies/.test(l)), lines.join('\n'));
+  } finally {
+    process.env.PATH = saved;
+    await pg.close();
   }
 });
 

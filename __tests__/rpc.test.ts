@@ -152,6 +152,7 @@ test('file dump: create, upload with rsync, process, wait, download, close', asy
     assert.equal(report.sha256, sha(await readFile(report.path)));
     const log = await readFile(files.find((f) => f.role === 'log')!.path, 'utf8');
     assert.match(log, /upgrade done/);
+    assert.match(log, /WARNING upgrade: the upgraded dump is a marked copy of the upload, not a real dump: the upload is not a dump PostgreSQL can read/);
     assert.deepEqual(r.transfers.map((t) => [t.type, t.stoppedAt !== undefined]), [['upload', true], ['download', true]]);
   } finally {
     await p.close();

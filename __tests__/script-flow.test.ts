@@ -241,3 +241,49 @@ test('wipe goes to the main server with contract and token, and wipes every requ
   assert.equal([...emu.requests.values()].find((x) => x.id === Number(other.request_id))!.wiped, false);
   await assert.rejects(rpc(`https://${emu.hostUri}`, 'upgrade/request/wipe', { contract: CONTRACT, token: last.token }), /no handler|404|Error/);
 });
+
+test('npm run emulator serves both protocols and prints what the script needs', { skip }, async () => {
+  const child = spawn(process.execPath, ['emulator/cli.ts', '--no-postgres', '--cert-dir', path.join(dir, 'cli-certs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (/^The action: .*$/m.test(out)) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`the emulator exited (${code}): ${out}`)));
+    });
+    const server = /^ {2}export UPGRADE_SERVER_NAME=(https:\/\/\S+)$/m.exec(out)?.[1];
+    const ca = /export SSL_CERT_FILE=(\S+)/.exec(out)?.[1];
+    assert.ok(server && ca, out);
+    assert.match(out, /SSL_VERIFICATION=0/);
+    assert.match(out, /--contract M-emulator/);
+    const v1 = /^Database Upgrade API v1: platform-url (http\S+)$/m.exec(out)?.[1];
+    assert.ok(v1, out);
+
+    const cli = new Agent({ connect: { ca: await readFile(ca, 'utf8') } });
+    try {
+      const res = await request(`${server}/upgrade/request/create`, {
+        method: 'POST', headers: { 'Content-type': 'application/json' }, dispatcher: cli,
+        body: JSON.stringify({ jsonrpc: '2.0', method: 'not_used', id: 'not_used', params: {
+          contract: 'M-emulator', target: TARGET, aim: 'test', actuator: 'cli', env_vars: [], ssh_key: await readFile(`${key}.pub`, 'utf8'), api_version: '0.2',
+        } }),
+      });
+      const created = ((await res.body.json()) as { result: { token: string; assigned_host_uri: string } }).result;
+      assert.match(created.assigned_host_uri, /^127\.\d+\.\d+\.\d+$/);
+      const st = await request(`https://${created.assigned_host_uri}/upgrade/request/status`, {
+        method: 'POST', headers: { 'Content-type': 'application/json' }, dispatcher: cli,
+        body: JSON.stringify({ jsonrpc: '2.0', method: 'not_used', id: 'not_used', params: { token: created.token } }),
+      });
+      assert.equal(((await st.body.json()) as { result: { status: string } }).result.status, 'new');
+      const v1res = await request(`${v1}/database/v1/status?request=1&key=x`, { dispatcher: cli });
+      assert.match(await v1res.body.text(), /"failures"/);
+    } finally {
+      await cli.close();
+    }
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+  }
+});

@@ -71,20 +71,7 @@ async function make(f: CertFiles): Promise<void> {
     await openssl(['req', '-x509', '-new', ...ec, '-keyout', t.caKeyFile, '-out', t.caFile, '-days', '3650',
       '-subj', '/CN=Odoo Upgrade Emulator local CA',
       '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-    const csr = path.join(tmp, 'server.csr');
-    const ext = path.join(tmp, 'server.ext');
-    await writeFile(ext, [
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=serverAuth',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      'subjectKeyIdentifier=hash',
-      'authorityKeyIdentifier=keyid,issuer',
-      '',
-    ].join('\n'));
-    await openssl(['req', '-new', ...ec, '-keyout', t.keyFile, '-out', csr, '-subj', '/CN=localhost']);
-    await openssl(['x509', '-req', '-in', csr, '-CA', t.caFile, '-CAkey', t.caKeyFile, '-set_serial', `0x${randomBytes(16).toString('hex')}`,
-      '-days', '825', '-out', t.certFile, '-extfile', ext]);
+    await signServerCert(t, ['127.0.0.1'], 825, tmp);
     await Promise.all([chmod(t.caKeyFile, 0o600), chmod(t.keyFile, 0o600)]);
     for (const name of ['caKeyFile', 'caFile', 'keyFile', 'certFile'] as const) await rename(t[name], f[name]);
   } finally {
@@ -128,24 +115,28 @@ export async function issueServerCert(ca: CertFiles, ips: string[]): Promise<{ k
   for (const ip of all) if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw new Error(`issueServerCert: not an IPv4 address: ${ip}`);
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'odoo-upgrade-emulator-cert-'));
   try {
-    const key = path.join(tmp, 'server.key');
-    const csr = path.join(tmp, 'server.csr');
-    const ext = path.join(tmp, 'server.ext');
-    const cert = path.join(tmp, 'server.pem');
-    await writeFile(ext, [
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=serverAuth',
-      `subjectAltName=${all.map((ip) => `IP:${ip}`).join(',')},DNS:localhost`,
-      'subjectKeyIdentifier=hash',
-      'authorityKeyIdentifier=keyid,issuer',
-      '',
-    ].join('\n'));
-    await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${ips[0] ?? 'localhost'}`]);
-    await openssl(['x509', '-req', '-in', csr, '-CA', ca.caFile, '-CAkey', ca.caKeyFile, '-set_serial', `0x${randomBytes(16).toString('hex')}`,
-      '-days', '30', '-out', cert, '-extfile', ext]);
-    return { key: await readFile(key), cert: await readFile(cert) };
+    const t = { ...ca, keyFile: path.join(tmp, 'server.key'), certFile: path.join(tmp, 'server.pem') };
+    await signServerCert(t, all, 30, tmp);
+    return { key: await readFile(t.keyFile), cert: await readFile(t.certFile) };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** A new EC key and a server certificate for `ips` and localhost, signed by the CA in `f`. */
+async function signServerCert(f: CertFiles, ips: string[], days: number, tmp: string): Promise<void> {
+  const csr = path.join(tmp, 'server.csr');
+  const ext = path.join(tmp, 'server.ext');
+  await writeFile(ext, [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    'extendedKeyUsage=serverAuth',
+    `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')},DNS:localhost`,
+    'subjectKeyIdentifier=hash',
+    'authorityKeyIdentifier=keyid,issuer',
+    '',
+  ].join('\n'));
+  await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f.keyFile, '-out', csr, '-subj', '/CN=localhost']);
+  await openssl(['x509', '-req', '-in', csr, '-CA', f.caFile, '-CAkey', f.caKeyFile, '-set_serial', `0x${randomBytes(16).toString('hex')}`,
+    '-days', String(days), '-out', f.certFile, '-extfile', ext]);
 }

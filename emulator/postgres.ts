@@ -9,10 +9,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, chmod, chown, cp, lchown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { constants, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -85,7 +86,12 @@ export class EmulatorPostgres {
       try {
         this.child = await launch(server.bin, data, port, owner, (l) => this.log(`[postgres] ${l}`));
         const child = this.child;
-        const onExit = () => child.pid && signal(child.pid, 'SIGKILL');
+        const base = this.base;
+        // A forgotten close(): the server must not outlive us, nor its files stay behind.
+        const onExit = () => {
+          if (child.pid) signal(child.pid, 'SIGKILL');
+          rmSync(base, { recursive: true, force: true });
+        };
         process.once('exit', onExit);
         child.once('exit', () => process.removeListener('exit', onExit));
         this.log(`PostgreSQL ${server.major} (${server.bin}) started on 127.0.0.1:${port}, pid ${child.pid}`);
@@ -191,20 +197,13 @@ async function launch(bin: string, data: string, port: number, owner: Owner | un
       if (child.exitCode === null && child.pid) signal(child.pid, 'SIGKILL');
       reject(err);
     };
-    let buffered = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      buffered += d.toString('utf8');
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl).trimEnd();
-        buffered = buffered.slice(nl + 1);
-        recent.push(line);
-        if (recent.length > 20) recent.shift();
-        if (/ERROR|FATAL|PANIC/.test(line)) log(line);
-        if (line.includes('ready to accept connections')) {
-          clearTimeout(timer);
-          resolve(child);
-        }
+    createInterface({ input: child.stderr! }).on('line', (line: string) => {
+      recent.push(line);
+      if (recent.length > 20) recent.shift();
+      if (/ERROR|FATAL|PANIC/.test(line)) log(line);
+      if (line.includes('ready to accept connections')) {
+        clearTimeout(timer);
+        resolve(child);
       }
     });
     child.once('error', fail);

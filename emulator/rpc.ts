@@ -65,6 +65,8 @@ export interface RpcEmulatorOptions {
   nodePort?: number;
   /** PostgreSQL for real upgraded dumps: false = always marked copies (default: started on first use). */
   postgres?: boolean;
+  /** The main server's port on 127.0.0.1 (default ephemeral). */
+  entryPort?: number;
 }
 
 export interface RpcRequest {
@@ -723,7 +725,7 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     }
   }
   nodeHost = node.port === (opts.tls ? 443 : 80) ? nodeAddress : `${nodeAddress}:${node.port}`;
-  const entry = await listen('entry', '127.0.0.1', 0).catch(async (err) => {
+  const entry = await listen('entry', '127.0.0.1', opts.entryPort ?? 0).catch(async (err) => {
     node.server.close();
     throw err;
   });
