@@ -102,8 +102,9 @@ export function platformText(v: unknown, max = MAX_TEXT): string {
       s = String(v);
     }
   }
-  s = redactAnswer(s.trim());
-  return s.length > max ? `${s.slice(0, max)}…` : s;
+  const trimmed = s.trim();
+  const safe = redactAnswer(trimmed, max);
+  return trimmed.length > max ? `${safe}…` : safe;
 }
 
 /** Optional text of an answer: absent, null and empty are "nothing said". */
