@@ -8,7 +8,7 @@ import { request } from 'undici';
 import { callJson, dispatcher, HttpStatusError, BadAnswerError, parseRetryAfter, snippet } from '../http.ts';
 import { withRetry, neverReachedServer } from '../retry.ts';
 import { sha256File } from '../transfer/http.ts';
-import { rsyncTransfer, assertRsyncTools, type SshTarget } from '../transfer/rsync.ts';
+import { rsyncTransfer, assertRsyncTools, type RsyncJob, type SshTarget } from '../transfer/rsync.ts';
 import { loadOrCreateKeyPair, makeKeyDir, writeKeyFiles, type KeyFiles, type KeyPair } from '../ssh-keys.ts';
 import type { SecretRegistry } from '../secrets.ts';
 import type { DumpInfo } from '../dump.ts';
@@ -388,21 +388,19 @@ export class RpcPlatform implements Platform {
     return { target, node, result };
   }
 
-  async upload(ref: RequestRef, dump: DumpInfo, ctx: TransferContext): Promise<UploadResult> {
-    const { target, node } = await this.startTransfer(ref, 'upload', ctx);
-    const directory = dump.format === 'directory' || dump.uploadExt === '.dump/';
-    const progress = ctx.progress('Upload', dump.size);
+  /** One transfer session: transfer/start, rsync (resumed by rsync itself), transfer/stop. */
+  private async rsyncSession(
+    ref: RequestRef, type: 'upload' | 'download', ctx: TransferContext, progressLabel: string, total: number | undefined,
+    job: (dumpName: string | undefined) => Pick<RsyncJob, 'what' | 'sources' | 'dest' | 'options'>,
+  ): Promise<{ seconds: number; attempts: number; dumpName?: string }> {
+    const { target, node, result } = await this.startTransfer(ref, type, ctx);
+    const progress = ctx.progress(progressLabel, total);
     let r;
     try {
       r = await rsyncTransfer({
-        what: 'upload of the dump',
+        ...job(result.dumpName),
         target,
-        direction: 'upload',
-        // A directory dump's content goes into /data/origin.dump/; a file becomes /data/origin<ext>.
-        sources: [directory ? `${dump.path.replace(/\/+$/, '')}/` : dump.path],
-        dest: directory ? `${DATA_DIR}/origin.dump/` : `${DATA_DIR}/origin${dump.uploadExt}`,
-        // The platform's services read what its SSH user writes: group and others may read.
-        options: ['--recursive', '--times', '--append-verify', '--chmod=u+rwX,g+rwX,o+rX', ...(directory ? ['--delete'] : [])],
+        direction: type,
         progress,
         log: ctx.log,
         redact: (t) => this.opts.secrets.redact(t),
@@ -413,6 +411,19 @@ export class RpcPlatform implements Platform {
       progress.finish();
     }
     await this.callIdempotent(node, 'upgrade/request/transfer/stop', { token: ref.key }, ctx);
+    return { seconds: r.seconds, attempts: r.attempts, dumpName: result.dumpName };
+  }
+
+  async upload(ref: RequestRef, dump: DumpInfo, ctx: TransferContext): Promise<UploadResult> {
+    const directory = dump.format === 'directory' || dump.uploadExt === '.dump/';
+    const r = await this.rsyncSession(ref, 'upload', ctx, 'Upload', dump.size, () => ({
+      what: 'upload of the dump',
+      // A directory dump's content goes into /data/origin.dump/; a file becomes /data/origin<ext>.
+      sources: [directory ? `${dump.path.replace(/\/+$/, '')}/` : dump.path],
+      dest: directory ? `${DATA_DIR}/origin.dump/` : `${DATA_DIR}/origin${dump.uploadExt}`,
+      // The platform's services read what its SSH user writes: group and others may read.
+      options: ['--recursive', '--times', '--append-verify', '--chmod=u+rwX,g+rwX,o+rX', ...(directory ? ['--delete'] : [])],
+    }));
     return { method: 'rsync', bytes: dump.size, seconds: r.seconds, resumes: r.attempts - 1 };
   }
 
@@ -421,29 +432,15 @@ export class RpcPlatform implements Platform {
     if (status.raw.archived === true) {
       throw new PlatformError(`Request ${ref.id} is archived: the platform no longer holds its upgraded database.`);
     }
-    const { target, node, result } = await this.startTransfer(ref, 'download', ctx);
-    const dumpName = result.dumpName!;
     await mkdir(outputDir, { recursive: true });
-    const progress = ctx.progress('Download');
-    try {
-      await rsyncTransfer({
-        what: 'download of the upgraded database',
-        target,
-        direction: 'download',
-        sources: [`${DATA_DIR}/${dumpName}`, `${DATA_DIR}/filestore`, `${DATA_DIR}/upgrade-report.html`, `${DATA_DIR}/upgrade.log`],
-        dest: `${path.resolve(outputDir)}/`,
-        // No symlinks, devices or owners from the server; the two folders mirror the server's.
-        options: ['--recursive', '--times', '--ignore-missing-args', '--delete'],
-        progress,
-        log: ctx.log,
-        redact: (t) => this.opts.secrets.redact(t),
-        signal: ctx.signal,
-        retryBaseMs: this.opts.retryBaseMs,
-      });
-    } finally {
-      progress.finish();
-    }
-    await this.callIdempotent(node, 'upgrade/request/transfer/stop', { token: ref.key }, ctx);
+    const { dumpName } = await this.rsyncSession(ref, 'download', ctx, 'Download', undefined, (name) => ({
+      what: 'download of the upgraded database',
+      sources: [`${DATA_DIR}/${name}`, `${DATA_DIR}/filestore`, `${DATA_DIR}/upgrade-report.html`, `${DATA_DIR}/upgrade.log`],
+      dest: `${path.resolve(outputDir)}/`,
+      // No symlinks, devices or owners from the server; the two folders mirror the server's.
+      options: ['--recursive', '--times', '--ignore-missing-args', '--delete'],
+    }));
+    if (!dumpName) throw new BadAnswerError('transfer/start: the platform gave no dump_name');
 
     const dumpDir = path.join(outputDir, dumpName);
     const toc = await stat(path.join(dumpDir, 'toc.dat')).catch(() => undefined);
