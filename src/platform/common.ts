@@ -125,8 +125,12 @@ export function requestIdOf(v: unknown): string | undefined {
   return undefined;
 }
 
-/** A JSON type for messages about a value of the wrong kind (never the value itself: it may be a secret). */
+/**
+ * A JSON type for messages about a value of the wrong kind (never the value itself: it may be a
+ * secret). Messages say "<name> is <kind>", never "<name>: <kind>", which the redaction would take for a value.
+ */
 export function kindOf(v: unknown): string {
+  if (v === undefined) return 'missing';
   return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 

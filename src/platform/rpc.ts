@@ -43,7 +43,7 @@ const RPC_FAILURE = ['failed', 'cancelled'];
 /** A status result: `status` must be a state name; `reason` is the platform's text, redacted. */
 export function mapRpcStatus(result: Record<string, unknown>): Status {
   if (typeof result.status !== 'string' || !result.status.trim()) {
-    throw new BadAnswerError(`status: the platform answered without a status (status: ${kindOf(result.status)})`);
+    throw new BadAnswerError(`status: the platform answered without a status (the status is ${kindOf(result.status)})`);
   }
   const state = result.status.trim().toLowerCase().slice(0, 100);
   return { state, phase: phaseOf(state, RPC_SUCCESS, RPC_FAILURE), message: optionalText(result.reason), raw: result };
@@ -72,8 +72,8 @@ export function parseRpcCreate(result: Record<string, unknown>): { id: string; t
   const hostUri = typeof result.assigned_host_uri === 'string' ? result.assigned_host_uri.trim() : '';
   if (id === undefined || !token || /\s/.test(token) || !hostUri) {
     throw new BadAnswerError(
-      `create: the platform answered without a usable request_id, token and assigned_host_uri (request_id: ${kindOf(result.request_id)}, ` +
-        `token: ${token ? 'malformed' : kindOf(result.token)}, assigned_host_uri: ${kindOf(result.assigned_host_uri)})`,
+      `create: the platform answered without a usable request_id, token and assigned_host_uri (request_id is ${kindOf(result.request_id)}, ` +
+        `token is ${token ? 'malformed' : kindOf(result.token)}, assigned_host_uri is ${kindOf(result.assigned_host_uri)})`,
     );
   }
   return { id, token, hostUri, info: optionalText(result.info) };
@@ -90,7 +90,7 @@ export function parseTransferStart(result: Record<string, unknown>, type: 'uploa
   const p = result.ssh_port;
   const port = typeof p === 'number' || (typeof p === 'string' && /^\s*\d{1,5}\s*$/.test(p)) ? Number(p) : NaN;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new BadAnswerError(`transfer/start: the platform gave no usable ssh_port (${typeof p === 'string' || typeof p === 'number' ? platformText(p, 40) : kindOf(p)})`);
+    throw new BadAnswerError(`transfer/start: the platform gave no usable ssh_port (${typeof p === 'string' || typeof p === 'number' ? `"${platformText(p, 40)}"` : `it is ${kindOf(p)}`})`);
   }
   const kh = result.known_hosts;
   if (Array.isArray(kh) && kh.some((l) => typeof l !== 'string')) throw new BadAnswerError('transfer/start: the platform gave known_hosts lines that are not text');
@@ -103,7 +103,7 @@ export function parseTransferStart(result: Record<string, unknown>, type: 'uploa
   const dumpName = safeName(result.dump_name);
   if (!dumpName) {
     const d = result.dump_name;
-    throw new BadAnswerError(`transfer/start: the platform gave no usable dump_name (${typeof d === 'string' ? platformText(d, 60) : kindOf(d)})`);
+    throw new BadAnswerError(`transfer/start: the platform gave no usable dump_name (${typeof d === 'string' ? `"${platformText(d, 60)}"` : `it is ${kindOf(d)}`})`);
   }
   return { port, knownHosts, dumpName };
 }
