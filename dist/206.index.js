@@ -91,7 +91,7 @@ function renderComment(report, ctx) {
     const when = (r.finishedAt ?? r.startedAt).toISOString().replace('T', ' ').slice(0, 16);
     out.push(`<sub>${run ? `[Workflow run](${run}) · ` : ''}odoo-upgrade-action · ${when} UTC</sub>`, '');
     // A last pass over everything, with whatever the run registered as secret.
-    return (ctx.redact ?? ((s) => _secrets_js__WEBPACK_IMPORTED_MODULE_3__/* .secrets */ .O3.redact(s)))(out.join('\n'));
+    return (ctx.redact ?? ((s) => _secrets_js__WEBPACK_IMPORTED_MODULE_3__/* .secrets */ .O.redact(s)))(out.join('\n'));
 }
 /** Remote or error text: bounded, and without any URL (a status URL carries the request key). */
 function freeText(s) {
@@ -203,7 +203,7 @@ function serverError(err) {
     return s !== undefined && s >= 500;
 }
 function commentError(err, repository, issue) {
-    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_3__/* .secrets */ .O3.redactError(err);
+    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_3__/* .secrets */ .O.redactError(err);
     const status = statusOf(err);
     const head = `Cannot write the comment on pull request #${issue} of ${repository}`;
     let why;

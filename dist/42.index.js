@@ -11,7 +11,7 @@ __webpack_require__.d(__webpack_exports__, {
   RpcPlatform: () => (/* binding */ RpcPlatform)
 });
 
-// UNUSED EXPORTS: dataServer, mapRpcStatus, nodeBaseUrl, parseProcess, parseRpcAnswer, parseRpcCreate, parseTransferStart, parseWipe, rpcErrorText
+// UNUSED EXPORTS: mapRpcStatus, nodeBaseUrl, rpcErrorText
 
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __webpack_require__(76760);
@@ -291,8 +291,6 @@ async function rsyncTransfer(job) {
 var ssh_keys = __webpack_require__(94934);
 // EXTERNAL MODULE: ./src/platform/types.ts
 var types = __webpack_require__(99674);
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 12 modules
-var core = __webpack_require__(3894);
 // EXTERNAL MODULE: ./src/platform/common.ts
 var common = __webpack_require__(39026);
 ;// CONCATENATED MODULE: ./src/platform/rpc.ts
@@ -310,98 +308,16 @@ var common = __webpack_require__(39026);
 
 
 
-
 const DATA_USER = 'odoo';
 const DATA_DIR = '/data';
 const MAX_LOG_BYTES = 1024 * 1024;
+const MAX_ERROR_TEXT = 2000;
 const RPC_SUCCESS = ['done'];
 const RPC_FAILURE = ['failed', 'cancelled'];
-/** A status result: `status` must be a state name; `reason` is the platform's text, redacted. */
 function mapRpcStatus(result) {
-    if (typeof result.status !== 'string' || !result.status.trim()) {
-        throw new http/* BadAnswerError */.ac(`status: the platform answered without a status (status: ${(0,common/* kindOf */.I)(result.status)})`);
-    }
-    const state = result.status.trim().toLowerCase().slice(0, 100);
-    return { state, phase: (0,common/* phaseOf */.hU)(state, RPC_SUCCESS, RPC_FAILURE), message: (0,common/* optionalText */.mR)(result.reason), raw: result };
-}
-/**
- * Any JSON-RPC answer once it is a JSON object: an error (either form) is the platform's
- * refusal, an HTTP error without one is an HttpStatusError (404/405/410: the endpoint is
- * missing), and `result` is what the call returns (an empty object when it is not an object).
- */
-function parseRpcAnswer(what, httpStatus, body, host) {
-    const error = rpcErrorText(body);
-    if (error !== undefined)
-        throw new types/* PlatformError */.W(`The platform refused ${what}: ${error}`, [], httpStatus >= 500);
-    if (httpStatus >= 400) {
-        if ([404, 405, 410].includes(httpStatus))
-            throw new types/* EndpointMissingError */.a(`${what}: the rpc endpoint does not exist on ${host} (HTTP ${httpStatus})`);
-        throw new http/* HttpStatusError */.F9(what, httpStatus, undefined, '');
-    }
-    if (!('result' in body))
-        throw new http/* BadAnswerError */.ac(`${what}: the platform answered JSON without a result`);
-    return (0,common/* objectOf */.Xy)(body.result) ?? {};
-}
-/** The create result: id, token and node, or a BadAnswerError (the request may exist all the same). */
-function parseRpcCreate(result) {
-    const token = typeof result.token === 'string' ? result.token.trim() : '';
-    const id = (0,common/* requestIdOf */.Gb)(result.request_id);
-    const hostUri = typeof result.assigned_host_uri === 'string' ? result.assigned_host_uri.trim() : '';
-    if (id === undefined || !token || /\s/.test(token) || !hostUri) {
-        throw new http/* BadAnswerError */.ac(`create: the platform answered without a usable request_id, token and assigned_host_uri (request_id: ${(0,common/* kindOf */.I)(result.request_id)}, ` +
-            `token: ${token ? 'malformed' : (0,common/* kindOf */.I)(result.token)}, assigned_host_uri: ${(0,common/* kindOf */.I)(result.assigned_host_uri)})`);
-    }
-    return { id, token, hostUri, info: (0,common/* optionalText */.mR)(result.info) };
-}
-/** transfer/start: the data server's SSH port, its known_hosts lines and (download) the dump's name. */
-function parseTransferStart(result, type) {
-    const p = result.ssh_port;
-    const port = typeof p === 'number' || (typeof p === 'string' && /^\s*\d{1,5}\s*$/.test(p)) ? Number(p) : NaN;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-        throw new http/* BadAnswerError */.ac(`transfer/start: the platform gave no usable ssh_port (${typeof p === 'string' || typeof p === 'number' ? (0,common/* platformText */.VQ)(p, 40) : (0,common/* kindOf */.I)(p)})`);
-    }
-    const kh = result.known_hosts;
-    if (Array.isArray(kh) && kh.some((l) => typeof l !== 'string'))
-        throw new http/* BadAnswerError */.ac('transfer/start: the platform gave known_hosts lines that are not text');
-    if (kh !== undefined && kh !== null && typeof kh !== 'string' && !Array.isArray(kh)) {
-        throw new http/* BadAnswerError */.ac(`transfer/start: the platform's known_hosts is ${(0,common/* kindOf */.I)(kh)}, not text`);
-    }
-    const knownHosts = knownHostsText(kh);
-    if (!knownHosts)
-        throw new types/* PlatformError */.W("transfer/start: the platform gave no known_hosts lines for its data server; refusing to connect without checking the server's identity.");
-    if (type === 'upload')
-        return { port, knownHosts };
-    const dumpName = safeName(result.dump_name);
-    if (!dumpName) {
-        const d = result.dump_name;
-        throw new http/* BadAnswerError */.ac(`transfer/start: the platform gave no usable dump_name (${typeof d === 'string' ? (0,common/* platformText */.VQ)(d, 60) : (0,common/* kindOf */.I)(d)})`);
-    }
-    return { port, knownHosts, dumpName };
-}
-/** process: the only thing read is whether the upgraded dump needs a newer PostgreSQL. */
-function parseProcess(result) {
-    if (result.is_pg_version_compatible !== false)
-        return { warnings: [] };
-    return {
-        warnings: ['The upgraded database needs a newer PostgreSQL than the one that made the dump: restore the upgraded dump on a newer PostgreSQL server.'],
-    };
-}
-/** wipe: the request ids wiped and not wiped (absent lists are empty; anything else is a bad answer). */
-function parseWipe(result) {
-    const ids = (name) => {
-        const v = result[name];
-        if (v === undefined || v === null)
-            return [];
-        if (!Array.isArray(v))
-            throw new http/* BadAnswerError */.ac(`wipe: the platform's \`${name}\` is ${(0,common/* kindOf */.I)(v)}, not a list of request ids`);
-        return v.slice(0, 10_000).map((x) => {
-            const id = (0,common/* requestIdOf */.Gb)(x);
-            if (id === undefined)
-                throw new http/* BadAnswerError */.ac(`wipe: the platform's \`${name}\` holds ${(0,common/* kindOf */.I)(x)} where a request id belongs`);
-            return id;
-        });
-    };
-    return { wiped: ids('wiped'), failed: ids('failed') };
+    const state = String(result.status ?? 'unknown').trim().toLowerCase();
+    const reason = result.reason === null || result.reason === undefined || result.reason === '' ? undefined : String(result.reason);
+    return { state, phase: (0,common/* phaseOf */.hU)(state, RPC_SUCCESS, RPC_FAILURE), message: reason, raw: result };
 }
 function isLoopback(host) {
     return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -430,25 +346,29 @@ function nodeBaseUrl(hostUri, serverUrl) {
     const sameSite = host === server.hostname || (isLoopback(server.hostname) ? isLoopback(host) : host.endsWith(`.${registrable(server.hostname)}`));
     const schemeOk = u?.protocol === 'https:' || (u?.protocol === 'http:' && serverLoopbackHttp);
     if (!u || !bare || !sameSite || !schemeOk || !raw) {
-        throw new types/* PlatformError */.W(`The platform assigned the request to "${(0,common/* platformText */.VQ)(raw, 200)}", which is not a host on the platform's own site (${server.hostname}); refusing to send the request token there.`);
+        throw new types/* PlatformError */.W(`The platform assigned the request to "${raw.slice(0, 200)}", which is not a host on the platform's own site (${server.hostname}); refusing to send the request token there.`);
     }
     const scheme = serverLoopbackHttp && isLoopback(host) ? 'http:' : 'https:';
     return new URL(`${scheme}//${u.host}`);
 }
-/** The platform's error text (redacted), from `result.error` or a JSON-RPC `error`. */
+/** The platform's error text, from `result.error` or a JSON-RPC `error`. */
 function rpcErrorText(body) {
-    const result = (0,common/* objectOf */.Xy)(body.result);
-    if (result && 'error' in result) {
+    const result = body.result;
+    if (result && typeof result === 'object' && !Array.isArray(result) && 'error' in result) {
         const e = result.error;
         if (e !== null && e !== undefined && e !== false && e !== '')
-            return (0,common/* platformText */.VQ)(e) || 'the platform answered with an error and no message';
+            return textOf(e);
     }
     if ('error' in body && body.error !== null && body.error !== undefined) {
-        const e = (0,common/* objectOf */.Xy)(body.error);
-        const text = e ? ((0,common/* objectOf */.Xy)(e.data)?.message ?? e.message) : body.error;
-        return (0,common/* optionalText */.mR)(text) ?? 'the platform answered with an error and no message';
+        const e = body.error;
+        const text = e && typeof e === 'object' ? (e.data?.message ?? e.message) : e;
+        return text === undefined || text === null || text === '' ? 'the platform answered with an error and no message' : textOf(text);
     }
     return undefined;
+}
+function textOf(v) {
+    const s = typeof v === 'string' ? v : JSON.stringify(v);
+    return s.length > MAX_ERROR_TEXT ? `${s.slice(0, MAX_ERROR_TEXT)}…` : s;
 }
 function knownHostsText(v) {
     const lines = (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(/\r?\n/) : [])
@@ -460,10 +380,6 @@ function knownHostsText(v) {
 function safeName(v) {
     const s = typeof v === 'string' ? v.trim().replace(/\/+$/, '') : '';
     return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$/.test(s) && !s.includes('..') ? s : undefined;
-}
-/** The data server of a node for ssh/rsync: the node's host (no brackets) and the port transfer/start gave. */
-function dataServer(node, port) {
-    return { host: node.hostname.replace(/^\[(.*)\]$/, '$1'), port };
 }
 async function treeSize(p) {
     const st = await (0,promises_.stat)(p);
@@ -521,20 +437,29 @@ class RpcPlatform {
                 throw (0,common/* callTimeoutError */.MW)(what, timeoutMs, err);
             throw err;
         }
-        return parseRpcAnswer(what, res.status, res.body, base.host);
+        const body = res.body;
+        const error = rpcErrorText(body);
+        if (error !== undefined)
+            throw new types/* PlatformError */.W(`The platform refused ${what}: ${error}`, [], res.status >= 500);
+        if (res.status >= 400) {
+            if ([404, 405, 410].includes(res.status))
+                throw new types/* EndpointMissingError */.a(`${what}: the rpc endpoint does not exist on ${base.host} (HTTP ${res.status})`);
+            throw new http/* HttpStatusError */.F9(what, res.status, undefined, '');
+        }
+        if (!('result' in body))
+            throw new http/* BadAnswerError */.ac(`${what}: the platform answered JSON without a result`);
+        const result = body.result;
+        return result && typeof result === 'object' && !Array.isArray(result) ? result : {};
     }
-    /**
-     * Retries calls that are safe to repeat: network faults, timeouts, 429/5xx, and answers that
-     * could not be read (`parse` runs inside, so a hostile shape is retried like a 5xx).
-     */
-    callIdempotent(base, endpoint, params, ctx, attempts = 6, parse = (r) => r) {
+    /** Retries calls that are safe to repeat: network faults, timeouts, 429/5xx. */
+    callIdempotent(base, endpoint, params, ctx, attempts = 6) {
         const what = endpoint.replace(/^upgrade\/request\//, '');
-        return (0,retry/* withRetry */.bD)(async () => parse(await this.call(typeof base === 'function' ? base() : base, endpoint, params, ctx)), {
+        return (0,retry/* withRetry */.bD)(() => this.call(base, endpoint, params, ctx), {
             attempts,
             baseMs: this.opts.retryBaseMs ?? 2000,
             signal: ctx.signal,
             retryable: common/* retryableCall */.dw,
-            onRetry: (err, attempt, delay) => ctx.log(`${what}: ${(0,common/* retryDetail */.WK)(what, err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+            onRetry: (err, attempt, delay) => ctx.log(`${what}: ${(0,transfer_http/* describeError */.Uc)(err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
         });
     }
     keyPair() {
@@ -576,18 +501,21 @@ class RpcPlatform {
                     return false;
                 return (0,retry/* neverReachedServer */.aD)(err);
             },
-            onRetry: (err, attempt, delay) => ctx.log(`create: ${(0,common/* retryDetail */.WK)('create', err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+            onRetry: (err, attempt, delay) => ctx.log(`create: ${(0,transfer_http/* describeError */.Uc)(err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
         });
-        // Registered before anything is checked: whatever goes wrong next, the token is masked.
-        if (typeof result.token === 'string')
-            this.opts.secrets.add(result.token.trim());
-        const { id, token, hostUri, info } = parseRpcCreate(result);
+        const token = typeof result.token === 'string' ? result.token.trim() : '';
+        this.opts.secrets.add(token);
+        const id = result.request_id;
+        const hostUri = typeof result.assigned_host_uri === 'string' ? result.assigned_host_uri.trim() : '';
+        if ((typeof id !== 'number' && typeof id !== 'string') || !token || !hostUri) {
+            throw new types/* PlatformError */.W('create: the platform answered without request_id, token and assigned_host_uri');
+        }
         this.node = nodeBaseUrl(hostUri, this.serverBase.href);
         this.created = p;
         const warnings = [];
-        if (info) {
-            warnings.push(info);
-            ctx.log(`The platform says: ${info}`);
+        if (typeof result.info === 'string' && result.info.trim()) {
+            warnings.push(result.info.trim());
+            ctx.log(`The platform says: ${result.info.trim()}`);
         }
         if (pair.ephemeral) {
             ctx.log('The SSH key pair for this request was made for this run only: a later run can follow the request but not transfer its data unless `ssh-private-key` is set.');
@@ -597,16 +525,16 @@ class RpcPlatform {
     async status(ref, ctx) {
         this.checkServer();
         const attempts = 6;
-        const { st, hostUri } = await this.callIdempotent(() => this.nodeFor(ref), 'upgrade/request/status', { token: ref.key }, ctx, attempts, (result) => ({
-            st: mapRpcStatus(result),
-            hostUri: typeof result.host_uri === 'string' ? result.host_uri.trim() : '',
-        })).catch((err) => {
-            throw ctx.signal?.aborted || !(0,common/* retryableCall */.dw)(err) ? err : (0,common/* statusLost */.T7)(ref.id, attempts, (0,common/* retryDetail */.WK)('status', err));
+        const result = await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/status', { token: ref.key }, ctx, attempts).catch((err) => {
+            throw ctx.signal?.aborted || !(0,common/* retryableCall */.dw)(err) ? err : (0,common/* statusLost */.T7)(ref.id, attempts, (0,transfer_http/* describeError */.Uc)(err));
         });
-        if (hostUri && hostUri !== ref.hostUri) {
-            this.node = nodeBaseUrl(hostUri, this.serverBase.href);
-            ref.hostUri = hostUri;
+        if (result.status === undefined || result.status === null)
+            throw new http/* BadAnswerError */.ac('status: the platform answered without a status');
+        if (typeof result.host_uri === 'string' && result.host_uri.trim() && result.host_uri.trim() !== ref.hostUri) {
+            this.node = nodeBaseUrl(result.host_uri, this.serverBase.href);
+            ref.hostUri = result.host_uri.trim();
         }
+        const st = mapRpcStatus(result);
         if (this.created) {
             st.target = this.created.target;
             st.aim = this.created.aim;
@@ -615,8 +543,9 @@ class RpcPlatform {
         return st;
     }
     async process(ref, ctx) {
+        let result;
         try {
-            return await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/process', { token: ref.key }, ctx, 6, parseProcess);
+            result = await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/process', { token: ref.key }, ctx);
         }
         catch (err) {
             // A retried process whose first try got through is refused for its state: not an error.
@@ -627,6 +556,11 @@ class RpcPlatform {
             }
             throw err;
         }
+        const warnings = [];
+        if (result.is_pg_version_compatible === false) {
+            warnings.push('The upgraded database needs a newer PostgreSQL than the one that made the dump: restore the upgraded dump on a newer PostgreSQL server.');
+        }
+        return { warnings };
     }
     /** transfer/start: the data server's port and host keys, written where ssh reads them. */
     async startTransfer(ref, type, ctx) {
@@ -637,14 +571,19 @@ class RpcPlatform {
         }
         await assertRsyncTools();
         const node = this.nodeFor(ref);
-        const result = await this.callIdempotent(node, 'upgrade/request/transfer/start', { token: ref.key, transfer_type: type }, ctx, 6, (r) => parseTransferStart(r, type));
-        const { port, knownHosts } = result;
+        const result = await this.callIdempotent(node, 'upgrade/request/transfer/start', { token: ref.key, transfer_type: type }, ctx);
+        const port = Number(result.ssh_port);
+        if (!Number.isInteger(port) || port < 1 || port > 65535)
+            throw new http/* BadAnswerError */.ac(`transfer/start: the platform gave no usable ssh_port (${(0,http/* snippet */.UA)(String(result.ssh_port), 40)})`);
+        const knownHosts = knownHostsText(result.known_hosts);
+        if (!knownHosts)
+            throw new types/* PlatformError */.W("transfer/start: the platform gave no known_hosts lines for its data server; refusing to connect without checking the server's identity.");
         if (!this.keyDir)
             this.keyDir = await (0,ssh_keys/* makeKeyDir */.tU)();
         this.keyFiles ??= await (0,ssh_keys/* writeKeyFiles */.ar)(pair, this.keyDir.dir);
         const knownHostsFile = external_node_path_default().join(this.keyDir.dir, 'known_hosts');
         await (0,promises_.writeFile)(knownHostsFile, knownHosts, { mode: 0o600 });
-        const target = { ...dataServer(node, port), user: DATA_USER, privateKeyFile: this.keyFiles.privateKeyPath, knownHostsFile };
+        const target = { host: node.hostname, port, user: DATA_USER, privateKeyFile: this.keyFiles.privateKeyPath, knownHostsFile };
         return { target, node, result };
     }
     async upload(ref, dump, ctx) {
@@ -682,7 +621,9 @@ class RpcPlatform {
             throw new types/* PlatformError */.W(`Request ${ref.id} is archived: the platform no longer holds its upgraded database.`);
         }
         const { target, node, result } = await this.startTransfer(ref, 'download', ctx);
-        const dumpName = result.dumpName;
+        const dumpName = safeName(result.dump_name);
+        if (!dumpName)
+            throw new http/* BadAnswerError */.ac(`transfer/start: the platform gave no usable dump_name (${(0,http/* snippet */.UA)(String(result.dump_name ?? ''), 60)})`);
         await (0,promises_.mkdir)(outputDir, { recursive: true });
         const progress = ctx.progress('Download');
         try {
@@ -776,24 +717,12 @@ class RpcPlatform {
         }
         return buf.toString('utf8');
     }
-    /**
-     * Contract-wide, as Odoo's script says ("All associated requests of the contract will be wiped
-     * out"): sent to the main server (not the node) with the contract and this request's token.
-     * Every id reported is logged; ids other than this run's request are a warning.
-     */
     async wipe(ref, ctx) {
-        this.checkServer();
         const contract = this.created?.contract || this.opts.contract;
-        const { wiped, failed } = await this.callIdempotent(this.serverBase, 'upgrade/request/wipe', { contract, token: ref.key }, ctx, 6, parseWipe);
-        const warn = ctx.warn ?? ((line) => core/* warning */.$e(this.opts.secrets.redact(line)));
-        const others = wiped.filter((id) => id !== ref.id);
-        if (others.length) {
-            warn(`wipe is contract-wide: besides this run's request ${ref.id}, the platform wiped request${others.length > 1 ? 's' : ''} ${others.join(', ')} of the same contract. ` +
-                'Their results are gone from the platform, and Odoo support can no longer look at them.');
-        }
-        if (failed.length) {
-            warn(`The platform could not wipe request${failed.length > 1 ? 's' : ''} ${failed.join(', ')}: ${failed.length > 1 ? 'their' : 'its'} data stays on the platform (kept up to 3 months).`);
-        }
+        const result = await this.callIdempotent(this.serverBase, 'upgrade/request/wipe', { contract, token: ref.key }, ctx);
+        const ids = (v) => (Array.isArray(v) ? v.map((x) => String(x)) : []);
+        const wiped = ids(result.wiped);
+        const failed = ids(result.failed);
         const parts = [];
         if (wiped.length)
             parts.push(`wiped the data of request${wiped.length > 1 ? 's' : ''} ${wiped.join(', ')}`);
@@ -857,7 +786,7 @@ function sha256Fingerprint(blob) {
     return `SHA256:${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 /** Parses the user's private key, or makes an ephemeral pair when the input is empty. */
-function loadOrCreateKeyPair(privateKeyInput, registry = _secrets_js__WEBPACK_IMPORTED_MODULE_5__/* .secrets */ .O3) {
+function loadOrCreateKeyPair(privateKeyInput, registry = _secrets_js__WEBPACK_IMPORTED_MODULE_5__/* .secrets */ .O) {
     const raw = privateKeyInput?.trim() ?? '';
     if (!raw) {
         // Not ssh2.utils.generateKeyPairSync: ssh2 1.17 strips leading zero bytes of the public

@@ -117,7 +117,7 @@ async function expandFiles(entries, root) {
     return [...new Set(out)];
 }
 function publishError(name, err) {
-    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_2__/* .secrets */ .O3.redactError(err);
+    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_2__/* .secrets */ .O.redactError(err);
     // Signed blob URLs carry their key in `sig`: never let one into a message.
     const scrub = (s) => s.replace(/([?&]sig=)[^&\s"']+/gi, '$1***');
     e.message = scrub(e.message);

@@ -47,7 +47,7 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 // Headers the download manages itself: a user value would break resuming or framing.
 const RESERVED = new Set(['host', 'range', 'if-range', 'content-length', 'transfer-encoding', 'connection', 'te', 'upgrade', 'expect']);
 async function fromUrl(opts) {
-    const reg = opts.secrets ?? _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O3;
+    const reg = opts.secrets ?? _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O;
     const url = parseUrl(opts.url, reg);
     const userHeaders = parseHeaders(opts.headers, reg);
     if (url.username || url.password) {

@@ -163,7 +163,7 @@ async function downloadInto(client, found, place, dir, skipDecompress, where) {
 }
 /** The library's and the API's errors, in words that say which permission or input to fix. */
 function accessError(err, place, where, doing = 'listing its artifacts') {
-    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_3__/* .secrets */ .O3.redactError(err);
+    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_3__/* .secrets */ .O.redactError(err);
     // Signed blob URLs carry their key in the query: never let one into a message.
     const msg = e.message.replace(/([?&](?:sig|se|sp|sv|sr)=)[^&\s"']+/gi, '$1***').split('\n')[0] ?? '';
     const status = statusOf(err, msg);

@@ -74483,17 +74483,14 @@ function errCode(err) {
 /* harmony export */   X_: () => (/* binding */ callJson),
 /* harmony export */   ac: () => (/* binding */ BadAnswerError),
 /* harmony export */   mu: () => (/* binding */ parseRetryAfter),
-/* harmony export */   oV: () => (/* binding */ parseJsonAnswer),
 /* harmony export */   oh: () => (/* binding */ dispatcher),
 /* harmony export */   uB: () => (/* binding */ closeDispatcher)
 /* harmony export */ });
 /* unused harmony export MAX_JSON_BYTES */
 /* harmony import */ var undici__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(46752);
-/* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(27194);
 // The one place that speaks HTTP: a shared dispatcher (proxy-aware through the usual
 // HTTPS_PROXY / NO_PROXY variables), JSON answers read with a size bound, and errors that
 // carry the status and Retry-After so callers can decide what is safe to retry.
-
 
 const MAX_JSON_BYTES = 4 * 1024 * 1024;
 /** True when the environment names a proxy (then every request goes through undici's proxy agent). */
@@ -74518,24 +74515,16 @@ class HttpStatusError extends Error {
     retryAfterMs;
     bodySnippet;
     constructor(what, status, retryAfterMs, bodySnippet) {
-        // The body is the server's text: redacted here, whoever built the snippet.
-        const safe = (0,_secrets_js__WEBPACK_IMPORTED_MODULE_1__/* .redactAnswer */ .s2)(bodySnippet);
-        super(`${what}: HTTP ${status}${safe ? ` (${safe})` : ''}`);
+        super(`${what}: HTTP ${status}${bodySnippet ? ` (${bodySnippet})` : ''}`);
         this.name = 'HttpStatusError';
         this.status = status;
         this.retryAfterMs = retryAfterMs;
-        this.bodySnippet = safe;
+        this.bodySnippet = bodySnippet;
     }
 }
-/**
- * An answer that is not what the protocol promises (HTML error page, truncated, too large,
- * wrong shapes). Its message quotes the answer, so it is redacted at construction.
- */
+/** An answer that is not the JSON the protocol promises (HTML error page, truncated, too large). */
 class BadAnswerError extends Error {
     name = 'BadAnswerError';
-    constructor(message, options) {
-        super((0,_secrets_js__WEBPACK_IMPORTED_MODULE_1__/* .redactAnswer */ .s2)(message), options);
-    }
 }
 /** Retry-After as milliseconds: delta-seconds or an HTTP date; bounded to one hour. */
 function parseRetryAfter(value, now = Date.now()) {
@@ -74567,10 +74556,8 @@ async function readBounded(body, max) {
     }
     return Buffer.concat(chunks);
 }
-/** A short, readable, redacted quote of a server's answer for a message (never the raw text). */
 function snippet(text, max = 160) {
-    // Redacted before the cut, so a cut never turns a recognisable secret into an unrecognisable piece.
-    return (0,_secrets_js__WEBPACK_IMPORTED_MODULE_1__/* .redactAnswer */ .s2)(text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim()).slice(0, max);
+    return text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, max);
 }
 async function callJson(call) {
     const headers = { accept: 'application/json', 'user-agent': 'odoo-upgrade-action', ...call.headers };
@@ -74590,16 +74577,8 @@ async function callJson(call) {
         signal: call.signal,
         dispatcher: dispatcher(),
     });
-    const raw = await readBounded(res.body, MAX_JSON_BYTES).catch((err) => {
-        throw err instanceof BadAnswerError ? new BadAnswerError(`${call.what}: the platform's ${err.message}`) : err;
-    });
-    return parseJsonAnswer(call.what, res.statusCode, raw.toString('utf8'), res.headers['retry-after'], call.acceptAnyStatusWithJson);
-}
-/**
- * The framing of a JSON answer, pure: an HTTP error without a JSON body is an HttpStatusError,
- * anything that is not a JSON object a BadAnswerError naming the call; both quote the answer redacted.
- */
-function parseJsonAnswer(what, status, text, retryAfter, acceptAnyStatusWithJson = false) {
+    const raw = await readBounded(res.body, MAX_JSON_BYTES);
+    const text = raw.toString('utf8');
     let parsed;
     let parseError = false;
     try {
@@ -74608,14 +74587,14 @@ function parseJsonAnswer(what, status, text, retryAfter, acceptAnyStatusWithJson
     catch {
         parseError = true;
     }
-    const ok = status >= 200 && status < 300;
-    if (!ok && (parseError || !acceptAnyStatusWithJson)) {
-        throw new HttpStatusError(what, status, parseRetryAfter(retryAfter), snippet(text));
+    const ok = res.statusCode >= 200 && res.statusCode < 300;
+    if (!ok && (parseError || !call.acceptAnyStatusWithJson)) {
+        throw new HttpStatusError(call.what, res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
     }
-    if (parseError || parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-        throw new BadAnswerError(`${what}: the platform answered something that is not a JSON object (${snippet(text) || 'empty body'})`);
+    if (parseError || parsed === null || typeof parsed !== 'object') {
+        throw new BadAnswerError(`${call.what}: the platform answered something that is not a JSON object (${snippet(text) || 'empty body'})`);
     }
-    return { status, body: parsed };
+    return { status: res.statusCode, body: parsed };
 }
 
 
@@ -75614,7 +75593,7 @@ class RestoreError extends Error {
     name = 'RestoreError';
 }
 async function restoreUpgraded(opts) {
-    const reg = opts.secrets ?? secrets/* secrets */.O3;
+    const reg = opts.secrets ?? secrets/* secrets */.O;
     const raw = opts.connection.trim();
     reg.add(raw);
     if (/^postgres(ql)?:\/\//i.test(raw))
@@ -75910,8 +75889,8 @@ async function restoreStep(report, cfg, opts) {
 
 
 
-const log = (line) => core/* info */.pq(secrets/* secrets */.O3.redact(line));
-const warn = (line) => core/* warning */.$e(secrets/* secrets */.O3.redact(line));
+const log = (line) => core/* info */.pq(secrets/* secrets */.O.redact(line));
+const warn = (line) => core/* warning */.$e(secrets/* secrets */.O.redact(line));
 async function run() {
     const report = newReport();
     const controller = new AbortController();
@@ -76068,7 +76047,7 @@ async function run() {
         report.outcome = 'success';
     }
     catch (err) {
-        const e = secrets/* secrets */.O3.redactError(err);
+        const e = secrets/* secrets */.O.redactError(err);
         if (controller.signal.aborted)
             report.outcome = 'cancelled';
         else if (err instanceof WaitTimeoutError)
@@ -76087,14 +76066,14 @@ async function run() {
         process.off('SIGTERM', onSignal);
         report.finishedAt = new Date();
         if (cfg?.prComment && report.requestId) {
-            await commentOnPullRequest(report, cfg, secrets/* secrets */.O3, log).catch((e) => {
-                const msg = secrets/* secrets */.O3.redact(e.message);
+            await commentOnPullRequest(report, cfg, secrets/* secrets */.O, log).catch((e) => {
+                const msg = secrets/* secrets */.O.redact(e.message);
                 core/* setFailed */.C1(`Could not write the pull request comment: ${msg}`);
                 report.warnings.push(`Could not write the pull request comment: ${msg}`);
             });
         }
         if (cfg?.summary !== false) {
-            await writeSummary(report, secrets/* secrets */.O3).catch((e) => warn(`Could not write the job summary: ${e.message}`));
+            await writeSummary(report, secrets/* secrets */.O).catch((e) => warn(`Could not write the job summary: ${e.message}`));
         }
         await platform?.close().catch(() => undefined);
         await dump?.cleanup().catch(() => undefined);
@@ -76113,23 +76092,23 @@ function createMayExist(err) {
     return !(0,retry/* neverReachedServer */.aD)(err);
 }
 function registerSecrets(cfg) {
-    secrets/* secrets */.O3.add(cfg.contract);
-    secrets/* secrets */.O3.add(cfg.resume?.key);
-    secrets/* secrets */.O3.add(cfg.sshPrivateKey);
-    secrets/* secrets */.O3.add(cfg.githubToken);
-    secrets/* secrets */.O3.add(cfg.restoreDatabase);
+    secrets/* secrets */.O.add(cfg.contract);
+    secrets/* secrets */.O.add(cfg.resume?.key);
+    secrets/* secrets */.O.add(cfg.sshPrivateKey);
+    secrets/* secrets */.O.add(cfg.githubToken);
+    secrets/* secrets */.O.add(cfg.restoreDatabase);
     if (cfg.source?.kind === 'url') {
-        secrets/* secrets */.O3.addUrl(cfg.source.url);
+        secrets/* secrets */.O.addUrl(cfg.source.url);
         for (const line of cfg.source.headers.split(/\r?\n/)) {
             const value = line.slice(line.indexOf(':') + 1).trim();
             if (line.includes(':'))
-                secrets/* secrets */.O3.add(value);
+                secrets/* secrets */.O.add(value);
         }
     }
     if (cfg.source?.kind === 'database') {
-        secrets/* secrets */.O3.addUrl(cfg.source.connection);
+        secrets/* secrets */.O.addUrl(cfg.source.connection);
         const pw = /password=([^\s]+)/.exec(cfg.source.connection)?.[1];
-        secrets/* secrets */.O3.add(pw);
+        secrets/* secrets */.O.add(pw);
     }
 }
 function inputOf(cfg) {
@@ -76140,7 +76119,7 @@ function failureMessage(ref, st) {
 }
 async function createWithFallback(cfg, filename, ctx) {
     const params = { contract: cfg.contract, email: cfg.email, target: cfg.target, aim: cfg.aim, filename, timezone: cfg.timezone, envVars: cfg.envVars };
-    const first = await createPlatform(cfg.api === 'rpc' ? 'rpc' : 'v1', cfg, secrets/* secrets */.O3);
+    const first = await createPlatform(cfg.api === 'rpc' ? 'rpc' : 'v1', cfg, secrets/* secrets */.O);
     try {
         return { platform: first, ref: await first.create(params, ctx) };
     }
@@ -76151,7 +76130,7 @@ async function createWithFallback(cfg, filename, ctx) {
         }
         await first.close();
         ctx.log(`${err.message}: nothing was created; using the protocol of Odoo's upgrade script (rpc) instead.`);
-        const second = await createPlatform('rpc', cfg, secrets/* secrets */.O3);
+        const second = await createPlatform('rpc', cfg, secrets/* secrets */.O);
         return { platform: second, ref: await second.create(params, ctx) };
     }
 }
@@ -76161,7 +76140,7 @@ async function resume(cfg, ctx) {
     const apis = cfg.api === 'auto' ? ['v1', 'rpc'] : [cfg.api];
     let lastError;
     for (const api of apis) {
-        const platform = await createPlatform(api, cfg, secrets/* secrets */.O3);
+        const platform = await createPlatform(api, cfg, secrets/* secrets */.O);
         try {
             const status = await platform.status(ref, ctx);
             ctx.log(`Request ${ref.id} (${api}) is \`${status.state}\`.`);
@@ -76206,41 +76185,25 @@ function streamLogs(p, ref, ctx, final = false) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Gb: () => (/* binding */ requestIdOf),
-/* harmony export */   I: () => (/* binding */ kindOf),
 /* harmony export */   MU: () => (/* binding */ CALL_TIMEOUT_MS),
 /* harmony export */   MW: () => (/* binding */ callTimeoutError),
 /* harmony export */   T7: () => (/* binding */ statusLost),
-/* harmony export */   VQ: () => (/* binding */ platformText),
 /* harmony export */   Vc: () => (/* binding */ stemOf),
-/* harmony export */   WK: () => (/* binding */ retryDetail),
 /* harmony export */   XP: () => (/* binding */ assertPlatformUrl),
-/* harmony export */   Xy: () => (/* binding */ objectOf),
 /* harmony export */   dw: () => (/* binding */ retryableCall),
 /* harmony export */   hU: () => (/* binding */ phaseOf),
-/* harmony export */   mR: () => (/* binding */ optionalText),
 /* harmony export */   v$: () => (/* binding */ callSignal)
 /* harmony export */ });
 /* harmony import */ var _http_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76803);
 /* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(49809);
-/* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(27194);
-/* harmony import */ var _transfer_http_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(85932);
-/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(99674);
+/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(99674);
 
 
 
-
-
-/**
- * For calls that are safe to repeat: network faults, 429/5xx (with Retry-After), temporary
- * refusals, and answers that could not be read (cut short, an HTML page, hostile shapes): one
- * garbled answer must not end hours of waiting. Never used for `create`.
- */
+/** For calls that are safe to repeat: network faults, 429/5xx (with Retry-After), temporary refusals. */
 function retryableCall(err) {
-    if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_4__/* .PlatformError */ .W)
+    if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_2__/* .PlatformError */ .W)
         return err.temporary;
-    if (err instanceof _http_js__WEBPACK_IMPORTED_MODULE_0__/* .BadAnswerError */ .ac)
-        return true;
     if (err instanceof _http_js__WEBPACK_IMPORTED_MODULE_0__/* .HttpStatusError */ .F9)
         return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
     return (0,_retry_js__WEBPACK_IMPORTED_MODULE_1__/* .isTransientNetworkError */ .l)(err);
@@ -76261,7 +76224,7 @@ function callTimeoutError(what, timeoutMs, cause) {
  * view of it. Says which request and how to pick it up again.
  */
 function statusLost(requestId, attempts, detail) {
-    return new _types_js__WEBPACK_IMPORTED_MODULE_4__/* .PlatformError */ .W(`status: no answer from the platform about request ${requestId} after ${attempts} attempts (${detail}). ` +
+    return new _types_js__WEBPACK_IMPORTED_MODULE_2__/* .PlatformError */ .W(`status: no answer from the platform about request ${requestId} after ${attempts} attempts (${detail}). ` +
         'The request itself is not affected and goes on on the platform: run the step again with the inputs ' +
         `\`request-id: "${requestId}"\` and \`request-key\` (this run's masked \`request-key\` output) to resume waiting for it.`);
 }
@@ -76304,54 +76267,6 @@ function assertPlatformUrl(url, platformUrl) {
 function registrable(host) {
     return host.split('.').slice(-2).join('.');
 }
-const MAX_TEXT = 2000;
-/**
- * The platform's own words (a refusal, a reason, a warning) as text for a message: any JSON
- * value, bounded, and redacted like every other snippet of an answer.
- */
-function platformText(v, max = MAX_TEXT) {
-    let s;
-    if (typeof v === 'string')
-        s = v;
-    else if (v === null || v === undefined)
-        s = '';
-    else {
-        try {
-            s = JSON.stringify(v) ?? String(v);
-        }
-        catch {
-            s = String(v);
-        }
-    }
-    s = (0,_secrets_js__WEBPACK_IMPORTED_MODULE_2__/* .redactAnswer */ .s2)(s.trim());
-    return s.length > max ? `${s.slice(0, max)}…` : s;
-}
-/** Optional text of an answer: absent, null and empty are "nothing said". */
-function optionalText(v, max = MAX_TEXT) {
-    const s = platformText(v, max);
-    return s === '' ? undefined : s;
-}
-/** A plain JSON object (not null, not an array), or undefined. */
-function objectOf(v) {
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
-}
-/** A request id as the platform gives it: a positive integer or a plain string of digits/letters. */
-function requestIdOf(v) {
-    if (typeof v === 'number')
-        return Number.isSafeInteger(v) && v >= 0 ? String(v) : undefined;
-    if (typeof v === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(v.trim()))
-        return v.trim();
-    return undefined;
-}
-/** A JSON type for messages about a value of the wrong kind (never the value itself: it may be a secret). */
-function kindOf(v) {
-    return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
-}
-/** What a failed try was, for the retry line: its own "what: " prefix dropped (the line starts with it). */
-function retryDetail(what, err) {
-    const d = (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_3__/* .describeError */ .Uc)(err);
-    return d.startsWith(`${what}: `) ? d.slice(what.length + 2) : d;
-}
 
 
 /***/ }),
@@ -76386,10 +76301,10 @@ class EndpointMissingError extends Error {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Fz: () => (/* binding */ parseV1Answer),
+/* harmony export */   ng: () => (/* binding */ describeFailures),
 /* harmony export */   tX: () => (/* binding */ V1Platform)
 /* harmony export */ });
-/* unused harmony exports failuresOf, describeFailures, refusalOf, parseV1Create, mapV1Status, assertSameOrigin, worthSftpFallback */
+/* unused harmony exports mapV1Status, assertSameOrigin, worthSftpFallback */
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
@@ -76399,10 +76314,8 @@ class EndpointMissingError extends Error {
 /* harmony import */ var _transfer_http_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(85932);
 /* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(99674);
 /* harmony import */ var _common_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(39026);
-// The Database Upgrade API (v1), documented by Odoo until 2021 (the page was then removed as
-// outdated): form-encoded calls under /database/v1/, every answer a JSON object whose
-// `failures` list is read whatever the HTTP status. Answers are validated by the pure parsers
-// below: a hostile shape is a BadAnswerError naming the call, never a TypeError.
+// The documented Database Upgrade API (v1): form-encoded calls under /database/v1/, every
+// answer a JSON object whose `failures` list is read whatever the HTTP status.
 
 
 
@@ -76412,78 +76325,27 @@ class EndpointMissingError extends Error {
 
 const V1_SUCCESS = ['done', 'delivered'];
 const V1_FAILURE = ['failed', 'cancelled', 'invalid'];
-/** The `failures` of a v1 answer: none when absent or null; otherwise a list of objects (or plain texts). */
-function failuresOf(what, body) {
-    const list = body.failures;
-    if (list === undefined || list === null)
-        return [];
-    if (!Array.isArray(list))
-        throw new _http_js__WEBPACK_IMPORTED_MODULE_2__/* .BadAnswerError */ .ac(`${what}: the platform's \`failures\` is ${(0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .kindOf */ .I)(list)}, not a list`);
-    return list.map((item, i) => {
-        if (typeof item === 'string')
-            return { message: (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .optionalText */ .mR)(item) };
-        const f = (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .objectOf */ .Xy)(item);
-        if (!f)
-            throw new _http_js__WEBPACK_IMPORTED_MODULE_2__/* .BadAnswerError */ .ac(`${what}: the platform's failure #${i + 1} is ${(0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .kindOf */ .I)(item)}, not an object`);
-        const expected = Array.isArray(f.expected) ? f.expected.slice(0, 40).map((v) => (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .platformText */ .VQ)(v, 80)) : undefined;
-        return { reason: (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .optionalText */ .mR)(f.reason, 200), message: (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .optionalText */ .mR)(f.message), expected };
-    });
-}
 function describeFailures(what, failures) {
     const lines = failures.map((f) => {
         let line = `${f.reason ?? 'UNKNOWN'}: ${f.message ?? '(no message)'}`;
-        if (f.expected?.length)
-            line += ` (expected one of: ${f.expected.join(', ')})`;
+        if (Array.isArray(f.expected) && f.expected.length)
+            line += ` (expected one of: ${f.expected.slice(0, 40).join(', ')})`;
         return line;
     });
     return `The platform refused ${what}:\n${lines.map((l) => `  - ${l}`).join('\n')}`;
 }
-/** A failures answer: the platform's refusal (temporary for SERVER:ERROR). */
-function refusalOf(what, failures) {
-    const reasons = failures.map((f) => f.reason ?? '');
-    return new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W(describeFailures(what, failures), reasons, reasons.includes('SERVER:ERROR'));
-}
-/**
- * Any v1 answer once it is a JSON object: failures are a refusal, an HTTP error without them an
- * HttpStatusError, and the `request` object (empty when absent) is what the call returns.
- */
-function parseV1Answer(what, httpStatus, body) {
-    const failures = failuresOf(what, body);
-    if (failures.length)
-        throw refusalOf(what, failures);
-    if (httpStatus >= 400)
-        throw new _http_js__WEBPACK_IMPORTED_MODULE_2__/* .HttpStatusError */ .F9(what, httpStatus, undefined, '');
-    if (body.request === undefined || body.request === null)
-        return {};
-    const request = (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .objectOf */ .Xy)(body.request);
-    if (!request)
-        throw new _http_js__WEBPACK_IMPORTED_MODULE_2__/* .BadAnswerError */ .ac(`${what}: the platform's \`request\` is ${(0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .kindOf */ .I)(body.request)}, not an object`);
-    return request;
-}
-/** The create answer's request: its id and key, or a BadAnswerError (the request may exist all the same). */
-function parseV1Create(request) {
-    const id = (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .requestIdOf */ .Gb)(request.id);
-    const key = typeof request.key === 'string' ? request.key.trim() : '';
-    if (id === undefined || !key || /\s/.test(key)) {
-        throw new _http_js__WEBPACK_IMPORTED_MODULE_2__/* .BadAnswerError */ .ac(`create: the platform answered without a usable request id and key (id: ${(0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .kindOf */ .I)(request.id)}, key: ${key ? 'malformed' : (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .kindOf */ .I)(request.key)})`);
-    }
-    return { id, key };
-}
 function mapV1Status(request) {
-    if (typeof request.state !== 'string' || !request.state.trim()) {
-        throw new _http_js__WEBPACK_IMPORTED_MODULE_2__/* .BadAnswerError */ .ac(`status: the platform answered without a request state (state: ${(0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .kindOf */ .I)(request.state)})`);
-    }
-    const state = request.state.trim().toLowerCase().slice(0, 100);
-    const text = (v) => (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .optionalText */ .mR)(v, 200);
+    const state = String(request.state ?? 'unknown').trim().toLowerCase();
+    const text = (v) => (v === null || v === undefined || v === '' ? undefined : String(v));
     return {
         state,
         phase: (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .phaseOf */ .hU)(state, V1_SUCCESS, V1_FAILURE),
-        message: (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .optionalText */ .mR)(request.customer_message),
+        message: text(request.customer_message),
         databaseVersion: text(request.database_version),
         postgresql: text(request.postgresql),
         target: text(request.target),
         aim: text(request.aim),
-        filename: typeof request.filename === 'string' ? text(request.filename) : undefined,
+        filename: text(request.filename),
         createdAt: text(request.created_at),
         raw: request,
     };
@@ -76527,19 +76389,25 @@ class V1Platform {
                 throw (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .callTimeoutError */ .MW)(method, timeoutMs, err);
             throw err;
         }
-        return parseV1Answer(method, res.status, res.body);
+        const body = res.body;
+        const failures = Array.isArray(body.failures) ? body.failures : [];
+        if (failures.length) {
+            const reasons = failures.map((f) => String(f.reason ?? ''));
+            throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W(describeFailures(method, failures), reasons, reasons.some((r) => r === 'SERVER:ERROR'));
+        }
+        if (res.status >= 400)
+            throw new _http_js__WEBPACK_IMPORTED_MODULE_2__/* .HttpStatusError */ .F9(method, res.status, undefined, '');
+        const request = body.request;
+        return request && typeof request === 'object' ? request : {};
     }
-    /**
-     * Retries calls that are safe to repeat: network faults, 429/5xx, SERVER:ERROR, and answers
-     * that could not be read (`parse` runs inside, so a hostile shape is retried like a 5xx).
-     */
-    async callIdempotent(method, form, ctx, attempts = 6, parse = (r) => r) {
-        return (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .withRetry */ .bD)(async () => parse(await this.call(method, form, ctx)), {
+    /** Retries calls that are safe to repeat: network faults, 429/5xx, SERVER:ERROR. */
+    async callIdempotent(method, form, ctx, attempts = 6) {
+        return (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .withRetry */ .bD)(() => this.call(method, form, ctx), {
             attempts,
             baseMs: this.opts.retryBaseMs ?? 2000,
             signal: ctx.signal,
             retryable: _common_js__WEBPACK_IMPORTED_MODULE_6__/* .retryableCall */ .dw,
-            onRetry: (err, attempt, delay) => ctx.log(`${method}: ${(0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .retryDetail */ .WK)(method, err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+            onRetry: (err, attempt, delay) => ctx.log(`${method}: ${(0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .describeError */ .Uc)(err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
         });
     }
     async create(p, ctx) {
@@ -76559,21 +76427,21 @@ class V1Platform {
                     return err.status === 429 || err.status === 503 ? (err.retryAfterMs ?? true) : false;
                 return (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .neverReachedServer */ .aD)(err);
             },
-            onRetry: (err, attempt, delay) => ctx.log(`create: ${(0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .retryDetail */ .WK)('create', err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+            onRetry: (err, attempt, delay) => ctx.log(`create: ${(0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .describeError */ .Uc)(err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
         });
-        // Registered before anything is checked: whatever goes wrong next, the key is masked.
-        if (typeof request.key === 'string')
-            this.opts.secrets.add(request.key);
+        const id = request.id;
+        const key = request.key;
+        if ((typeof id !== 'number' && typeof id !== 'string') || typeof key !== 'string' || !key) {
+            throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W('create: the platform answered without a request id and key');
+        }
+        this.opts.secrets.add(key);
         this.registerUrls(request);
-        const { id, key } = parseV1Create(request);
-        return { id, key };
+        return { id: String(id), key };
     }
     registerUrls(request) {
         for (const [name, value] of Object.entries(request)) {
             if (name.endsWith('_url') && typeof value === 'string')
                 this.opts.secrets.addUrl(value);
-            if ((name === 'key' || name.endsWith('_key')) && typeof value === 'string')
-                this.opts.secrets.add(value);
         }
     }
     auth(ref) {
@@ -76596,9 +76464,9 @@ class V1Platform {
             const r = await (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .uploadFile */ .QM)(`${this.endpoint('upload')}?${query}`, dump.path, {
                 what: 'upload', progress, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs,
             });
-            const failures = failuresOf('upload', (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .objectOf */ .Xy)(r.answer) ?? {});
-            if (failures.length)
-                throw refusalOf('upload', failures);
+            const answer = r.answer;
+            if (Array.isArray(answer?.failures) && answer.failures.length)
+                throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W(describeFailures('upload', answer.failures));
             return { method: 'https', bytes: r.bytes, sha256: r.sha256, seconds: (Date.now() - started) / 1000, resumes: r.attempts - 1 };
         }
         finally {
@@ -76628,12 +76496,11 @@ class V1Platform {
     }
     async status(ref, ctx) {
         const attempts = 6;
-        const st = await this.callIdempotent('status', this.auth(ref), ctx, attempts, (request) => {
-            this.registerUrls(request);
-            return mapV1Status(request);
-        }).catch((err) => {
-            throw ctx.signal?.aborted || !(0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .retryableCall */ .dw)(err) ? err : (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .statusLost */ .T7)(ref.id, attempts, (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .retryDetail */ .WK)('status', err));
+        const request = await this.callIdempotent('status', this.auth(ref), ctx, attempts).catch((err) => {
+            throw ctx.signal?.aborted || !(0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .retryableCall */ .dw)(err) ? err : (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .statusLost */ .T7)(ref.id, attempts, (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .describeError */ .Uc)(err));
         });
+        this.registerUrls(request);
+        const st = mapV1Status(request);
         if (st.filename)
             this.filename = st.filename;
         return st;
@@ -77009,8 +76876,7 @@ function neverReachedServer(err) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   O3: () => (/* binding */ secrets),
-/* harmony export */   s2: () => (/* binding */ redactAnswer)
+/* harmony export */   O: () => (/* binding */ secrets)
 /* harmony export */ });
 /* unused harmony export SecretRegistry */
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3894);
@@ -77110,104 +76976,6 @@ function variants(value) {
 }
 /** The process-wide registry used by the action (tests make their own). */
 const secrets = new SecretRegistry();
-// ---------------------------------------------------------------------------------------------
-// Platform answers hold secrets the registry may not know yet (a `create` answer cut short
-// carries the new request's key before it was registered). Every snippet of a platform answer
-// goes through redactAnswer() before it reaches any message: by field name, by URL shape and
-// by the look of a random token, so it works on broken JSON, HTML pages and tracebacks alike.
-/** Field names whose values are secrets: key, token, password, secret, *_key, *-token, apiKey... */
-const SECRET_NAME = String.raw `[A-Za-z0-9_.-]{0,40}?(?:key|token|password|passwd|secret|signature|credential|authorization)s?`;
-/** A quote as it appears in JSON, Python reprs, escaped JSON inside JSON, and HTML. */
-const QUOTE = String.raw `(?:\\{0,3}["'\`]|&quot;|&#34;|&#0*39;|&#x0*27;|&apos;)`;
-// name, its closing quote if any, a separator; the value is found by hand (it may be cut short).
-const NAMED = new RegExp(String.raw `(?<![A-Za-z0-9])(${SECRET_NAME})(${QUOTE}?)(\s{0,8}(?:=>|=|:|&#58;)\s{0,8})`, 'gi');
-const QUOTE_AT = new RegExp(`^${QUOTE}`);
-/**
- * The key of the platform's key-bearing URLs, /database/<region>/<id>/<key>/<resource>: up to the
- * resource (a key in standard base64 may hold a "/" of its own), or the end of the URL.
- */
-const KEYED_PATH = /(\/database\/[^/\s"'<>]{1,40}\/[^/\s"'<>]{1,40}\/)([^\s"'<>?#&\\]+?)(?=\/(?:status|upgraded|original|modules|notes|download|sql|archive)\b|[\s"'<>?#&\\]|$)/gi;
-/** Candidates for "looks like a random token": long runs of base64/url-safe/percent characters. */
-const TOKENISH = /[A-Za-z0-9+/_=%.-]{8,}/g;
-/** Public SSH keys (known_hosts lines) are shown as they are: they identify, they do not open. */
-const SSH_KEY_BEFORE = /(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9@.-]+)\s+$/;
-const MAX_VALUE = 4096;
-function redactAnswer(text) {
-    if (!text)
-        return text;
-    let out = redactNamed(text);
-    out = out.replace(KEYED_PATH, (_m, head) => `${head}***`);
-    out = out.replace(TOKENISH, (tok, at, whole) => {
-        if (!looksRandom(tok))
-            return tok;
-        if (tok.startsWith('AAAA') && SSH_KEY_BEFORE.test(whole.slice(Math.max(0, at - 60), at)))
-            return tok;
-        return '***';
-    });
-    return out;
-}
-function redactNamed(text) {
-    let out = '';
-    let last = 0;
-    NAMED.lastIndex = 0;
-    for (let m = NAMED.exec(text); m; m = NAMED.exec(text)) {
-        const [start, end] = valueAt(text, m.index + m[0].length);
-        if (end > start) {
-            out += text.slice(last, start) + '***';
-            last = end;
-        }
-        NAMED.lastIndex = Math.max(end, m.index + m[0].length);
-    }
-    return out + text.slice(last);
-}
-/**
- * The value that starts at `i`, as [start, end): inside its quotes (up to the closing quote, or
- * the end of a text cut short), or an unquoted run up to the first delimiter.
- */
-function valueAt(text, i) {
-    const q = QUOTE_AT.exec(text.slice(i, i + 12));
-    if (q) {
-        const quote = q[0];
-        const start = i + quote.length;
-        // A bare quote character ends at the same character not escaped; an entity at the same entity.
-        const close = quote.length === 1 ? unescapedIndexOf(text, quote, start) : text.indexOf(quote, start);
-        return [start, Math.min(close < 0 ? text.length : close, start + MAX_VALUE)];
-    }
-    // "Bearer xyz": the scheme stays, the credential goes.
-    const scheme = /^(?:Bearer|Basic|Token)\s+/i.exec(text.slice(i, i + 12));
-    const from = i + (scheme ? scheme[0].length : 0);
-    const m = /^[^\s"'`<>,;{}[\]()\\&|]+/.exec(text.slice(from, from + MAX_VALUE));
-    return [from, m ? from + m[0].length : from];
-}
-function unescapedIndexOf(text, ch, from) {
-    for (let k = text.indexOf(ch, from); k >= 0; k = text.indexOf(ch, k + 1)) {
-        let slashes = 0;
-        for (let j = k - 1; j >= from && text[j] === '\\'; j--)
-            slashes++;
-        if (slashes % 2 === 0)
-            return k;
-    }
-    return -1;
-}
-/**
- * A random token (a key, a token, a signature, a hash), not a name: cut into word-like pieces
- * (Capitalised words, UPPER runs, lower runs, digit runs), names give a few long pieces
- * (InternalServerError: 3 of 6 letters on average), random base64 or hex many short ones.
- * Paths and dotted names are judged part by part.
- */
-function looksRandom(tok) {
-    for (const part of tok.split(/[./]+/)) {
-        if (part.length < 8 || /^\d{4}-\d\d-\d\d/.test(part))
-            continue; // dates are not keys
-        const pieces = part.match(/[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+/g) ?? [];
-        const chars = pieces.reduce((n, p) => n + p.length, 0);
-        const mean = chars / pieces.length;
-        // Long runs judged loosely; short ones (a base64 key split by its own "/") only when plainly random.
-        if (pieces.length >= 5 && ((chars >= 12 && part.length >= 16 && mean < 3.2) || (chars >= 8 && mean < 2.6)))
-            return true;
-    }
-    return false;
-}
 
 
 /***/ }),
@@ -77267,7 +77035,7 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_1__.dirname)(g.__filename)
 
 const INPUT = 'dump-database';
 async function fromDatabase(opts) {
-    const reg = opts.secrets ?? _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O3;
+    const reg = opts.secrets ?? _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O;
     const raw = opts.connection.trim();
     const parts = splitConnection(raw);
     // The whole string, unless it is a bare database name: masking "odoo" would blank out
