@@ -225,3 +225,24 @@ test('fuzz: valid answers still parse, whatever else they carry', () => {
     params(),
   );
 });
+
+test('answers of adversarial size (4 MiB of what makes a redaction or a parser work hardest) end in a clear error or a parse, in bounded work', () => {
+  const N = 4 * 1024 * 1024;
+  const fill = (unit: string) => unit.repeat(Math.ceil(N / unit.length)).slice(0, N);
+  const bodies = [
+    fill('"key": "'), fill('key='), fill('/database/a/b/'), `{"token": "${fill('\\')}`, fill('a.'), fill('x-key: '),
+    Buffer.alloc((N * 3) / 4, 7).toString('base64'), fill('<p>'), `{"failures": [{"message": "${fill('Aw7p+tGV ')}"}]}`,
+    JSON.stringify({ jsonrpc: '2.0', result: { status: 'progress', reason: fill('token=abc ') } }),
+    JSON.stringify({ failures: [], request: { state: 'done', customer_message: fill('see /database/eu1/1/Aw7pItGVKFuZ_FOR3U8VFQ==/status ') } }),
+  ];
+  // The framing is shared; one chain of each protocol (those that quote the most) is enough per body.
+  const chains = CHAINS.filter((c) => c.call === 'status' || (c.call === 'create' && c === CHAINS[0]));
+  for (const body of bodies) {
+    for (const chain of chains) {
+      const { message, value } = runChain(chain, body, 200);
+      if (message !== undefined) assert.ok(message.length < 10_000, `${chain.call}: a message of ${message.length} characters`);
+      const text = (value as { message?: string } | undefined)?.message;
+      if (typeof text === 'string') assert.ok(text.length <= 2001, `${chain.call}: a status message of ${text.length} characters`);
+    }
+  }
+});

@@ -216,8 +216,8 @@ test('rpc: status gets garbled answers (HTML with 200, cut JSON, empty body, hos
     assert.equal(lines.length, 5, lines.join('\n'));
     assert.match(lines[0]!, /^status: the platform answered something that is not a JSON object \(Maintenance\); trying again/);
     assert.match(lines[2]!, /empty body/);
-    assert.match(lines[3]!, /without a status \(status: null\)/);
-    assert.match(lines[4]!, /without a status \(status: an object\)/);
+    assert.match(lines[3]!, /without a status \(the status is null\)/);
+    assert.match(lines[4]!, /without a status \(the status is an object\)/);
   } finally {
     await p.close();
     await node.close();
@@ -245,7 +245,7 @@ test('v1: status and skip_test retry garbled answers; hostile values (null in fa
     assert.deepEqual(raw.hits.map((h) => h.path), [...Array(5).fill('/database/v1/status'), ...Array(2).fill('/database/v1/skip_test')]);
     assert.match(lines[4]!, /^skip_test: the platform's failure #1 is null, not an object; trying again/);
     assert.match(lines[0]!, /^status: the platform's failure #1 is null, not an object; trying again/);
-    assert.match(lines[1]!, /^status: the platform answered without a request state \(state: an object\)/);
+    assert.match(lines[1]!, /^status: the platform answered without a request state \(the state is an object\)/);
     assert.match(lines[2]!, /^status: the platform's `failures` is an object, not a list/);
     assert.ok(lines.every((l) => !l.includes(KEY) && !/TypeError/.test(l)), lines.join('\n'));
   } finally {

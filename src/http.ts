@@ -33,7 +33,7 @@ export class HttpStatusError extends Error {
   readonly bodySnippet: string;
   constructor(what: string, status: number, retryAfterMs: number | undefined, bodySnippet: string) {
     // The body is the server's text: redacted here, whoever built the snippet.
-    const safe = redactAnswer(bodySnippet);
+    const safe = redactAnswer(bodySnippet, 4000);
     super(`${what}: HTTP ${status}${safe ? ` (${safe})` : ''}`);
     this.name = 'HttpStatusError';
     this.status = status;
@@ -49,7 +49,7 @@ export class HttpStatusError extends Error {
 export class BadAnswerError extends Error {
   override name = 'BadAnswerError';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(redactAnswer(message), options);
+    super(redactAnswer(message, 8000), options);
   }
 }
 
@@ -84,8 +84,10 @@ export async function readBounded(body: AsyncIterable<Uint8Array> & { destroy?: 
 
 /** A short, readable, redacted quote of a server's answer for a message (never the raw text). */
 export function snippet(text: string, max = 160): string {
-  // Redacted before the cut, so a cut never turns a recognisable secret into an unrecognisable piece.
-  return redactAnswer(text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim()).slice(0, max);
+  // Redacted before the cut, so a cut never turns a recognisable secret into an unrecognisable piece;
+  // only a bounded head is worked on (an answer may be 4 MiB of anything).
+  const head = text.slice(0, 64 * 1024).replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  return redactAnswer(head, max);
 }
 
 export interface JsonCall {

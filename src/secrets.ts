@@ -115,8 +115,14 @@ const TOKENISH = /[A-Za-z0-9+/_=%.-]{8,}/g;
 const SSH_KEY_BEFORE = /(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9@.-]+)\s+$/;
 const MAX_VALUE = 4096;
 
-export function redactAnswer(text: string): string {
+/**
+ * Redacts a platform answer (or a piece of one). With `max`, only what can be shown is worked on
+ * (the first `max` characters, plus enough after them to see where a value cut by `max` ends) and
+ * at most `max` characters come back: a 4 MiB answer costs no more than a short one.
+ */
+export function redactAnswer(text: string, max?: number): string {
   if (!text) return text;
+  if (max !== undefined) return redactAnswer(text.slice(0, max + MAX_VALUE + 64)).slice(0, max);
   let out = redactNamed(text);
   out = out.replace(KEYED_PATH, (_m, head: string) => `${head}***`);
   out = out.replace(TOKENISH, (tok: string, at: number, whole: string) => {
@@ -152,8 +158,10 @@ function valueAt(text: string, i: number): [number, number] {
     const quote = q[0];
     const start = i + quote.length;
     // A bare quote character ends at the same character not escaped; an entity at the same entity.
-    const close = quote.length === 1 ? unescapedIndexOf(text, quote, start) : text.indexOf(quote, start);
-    return [start, Math.min(close < 0 ? text.length : close, start + MAX_VALUE)];
+    // Looked for within MAX_VALUE only: many unclosed quotes must not make this quadratic.
+    const window = text.slice(start, start + MAX_VALUE);
+    const close = quote.length === 1 ? unescapedIndexOf(window, quote) : window.indexOf(quote);
+    return [start, start + (close < 0 ? window.length : close)];
   }
   // "Bearer xyz": the scheme stays, the credential goes.
   const scheme = /^(?:Bearer|Basic|Token)\s+/i.exec(text.slice(i, i + 12));
@@ -162,11 +170,10 @@ function valueAt(text: string, i: number): [number, number] {
   return [from, m ? from + m[0].length : from];
 }
 
-function unescapedIndexOf(text: string, ch: string, from: number): number {
-  for (let k = text.indexOf(ch, from); k >= 0; k = text.indexOf(ch, k + 1)) {
-    let slashes = 0;
-    for (let j = k - 1; j >= from && text[j] === '\\'; j--) slashes++;
-    if (slashes % 2 === 0) return k;
+function unescapedIndexOf(text: string, ch: string): number {
+  for (let k = 0; k < text.length; k++) {
+    if (text[k] === '\\') k++;
+    else if (text[k] === ch) return k;
   }
   return -1;
 }

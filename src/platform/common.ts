@@ -102,8 +102,9 @@ export function platformText(v: unknown, max = MAX_TEXT): string {
       s = String(v);
     }
   }
-  s = redactAnswer(s.trim());
-  return s.length > max ? `${s.slice(0, max)}…` : s;
+  const trimmed = s.trim();
+  const safe = redactAnswer(trimmed, max);
+  return trimmed.length > max ? `${safe}…` : safe;
 }
 
 /** Optional text of an answer: absent, null and empty are "nothing said". */
@@ -124,8 +125,12 @@ export function requestIdOf(v: unknown): string | undefined {
   return undefined;
 }
 
-/** A JSON type for messages about a value of the wrong kind (never the value itself: it may be a secret). */
+/**
+ * A JSON type for messages about a value of the wrong kind (never the value itself: it may be a
+ * secret). Messages say "<name> is <kind>", never "<name>: <kind>", which the redaction would take for a value.
+ */
 export function kindOf(v: unknown): string {
+  if (v === undefined) return 'missing';
   return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 

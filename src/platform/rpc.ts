@@ -8,7 +8,7 @@ import { request } from 'undici';
 import { callJson, dispatcher, HttpStatusError, BadAnswerError, parseRetryAfter, snippet } from '../http.ts';
 import { withRetry, neverReachedServer } from '../retry.ts';
 import { sha256File } from '../transfer/http.ts';
-import { rsyncTransfer, assertRsyncTools, type SshTarget } from '../transfer/rsync.ts';
+import { rsyncTransfer, assertRsyncTools, type RsyncJob, type SshTarget } from '../transfer/rsync.ts';
 import { loadOrCreateKeyPair, makeKeyDir, writeKeyFiles, type KeyFiles, type KeyPair } from '../ssh-keys.ts';
 import type { SecretRegistry } from '../secrets.ts';
 import type { DumpInfo } from '../formats/inspect.ts';
@@ -43,7 +43,7 @@ const RPC_FAILURE = ['failed', 'cancelled'];
 /** A status result: `status` must be a state name; `reason` is the platform's text, redacted. */
 export function mapRpcStatus(result: Record<string, unknown>): Status {
   if (typeof result.status !== 'string' || !result.status.trim()) {
-    throw new BadAnswerError(`status: the platform answered without a status (status: ${kindOf(result.status)})`);
+    throw new BadAnswerError(`status: the platform answered without a status (the status is ${kindOf(result.status)})`);
   }
   const state = result.status.trim().toLowerCase().slice(0, 100);
   return { state, phase: phaseOf(state, RPC_SUCCESS, RPC_FAILURE), message: optionalText(result.reason), raw: result };
@@ -72,8 +72,8 @@ export function parseRpcCreate(result: Record<string, unknown>): { id: string; t
   const hostUri = typeof result.assigned_host_uri === 'string' ? result.assigned_host_uri.trim() : '';
   if (id === undefined || !token || /\s/.test(token) || !hostUri) {
     throw new BadAnswerError(
-      `create: the platform answered without a usable request_id, token and assigned_host_uri (request_id: ${kindOf(result.request_id)}, ` +
-        `token: ${token ? 'malformed' : kindOf(result.token)}, assigned_host_uri: ${kindOf(result.assigned_host_uri)})`,
+      `create: the platform answered without a usable request_id, token and assigned_host_uri (request_id is ${kindOf(result.request_id)}, ` +
+        `token is ${token ? 'malformed' : kindOf(result.token)}, assigned_host_uri is ${kindOf(result.assigned_host_uri)})`,
     );
   }
   return { id, token, hostUri, info: optionalText(result.info) };
@@ -90,7 +90,7 @@ export function parseTransferStart(result: Record<string, unknown>, type: 'uploa
   const p = result.ssh_port;
   const port = typeof p === 'number' || (typeof p === 'string' && /^\s*\d{1,5}\s*$/.test(p)) ? Number(p) : NaN;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new BadAnswerError(`transfer/start: the platform gave no usable ssh_port (${typeof p === 'string' || typeof p === 'number' ? platformText(p, 40) : kindOf(p)})`);
+    throw new BadAnswerError(`transfer/start: the platform gave no usable ssh_port (${typeof p === 'string' || typeof p === 'number' ? `"${platformText(p, 40)}"` : `it is ${kindOf(p)}`})`);
   }
   const kh = result.known_hosts;
   if (Array.isArray(kh) && kh.some((l) => typeof l !== 'string')) throw new BadAnswerError('transfer/start: the platform gave known_hosts lines that are not text');
@@ -103,7 +103,7 @@ export function parseTransferStart(result: Record<string, unknown>, type: 'uploa
   const dumpName = safeName(result.dump_name);
   if (!dumpName) {
     const d = result.dump_name;
-    throw new BadAnswerError(`transfer/start: the platform gave no usable dump_name (${typeof d === 'string' ? platformText(d, 60) : kindOf(d)})`);
+    throw new BadAnswerError(`transfer/start: the platform gave no usable dump_name (${typeof d === 'string' ? `"${platformText(d, 60)}"` : `it is ${kindOf(d)}`})`);
   }
   return { port, knownHosts, dumpName };
 }
@@ -388,21 +388,19 @@ export class RpcPlatform implements Platform {
     return { target, node, result };
   }
 
-  async upload(ref: RequestRef, dump: DumpInfo, ctx: TransferContext): Promise<UploadResult> {
-    const { target, node } = await this.startTransfer(ref, 'upload', ctx);
-    const directory = dump.format === 'directory' || dump.uploadExt === '.dump/';
-    const progress = ctx.progress('Upload', dump.size);
+  /** One transfer session: transfer/start, rsync (resumed by rsync itself), transfer/stop. */
+  private async rsyncSession(
+    ref: RequestRef, type: 'upload' | 'download', ctx: TransferContext, progressLabel: string, total: number | undefined,
+    job: (dumpName: string | undefined) => Pick<RsyncJob, 'what' | 'sources' | 'dest' | 'options'>,
+  ): Promise<{ seconds: number; attempts: number; dumpName?: string }> {
+    const { target, node, result } = await this.startTransfer(ref, type, ctx);
+    const progress = ctx.progress(progressLabel, total);
     let r;
     try {
       r = await rsyncTransfer({
-        what: 'upload of the dump',
+        ...job(result.dumpName),
         target,
-        direction: 'upload',
-        // A directory dump's content goes into /data/origin.dump/; a file becomes /data/origin<ext>.
-        sources: [directory ? `${dump.path.replace(/\/+$/, '')}/` : dump.path],
-        dest: directory ? `${DATA_DIR}/origin.dump/` : `${DATA_DIR}/origin${dump.uploadExt}`,
-        // The platform's services read what its SSH user writes: group and others may read.
-        options: ['--recursive', '--times', '--append-verify', '--chmod=u+rwX,g+rwX,o+rX', ...(directory ? ['--delete'] : [])],
+        direction: type,
         progress,
         log: ctx.log,
         redact: (t) => this.opts.secrets.redact(t),
@@ -413,6 +411,19 @@ export class RpcPlatform implements Platform {
       progress.finish();
     }
     await this.callIdempotent(node, 'upgrade/request/transfer/stop', { token: ref.key }, ctx);
+    return { seconds: r.seconds, attempts: r.attempts, dumpName: result.dumpName };
+  }
+
+  async upload(ref: RequestRef, dump: DumpInfo, ctx: TransferContext): Promise<UploadResult> {
+    const directory = dump.format === 'directory' || dump.uploadExt === '.dump/';
+    const r = await this.rsyncSession(ref, 'upload', ctx, 'Upload', dump.size, () => ({
+      what: 'upload of the dump',
+      // A directory dump's content goes into /data/origin.dump/; a file becomes /data/origin<ext>.
+      sources: [directory ? `${dump.path.replace(/\/+$/, '')}/` : dump.path],
+      dest: directory ? `${DATA_DIR}/origin.dump/` : `${DATA_DIR}/origin${dump.uploadExt}`,
+      // The platform's services read what its SSH user writes: group and others may read.
+      options: ['--recursive', '--times', '--append-verify', '--chmod=u+rwX,g+rwX,o+rX', ...(directory ? ['--delete'] : [])],
+    }));
     return { method: 'rsync', bytes: dump.size, seconds: r.seconds, resumes: r.attempts - 1 };
   }
 
@@ -421,29 +432,15 @@ export class RpcPlatform implements Platform {
     if (status.raw.archived === true) {
       throw new PlatformError(`Request ${ref.id} is archived: the platform no longer holds its upgraded database.`);
     }
-    const { target, node, result } = await this.startTransfer(ref, 'download', ctx);
-    const dumpName = result.dumpName!;
     await mkdir(outputDir, { recursive: true });
-    const progress = ctx.progress('Download');
-    try {
-      await rsyncTransfer({
-        what: 'download of the upgraded database',
-        target,
-        direction: 'download',
-        sources: [`${DATA_DIR}/${dumpName}`, `${DATA_DIR}/filestore`, `${DATA_DIR}/upgrade-report.html`, `${DATA_DIR}/upgrade.log`],
-        dest: `${path.resolve(outputDir)}/`,
-        // No symlinks, devices or owners from the server; the two folders mirror the server's.
-        options: ['--recursive', '--times', '--ignore-missing-args', '--delete'],
-        progress,
-        log: ctx.log,
-        redact: (t) => this.opts.secrets.redact(t),
-        signal: ctx.signal,
-        retryBaseMs: this.opts.retryBaseMs,
-      });
-    } finally {
-      progress.finish();
-    }
-    await this.callIdempotent(node, 'upgrade/request/transfer/stop', { token: ref.key }, ctx);
+    const { dumpName } = await this.rsyncSession(ref, 'download', ctx, 'Download', undefined, (name) => ({
+      what: 'download of the upgraded database',
+      sources: [`${DATA_DIR}/${name}`, `${DATA_DIR}/filestore`, `${DATA_DIR}/upgrade-report.html`, `${DATA_DIR}/upgrade.log`],
+      dest: `${path.resolve(outputDir)}/`,
+      // No symlinks, devices or owners from the server; the two folders mirror the server's.
+      options: ['--recursive', '--times', '--ignore-missing-args', '--delete'],
+    }));
+    if (!dumpName) throw new BadAnswerError('transfer/start: the platform gave no dump_name');
 
     const dumpDir = path.join(outputDir, dumpName);
     const toc = await stat(path.join(dumpDir, 'toc.dat')).catch(() => undefined);

@@ -91,7 +91,7 @@ export function parseV1Create(request: Record<string, unknown>): { id: string; k
   const key = typeof request.key === 'string' ? request.key.trim() : '';
   if (id === undefined || !key || /\s/.test(key)) {
     throw new BadAnswerError(
-      `create: the platform answered without a usable request id and key (id: ${kindOf(request.id)}, key: ${key ? 'malformed' : kindOf(request.key)})`,
+      `create: the platform answered without a usable request id and key (the id is ${kindOf(request.id)}, the key is ${key ? 'malformed' : kindOf(request.key)})`,
     );
   }
   return { id, key };
@@ -99,7 +99,7 @@ export function parseV1Create(request: Record<string, unknown>): { id: string; k
 
 export function mapV1Status(request: Record<string, unknown>): Status {
   if (typeof request.state !== 'string' || !request.state.trim()) {
-    throw new BadAnswerError(`status: the platform answered without a request state (state: ${kindOf(request.state)})`);
+    throw new BadAnswerError(`status: the platform answered without a request state (the state is ${kindOf(request.state)})`);
   }
   const state = request.state.trim().toLowerCase().slice(0, 100);
   const text = (v: unknown) => optionalText(v, 200);
