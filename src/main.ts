@@ -22,7 +22,7 @@ import { HttpStatusError } from './http.ts';
 import { neverReachedServer } from './retry.ts';
 import { describeError } from './transfer/http.ts';
 import type { ResolvedDump } from './source/types.ts';
-import { restoreStep } from './postgres/restore.ts';
+import { restoreStep, preflightRestore } from './postgres/restore.ts';
 import { settleContract } from './postgres/contract.ts';
 
 const log = (line: string) => core.info(secrets.redact(line));
@@ -75,6 +75,7 @@ export async function run(): Promise<void> {
     const requested: Config = cfg;
 
     if (!requested.resume) await settleContract(requested, { log, warn, signal: controller.signal });
+    await preflightRestore(requested, { log });
     let info: DumpInfo | undefined;
     if (requested.source) {
       dump = await core.group('Find the dump', () =>

@@ -316,3 +316,21 @@ async function findOriginal(cfg: Config, opts: RestoreStepOptions, workspace: st
   }
   return undefined;
 }
+
+/**
+ * Checks made before anything is sent, so a restore that cannot happen fails in seconds, not
+ * after the upgrade: client tools present, and an `original-filestore` meant as a path exists.
+ */
+export async function preflightRestore(cfg: Config, opts: { log: (l: string) => void }): Promise<void> {
+  if (!cfg.restoreDatabase) return;
+  const tools = await findRestoreTools({ input: INPUT });
+  opts.log(`Restore: psql and pg_restore ${tools.version} found (${path.dirname(tools.pgRestore)}).`);
+  const v = cfg.originalFilestore;
+  if (v && cfg.filestoreDir && !/^[a-z][a-z0-9+.-]*:\/\//i.test(v) && (/[/\\]/.test(v) || v.startsWith('.') || v.startsWith('~'))) {
+    const { resolvePath } = await import('../source/path.ts');
+    const abs = resolvePath(v);
+    if (!(await stat(abs).catch(() => undefined))) {
+      throw new RestoreError(`original-filestore: nothing at ${abs}. Give the path of the original filestore folder (or a zip/tar of it), an artifact name, or an https URL.`);
+    }
+  }
+}
