@@ -190,3 +190,21 @@ test('input rules: original-filestore needs restore-database and filestore-dir, 
   assert.deepEqual(problems({ contract: '', dump: '', 'dump-database': 'postgresql://u@localhost/odoo' }), []);
   assert.match(problems({ contract: '' }).join('\n'), /`contract` is required/);
 });
+
+test('a filestore packed with its database folder (data-dir/filestore/<db>/...) lands with the buckets at the top', async () => {
+  const data = path.join(dir, 'data-dir');
+  await mkdir(path.join(data, 'filestore', 'prod', 'ab'), { recursive: true });
+  await mkdir(path.join(data, 'filestore', 'prod', 'cd'), { recursive: true });
+  await writeFile(path.join(data, 'filestore', 'prod', 'ab', 'ab01'), 'one');
+  await writeFile(path.join(data, 'filestore', 'prod', 'cd', 'cd02'), 'two');
+  const want = { 'ab/ab01': 'one', 'cd/cd02': 'two' };
+  const tgz = path.join(dir, 'prod.tar.gz');
+  await run('tar', ['-czf', tgz, '-C', data, 'filestore']);
+  const zip = path.join(dir, 'prod-only.zip');
+  await run('zip', ['-qr', zip, 'prod'], { cwd: path.join(data, 'filestore') });
+  for (const [label, src] of [['folder', data], ['tar.gz', tgz], ['zip', zip]] as const) {
+    const dest = path.join(dir, `wrapped-${label}`);
+    await copyFilestore((await sourceOf(src))!, dest, 'original', () => {});
+    assert.deepEqual(await tree(dest), want, label);
+  }
+});

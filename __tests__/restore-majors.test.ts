@@ -188,3 +188,34 @@ test('the contract from the database: read, masked at once, used when the input 
     /contract: the input is empty and the database holds no `database.enterprise_code`/,
   );
 });
+
+test('end to end through the bundle: dump-database without `contract` uses the database\'s code, masked everywhere', async () => {
+  const { startEmulator } = await import('../emulator/server.ts');
+  const { startGitHubFake } = await import('../emulator/github.ts');
+  const { runAction, findLeaks } = await import('./support/action.ts');
+  const server = servers.get(15)!;
+  const code = 'M2026-from-the-db-7f3a9c';
+  await sqlOn(server, 'odoo_src', `CREATE TABLE IF NOT EXISTS ir_config_parameter (id serial, key varchar UNIQUE, value text); INSERT INTO ir_config_parameter (key, value) VALUES ('database.enterprise_code', '${code}') ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`);
+  const emu = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
+  const gh = await startGitHubFake();
+  try {
+    const res = await runAction({
+      inputs: { email: 'ci@example.com', target: '18.0', 'dump-database': server.uri('odoo_src'), 'platform-url': emu.url, 'poll-interval': '1', 'artifact-name': '', download: 'none' },
+      env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile!, PATH: `${client}:${process.env.PATH}` },
+    });
+    try {
+      assert.equal(res.code, 0, res.stdout + res.stderr);
+      const reqs = [...emu.requests.values()];
+      assert.equal(reqs.length, 1);
+      assert.equal(reqs[0].contract, code, 'the platform got the code from the database');
+      assert.match(res.stdout, /Using the contract stored in the database/);
+      assert.match(res.stdout, new RegExp(`::add-mask::${code}`), 'masked as soon as it was read');
+      assert.deepEqual(findLeaks({ stdout: res.stdout.replace(/^::add-mask::.*$/gm, ''), stderr: res.stderr, summary: res.summary }, [code, server.password]), []);
+    } finally {
+      await res.cleanup();
+    }
+  } finally {
+    await emu.close();
+    await gh.close();
+  }
+});

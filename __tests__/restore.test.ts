@@ -227,3 +227,32 @@ test('end to end through the bundle: a zip dump with a filestore restores with t
 function readText(file: string): string {
   return readFileSync(file, 'utf8');
 }
+
+test('through the bundle: an original-filestore path that does not exist fails before any request is made', async () => {
+  const { startEmulator } = await import('../emulator/server.ts');
+  const { startGitHubFake } = await import('../emulator/github.ts');
+  const { runAction } = await import('./support/action.ts');
+  const emu = await startEmulator({ tls: true });
+  const gh = await startGitHubFake();
+  try {
+    const dump = path.join(dir, 'pre.sql');
+    await writeSampleSqlDump(dump, 10);
+    const res = await runAction({
+      inputs: {
+        contract: 'M-restore-contract', email: 'ci@example.com', target: '18.0', dump, 'platform-url': emu.url, 'artifact-name': '',
+        'restore-database': superConn('never_restored'), 'filestore-dir': 'fs', 'original-filestore': './backups/missing-filestore.tar.gz',
+      },
+      env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile! },
+    });
+    try {
+      assert.notEqual(res.code, 0);
+      assert.match(res.stdout + res.stderr, /original-filestore: nothing at .*backups\/missing-filestore\.tar\.gz/);
+      assert.equal(emu.requests.size, 0, 'no request was created');
+    } finally {
+      await res.cleanup();
+    }
+  } finally {
+    await emu.close();
+    await gh.close();
+  }
+});

@@ -12,7 +12,7 @@ import { openRequest } from './steps/open-request.ts';
 import { sendDump } from './steps/send-dump.ts';
 import { awaitOutcome } from './steps/wait.ts';
 import { downloadResults } from './steps/download.ts';
-import { restoreStep } from './postgres/restore.ts';
+import { restoreStep, preflightRestore } from './postgres/restore.ts';
 import { settleContract } from './postgres/contract.ts';
 import { publish } from './steps/publish.ts';
 import { reuseEarlierUpgrade } from './steps/reuse.ts';
@@ -32,6 +32,7 @@ export async function run(deps: Deps): Promise<void> {
     await checkRecentTest(job, cfg);
     const workDir = await makeWorkDir(job, cfg);
     if (!cfg.resume) await settleContract(cfg, { log: job.log, warn: job.warn, signal: job.signal, secrets: job.deps.secrets });
+    await preflightRestore(cfg, { log: job.log });
     const dump = await findDump(job, cfg, workDir);
     const ended = (await reuseEarlierUpgrade(job, cfg, dump, workDir)) || (await upgradeOnPlatform(job, cfg, dump));
     if (ended) {

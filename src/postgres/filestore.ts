@@ -50,20 +50,37 @@ export async function sourceOf(p: string): Promise<FilestoreSource | undefined> 
   const st = await lstat(p).catch(() => undefined);
   if (!st) return undefined;
   if (st.isDirectory()) {
-    // A folder holding `filestore/` (an unpacked dump) means that folder.
+    // A folder holding `filestore/` (an unpacked dump) means that folder; a data-dir's
+    // `filestore/<database>/` (one folder that is not a hash bucket) means the one inside.
+    let dir = p;
     const inner = await lstat(path.join(p, 'filestore')).catch(() => undefined);
-    return { kind: 'dir', path: inner?.isDirectory() ? path.join(p, 'filestore') : p };
+    if (inner?.isDirectory()) dir = path.join(p, 'filestore');
+    const entries = await readdir(dir, { withFileTypes: true });
+    if (entries.length === 1 && entries[0].isDirectory() && !BUCKET.test(entries[0].name)) dir = path.join(dir, entries[0].name);
+    return { kind: 'dir', path: dir };
   }
   if (!st.isFile()) return undefined;
   const head = await readHead(p, 512);
   const n = head.length;
   if (n >= 4 && head.readUInt32LE(0) === 0x04034b50) {
-    const names = (await listZip(p)).map((e) => e.name);
-    return { kind: 'zip', path: p, prefix: names.some((x) => x.startsWith('filestore/')) ? 'filestore/' : '' };
+    const files = (await listZip(p)).filter((e) => !e.isDirectory).map((e) => e.name);
+    const base = files.some((x) => x.startsWith('filestore/')) ? 'filestore/' : '';
+    const inside = files.filter((x) => x.startsWith(base) && !BACKUP_FILES.test(x));
+    return { kind: 'zip', path: p, prefix: base + (wrapperOf(inside.map((x) => x.slice(base.length))) ?? '') };
   }
   if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) return { kind: 'tar', path: p, gzip: true };
   if (n >= 262 && head.toString('latin1', 257, 262) === 'ustar') return { kind: 'tar', path: p, gzip: false };
   return undefined;
+}
+
+/** Odoo's filestore folders are the first two hex digits of each file's SHA-1. */
+const BUCKET = /^[0-9a-f]{2}$/;
+
+/** `name/` when every file sits in one folder that is not a bucket (a database's folder, a wrapper). */
+export function wrapperOf(names: string[]): string | undefined {
+  const first = names[0]?.split('/')[0];
+  if (!first || BUCKET.test(first) || !names.every((n) => n.startsWith(`${first}/`))) return undefined;
+  return `${first}/`;
 }
 
 /** Whether a zip holds a filestore (an Odoo dump zip's `filestore/`). */
@@ -159,6 +176,7 @@ async function copyTar(
   const extract = tar.extract();
   const input = createReadStream(source.path);
   const feeding = pipeline(source.gzip ? input.pipe(createGunzip()) : input, extract);
+  let wrapper: string | undefined;
   try {
     for await (const entry of extract) {
       const h = entry.header;
@@ -167,7 +185,11 @@ async function copyTar(
         entry.resume(); // an Odoo backup's dump and manifest, not attachments
         continue;
       }
-      const name = plain.replace(/^filestore\//, '');
+      let name = plain.replace(/^filestore\//, '');
+      // A streamed archive cannot be listed first: its first file decides whether a wrapper
+      // folder (the database's name) is there, and that folder is stripped from every name.
+      if (h.type === 'file' || h.type === 'contiguous-file') wrapper ??= wrapperOf([name]) ?? '';
+      if (wrapper && name.startsWith(wrapper)) name = name.slice(wrapper.length);
       if (h.type === 'file' || h.type === 'contiguous-file') {
         if (name) {
           await ensureSpace(dest, h.size ?? 0, label);

@@ -114,7 +114,8 @@ async function restore(opts: RestoreOptions, parts: ConnectionParts, reg: Secret
       log(`pg_restore with ${jobs > 1 ? `${jobs} parallel jobs` : 'one job, in one transaction'}.`);
       await pg.pgRestore(['--no-owner', '--no-privileges', '--exit-on-error', ...mode, `--dbname=${parts.conn}`, opts.dump]);
     } else {
-      const known = new Set((await pg.query(parts.conn, 'SELECT name FROM pg_catalog.pg_settings')).split('\n').map((l) => l.trim().toLowerCase()).filter(Boolean));
+      const listed = (await pg.query(parts.conn, 'SELECT name FROM pg_catalog.pg_settings')).split('\n').map((l) => l.trim().toLowerCase());
+      const known = new Set([...listed, ...HIDDEN_SETTINGS].filter(Boolean));
       const filter = new UnknownSettingFilter({
         known,
         dropRestrict: !psqlKnowsRestrict(tools.version),
@@ -146,6 +147,9 @@ async function restore(opts: RestoreOptions, parts: ConnectionParts, reg: Secret
   else if (opts.originalFilestore) log('`original-filestore` is not used: `filestore-dir` is empty, so no filestore is written.');
   return result;
 }
+
+/** Settings every server has that pg_settings does not list (GUC_NO_SHOW_ALL): never dropped. */
+const HIDDEN_SETTINGS = ['role', 'session_authorization', 'is_superuser', 'seed', 'transaction_isolation', 'transaction_read_only', 'transaction_deferrable'];
 
 const USER_TABLES =
   "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " +
@@ -311,4 +315,22 @@ async function findOriginal(cfg: Config, opts: RestoreStepOptions, workspace: st
     return { path: opts.originalDump, label: 'the uploaded dump', cleanup: async () => {} };
   }
   return undefined;
+}
+
+/**
+ * Checks made before anything is sent, so a restore that cannot happen fails in seconds, not
+ * after the upgrade: client tools present, and an `original-filestore` meant as a path exists.
+ */
+export async function preflightRestore(cfg: Config, opts: { log: (l: string) => void }): Promise<void> {
+  if (!cfg.restoreDatabase) return;
+  const tools = await findRestoreTools({ input: INPUT });
+  opts.log(`Restore: psql and pg_restore ${tools.version} found (${path.dirname(tools.pgRestore)}).`);
+  const v = cfg.originalFilestore;
+  if (v && cfg.filestoreDir && !/^[a-z][a-z0-9+.-]*:\/\//i.test(v) && (/[/\\]/.test(v) || v.startsWith('.') || v.startsWith('~'))) {
+    const { resolvePath } = await import('../source/path.ts');
+    const abs = resolvePath(v);
+    if (!(await stat(abs).catch(() => undefined))) {
+      throw new RestoreError(`original-filestore: nothing at ${abs}. Give the path of the original filestore folder (or a zip/tar of it), an artifact name, or an https URL.`);
+    }
+  }
 }

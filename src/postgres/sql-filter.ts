@@ -90,7 +90,7 @@ export class UnknownSettingFilter extends Transform {
         const end = endOfData(chunk.subarray(at, at + 4));
         if (end === 'end') {
           if (at > start) this.push(chunk.subarray(start, at));
-          return this.leaveCopy(chunk, at);
+          return this.leaveCopy(at);
         }
         if (end === 'undecided' && at + 4 > chunk.length) {
           if (at > start) this.push(chunk.subarray(start, at));
@@ -119,7 +119,7 @@ export class UnknownSettingFilter extends Transform {
   }
 
   /** `\.` at `pos` ends the COPY block: hand that line on and return to SQL. */
-  private leaveCopy(chunk: Buffer, pos: number): number {
+  private leaveCopy(pos: number): number {
     this.copy = false;
     this.copyLineStart = true;
     this.statementStart = true;
