@@ -205,3 +205,25 @@ test('prCommentTarget: pull requests only, forks and missing tokens skipped with
   assert.deepEqual(mod.prCommentTarget(env('pull_request'), payload), { issueNumber: 5 });
   assert.equal(await mod.readEventPayload({ GITHUB_EVENT_PATH: path.join(dir, 'missing.json') }), undefined);
 });
+
+test('GitHub Enterprise Server: the comment is written and updated through <server>/api/v3', async () => {
+  const ghes = await startGitHubFake({ repository: REPO, runId: 8, ghes: true });
+  try {
+    const base = { token: ghes.token, repository: REPO, issueNumber: 5, database: 'prod', log: () => {}, env: ghes.env };
+    const first = await mod.upsertPrComment({ ...base, body: 'first' });
+    const again = await mod.upsertPrComment({ ...base, body: 'second' });
+    assert.deepEqual(again, { id: first.id, created: false });
+    assert.equal(ghes.comments.length, 1);
+    assert.match(ghes.comments[0]!.body, /second/);
+    assert.ok(ghes.requests.length >= 3);
+    for (const r of ghes.requests) assert.match(r.path, /^\/api\/v3\/repos\/acme\/erp\/issues\//);
+    // Without GITHUB_API_URL, the enterprise server's own /api/v3 is implied.
+    const implied = { ...ghes.env };
+    delete implied.GITHUB_API_URL;
+    await mod.upsertPrComment({ ...base, env: implied, body: 'third' });
+    assert.match(ghes.comments[0]!.body, /third/);
+    assert.equal(fake.comments.filter((c) => c.body.includes('third')).length, 0, 'the github.com fake heard nothing');
+  } finally {
+    await ghes.close();
+  }
+});

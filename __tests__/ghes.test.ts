@@ -104,3 +104,50 @@ test('GHES: require-recent-test reads the record that upload-artifact@v3 stored,
     await p.cleanup();
   }
 });
+
+test('GHES: dump-artifact of another run comes through /api/v3 and its zip, the token never sent to the storage', async () => {
+  const sql = await readFile(dump);
+  await gh.addArtifact({ runId: 5555, repository: REPO, name: 'nightly-dump', files: { 'nightly.sql': sql } });
+  await gh.addArtifact({ runId: 5555, repository: REPO, name: 'other', files: { 'x.txt': Buffer.from('x') } });
+  const before = gh.requests.length;
+  const r = await step({ 'dump-artifact': 'nightly-dump', 'dump-artifact-run-id': '5555', 'artifact-name': '' });
+  try {
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.outputs.state, 'done');
+    assert.equal(emu.requests.get(r.outputs['request-id']!)?.filename, 'nightly.sql');
+    const seen = gh.requests.slice(before);
+    assert.ok(seen.some((q) => q.path.startsWith('/api/v3/repos/acme/erp/actions/runs/5555/artifacts?')), JSON.stringify(seen));
+    assert.ok(seen.some((q) => /^\/api\/v3\/repos\/acme\/erp\/actions\/artifacts\/\d+\/zip$/.test(q.path)), JSON.stringify(seen));
+    const blobs = seen.filter((q) => q.path.startsWith('/blob/'));
+    assert.equal(blobs.length, 1);
+    assert.equal(blobs[0]!.authorization, undefined, 'no token to the storage address');
+    for (const q of seen.filter((x) => !x.path.startsWith('/blob/'))) assert.equal(q.authorization, `Bearer ${gh.token}`);
+  } finally {
+    await r.cleanup();
+  }
+});
+
+test('GHES: an artifact of this run, a missing name, an unsafe zip: clear errors before anything reaches the platform', async () => {
+  await gh.addArtifact({ runId: 5556, repository: REPO, name: 'evil', files: { '../escaped.sql': Buffer.from('SELECT 1;\n') } });
+  for (const name of ['nightly-dump', 'other']) await gh.addArtifact({ runId: 5557, repository: REPO, name, files: { 'x.sql': Buffer.from('SELECT 1;\n') } });
+  const created = emu.requests.size;
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ 'dump-artifact': 'nightly-dump' }, /GitHub Enterprise Server .* actions\/download-artifact@v3 .* `dump`/],
+    [{ 'dump-artifact': 'nightly', 'dump-artifact-run-id': '5557' }, /no artifact named "nightly" in run 5557 \(acme\/erp\)\. That run has 2 artifacts: "nightly-dump", "other"/],
+    [{ 'dump-artifact': 'evil', 'dump-artifact-run-id': '5556' }, /unsafe name: "\.\.\/escaped\.sql"/],
+    [{ 'dump-artifact': 'x', 'dump-artifact-run-id': '9999', 'dump-artifact-repository': 'acme/nope' }, /no artifact named "x" in run 9999 \(acme\/nope\)\. That run has no artifacts/],
+  ];
+  for (const [inputs, want] of cases) {
+    const r = await step(inputs);
+    try {
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stdout, want);
+      assert.ok(!r.stdout.split('\n').some((l) => l.includes(gh.token) && !l.startsWith('::add-mask::')), 'the token stays out of the log');
+      const escaped = await readdir(path.join(r.runnerTemp)).then((f) => f.filter((x) => x.includes('escaped')));
+      assert.deepEqual(escaped, []);
+    } finally {
+      await r.cleanup();
+    }
+  }
+  assert.equal(emu.requests.size, created, 'no request created');
+});

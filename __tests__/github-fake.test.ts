@@ -131,3 +131,32 @@ test('issue comments: create, list with pagination, update', async () => {
   assert.equal(target.user.login, 'github-actions[bot]');
   assert.equal((await api('/repos/other/repo/issues/12/comments')).status, 404);
 });
+
+test('GHES mode: the REST API only under /api/v3 (its links too), no results service, a server that is not github.com', async () => {
+  const ghes = await startGitHubFake({ repository: 'acme/erp', runId: 78, token: 'ghs_ghes_token', ghes: true });
+  try {
+    assert.equal(ghes.apiUrl, `${ghes.url}/api/v3`);
+    assert.equal(ghes.env.GITHUB_API_URL, ghes.apiUrl);
+    assert.equal(ghes.env.GITHUB_SERVER_URL, ghes.url);
+    assert.equal(ghes.env.ACTIONS_RESULTS_URL, undefined);
+    for (let i = 0; i < 3; i++) await ghes.addArtifact({ runId: 78, repository: 'acme/erp', name: `a${i}`, files: { 'f.txt': Buffer.from(`${i}`) } });
+    const get = (u: string) => fetch(u, { redirect: 'manual', headers: { authorization: 'Bearer ghs_ghes_token' } });
+    assert.equal((await get(`${ghes.url}/repos/acme/erp/actions/artifacts`)).status, 404, 'nothing at the root');
+    const page = await get(`${ghes.apiUrl}/repos/acme/erp/actions/artifacts?per_page=2`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('link') ?? '', new RegExp(`<${ghes.apiUrl.replace(/[.]/g, '\\.')}/repos/acme/erp/actions/artifacts\\?per_page=2&page=2>; rel="next"`));
+    const body = (await page.json()) as { artifacts: Array<{ url: string; archive_download_url: string }> };
+    for (const a of body.artifacts) assert.ok(a.archive_download_url.startsWith(`${ghes.apiUrl}/repos/acme/erp/actions/artifacts/`), a.archive_download_url);
+    const zip = await get(body.artifacts[0]!.archive_download_url);
+    assert.equal(zip.status, 302);
+    assert.match(zip.headers.get('location') ?? '', /\/blob\/actions-results\//);
+    const twirp = await fetch(`${ghes.url}/twirp/github.actions.results.api.v1.ArtifactService/ListArtifacts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ghes.runtimeToken}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(twirp.status, 404);
+  } finally {
+    await ghes.close();
+  }
+});

@@ -114,3 +114,49 @@ test('the action.yml checker finds each planted mistake', async () => {
     assert.ok(problems.some((p) => want.test(p)), `${what}: ${want} in ${JSON.stringify(problems)}`);
   }
 });
+
+test('the workflow\'s own "move the major tag" script, on a real git origin: moves v1 forward, never back', async () => {
+  const { parse } = await import('yaml');
+  const wf = parse(await readFile(path.join(ROOT, '.github', 'workflows', 'release.yml'), 'utf8')) as {
+    jobs: Record<string, { steps: Array<{ run?: string; env?: Record<string, string> }> }>;
+  };
+  const move = Object.values(wf.jobs).flatMap((j) => j.steps).find((s) => s.run?.includes('git push -f origin'));
+  assert.ok(move?.run);
+  const dir = await mkdtemp(path.join(tmpdir(), 'release-tags-'));
+  const git = (cwd: string, ...args: string[]) => run('git', args, { cwd, env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@x' } });
+  try {
+    const origin = path.join(dir, 'origin.git');
+    const work = path.join(dir, 'work');
+    await git(dir, 'init', '-q', '--bare', origin);
+    await git(dir, 'init', '-q', work);
+    const commits: Record<string, string> = {};
+    for (const tag of ['v1.0.0', 'v1.1.0', 'v1.0.5', 'v1.2.0']) {
+      await git(work, 'commit', '-q', '--allow-empty', '-m', tag);
+      await git(work, 'tag', tag);
+      commits[tag] = (await git(work, 'rev-parse', 'HEAD')).stdout.trim();
+    }
+    await git(work, 'remote', 'add', 'origin', origin);
+    await git(work, 'push', '-q', 'origin', 'refs/tags/v1.0.0', 'refs/tags/v1.1.0');
+    const release = async (tag: string) => {
+      await git(work, 'push', '-q', 'origin', `refs/tags/${tag}`);
+      const clone = path.join(dir, `clone-${tag}`);
+      await git(dir, 'clone', '-q', '--depth', '1', '--branch', tag, `file://${origin}`, clone);
+      const summary = path.join(dir, `summary-${tag}`);
+      await writeFile(summary, '');
+      await run('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', move.run!], {
+        cwd: clone,
+        env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', MAJOR: 'v1', GITHUB_REF_NAME: tag, GITHUB_STEP_SUMMARY: summary },
+      });
+      return { v1: (await git(dir, '--git-dir', origin, 'rev-parse', 'v1^{commit}').catch(() => ({ stdout: '' }))).stdout.trim(), summary: await readFile(summary, 'utf8') };
+    };
+    assert.equal((await release('v1.1.0')).v1, commits['v1.1.0']);
+    const patch = await release('v1.0.5');
+    assert.equal(patch.v1, commits['v1.1.0'], 'a patch to an older line leaves v1 where it is');
+    assert.match(patch.summary, /v1 stays on v1\.1\.0/);
+    const next = await release('v1.2.0');
+    assert.equal(next.v1, commits['v1.2.0']);
+    assert.match(next.summary, /Moved v1 to v1\.2\.0/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

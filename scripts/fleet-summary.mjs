@@ -13,6 +13,7 @@
 //     (GITHUB_STEP_SUMMARY) and stdout, and exits 1 when any database failed or has no record.
 import { appendFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const RECORD = 'odoo-upgrade-result.json';
 const SOURCES = ['dump-database-secret', 'dump-url'];
@@ -171,7 +172,7 @@ async function main(argv, env) {
   throw new UsageError('usage: fleet-summary.mjs matrix <databases.json> | summary <databases.json> <records-dir> [--prefix fleet-result-]');
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main(process.argv.slice(2), process.env).then(
     (code) => process.exit(code),
     (err) => {

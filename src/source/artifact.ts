@@ -10,6 +10,8 @@ import { secrets } from '../secrets.ts';
 import { formatBytes } from '../transfer/progress.ts';
 import { listZip, ZipFormatError } from '../formats/zip.ts';
 import type { ResolvedDump } from './types.ts';
+import { githubHost } from '../github/ghes.ts';
+import { downloadArtifactZip, listRunArtifacts } from './artifact-rest.ts';
 
 export interface ArtifactSourceOptions {
   name: string;
@@ -44,6 +46,16 @@ export async function fromArtifact(opts: ArtifactSourceOptions, env: NodeJS.Proc
   const place = artifactPlace(opts, env);
   const where = placeText(place);
   const description = `artifact "${name}" of ${where}`;
+  const host = githubHost(env);
+  if (host.enterpriseServer) {
+    if (place.own) {
+      throw new DumpError(
+        `${INPUT}: this job runs on GitHub Enterprise Server (${host.serverUrl}), which has no artifacts v4 service, so an artifact of this run cannot be read by the action. ` +
+          'Download it with actions/download-artifact@v3 in an earlier step and give the file with `dump`; an artifact of an earlier run can be named with `dump-artifact-run-id`.',
+      );
+    }
+    return fromArtifactRest(opts, name, place, where, host.apiUrl);
+  }
   if (place.own) {
     const missing = ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RESULTS_URL'].filter((k) => !env[k]);
     if (missing.length) {
@@ -94,6 +106,35 @@ export async function fromArtifact(opts: ArtifactSourceOptions, env: NodeJS.Proc
   }
 }
 
+/** GHES: the run's listing and the artifact's zip through the REST API at GITHUB_API_URL. */
+async function fromArtifactRest(opts: ArtifactSourceOptions, name: string, place: Extract<ArtifactPlace, { own: false }>, where: string, api: string): Promise<ResolvedDump> {
+  let listed;
+  try {
+    listed = await listRunArtifacts(api, place, opts.signal);
+  } catch (err) {
+    throw accessError(err, place, where);
+  }
+  const found = findIn(listed.filter((a) => !a.expired), name, place, where);
+  const rest = listed.find((a) => a.id === found.id)!;
+  const tmp = await mkdtemp(path.join(opts.workDir, 'dump-artifact-'));
+  const cleanup = () => rm(tmp, { recursive: true, force: true });
+  try {
+    const dir = path.join(tmp, folderName(found.name));
+    opts.log(`Downloading artifact "${name}" of ${where} (id ${found.id}, ${formatBytes(found.size)}) from ${new URL(api).host}`);
+    try {
+      await downloadArtifactZip(api, rest, place.token, path.join(tmp, 'artifact.zip'), dir, opts.signal);
+    } catch (err) {
+      throw err instanceof ZipFormatError ? new DumpError(`${INPUT}: the zip of artifact "${found.name}" is damaged: ${err.message}`) : accessError(err, place, where, `downloading artifact "${found.name}"`);
+    }
+    const chosen = pickDump(await listFiles(dir), found.name, where);
+    opts.log(`Artifact "${found.name}" holds ${chosen === '' ? 'a directory dump' : `"${chosen}"`}.`);
+    return { path: chosen === '' ? dir : path.join(dir, ...chosen.split('/')), kind: 'artifact', description: `artifact "${name}" of ${where}`, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
 /** This run unless another run is named; the runtime token reaches this run without `github-token`. */
 export function artifactPlace(opts: Pick<ArtifactSourceOptions, 'runId' | 'repository' | 'token'>, env: NodeJS.ProcessEnv): ArtifactPlace {
   const ownRepo = env.GITHUB_REPOSITORY || undefined;
@@ -137,6 +178,11 @@ async function findArtifact(client: Client, name: string, place: ArtifactPlace, 
   } catch (err) {
     throw accessError(err, place, where);
   }
+  return findIn(listed, name, place, where);
+}
+
+/** The newest artifact of that name, or an error saying what the run does hold. */
+function findIn(listed: Found[], name: string, place: ArtifactPlace, where: string): Found {
   // Several with one name (re-runs): the newest, as the library's getArtifact picks.
   const match = listed.filter((a) => a.name === name).sort((a, b) => b.id - a.id)[0];
   if (match) return match;
