@@ -254,6 +254,28 @@ test('misses: a failed or production upgrade, a tampered dump, an artifact witho
   });
 });
 
+test('a hit on a pull request writes the PR comment, saying the result was reused and from where', async () => {
+  await withFake(async (gh) => {
+    const first = await firstUpgrade(gh);
+    await first.run.cleanup();
+    const event = path.join(dir, 'pr-event.json');
+    await writeFile(event, JSON.stringify({ number: 12, pull_request: { number: 12, head: { repo: { full_name: REPO } }, base: { repo: { full_name: REPO } } } }));
+    const calls = platformCalls();
+    const run = await runAction({ inputs: inputs(gh, { 'reuse-days': '7', 'pr-comment': 'true' }), env: { ...prEnv(gh), GITHUB_EVENT_PATH: event } });
+    try {
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.equal(platformCalls(), calls);
+      const comment = gh.comments.find((c) => c.issue === 12);
+      assert.ok(comment, 'a comment on PR #12');
+      assert.match(comment.body, new RegExp(`Reused result[^\\n]*run ${RUN}[^\\n]*request \`${first.record.requestId}\`, finished [^\\n]* ago\\)`));
+      assert.match(comment.body, /state `done`/);
+      assert.deepEqual(findLeaks({ comment: comment.body }, [CONTRACT, gh.token]), []);
+    } finally {
+      await run.cleanup();
+    }
+  });
+});
+
 test('a pull request from a fork gets no secrets: a hit needs no contract; a miss stops with words before any request', async () => {
   await withFake(async (gh) => {
     const first = await firstUpgrade(gh);
