@@ -254,6 +254,28 @@ test('misses: a failed or production upgrade, a tampered dump, an artifact witho
   });
 });
 
+test('a hit on a pull request writes the PR comment, saying the result was reused and from where', async () => {
+  await withFake(async (gh) => {
+    const first = await firstUpgrade(gh);
+    await first.run.cleanup();
+    const event = path.join(dir, 'pr-event.json');
+    await writeFile(event, JSON.stringify({ number: 12, pull_request: { number: 12, head: { repo: { full_name: REPO } }, base: { repo: { full_name: REPO } } } }));
+    const calls = platformCalls();
+    const run = await runAction({ inputs: inputs(gh, { 'reuse-days': '7', 'pr-comment': 'true' }), env: { ...prEnv(gh), GITHUB_EVENT_PATH: event } });
+    try {
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.equal(platformCalls(), calls);
+      const comment = gh.comments.find((c) => c.issue === 12);
+      assert.ok(comment, 'a comment on PR #12');
+      assert.match(comment.body, new RegExp(`Reused result[^\\n]*run ${RUN}[^\\n]*request \`${first.record.requestId}\`, finished [^\\n]* ago\\)`));
+      assert.match(comment.body, /state `done`/);
+      assert.deepEqual(findLeaks({ comment: comment.body }, [CONTRACT, gh.token]), []);
+    } finally {
+      await run.cleanup();
+    }
+  });
+});
+
 test('a pull request from a fork gets no secrets: a hit needs no contract; a miss stops with words before any request', async () => {
   await withFake(async (gh) => {
     const first = await firstUpgrade(gh);
@@ -392,4 +414,26 @@ test('rpc: a directory dump and its filestore are reused, checked by the directo
   } finally {
     await rpc.close();
   }
+});
+
+test('which trusted records can stand for this run: protocol, download form, an older record without digests', async () => {
+  const { reuseProblem } = await import('../src/github/reuse.ts');
+  const now = Date.now();
+  const sha = 'ab'.repeat(32);
+  const rec: ResultRecord = {
+    schema: 1, tool: 'odoo-upgrade-action', requestId: '1', api: 'v1', aim: 'test', target: '18.0', state: 'done', phase: 'success',
+    dump: { sha256: sha }, upgradedSha256: 'cd'.repeat(32), files: [{ role: 'dump', name: 'u.zip', bytes: 1 }], finishedAt: new Date(now - 3_600_000).toISOString(), repository: REPO, runId: 5,
+  };
+  const a = { id: 1, name: 'x', size: 1, expired: false, createdAt: now, downloadUrl: 'http://127.0.0.1:1/zip', runId: 5, fromFork: false };
+  const want = { days: 7, target: '18.0', dumpSha256: sha, download: 'archive' as const, api: 'auto' as const, repository: REPO, now };
+  assert.equal(reuseProblem(rec, a, want), undefined);
+  assert.equal(reuseProblem({ ...rec, state: 'delivered' }, a, want), undefined);
+  assert.equal(reuseProblem(rec, a, { ...want, api: 'rpc' }), 'made with the v1 protocol, not rpc');
+  assert.equal(reuseProblem(rec, a, { ...want, download: 'sql' }), 'different download (no sql in the artifact)');
+  assert.equal(reuseProblem(rec, a, { ...want, download: 'none' }), undefined);
+  assert.match(String(reuseProblem({ ...rec, files: undefined }, a, want)), /older version of the action/);
+  assert.equal(reuseProblem({ ...rec, dump: {} }, a, want), 'no dump SHA-256 in the record');
+  assert.equal(reuseProblem(rec, a, { ...want, target: '17.0' }), 'different target (18.0, not 17.0)');
+  assert.equal(reuseProblem(rec, a, { ...want, days: 0 }), 'older than 0 days');
+  assert.equal(reuseProblem({ ...rec, runId: 6 }, a, want), 'record not trusted (names run 6 but was stored by run 5)');
 });
