@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
 import { callJson, dispatcher, HttpStatusError } from '../http.ts';
 import { isTransientNetworkError, withRetry } from '../retry.ts';
-import { listZip, openZipEntry } from '../zip.ts';
+import { listZip, openZipEntry } from '../formats/zip.ts';
 
 export interface RestArtifact {
   id: number;
