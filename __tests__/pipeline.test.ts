@@ -214,6 +214,30 @@ test('a second signal does not stop the cleanup twice', async () => {
   }
 });
 
+test('the run touches the process only through its dependencies: env, signals, state', async () => {
+  const tmpBefore = process.env.TMPDIR;
+  const listenersBefore = process.listenerCount('SIGINT') + process.listenerCount('SIGTERM');
+  let listenersDuring = -1;
+  const signals = new FakeSignals();
+  const run = await runPipeline({
+    inputs: { ...NEW_REQUEST, dump: dumpPath, api: 'rpc' },
+    platforms: fakePlatforms({ after: ['progress', 'done'] }),
+    signals,
+    onLine: (line) => {
+      if (/state: progress/.test(line)) listenersDuring = process.listenerCount('SIGINT') + process.listenerCount('SIGTERM');
+    },
+  });
+  try {
+    assert.equal(run.code, 0, run.stdout);
+    assert.equal(process.env.TMPDIR, tmpBefore, 'TMPDIR is set in the injected env, not in this process');
+    assert.equal(listenersDuring, listenersBefore, 'no listener on the real process signals');
+    assert.ok(run.state.get('work-dir')?.startsWith(path.join(run.runnerTemp, 'odoo-upgrade-work-')));
+    assert.equal(run.state.get('output-dir'), path.join(run.runnerTemp, 'odoo-upgrade'));
+  } finally {
+    await run.cleanup();
+  }
+});
+
 test('the clock the report uses is the injected one', async () => {
   const clock = new FakeClock();
   const run = await runPipeline({ inputs: { ...NEW_REQUEST, dump: dumpPath, api: 'rpc' }, platforms: fakePlatforms({ after: ['done'] }), clock });
