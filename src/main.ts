@@ -12,7 +12,7 @@ import { openRequest } from './steps/open-request.ts';
 import { sendDump } from './steps/send-dump.ts';
 import { awaitOutcome } from './steps/wait.ts';
 import { downloadResults } from './steps/download.ts';
-import { restoreStep } from './restore.ts';
+import { restoreResults } from './steps/restore.ts';
 import { publish } from './steps/publish.ts';
 import { finish } from './steps/finish.ts';
 
@@ -32,7 +32,7 @@ export async function run(deps: Deps): Promise<void> {
     const final = await awaitOutcome(job, cfg, request);
     if (final) {
       await downloadResults(job, cfg, request, final);
-      await restoreStep(job.report, cfg, { log: job.log, signal: job.signal });
+      await restoreResults(job, cfg);
       await publish(job, cfg, request, final);
       job.report.outcome = 'success';
     }
