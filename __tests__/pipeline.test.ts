@@ -214,6 +214,57 @@ test('a second signal does not stop the cleanup twice', async () => {
   }
 });
 
+test('the run touches the process only through its dependencies: env, signals, state', async () => {
+  const tmpBefore = process.env.TMPDIR;
+  const listenersBefore = process.listenerCount('SIGINT') + process.listenerCount('SIGTERM');
+  let listenersDuring = -1;
+  const signals = new FakeSignals();
+  const run = await runPipeline({
+    inputs: { ...NEW_REQUEST, dump: dumpPath, api: 'rpc' },
+    platforms: fakePlatforms({ after: ['progress', 'done'] }),
+    signals,
+    onLine: (line) => {
+      if (/state: progress/.test(line)) listenersDuring = process.listenerCount('SIGINT') + process.listenerCount('SIGTERM');
+    },
+  });
+  try {
+    assert.equal(run.code, 0, run.stdout);
+    assert.equal(process.env.TMPDIR, tmpBefore, 'TMPDIR is set in the injected env, not in this process');
+    assert.equal(listenersDuring, listenersBefore, 'no listener on the real process signals');
+    assert.ok(run.state.get('work-dir')?.startsWith(path.join(run.runnerTemp, 'odoo-upgrade-work-')));
+    assert.equal(run.state.get('output-dir'), path.join(run.runnerTemp, 'odoo-upgrade'));
+  } finally {
+    await run.cleanup();
+  }
+});
+
+test('restore phase: filestore-dir alone is noted and ignored; restore-database with download: none is refused by name', async () => {
+  const noted = await runPipeline({ inputs: { ...NEW_REQUEST, dump: dumpPath, api: 'rpc', 'filestore-dir': 'fs' }, platforms: fakePlatforms({ after: ['done'] }) });
+  try {
+    assert.equal(noted.code, 0, noted.stdout);
+    assert.match(noted.stdout, /Input `filestore-dir` is ignored without `restore-database`/);
+  } finally {
+    await noted.cleanup();
+  }
+  const platforms = fakePlatforms({ after: ['done'] });
+  platforms.made.length = 0;
+  const refused = await runPipeline({
+    inputs: { ...NEW_REQUEST, dump: dumpPath, api: 'rpc', 'restore-database': 'postgresql://odoo:restorepw99@127.0.0.1:1/upgraded' },
+    platforms: async (api, cfg, secrets) => {
+      const p = await platforms(api, cfg, secrets);
+      p.download = async () => [];
+      return p;
+    },
+  });
+  try {
+    assert.equal(refused.code, 1);
+    assert.match(refused.stdout, /::error::.*nothing to restore/);
+    assert.ok(!refused.stdout.replace(/^::add-mask::.*$/gm, '').includes('restorepw99'), 'the password is never printed');
+  } finally {
+    await refused.cleanup();
+  }
+});
+
 test('the clock the report uses is the injected one', async () => {
   const clock = new FakeClock();
   const run = await runPipeline({ inputs: { ...NEW_REQUEST, dump: dumpPath, api: 'rpc' }, platforms: fakePlatforms({ after: ['done'] }), clock });

@@ -25,11 +25,16 @@ async function fingerprint(paths: string[]): Promise<string> {
   return h.digest('hex');
 }
 
+/** What the bundle is built from: src/, the lock file, the build scripts and the build command. */
+async function sourceFingerprint(): Promise<string> {
+  const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const inputs = [...(await files(path.join(ROOT, 'src'))), ...['package-lock.json', 'scripts/clean-dist.ts', 'scripts/native-addons.ts'].map((f) => path.join(ROOT, f))];
+  return createHash('sha256').update(await fingerprint(inputs)).update(pkg.scripts.build ?? '').digest('hex');
+}
+
 /** Builds dist/ unless it is known to be the build of the current sources. */
 export async function ensureDist(log: (line: string) => void = console.log): Promise<void> {
-  const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  const sourceInputs = [...(await files(path.join(ROOT, 'src'))), path.join(ROOT, 'package-lock.json'), path.join(ROOT, 'scripts', 'clean-dist.ts'), path.join(ROOT, 'scripts', 'native-addons.ts')];
-  const source = createHash('sha256').update(await fingerprint(sourceInputs)).update(pkg.scripts.build ?? '').digest('hex');
+  const source = await sourceFingerprint();
   const stamp = JSON.parse(await readFile(STAMP, 'utf8').catch(() => '{}')) as { source?: string; dist?: string };
   if (stamp.source === source && stamp.dist === (await fingerprint(await files(path.join(ROOT, 'dist'))))) {
     log('dist/ is the build of these sources: not rebuilt.');
@@ -39,8 +44,11 @@ export async function ensureDist(log: (line: string) => void = console.log): Pro
     if (r.status !== 0) {
       throw new Error(`npm run build failed (${r.error?.message ?? `exit ${r.status}`}): the bundle's tests cannot run.`);
     }
-    await mkdir(path.dirname(STAMP), { recursive: true });
-    await writeFile(STAMP, JSON.stringify({ source, dist: await fingerprint(await files(path.join(ROOT, 'dist'))) }));
+    // A source edited during the build: no stamp, so the next run builds again.
+    if ((await sourceFingerprint()) === source) {
+      await mkdir(path.dirname(STAMP), { recursive: true });
+      await writeFile(STAMP, JSON.stringify({ source, dist: await fingerprint(await files(path.join(ROOT, 'dist'))) }));
+    }
     log('dist/ built.');
   }
 }

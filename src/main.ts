@@ -12,7 +12,8 @@ import { openRequest } from './steps/open-request.ts';
 import { sendDump } from './steps/send-dump.ts';
 import { awaitOutcome } from './steps/wait.ts';
 import { downloadResults } from './steps/download.ts';
-import { restoreStep, preflightRestore } from './postgres/restore.ts';
+import { preflightRestore } from './postgres/restore.ts';
+import { restoreResults } from './steps/restore.ts';
 import { settleContract } from './postgres/contract.ts';
 import { publish } from './steps/publish.ts';
 import { reuseEarlierUpgrade } from './steps/reuse.ts';
@@ -36,7 +37,7 @@ export async function run(deps: Deps): Promise<void> {
     const dump = await findDump(job, cfg, workDir);
     const ended = (await reuseEarlierUpgrade(job, cfg, dump, workDir)) || (await upgradeOnPlatform(job, cfg, dump));
     if (ended) {
-      await restoreStep(job.report, cfg, { log: job.log, signal: job.signal, originalDump: dump?.path, workDir });
+      await restoreResults(job, cfg, dump, workDir);
       await publish(job, cfg);
       job.report.outcome = 'success';
     }

@@ -11,14 +11,11 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import * as core from '@actions/core';
-import { writeOutputs } from '../publish/index.ts';
 import { secrets as defaultSecrets, type SecretRegistry } from '../secrets.ts';
 import { listZip, openZipEntry } from '../formats/zip.ts';
 import { readHead } from '../formats/io.ts';
 import type { DownloadedFile } from '../platform/types.ts';
 import type { Config } from '../inputs.ts';
-import type { RunReport } from '../publish/report.ts';
 import { splitConnection, withDatabase, literal, ident, type ConnectionParts } from './connection.ts';
 import { findRestoreTools } from './tools.ts';
 import { dumpVersions, sqlVersions, streamHead, type DumpVersions } from './dump-version.ts';
@@ -274,37 +271,8 @@ export interface RestoreStepOptions {
   workDir?: string;
 }
 
-/** The pipeline's restore phase: after the downloads, before publishing. */
-export async function restoreStep(report: RunReport, cfg: Config, opts: RestoreStepOptions): Promise<void> {
-  if (!cfg.restoreDatabase) {
-    if (cfg.filestoreDir) opts.log('Input `filestore-dir` is ignored without `restore-database`.');
-    return;
-  }
-  const from = restoreSources(report.downloads);
-  const workspace = process.env.GITHUB_WORKSPACE || '.';
-  const r = await core.group('Restore the upgraded database', async () => {
-    const original = cfg.filestoreDir ? await findOriginal(cfg, opts, workspace) : undefined;
-    try {
-      return await restoreUpgraded({
-        connection: cfg.restoreDatabase,
-        ...from,
-        filestoreDir: cfg.filestoreDir ? path.resolve(workspace, cfg.filestoreDir) : undefined,
-        originalFilestore: original?.path,
-        originalLabel: original?.label,
-        jobs: cfg.restoreJobs,
-        log: opts.log,
-        signal: opts.signal,
-      });
-    } finally {
-      await original?.cleanup();
-    }
-  });
-  report.restored = { database: r.database, tables: r.tables, filestoreFiles: r.filestoreFiles, filestoreDir: cfg.filestoreDir || undefined };
-  writeOutputs({ 'restored-database': r.database });
-}
-
 /** The original filestore: `original-filestore` (fetched if need be), else the uploaded zip dump's own. */
-async function findOriginal(cfg: Config, opts: RestoreStepOptions, workspace: string): Promise<{ path: string; label: string; cleanup: () => Promise<void> } | undefined> {
+export async function findOriginal(cfg: Config, opts: RestoreStepOptions, workspace: string): Promise<{ path: string; label: string; cleanup: () => Promise<void> } | undefined> {
   if (cfg.originalFilestore) {
     const { fetchOriginalFilestore } = await import('./original-filestore.ts');
     const got = await fetchOriginalFilestore(cfg.originalFilestore, { workspace, workDir: opts.workDir ?? workspace, githubToken: cfg.githubToken, log: opts.log, signal: opts.signal });

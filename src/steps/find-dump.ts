@@ -10,8 +10,10 @@ const INPUT_OF: Record<SourceSpec['kind'], string> = { path: 'dump', artifact: '
 
 /** The dump to upload, or undefined when the run resumes a request without one. */
 export async function findDump(job: Job, cfg: Config, workDir: string): Promise<DumpInfo | undefined> {
-  const source = cfg.source;
-  if (!source) return undefined;
+  return cfg.source ? fetchAndCheck(job, cfg, cfg.source, workDir) : undefined;
+}
+
+async function fetchAndCheck(job: Job, cfg: Config, source: SourceSpec, workDir: string): Promise<DumpInfo> {
   const { io } = job.deps;
   const api = cfg.api === 'rpc' ? 'rpc' : 'v1';
   const dump = await io.group('Find the dump', () => resolveSource(source, { api, workDir, githubToken: cfg.githubToken, log: job.log, signal: job.signal }));

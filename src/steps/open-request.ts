@@ -19,7 +19,7 @@ export interface OpenRequest {
 
 export async function openRequest(job: Job, cfg: Config): Promise<OpenRequest> {
   const { report, deps } = job;
-  const opened = cfg.resume ? await deps.io.group('Resume the request', () => resume(deps, cfg, job.transfer)) : await create(job, cfg);
+  const opened = cfg.resume ? await resume(job, cfg, cfg.resume) : await create(job, cfg);
   job.onEnd(() => opened.platform.close().catch(() => undefined));
   report.resumed = Boolean(cfg.resume);
   report.api = opened.platform.api;
@@ -64,10 +64,12 @@ async function createWithFallback(deps: Deps, cfg: Config, filename: string, ctx
   return { platform: second, ref: await second.create(params, ctx) };
 }
 
+function resume(job: Job, cfg: Config, { id, key }: { id: string; key: string }): Promise<OpenRequest> {
+  return job.deps.io.group('Resume the request', () => findRequest(job.deps, cfg, { id, key }, job.transfer));
+}
+
 /** Finds which protocol knows the request, and its current state. */
-async function resume(deps: Deps, cfg: Config, ctx: TransferContext): Promise<OpenRequest> {
-  const { id, key } = cfg.resume!;
-  const ref: RequestRef = { id, key };
+async function findRequest(deps: Deps, cfg: Config, ref: RequestRef, ctx: TransferContext): Promise<OpenRequest> {
   const apis: Array<'v1' | 'rpc'> = cfg.api === 'auto' ? ['v1', 'rpc'] : [cfg.api];
   let lastError: unknown;
   for (const api of apis) {

@@ -41,8 +41,8 @@ async function waitToTheEnd(job: Job, cfg: Config, { platform, ref }: OpenReques
   const { clock } = deps;
   const started = clock.now();
   const logs = platform.logs ? logStreamer(platform, ref, job.transfer) : undefined;
-  try {
-    const r = await deps.io.group('Wait for the upgrade', () =>
+  const r = await deps.io
+    .group('Wait for the upgrade', () =>
       waitForEnd({
         poll: () => platform.status(ref, job.transfer),
         baseMs: cfg.pollIntervalSeconds * 1000,
@@ -58,17 +58,17 @@ async function waitToTheEnd(job: Job, cfg: Config, { platform, ref }: OpenReques
         },
         between: logs,
       }),
-    );
-    report.polls = r.polls;
-    await logs?.(r.status, true);
-    report.final = r.status;
-    job.output({ 'database-version': r.status.databaseVersion, postgresql: r.status.postgresql });
-    return r.status;
-  } finally {
-    // Written whatever ended the wait (timeout, cancel): the user sees how long it lasted.
-    report.waitSeconds = (clock.now() - started) / 1000;
-    job.output({ 'elapsed-seconds': String(Math.round(report.waitSeconds)), state: report.final?.state });
-  }
+    )
+    .finally(() => {
+      // Whatever ended the wait (the end, timeout, cancel): the user sees how long it lasted.
+      report.waitSeconds = (clock.now() - started) / 1000;
+      job.output({ 'elapsed-seconds': String(Math.round(report.waitSeconds)), state: report.final?.state });
+    });
+  report.polls = r.polls;
+  await logs?.(r.status, true);
+  report.final = r.status;
+  job.output({ 'database-version': r.status.databaseVersion, postgresql: r.status.postgresql });
+  return r.status;
 }
 
 function failureMessage(ref: RequestRef, st: Status): string {
