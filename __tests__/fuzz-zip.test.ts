@@ -94,3 +94,15 @@ test('a wrong CRC-32 or size is caught while streaming (yauzl checks sizes; the 
 function crc(b: Buffer): number {
   return makeZip([{ name: 'x', data: b, method: 0 }]).readUInt32LE(14);
 }
+
+test('a ZIP64 locator pointing past 2^53 is a ZipFormatError (yauzl read there unchecked and fs threw out of a callback)', async () => {
+  const z = makeZip([{ name: 'dump.sql', data: Buffer.from('SELECT 1;\n'), zip64: true }]);
+  const loc = z.lastIndexOf(Buffer.from([0x50, 0x4b, 6, 7]));
+  for (const offset of [2n ** 53n + 383n, 2n ** 63n, BigInt(z.length)]) {
+    const forged = Buffer.from(z);
+    forged.writeBigUInt64LE(offset, loc + 8);
+    const p = join(dir, `${n++}.zip`);
+    await writeFile(p, forged);
+    await assert.rejects(listZip(p), (err: Error) => err instanceof ZipFormatError && /outside the file|signature/.test(err.message), String(offset));
+  }
+});
