@@ -21,7 +21,7 @@ export class BoundedCaller {
   private worker?: Worker;
   private next = 1;
 
-  async call(module: string, fn: string, args: unknown[], extra: Partial<Pick<Call, 'getter' | 'registry'>> = {}): Promise<Outcome> {
+  async call(module: string, fn: string, args: unknown[], extra: Partial<Pick<Call, 'getter' | 'registry' | 'measure'>> = {}): Promise<Outcome> {
     const worker = (this.worker ??= new Worker(new URL('./call-worker.ts', import.meta.url)));
     const id = this.next++;
     const message: Call = { id, module: new URL(module, import.meta.url).href, fn, args, ...extra };

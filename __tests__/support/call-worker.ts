@@ -1,6 +1,12 @@
 // Runs one exported function of a source module per message, in a thread the test can kill:
 // a parser stuck in a loop blocks this thread, not the test runner, and then it is ended.
 import { parentPort } from 'node:worker_threads';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+// A handle on the collector (workers cannot take --expose-gc): memory samples then count what is held, not garbage.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 export interface Call {
   id: number;
@@ -9,6 +15,7 @@ export interface Call {
   args: unknown[];
   getter?: boolean; // args[0] is a record of inputs, passed on as an InputGetter
   registry?: boolean; // append a fresh SecretRegistry (for parseHeaders)
+  measure?: boolean; // collect garbage before each memory sample, so the peak is what the call holds
 }
 
 parentPort!.on('message', async (call: Call) => {
@@ -23,10 +30,14 @@ parentPort!.on('message', async (call: Call) => {
     args.push(new SecretRegistry(() => {})); // registered, not printed: the runner is not listening
   }
   // Peak of Buffer memory while the call runs: a reader that buffers what it should stream shows here.
+  if (call.measure) gc();
   const base = process.memoryUsage().arrayBuffers;
   let peak = 0;
-  const sample = () => (peak = Math.max(peak, process.memoryUsage().arrayBuffers - base));
-  const timer = setInterval(sample, 1);
+  const sample = () => {
+    if (call.measure) gc();
+    peak = Math.max(peak, process.memoryUsage().arrayBuffers - base);
+  };
+  const timer = setInterval(sample, call.measure ? 200 : 1); // a collection every 200 ms leaves the call time to run
   try {
     const value = await mod[call.fn](...args);
     sample();
