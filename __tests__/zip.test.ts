@@ -6,7 +6,6 @@ import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { deflateRawSync, crc32 } from 'node:zlib';
 import { makeZip } from './support/zip-writer.ts';
 import { listZip, openZipEntry, ZipFormatError } from '../src/formats/zip.ts';
 
