@@ -122,7 +122,6 @@ interface ArchiveHeader {
 
 interface TocItem {
   dumpId: number;
-  desc: string;
   dataState?: number;
   dataPos?: number;
   filename?: string;
@@ -174,7 +173,7 @@ async function readToc(c: Cursor, h: ArchiveHeader): Promise<TocItem[]> {
     if (v >= version(1, 8, 0)) await c.skipStr(); // tableoid
     await c.skipStr(); // oid
     await c.skipStr(); // tag
-    const desc = (await c.str()) ?? '';
+    await c.skipStr(); // desc
     if (v >= version(1, 11, 0)) await c.int(); // section
     await c.skipStr(); // defn
     await c.skipStr(); // dropStmt
@@ -186,7 +185,7 @@ async function readToc(c: Cursor, h: ArchiveHeader): Promise<TocItem[]> {
     await c.skipStr(); // owner
     if (v >= version(1, 9, 0)) await c.skipStr(); // "with oids"
     if (v >= version(1, 5, 0)) while (await c.skipStr()); // dependencies, NULL-terminated
-    const item: TocItem = { dumpId, desc };
+    const item: TocItem = { dumpId };
     if (h.format === FORMAT_CUSTOM) {
       const off = await c.offset();
       item.dataState = off.state;
