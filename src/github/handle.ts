@@ -5,7 +5,7 @@
 import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
 
 export const HANDLE_FILE = 'odoo-upgrade-handle.json';
-const FORMAT = 'odoo-upgrade-handle';
+const FORMAT = 'odoo-upgrade-handle' as const;
 const VERSION = 1;
 // N = 2^15, r = 8: 32 MiB and ~0.1 s per derivation here, the cost scrypt's authors suggest for
 // interactive use; an attacker pays it per guess. The parameters travel with the handle.
