@@ -43,7 +43,7 @@ export interface FakeArtifact {
 
 /** What a token may do on the REST side, as a GITHUB_TOKEN's `permissions:` grant it. */
 export interface TokenPermissions {
-  actions?: 'none' | 'read';
+  actions?: 'none' | 'read' | 'write';
   issues?: 'none' | 'read' | 'write'; // issue and pull-request comments alike
 }
 
@@ -268,6 +268,7 @@ export async function startGitHubFake(opts: { repository?: string; runId?: numbe
 // ---------------------------------------------------------------- routing
 
 const ACTIONS_READ = { scope: 'actions', level: 'read' } as const;
+const ACTIONS_WRITE = { scope: 'actions', level: 'write' } as const;
 const ISSUES_READ = { scope: 'issues', level: 'read' } as const;
 const ISSUES_WRITE = { scope: 'issues', level: 'write' } as const;
 
@@ -279,6 +280,7 @@ const routes: Route[] = [
   { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/artifacts$/, kind: 'rest', needs: ACTIONS_READ, handle: listRepoArtifacts },
   { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs\/(\d+)\/artifacts$/, kind: 'rest', needs: ACTIONS_READ, handle: listRunArtifacts },
   { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/artifacts\/(\d+)$/, kind: 'rest', needs: ACTIONS_READ, handle: getArtifact },
+  { method: 'DELETE', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/artifacts\/(\d+)$/, kind: 'rest', needs: ACTIONS_WRITE, handle: deleteRestArtifact },
   { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/actions\/artifacts\/(\d+)\/(\w+)$/, kind: 'rest', needs: ACTIONS_READ, handle: downloadArtifact },
   { method: 'GET', pattern: /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/, kind: 'rest', needs: ISSUES_READ, handle: listComments },
   { method: 'POST', pattern: /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/, kind: 'rest', needs: ISSUES_WRITE, handle: createComment },
@@ -767,6 +769,14 @@ function findRestArtifact(w: World, ctx: Ctx): Artifact {
 
 async function getArtifact(w: World, ctx: Ctx): Promise<void> {
   sendJson(ctx.res, 200, restArtifact(w, findRestArtifact(w, ctx)));
+}
+
+/** DELETE /repos/{owner}/{repo}/actions/artifacts/{id}: 204 and gone (GitHub needs `actions: write`). */
+async function deleteRestArtifact(w: World, ctx: Ctx): Promise<void> {
+  const a = findRestArtifact(w, ctx);
+  w.artifacts.splice(w.artifacts.indexOf(a), 1);
+  ctx.res.writeHead(204);
+  ctx.res.end();
 }
 
 async function downloadArtifact(w: World, ctx: Ctx): Promise<void> {

@@ -14,6 +14,7 @@ import { closeDispatcher } from './http.ts';
 import { findRecentTest } from './recent-test.ts';
 import { publishResults, commentOnPullRequest } from './publish/index.ts';
 import { runnerState } from './pipeline/state.ts';
+import { findHandle, deleteHandle } from './github/pending.ts';
 
 const deps: Deps = {
   inputs: envInputGetter(process.env),
@@ -39,6 +40,12 @@ const deps: Deps = {
     findRecentTest,
     publish: publishResults,
     comment: (report, cfg, log) => commentOnPullRequest(report, cfg, secrets, log),
+    publishHandle: async ({ name, file, dir, retentionDays, log }) => {
+      const { publishArtifact } = await import('./publish/artifact.ts');
+      return publishArtifact({ name, files: [file], rootDirectory: dir, retentionDays, log });
+    },
+    findHandle,
+    deleteHandle,
   },
   signals: {
     on: (signal, listener) => process.on(signal, listener),

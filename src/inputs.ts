@@ -28,6 +28,10 @@ export interface Config {
   downloadVia: 'https' | 'sftp';
   sshPrivateKey: string;
   resume?: { id: string; key: string };
+  /** A pending handle to collect (name, or pattern with `*`); the request comes from it. */
+  collect: string;
+  /** Seals the handle of a request left running, and opens the one `collect` finds. */
+  handlePassphrase: string;
   wait: boolean;
   pollIntervalSeconds: number;
   timeoutMinutes: number;
@@ -141,12 +145,22 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
     else resume = { id: requestId, key: requestKey };
   }
 
+  const collect = str('collect');
+  const handlePassphrase = get('handle-passphrase') ?? '';
+  if (collect) {
+    if (resume || requestId || requestKey) problems.push('Input `collect` resumes the request its handle names: give `collect` or `request-id`/`request-key`, not both.');
+    if (!handlePassphrase) problems.push('Input `collect` needs `handle-passphrase`: the pending handle is encrypted with it.');
+    if (collect.length > 256 || /[":<>|?\r\n\\/]/.test(collect)) problems.push(`Input \`collect\` must be an artifact name, or a pattern with \`*\` (e.g. \`odoo-upgrade-pending-prod-18.0-*\`), without " : < > | ? \\ / or line breaks, got "${collect.slice(0, 80)}".`);
+  }
+  if (handlePassphrase && handlePassphrase.length < 12) problems.push('Input `handle-passphrase` must be at least 12 characters long: use a long random secret (it protects the request key in an artifact).');
+  const collecting = Boolean(collect);
+
   const api = oneOf('api', ['auto', 'v1', 'rpc'] as const, 'auto');
   const contract = str('contract');
   const email = str('email');
   const target = str('target');
   const aim = oneOf('aim', ['test', 'production'] as const, 'test');
-  if (!resume) {
+  if (!resume && !collecting) {
     // With dump-database the contract can come from the database itself (database.enterprise_code); with
     // reuse-days a run may need no request at all (pull requests from forks get no secrets): a miss then says so.
     const reuseAsked = /^0*[1-9]\d*$/.test(str('reuse-days'));
@@ -209,7 +223,9 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
   }
   if (sources.length > 1) {
     problems.push(`Give exactly one of \`dump\`, \`dump-artifact\`, \`dump-url\`, \`dump-database\`; got ${sources.map((s) => sourceInputName(s)).join(' and ')}.`);
-  } else if (sources.length === 0 && !resume) {
+  } else if (sources.length && collecting) {
+    problems.push(`Input \`collect\` goes on with a request that has its dump already; remove ${sourceInputName(sources[0])}.`);
+  } else if (sources.length === 0 && !resume && !collecting) {
     problems.push('No dump given: set one of `dump` (a path), `dump-artifact`, `dump-url` or `dump-database`, or resume with `request-id` and `request-key`.');
   }
 
@@ -259,6 +275,7 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
   if (reuseDays > 0 && aim === 'production') {
     problems.push(`Input \`reuse-days\` (${reuseDays}) only applies to \`aim: test\`: a production upgrade is always a fresh request. Remove \`reuse-days\` or set it to 0.`);
   }
+  if (reuseDays > 0 && collecting) problems.push('Input `reuse-days` does not apply with `collect` (the request exists already).');
   if (reuseDays > 0 && resume) {
     problems.push('Input `reuse-days` looks for an earlier upgrade of the same dump: it does not apply when resuming with `request-id`.');
   }
@@ -297,6 +314,8 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
     downloadVia,
     sshPrivateKey,
     resume,
+    collect,
+    handlePassphrase,
     wait,
     pollIntervalSeconds,
     timeoutMinutes,

@@ -17,6 +17,8 @@ import { restoreResults } from './steps/restore.ts';
 import { settleContract } from './postgres/contract.ts';
 import { publish } from './steps/publish.ts';
 import { reuseEarlierUpgrade } from './steps/reuse.ts';
+import { collectHandle, parkRequest } from './steps/pending.ts';
+import { WaitTimeoutError } from './steps/poll.ts';
 import type { Config } from './inputs.ts';
 import type { DumpInfo } from './formats/inspect.ts';
 import type { Job } from './pipeline/job.ts';
@@ -32,6 +34,7 @@ export async function run(deps: Deps): Promise<void> {
     const cfg = configure(job);
     await checkRecentTest(job, cfg);
     const workDir = await makeWorkDir(job, cfg);
+    await collectHandle(job, cfg);
     if (!cfg.resume) await settleContract(cfg, { log: job.log, warn: job.warn, signal: job.signal, secrets: job.deps.secrets });
     await preflightRestore(cfg, { log: job.log });
     const dump = await findDump(job, cfg, workDir);
@@ -52,7 +55,11 @@ export async function run(deps: Deps): Promise<void> {
 async function upgradeOnPlatform(job: Job, cfg: Config, dump: DumpInfo | undefined): Promise<boolean> {
   const request = await openRequest(job, cfg);
   await sendDump(job, request, dump);
-  const final = await awaitOutcome(job, cfg, request);
-  if (final) await downloadResults(job, cfg, request, final);
-  return final !== undefined;
+  const final = await awaitOutcome(job, cfg, request).catch(async (err: unknown) => {
+    if (err instanceof WaitTimeoutError) await parkRequest(job, cfg, request);
+    throw err;
+  });
+  if (!final) return parkRequest(job, cfg, request).then(() => false);
+  await downloadResults(job, cfg, request, final);
+  return true;
 }

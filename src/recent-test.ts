@@ -22,6 +22,7 @@ export const RESULT_FILE = 'odoo-upgrade-result.json';
 export const RESULT_SCHEMA = 1;
 
 const INPUT = '`require-recent-test`';
+const CANNOT_SKIP = 'The check cannot be skipped, so nothing was sent to the platform.';
 const DAY_MS = 86_400_000;
 const CLOCK_SKEW_MS = 5 * 60_000;
 const PER_PAGE = 100;
@@ -208,6 +209,10 @@ export interface RecentTestOptions {
   log: (line: string) => void;
   signal?: AbortSignal;
   now?: number;
+  /** The input on whose behalf artifacts are read, named in errors (default require-recent-test). */
+  input?: string;
+  /** What a failed REST call means for the run, said after the error (default: the check cannot be skipped). */
+  consequence?: string;
   /** Told where each opened artifact's zip lives and what it holds (reuse-days fetches entries from it). */
   onZip?: (a: ListedArtifact, zip: OpenedZip) => void;
 }
@@ -315,11 +320,11 @@ export async function listPage(api: string, repository: string, page: number, op
       baseMs: Number(opts.env.ODOO_UPGRADE_RETRY_BASE_MS) > 0 ? Number(opts.env.ODOO_UPGRADE_RETRY_BASE_MS) : 1000,
       signal: opts.signal,
       retryable: (err) => (err instanceof HttpStatusError ? (err.status >= 500 || err.status === 429 ? (err.retryAfterMs ?? true) : false) : isTransientNetworkError(err)),
-      onRetry: (err, attempt) => opts.log(`${INPUT}: listing the artifacts failed (${(err as Error).message}); trying again (${attempt + 1}/3).`),
+      onRetry: (err, attempt) => opts.log(`${opts.input ?? INPUT}: listing the artifacts failed (${(err as Error).message}); trying again (${attempt + 1}/3).`),
     });
     return parseArtifactList(body);
   } catch (err) {
-    throw restError(err, `listing the artifacts of ${repository}`, repository);
+    throw restError(err, `listing the artifacts of ${repository}`, repository, opts);
   }
 }
 
@@ -328,7 +333,7 @@ export function ghHeaders(token: string): Record<string, string> {
 }
 
 /** The REST failure in words that say which permission or input to fix; never silent. */
-function restError(err: unknown, doing: string, repository: string): RecentTestError {
+function restError(err: unknown, doing: string, repository: string, opts: Pick<RecentTestOptions, 'input' | 'consequence'>): RecentTestError {
   const status = err instanceof HttpStatusError ? err.status : undefined;
   let text: string;
   if (status === 401) text = 'the token in `github-token` was refused (401: bad or expired credentials).';
@@ -336,7 +341,7 @@ function restError(err: unknown, doing: string, repository: string): RecentTestE
   else if (status === 404) text = `${repository || 'it'} was not found, or the token in \`github-token\` cannot see it (404).`;
   else if (err instanceof HttpStatusError || err instanceof BadAnswerError) text = err.message;
   else text = `the GitHub API could not be reached (${(err as { code?: string }).code ?? (err as Error)?.message ?? String(err)}).`;
-  return new RecentTestError(`Input ${INPUT}: ${doing} failed: ${text} The check cannot be skipped, so nothing was sent to the platform.`, { cause: err });
+  return new RecentTestError(`Input ${opts.input ?? INPUT}: ${doing} failed: ${text} ${opts.consequence ?? CANNOT_SKIP}`, { cause: err });
 }
 
 /**
@@ -365,7 +370,7 @@ export async function readRecord(a: ListedArtifact, api: string, opts: RecentTes
       throw new HttpStatusError(doing, res.statusCode, undefined, '');
     }
   } catch (err) {
-    throw restError(err, doing, '');
+    throw restError(err, doing, '', opts);
   }
   const fh = await open(file, 'w+');
   try {
@@ -374,7 +379,7 @@ export async function readRecord(a: ListedArtifact, api: string, opts: RecentTes
     const fetchInto = async (start: number, end: number): Promise<number> => {
       const got = await fetchRange(blobUrl, blobHeaders, start, end, opts.signal).catch((err: unknown) => {
         // The signed address is a secret of sorts: the message names the artifact only.
-        throw new RecentTestError(`Input ${INPUT}: ${doing} failed: ${(err as Error).message} The check cannot be skipped, so nothing was sent to the platform.`);
+        throw new RecentTestError(`Input ${opts.input ?? INPUT}: ${doing} failed: ${(err as Error).message} ${opts.consequence ?? CANNOT_SKIP}`);
       });
       total = got.total;
       await fh.truncate(total);

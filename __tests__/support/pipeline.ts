@@ -15,6 +15,7 @@ import { createPlatform } from '../../src/platform/index.ts';
 import { closeDispatcher } from '../../src/http.ts';
 import { findRecentTest } from '../../src/recent-test.ts';
 import type { Config } from '../../src/inputs.ts';
+import { findHandle, deleteHandle } from '../../src/github/pending.ts';
 import type { DumpInfo } from '../../src/formats/inspect.ts';
 import { EndpointMissingError } from '../../src/platform/types.ts';
 import type { CreateParams, DownloadedFile, Platform, RequestRef, Status, TransferContext, UploadResult } from '../../src/platform/types.ts';
@@ -159,6 +160,12 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineRun> {
       comment: opts.github?.comment ?? (async () => {
         throw new Error('this test gives no GitHub service for comments');
       }),
+      publishHandle: opts.github?.publishHandle ?? (async () => {
+        throw new Error('this test gives no GitHub artifact service for handles');
+      }),
+      // The real REST calls: they read the injected env (GITHUB_API_URL of the GitHub fake in tests).
+      findHandle: opts.github?.findHandle ?? findHandle,
+      deleteHandle: opts.github?.deleteHandle ?? deleteHandle,
     },
     signals,
     closeNetwork: closeDispatcher,

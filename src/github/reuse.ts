@@ -89,6 +89,7 @@ export async function findReusable(opts: ReuseOptions): Promise<ReuseOutcome> {
   const zips = new Map<number, OpenedZip>();
   const lookup: RecentTestOptions = {
     days: want.days, target: want.target, token: opts.token, env, log, signal: opts.signal, now,
+    input: '`reuse-days`', consequence: 'Nothing was sent to the platform.',
     onZip: (a, zip) => zips.set(a.id, zip),
   };
   const reasons = new Map<string, number>();

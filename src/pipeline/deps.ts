@@ -7,6 +7,7 @@ import type { Platform } from '../platform/types.ts';
 import type { RunReport } from '../publish/report.ts';
 import type { RecentTestOptions, RecentTestProof } from '../recent-test.ts';
 import type { StateProvider } from './state.ts';
+import type { FoundHandle, PendingContext } from '../github/pending.ts';
 
 /** What the runner sees: log lines, masks, outputs, the job summary. */
 export interface ActionIO {
@@ -39,6 +40,10 @@ export interface GitHubServices {
   findRecentTest(opts: RecentTestOptions): Promise<RecentTestProof>;
   publish(report: RunReport, cfg: Config, opts: { artifactName: string; log: (line: string) => void }): Promise<void>;
   comment(report: RunReport, cfg: Config, log: (line: string) => void): Promise<void>;
+  /** Pending handles (handle-passphrase, collect): published, found by name or pattern, deleted once collected. */
+  publishHandle(opts: { name: string; file: string; dir: string; retentionDays?: number; log: (line: string) => void }): Promise<{ id: number; url: string }>;
+  findHandle(pattern: string, ctx: PendingContext): Promise<FoundHandle>;
+  deleteHandle(artifactId: number, ctx: PendingContext): Promise<true | string>;
 }
 
 export interface Deps {

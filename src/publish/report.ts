@@ -29,6 +29,8 @@ export interface RunReport {
   recentTest?: RecentTestProof;
   /** The earlier upgrade this run reused instead of asking the platform (reuse-days). */
   reused?: ReusedUpgrade;
+  /** The pending handle this run published (left running) or collected. */
+  handle?: { name: string; collected: boolean };
   warnings: string[];
   /** Plain remarks for the summary (why no PR comment was written, ...). */
   notes: string[];

@@ -14,8 +14,9 @@ const SHOWN_LOG_LINES = 200;
 /** The request's final, successful status when the run waited for it; undefined when it left it running. */
 export async function awaitOutcome(job: Job, cfg: Config, request: OpenRequest): Promise<Status | undefined> {
   if (!cfg.wait) {
-    await lookOnce(job, cfg, request);
-    return undefined;
+    // A resumed (or collected) request may have ended meanwhile: then its results are collected now.
+    const seen = await lookOnce(job, cfg, request);
+    return seen.phase === 'success' ? seen : undefined;
   }
   // A state read before the dump was sent is stale; one read on resume of a started request is current.
   const known = needsDump(request.resumedStatus) ? undefined : request.resumedStatus;
@@ -24,7 +25,7 @@ export async function awaitOutcome(job: Job, cfg: Config, request: OpenRequest):
   return final;
 }
 
-async function lookOnce(job: Job, cfg: Config, { platform, ref }: OpenRequest): Promise<void> {
+async function lookOnce(job: Job, cfg: Config, { platform, ref }: OpenRequest): Promise<Status> {
   const { report } = job;
   const status = await platform.status(ref, job.transfer);
   report.final = status;
@@ -33,7 +34,13 @@ async function lookOnce(job: Job, cfg: Config, { platform, ref }: OpenRequest): 
   report.resumeHint = resumeHint(ref.id, cfg);
   job.output({ state: status.state, 'database-version': status.databaseVersion, postgresql: status.postgresql });
   if (status.phase === 'failure') throw new Error(failureMessage(ref, status));
-  job.log(`Not waiting (wait: false). The request is \`${status.state}\`; resume it later with request-id ${ref.id}.`);
+  if (status.phase === 'success') {
+    report.outcome = undefined;
+    job.log(`The request is \`${status.state}\`: collecting its results now.`);
+  } else {
+    job.log(`Not waiting (wait: false). The request is \`${status.state}\`; resume it later with request-id ${ref.id}.`);
+  }
+  return status;
 }
 
 async function waitToTheEnd(job: Job, cfg: Config, { platform, ref }: OpenRequest, initial: Status | undefined): Promise<Status> {
