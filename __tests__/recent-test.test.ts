@@ -9,17 +9,17 @@ import path from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { startGitHubFake, type GitHubFake } from '../emulator/github.ts';
 import { runAction, findLeaks, type ActionRun } from './support/action.ts';
+import { buildResultRecord } from '../src/publish/result-record.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import {
   RESULT_FILE,
   artifactProblem,
-  buildResultRecord,
   parseArtifactList,
   parseResultRecord,
   recordProblem,
   type ListedArtifact,
   type ResultRecord,
-} from '../src/recent-test.ts';
+} from '../src/github/recent-test.ts';
 import { newReport } from '../src/publish/report.ts';
 import { renderSummary } from '../src/publish/summary.ts';
 

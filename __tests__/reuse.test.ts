@@ -12,7 +12,7 @@ import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { startGitHubFake, type FakeArtifact, type GitHubFake } from '../emulator/github.ts';
 import { runAction, findLeaks, type ActionRun } from './support/action.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
-import { RESULT_FILE, type ResultRecord } from '../src/recent-test.ts';
+import { RESULT_FILE, type ResultRecord } from '../src/github/recent-test.ts';
 import { dumpSha256 } from '../src/github/digest.ts';
 import { readConfig } from '../src/inputs.ts';
 import { reusedMarkdown, ageText } from '../src/github/reuse-text.ts';

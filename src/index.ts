@@ -11,7 +11,7 @@ import { envInputGetter } from './inputs.ts';
 import { secrets } from './secrets.ts';
 import { createPlatform } from './platform/index.ts';
 import { closeDispatcher } from './http.ts';
-import { findRecentTest } from './recent-test.ts';
+import { findRecentTest } from './github/recent-test.ts';
 import { publishResults, commentOnPullRequest } from './publish/index.ts';
 import { runnerState } from './pipeline/state.ts';
 import { findHandle, deleteHandle } from './github/pending.ts';

@@ -2,6 +2,9 @@
 // need no environment. Every problem names its input and what is allowed, and all problems
 // are reported at once, before anything reaches the platform.
 import path from 'node:path';
+import { urlProblem } from './net/url-policy.ts';
+
+export { urlProblem };
 
 export type Api = 'auto' | 'v1' | 'rpc';
 export type Aim = 'test' | 'production';
@@ -99,9 +102,6 @@ function trimTrailingSlashes(v: string): string {
   return v.slice(0, end);
 }
 
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
 
 export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Config {
   const problems: string[] = [];
@@ -338,24 +338,6 @@ export function readConfig(get: InputGetter, env: NodeJS.ProcessEnv = {}): Confi
 
 export function sourceInputName(s: SourceSpec): string {
   return { path: '`dump`', artifact: '`dump-artifact`', url: '`dump-url`', database: '`dump-database`' }[s.kind];
-}
-
-/** Why a URL is refused (a sentence fragment), or undefined when it is fine. */
-export function urlProblem(raw: string, isPlatform: boolean): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    return `must be an absolute URL such as \`https://upgrade.odoo.com\`, got "${raw.slice(0, 80)}".`;
-  }
-  if (u.username || u.password) return 'must not carry credentials (user:password@); pass secrets through their own inputs.';
-  const loopback = isLoopbackHost(u.hostname);
-  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
-    return `must use https:// (http:// is only allowed on a loopback address), got "${u.protocol}//${u.host}".`;
-  }
-  if (isPlatform && (u.search || u.hash)) return 'must be a base URL without query string or fragment.';
-  if (isPlatform && u.pathname !== '/' && u.pathname !== '') return `must be a base URL (scheme and host), got path "${u.pathname}".`;
-  return undefined;
 }
 
 /** The artifact name for a run: the template with {stem} and {target} filled in and made safe. */

@@ -13,7 +13,7 @@ import { memoryState } from '../../src/pipeline/state.ts';
 import { SecretRegistry } from '../../src/secrets.ts';
 import { createPlatform } from '../../src/platform/index.ts';
 import { closeDispatcher } from '../../src/http.ts';
-import { findRecentTest } from '../../src/recent-test.ts';
+import { findRecentTest } from '../../src/github/recent-test.ts';
 import type { Config } from '../../src/inputs.ts';
 import { findHandle, deleteHandle } from '../../src/github/pending.ts';
 import type { DumpInfo } from '../../src/formats/inspect.ts';

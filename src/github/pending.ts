@@ -8,7 +8,7 @@ import os from 'node:os';
 import { request } from 'undici';
 import { BadAnswerError, HttpStatusError, dispatcher, readBounded } from '../http.ts';
 import { openZip, ZipFormatError } from '../formats/zip.ts';
-import { discard, ghHeaders, listPage, type ListedArtifact } from '../recent-test.ts';
+import { discard, ghHeaders, listPage, type ListedArtifact } from './recent-test.ts';
 import { githubHost } from './ghes.ts';
 import { HANDLE_FILE, HandleError, collectMatcher } from './handle.ts';
 

@@ -32,7 +32,7 @@ import {
   type OpenedZip,
   type RecentTestOptions,
   type ResultRecord,
-} from '../recent-test.ts';
+} from './recent-test.ts';
 
 const INPUT = '`reuse-days`';
 const DAY_MS = 86_400_000;

@@ -5,7 +5,7 @@ import type { Config, InputGetter } from '../inputs.ts';
 import type { SecretRegistry } from '../secrets.ts';
 import type { Platform } from '../platform/types.ts';
 import type { RunReport } from '../publish/report.ts';
-import type { RecentTestOptions, RecentTestProof } from '../recent-test.ts';
+import type { RecentTestOptions, RecentTestProof } from '../github/recent-test.ts';
 import type { StateProvider } from './state.ts';
 import type { FoundHandle, PendingContext } from '../github/pending.ts';
 

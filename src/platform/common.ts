@@ -1,4 +1,5 @@
 import { BadAnswerError, HttpStatusError } from '../http.ts';
+import { isLoopbackHost } from '../net/url-policy.ts';
 import { isTransientNetworkError } from '../retry.ts';
 import { redactAnswer } from '../secrets.ts';
 import { describeError } from '../transfer/http.ts';
@@ -54,9 +55,6 @@ export function stemOf(filename: string): string {
   return base.replace(/(\.sql\.gz|\.tar\.gz|\.[A-Za-z0-9]{1,8})$/, '') || 'database';
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
 
 /**
  * Key-bearing URLs the platform hands out are only followed to the platform's own host
@@ -71,10 +69,10 @@ export function assertPlatformUrl(url: string, platformUrl: string): void {
     throw new Error('The platform gave a download URL that is not a URL; refusing to use it.');
   }
   const p = new URL(platformUrl);
-  const loopbackPlatform = isLoopback(p.hostname);
+  const loopbackPlatform = isLoopbackHost(p.hostname);
   const sameSite = u.hostname === p.hostname || (!loopbackPlatform && u.hostname.endsWith(`.${registrable(p.hostname)}`));
-  const schemeOk = u.protocol === 'https:' || (u.protocol === 'http:' && loopbackPlatform && isLoopback(u.hostname));
-  if (!schemeOk || !(sameSite || (loopbackPlatform && isLoopback(u.hostname))) || u.username || u.password) {
+  const schemeOk = u.protocol === 'https:' || (u.protocol === 'http:' && loopbackPlatform && isLoopbackHost(u.hostname));
+  if (!schemeOk || !(sameSite || (loopbackPlatform && isLoopbackHost(u.hostname))) || u.username || u.password) {
     throw new Error(
       `The platform gave a download URL on ${u.protocol}//${u.hostname}, which is not https on the platform's own host (${p.hostname}); refusing to send the request key there.`,
     );

@@ -2,7 +2,7 @@
 import { FormData, request } from 'undici';
 import { dispatcher, readBounded, parseJsonAnswer } from '../http.ts';
 import { withRetry } from '../retry.ts';
-import { parseV1Answer } from './v1.ts';
+import { parseV1Answer } from './v1-answers.ts';
 import { retryableCall } from './common.ts';
 import type { TransferContext } from './types.ts';
 

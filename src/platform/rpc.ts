@@ -2,6 +2,7 @@
 // JSON-RPC calls to the entry server, then to the node that holds the request, and rsync over
 // SSH to that node's data server, authenticated by the key pair whose public half went with
 // `create` and pinned to the host keys `transfer/start` returns.
+import { isLoopbackHost } from '../net/url-policy.ts';
 import path from 'node:path';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { request } from 'undici';
@@ -131,9 +132,6 @@ export function parseWipe(result: Record<string, unknown>): { wiped: string[]; f
   return { wiped: ids('wiped'), failed: ids('failed') };
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
 
 function registrable(host: string): string {
   return host.split('.').slice(-2).join('.');
@@ -147,7 +145,7 @@ function registrable(host: string): string {
 export function nodeBaseUrl(hostUri: string, serverUrl: string): URL {
   const server = new URL(serverUrl);
   const raw = hostUri.trim();
-  const serverLoopbackHttp = server.protocol === 'http:' && isLoopback(server.hostname);
+  const serverLoopbackHttp = server.protocol === 'http:' && isLoopbackHost(server.hostname);
   let u: URL | undefined;
   try {
     u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`);
@@ -156,14 +154,14 @@ export function nodeBaseUrl(hostUri: string, serverUrl: string): URL {
   }
   const bare = u && !u.username && !u.password && u.pathname === '/' && !u.search && !u.hash;
   const host = u?.hostname ?? '';
-  const sameSite = host === server.hostname || (isLoopback(server.hostname) ? isLoopback(host) : host.endsWith(`.${registrable(server.hostname)}`));
+  const sameSite = host === server.hostname || (isLoopbackHost(server.hostname) ? isLoopbackHost(host) : host.endsWith(`.${registrable(server.hostname)}`));
   const schemeOk = u?.protocol === 'https:' || (u?.protocol === 'http:' && serverLoopbackHttp);
   if (!u || !bare || !sameSite || !schemeOk || !raw) {
     throw new PlatformError(
       `The platform assigned the request to "${platformText(raw, 200)}", which is not a host on the platform's own site (${server.hostname}); refusing to send the request token there.`,
     );
   }
-  const scheme = serverLoopbackHttp && isLoopback(host) ? 'http:' : 'https:';
+  const scheme = serverLoopbackHttp && isLoopbackHost(host) ? 'http:' : 'https:';
   return new URL(`${scheme}//${u.host}`);
 }
 
@@ -227,7 +225,7 @@ export class RpcPlatform implements Platform {
 
   private checkServer(): void {
     const u = this.serverBase;
-    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopback(u.hostname))) {
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopbackHost(u.hostname))) {
       throw new PlatformError(`The rpc protocol only talks to an https:// platform URL (got ${u.protocol}//${u.host}).`);
     }
   }

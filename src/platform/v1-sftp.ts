@@ -8,7 +8,7 @@ import type { DumpInfo } from '../formats/inspect.ts';
 import { BadAnswerError } from '../http.ts';
 import { platformText } from './common.ts';
 import { PlatformError, type DownloadedFile, type RequestRef, type TransferContext } from './types.ts';
-import type { V1Options, V1Platform } from './v1.ts';
+import type { V1Options, V1SftpHost as V1Platform } from './v1-answers.ts';
 
 export interface SftpAccess {
   hostname: string;

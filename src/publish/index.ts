@@ -7,7 +7,8 @@ import type { SecretRegistry } from '../secrets.ts';
 import type { RunReport } from './report.ts';
 import { renderSummary } from './summary.ts';
 import { stemOf } from '../platform/common.ts';
-import { buildResultRecord, RESULT_FILE } from '../recent-test.ts';
+import { RESULT_FILE } from '../github/recent-test.ts';
+import { buildResultRecord } from './result-record.ts';
 import { runUrl as runLink } from '../github/ghes.ts';
 import { completeDigests } from '../github/digest.ts';
 

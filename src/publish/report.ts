@@ -2,7 +2,7 @@
 // renderings of it. Holds no secret: ids, states, sizes, hashes and the platform's words.
 import type { DownloadedFile, Status, UploadResult } from '../platform/types.ts';
 import type { Transition } from '../steps/poll.ts';
-import type { RecentTestProof } from '../recent-test.ts';
+import type { RecentTestProof } from '../github/recent-test.ts';
 import type { ReusedUpgrade } from '../github/reuse-text.ts';
 
 export interface RunReport {

@@ -2,6 +2,7 @@
 // after a cut. The URL's query string and every header value are secrets (pre-signed
 // links, bearer tokens): they are registered before the first request, and only the
 // origin and path ever reach a log line.
+import { isLoopbackHost } from '../net/url-policy.ts';
 import { request, type Dispatcher } from 'undici';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat, truncate } from 'node:fs/promises';
@@ -31,7 +32,6 @@ export interface FromUrlOptions {
 const INPUT = 'dump-url';
 const MAX_REDIRECTS = 10;
 const MAX_ROUNDS = 50; // retry rounds that each moved the download forward
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 // Headers the download manages itself: a user value would break resuming or framing.
 const RESERVED = new Set(['host', 'range', 'if-range', 'content-length', 'transfer-encoding', 'connection', 'te', 'upgrade', 'expect']);
 
@@ -89,10 +89,10 @@ function registerUrlSecrets(url: URL, reg: SecretRegistry): void {
 
 function checkScheme(url: URL, what: string): void {
   if (url.protocol === 'https:') return;
-  if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) return;
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return;
   throw new DumpError(
     `${what} is ${url.protocol === 'http:' ? 'plain http' : `a ${url.protocol} URL`}: only https:// is accepted ` +
-      '(http:// only on 127.0.0.1, localhost or [::1]), so the dump and its credentials never travel in clear. Use the https:// address.',
+      '(http:// only on a loopback address: 127.0.0.0/8, localhost or [::1]), so the dump and its credentials never travel in clear. Use the https:// address.',
   );
 }
 
