@@ -77,6 +77,15 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
         statusCode = res.statusCode;
         retryAfter = res.headers['retry-after'];
         text = (await readBounded(res.body, 1024 * 1024)).toString('utf8');
+      } catch (err) {
+        // A server that answers early (a 500, a 413) and closes while the body is still going
+        // out shows up as the socket's write error, before undici has read its answer: say what
+        // that means rather than a bare EPIPE. Still retried as a network error.
+        const code = (err as { code?: string }).code;
+        if (sent < size && !opts.signal?.aborted && (code === 'EPIPE' || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET')) {
+          throw Object.assign(new Error(`${opts.what}: the server closed the connection after ${sent} of ${size} bytes without an answer the client could read (it may have refused the upload early)`, { cause: err }), { code });
+        }
+        throw err;
       } finally {
         source.destroy();
       }
