@@ -10,10 +10,15 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-export async function startDelayRelay(targetPort: number, delayMs: number, lifetimeMs = 60 * 60_000): Promise<Relay> {
+export async function startDelayRelay(
+  targetPort: number,
+  delayMs: number,
+  lifetimeMs = 60 * 60_000,
+  at: { listenHost?: string; listenPort?: number; targetHost?: string } = {},
+): Promise<Relay> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
+    const upstream = net.connect(targetPort, at.targetHost ?? '127.0.0.1');
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.setNoDelay(true);
@@ -26,7 +31,7 @@ export async function startDelayRelay(targetPort: number, delayMs: number, lifet
     delayed(client, upstream, delayMs);
     delayed(upstream, client, delayMs);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(at.listenPort ?? 0, at.listenHost ?? '127.0.0.1', resolve));
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= new Promise<void>((resolve) => {

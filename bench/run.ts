@@ -1,13 +1,16 @@
-// `npm run bench [-- --quick | --sizes 100M,1G]`: the action's transfers against the
-// reference tools on the same local servers (the emulator over HTTPS, a real OpenSSH sshd,
-// and the same sshd behind a 20 ms-each-way relay), each contender in its own process under
-// /usr/bin/time -v; then cold start, bundle size and status polling. Writes docs/benchmarks.md.
+// `npm run bench [-- --quick | --sizes 256M,1G]`: the action's transfers against the
+// reference tools on the same servers: nginx (HTTPS) on loopback and in a network namespace
+// behind a shaped link (1 Gbit/s, 25 ms each way), a real OpenSSH sshd on loopback and behind
+// a 25 ms-each-way relay; each contender in its own process under /usr/bin/time -v; then cold
+// start, bundle size and status polling. Writes docs/benchmarks.md.
 import { execFileSync } from 'node:child_process';
-import { mkdir, rm, writeFile, truncate, stat, readFile } from 'node:fs/promises';
+import { ensureCerts } from '../emulator/certs.ts';
+import { startNginx, freePort, type Nginx } from './nginx.ts';
+import { makeLink, netnsAvailable, type Link } from './netns.ts';
+import { mkdir, rm, writeFile, truncate, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Agent, request } from 'undici';
-import { startEmulator, type Emulator } from '../emulator/server.ts';
+import { startEmulator } from '../emulator/server.ts';
 import { startSshd } from '../emulator/sshd.ts';
 import { loadOrCreateKeyPair, writeKeyFiles } from '../src/ssh-keys.ts';
 import { SecretRegistry } from '../src/secrets.ts';
@@ -26,8 +29,8 @@ const NODE = process.execPath;
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const sizesArg = argv[argv.indexOf('--sizes') + 1];
-const sizes = argv.includes('--sizes') ? sizesArg.split(',').map(parseSize) : quick ? [20 * MiB, 200 * MiB] : [100 * MiB, 1024 * MiB, 4096 * MiB];
-const LATENCY_MS = 20;
+const sizes = argv.includes('--sizes') ? sizesArg.split(',').map(parseSize) : quick ? [20 * MiB, 200 * MiB] : [256 * MiB, 1024 * MiB];
+const LATENCY_MS = 25;
 const say = (s: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}`);
 
 const started = Date.now();
@@ -39,18 +42,35 @@ const sshd = await startSshd({ mode: 'sftp', authorizedKeys: keys.publicKey, sha
 const relay = await startDelayRelay(sshd.port, LATENCY_MS);
 const rows: Row[] = [];
 let results: Results | undefined;
+const filesDir = path.join(WORK, 'files');
+await mkdir(filesDir);
+const servers: Nginx[] = [];
+let link: Link | undefined;
+const stops: Array<() => Promise<void>> = [];
 try {
+  // HTTPS servers: nginx on loopback, and nginx in the namespace behind the shaped link.
+  const why = netnsAvailable();
+  if (why) say(`no shaped link (${why})`);
+  else link = makeLink('1gbit');
+  const tls = await benchCert(path.join(WORK, 'tls'), link ? [link.nsAddr] : []);
+  const lo = await startNginx({ dir: path.join(WORK, 'nginx-lo'), host: '127.0.0.1', port: await freePort(), certFile: tls.certFile, keyFile: tls.keyFile, filesDir });
+  servers.push(lo);
+  const links: Array<{ name: string; base: string }> = [{ name: 'loopback', base: lo.url }];
+  if (link) {
+    const inner = 8443;
+    const ns = await startNginx({ dir: path.join(WORK, 'nginx-ns'), host: '127.0.0.1', port: inner, certFile: tls.certFile, keyFile: tls.keyFile, filesDir, netns: link.ns });
+    servers.push(ns);
+    stops.push(await link.relay(443, inner, LATENCY_MS));
+    links.push({ name: `1 Gbit/s, +${LATENCY_MS} ms each way`, base: `https://${link.nsAddr}` });
+  }
   const keyDir = path.join(WORK, 'ssh');
   await mkdir(keyDir, { mode: 0o700 });
   const keyFiles = await writeKeyFiles(keys, keyDir);
   const knownHosts = path.join(keyDir, 'known_hosts');
   const hostKey = sshd.knownHostsLine.split(' ').slice(1).join(' ');
   await writeFile(knownHosts, `[127.0.0.1]:${sshd.port} ${hostKey}\n[127.0.0.1]:${relay.port} ${hostKey}\n`);
-  const { id, key } = await createRequest(emu);
-  const uploadUrl = `${emu.url}/database/v1/upload?request=${id}&key=${encodeURIComponent(key)}`;
-  const downloadUrl = `${emu.url}/database/eu1/${id}/${encodeURIComponent(key)}/original/archive`;
-  const nodeEnv = { ...process.env, NODE_EXTRA_CA_CERTS: emu.caFile };
-  const curl = ['-sS', '--cacert', emu.caFile!, '-w', '%{time_total} %{http_code}'];
+  const nodeEnv = { ...process.env, NODE_EXTRA_CA_CERTS: tls.caFile };
+  const curl = ['-sS', '--cacert', tls.caFile, '-w', '%{time_total} %{http_code}'];
 
   // The workers run bundled, as the action ships: no TypeScript stripping, no native addon.
   say('bundling the workers');
@@ -59,7 +79,7 @@ try {
   const idleRss = { http: await idle(workers.http, ['idle']), sftp: await idle(workers.sftp, ['idle']) };
 
   for (const size of sizes) {
-    const file = path.join(WORK, `dump-${size}.bin`);
+    const file = path.join(filesDir, `dump-${size}.bin`);
     say(`making ${label(size)} dump`);
     await makeDump(file, size);
     const sha = await sha256File(file);
@@ -75,10 +95,6 @@ try {
         if (!top || r.ms < top.ms) top = r;
       }
       return top!;
-    };
-    const uploaded = () => {
-      const r = emu.requests.get(String(id))!;
-      if (r.uploadedBytes !== size || r.uploadedSha256 !== sha) throw new Error(`HTTPS upload: the emulator holds ${r.uploadedBytes} B, sha ${r.uploadedSha256?.slice(0, 12)}`);
     };
 
     // HTTPS upload
@@ -98,7 +114,7 @@ try {
     // HTTPS contenders take turns within each round, so that drift in the machine's state (page
     // cache, the host's memory) hits them alike: writes to the page cache alone vary 0.2–2.4 s
     // per GiB from one run to the next here. Time: the best round; peak RSS: the highest.
-    const httpsReps = size <= 256 * MiB ? 5 : size <= 1024 * MiB ? 3 : 2;
+    const httpsReps = size <= 256 * MiB ? 3 : 2;
     type Contender = { name: string; run: () => Promise<{ m: Measured; ms: number }>; ref: boolean; mayFail?: boolean };
     const rounds = async (group: string, contenders: Contender[]) => {
       const top = new Map<string, { m: Measured; ms: number; rss: number }>();
@@ -128,45 +144,36 @@ try {
         add(group, c.name, { ...r.m, maxRssKiB: r.rss }, r.ms, c.ref);
       }
     };
-    const checkedUpload = (run: () => Promise<{ m: Measured; ms: number }>) => async () => {
-      const out = await run();
-      uploaded();
-      return out;
-    };
-    await rounds('HTTPS upload', [
-      { name: 'action (uploadFile)', run: checkedUpload(viaWorker('upload', uploadUrl, file)), ref: false },
-      { name: 'curl -T file -X POST', run: checkedUpload(viaCurl(['-o', '/dev/null', '-H', 'content-type: application/octet-stream', '-T', file, '-X', 'POST', uploadUrl])), ref: true },
-      {
-        name: 'curl --data-binary @file',
-        run: checkedUpload(viaCurl(['-o', '/dev/null', '-H', 'content-type: application/octet-stream', '--data-binary', `@${file}`, uploadUrl])),
-        ref: false,
-        mayFail: true,
-      },
-    ]);
-
-    // HTTPS download (of that upload, served from the emulator's disk)
-    const dest = path.join(WORK, 'download.bin');
-    await rounds('HTTPS download', [
-      {
-        name: 'action (downloadFile)',
-        run: async () => {
-          await rm(dest, { force: true });
-          return viaWorker('download', downloadUrl, dest)();
+    for (const l of links) {
+      const uploadUrl = `${l.base}/upload`;
+      const downloadUrl = `${l.base}/files/${path.basename(file)}`;
+      await rounds(`HTTPS upload, ${l.name}`, [
+        { name: 'action (uploadFile)', run: viaWorker('upload', uploadUrl, file), ref: false },
+        { name: 'curl -T file -X POST', run: viaCurl(['-o', '/dev/null', '-H', 'content-type: application/octet-stream', '-T', file, '-X', 'POST', uploadUrl]), ref: true },
+      ]);
+      const dest = path.join(WORK, 'download.bin');
+      await rounds(`HTTPS download, ${l.name}`, [
+        {
+          name: 'action (downloadFile)',
+          run: async () => {
+            await rm(dest, { force: true });
+            return viaWorker('download', downloadUrl, dest)();
+          },
+          ref: false,
         },
-        ref: false,
-      },
-      {
-        name: 'curl -o',
-        run: async () => {
-          await rm(dest, { force: true });
-          const out = await viaCurl(['-o', dest, downloadUrl])();
-          if ((await stat(dest)).size !== size) throw new Error('curl download: wrong size');
-          return out;
+        {
+          name: 'curl -o',
+          run: async () => {
+            await rm(dest, { force: true });
+            const out = await viaCurl(['-o', dest, downloadUrl])();
+            if ((await stat(dest)).size !== size || (await sha256File(dest)) !== sha) throw new Error('curl download: wrong bytes');
+            return out;
+          },
+          ref: true,
         },
-        ref: true,
-      },
-    ]);
-    await rm(dest, { force: true });
+      ]);
+      await rm(dest, { force: true });
+    }
 
     // SFTP upload, direct and through the delaying relay
     for (const [group, port] of [['SFTP upload, loopback', sshd.port], [`SFTP upload, +${LATENCY_MS} ms each way`, relay.port]] as const) {
@@ -190,7 +197,7 @@ try {
       const dflt = await ours('');
       add(group, 'action (sftpUpload)', dflt.m, dflt.ms, false);
       // The other channel count than the one the action picks for this link (1 on loopback, 4 through the relay).
-      if (size <= 1024 * MiB) {
+      if (size <= 256 * MiB) {
         const other = port === relay.port ? '1' : '4';
         const r = await ours(other);
         add(group, `for comparison: action held to ${other} channel${other === '1' ? '' : 's'}`, r.m, r.ms, false);
@@ -225,7 +232,7 @@ try {
         };
         const d = await down('');
         add(dgroup, 'action (sftpDownload)', d.m, d.ms, false);
-        if (size <= 1024 * MiB) {
+        if (size <= 256 * MiB) {
           const one = await down('1');
           add(dgroup, 'for comparison: action held to 1 channel', one.m, one.ms, false);
         }
@@ -250,6 +257,9 @@ try {
   const elapsedMs = Date.now() - started;
   results = { rows, idleRss, cold, polls, distBytes, elapsedMs, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`, machine: machine(), quick };
 } finally {
+  for (const stop of stops) await stop().catch(() => undefined);
+  for (const n of servers) await n.stop().catch(() => undefined);
+  link?.close();
   await relay.close();
   await sshd.close();
   await emu.close();
@@ -270,18 +280,18 @@ async function bundleWorker(name: string): Promise<string> {
   return path.join(out, 'index.js');
 }
 
-async function createRequest(e: Emulator): Promise<{ id: number; key: string }> {
-  const dispatcher = new Agent({ connect: { ca: await readFile(e.caFile!) } });
-  const res = await request(`${e.url}/database/v1/create`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ contract: 'M-bench', email: 'bench@example.com', target: '18.0', aim: 'test', filename: 'bench.dump' }).toString(),
-    dispatcher,
-  });
-  const answer = (await res.body.json()) as { request?: { id: number; key: string } };
-  await dispatcher.close();
-  if (!answer.request) throw new Error(`create failed: ${JSON.stringify(answer)}`);
-  return answer.request;
+/** A server certificate for 127.0.0.1 signed by the emulator's CA (curl and Node trust that CA file). */
+async function benchCert(dir: string, ips: string[]): Promise<{ caFile: string; certFile: string; keyFile: string }> {
+  const ca = await ensureCerts();
+  await mkdir(dir, { recursive: true });
+  const keyFile = path.join(dir, 'server.key');
+  const csr = path.join(dir, 'server.csr');
+  const certFile = path.join(dir, 'server.pem');
+  const ext = path.join(dir, 'ext.cnf');
+  await writeFile(ext, `subjectAltName=${['127.0.0.1', ...ips].map((a) => `IP:${a}`).join(',')},DNS:localhost\n`);
+  execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', '/CN=bench'], { stdio: 'ignore' });
+  execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', ca.caFile, '-CAkey', ca.caKeyFile, '-CAcreateserial', '-CAserial', path.join(dir, 'ca.srl'), '-out', certFile, '-days', '2', '-extfile', ext], { stdio: 'ignore' });
+  return { caFile: ca.caFile, certFile, keyFile };
 }
 
 function machine() {

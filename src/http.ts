@@ -3,19 +3,14 @@
 // carry the status and Retry-After so callers can decide what is safe to retry.
 import { request, type Dispatcher } from 'undici';
 import { redactAnswer } from './secrets.ts';
-import { makeDispatcher, proxyConfigured } from './transfer/dispatch.ts';
+import { makeDispatcher } from './transfer/dispatch.ts';
 
 export const MAX_JSON_BYTES = 4 * 1024 * 1024;
-
-/** True when the environment names a proxy (then every request goes through undici's proxy agent). */
-export function proxied(): boolean {
-  return proxyConfigured();
-}
 
 let shared: Dispatcher | undefined;
 export function dispatcher(): Dispatcher {
   if (!shared) {
-    // Proxy per URL (HTTPS_PROXY / HTTP_PROXY / NO_PROXY, loopback direct); headers within 120 s in all.
+    // Proxy chosen per URL (HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as curl); final headers within 120 s in all.
     shared = makeDispatcher({ connectTimeoutMs: 30_000, headersDeadlineMs: 120_000, bodyTimeoutMs: 300_000, keepAliveTimeoutMs: 10_000 });
   }
   return shared;
