@@ -273,7 +273,7 @@ test('the YAML reader reads what it claims, and the checker finds mistakes', asy
 
 test('every example is a well-formed workflow that uses the action\'s real inputs and outputs', async () => {
   const files = (await readdir(EXAMPLES)).filter((f) => f.endsWith('.yml'));
-  for (const want of ['fleet-weekly.yml', 'pr-rehearsal.yml', 'production-upgrade.yml', 'rehearsal-upgrade.yml', 'weekly-test-upgrade.yml']) assert.ok(files.includes(want), want);
+  for (const want of ['fleet-weekly.yml', 'long-upgrade.yml', 'pr-rehearsal.yml', 'production-upgrade.yml', 'rehearsal-upgrade.yml', 'weekly-test-upgrade.yml']) assert.ok(files.includes(want), want);
   for (const f of files) {
     const text = await readFile(path.join(EXAMPLES, f), 'utf8');
     assert.deepEqual(await checkWorkflow(text), [], f);
@@ -422,6 +422,41 @@ function describeEndToEnd(): void {
       assert.match(second.summary, /Restored into/);
     } finally {
       await second.cleanup();
+    }
+  });
+
+  test('example: a long upgrade is started (wait: false, sealed handle) and collected by the scheduled job, which restores it and deletes the handle', async () => {
+    const text = await readFile(path.join(EXAMPLES, 'long-upgrade.yml'), 'utf8');
+    const steps = upgradeSteps(text);
+    assert.deepEqual(steps.map((s) => s.job), ['start', 'collect']);
+    await psql('postgres', 'CREATE DATABASE long_source TEMPLATE odoo_test OWNER odoo_test');
+    const source = `postgresql://${pg.user}:${encodeURIComponent(pg.password)}@127.0.0.1:${pg.port}/long_source`;
+    const context = { 'secrets.ODOO_CONTRACT': CONTRACT, 'secrets.ODOO_DB_URL': source, 'secrets.ODOO_HANDLE_PASSPHRASE': 'example passphrase, long and random' };
+    const [start, collect] = steps.map((s) => Object.fromEntries(Object.entries(s.with).map(([k, v]) => [k, substitute(v, context)])));
+    const started = await runStep(start, { GITHUB_EVENT_NAME: 'workflow_dispatch' });
+    let name: string;
+    try {
+      assert.equal(started.code, 0, started.stdout + started.stderr);
+      name = started.outputs['handle-name'];
+      assert.equal(name, `odoo-upgrade-pending-prod-18.0-${started.outputs['request-id']}`);
+      assert.ok(gh.artifacts.some((a) => a.name === name));
+    } finally {
+      await started.cleanup();
+    }
+    await new Promise((r) => setTimeout(r, 1_000)); // the emulator's processing (a fraction of a second) ends
+    await psql('postgres', 'DROP DATABASE IF EXISTS upgraded');
+    collect['restore-database'] = collect['restore-database'].replace('postgresql://odoo:odoo@localhost:5432', superBase());
+    const creates = emu.records.filter((r) => r.method === 'create').length;
+    const collected = await runStep(collect, { GITHUB_EVENT_NAME: 'schedule', GITHUB_RUN_ID: '7000777' });
+    try {
+      assert.equal(collected.code, 0, collected.stdout + collected.stderr);
+      assert.equal(collected.outputs.state, 'done');
+      assert.equal(collected.outputs['restored-database'], 'upgraded');
+      assert.ok(Number(await psql('upgraded', "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")) >= 1);
+      assert.ok(!gh.artifacts.some((a) => a.name === name), 'the collected handle is deleted');
+      assert.equal(emu.records.filter((r) => r.method === 'create').length, creates, 'collecting creates nothing');
+    } finally {
+      await collected.cleanup();
     }
   });
 
