@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { writeSection } from './section.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer, clientBin, sqlOn } from '../__tests__/support/pg-servers.ts';
@@ -83,7 +84,7 @@ export async function benchRestore(opts: RestoreBenchOptions = {}): Promise<Rest
       many.push(await time(jobs, `many_${r}`));
     }
     const result: RestoreBenchResult = { dumpBytes, jobs, seconds: { one: Math.min(...one), many: Math.min(...many) } };
-    if (opts.out !== '') await writeSection(opts.out ?? path.join(ROOT, 'docs', 'benchmarks.md'), result, rounds, (Date.now() - started) / 1000, server.version);
+    if (opts.out !== '') await writeRestoreSection(opts.out ?? path.join(ROOT, 'docs', 'benchmarks.md'), result, rounds, (Date.now() - started) / 1000, server.version);
     return result;
   } finally {
     await server.stop();
@@ -91,7 +92,7 @@ export async function benchRestore(opts: RestoreBenchOptions = {}): Promise<Rest
   }
 }
 
-async function writeSection(file: string, r: RestoreBenchResult, rounds: number, elapsed: number, serverVersion: string): Promise<void> {
+async function writeRestoreSection(file: string, r: RestoreBenchResult, rounds: number, elapsed: number, serverVersion: string): Promise<void> {
   const { stdout } = await run(path.join(await clientBin(), 'pg_restore'), ['--version']);
   const mibs = (s: number) => (r.dumpBytes / MiB / s).toFixed(0);
   const section = [
@@ -111,11 +112,7 @@ async function writeSection(file: string, r: RestoreBenchResult, rounds: number,
     '',
     END,
   ].join('\n');
-  const text = await readFile(file, 'utf8').catch(() => '# Benchmarks\n');
-  const at = text.indexOf(START);
-  const end = text.indexOf(END);
-  const next = at >= 0 && end > at ? text.slice(0, at) + section + text.slice(end + END.length) : `${text.trimEnd()}\n\n${section}\n`;
-  await writeFile(file, next);
+  await writeSection(file, START, END, section);
 }
 
 if (import.meta.main) {

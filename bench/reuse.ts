@@ -6,7 +6,8 @@
 // processing time: a hit's wall time must not follow it.
 // `node bench/reuse.ts [--quick]` writes its section into docs/benchmarks.md;
 // bench/run.ts calls benchReuse() after writing the rest of the file.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { writeSection } from './section.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmulator } from '../emulator/server.ts';
@@ -91,7 +92,7 @@ export async function benchReuse(outFile = path.join(ROOT, 'docs', 'benchmarks.m
     const times = quick ? [10, 30] : [60, 300];
     const pairs: Pair[] = [];
     for (const s of times) pairs.push(await pair(s, dump, rows));
-    await writeSection(outFile, section(pairs, dumpBytes, command, Date.now() - started));
+    await writeSection(outFile, BEGIN, END, section(pairs, dumpBytes, command, Date.now() - started));
     say(`wrote the reuse-days section of ${path.relative(ROOT, outFile)}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -127,18 +128,4 @@ function section(pairs: Pair[], dumpBytes: number, command: string, elapsedMs: n
     END,
   );
   return L.join('\n');
-}
-
-/** Replaces the section between the markers, or appends it: the rest of the file is run.ts's. */
-async function writeSection(file: string, text: string): Promise<void> {
-  const old = await readFile(file, 'utf8').catch(() => '');
-  const a = old.indexOf(BEGIN);
-  const b = old.indexOf(END);
-  const next = a >= 0 && b > a ? `${old.slice(0, a)}${text}${old.slice(b + END.length)}` : `${old.trimEnd()}\n\n${text}\n`;
-  await writeFile(file, next);
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const quick = process.argv.includes('--quick');
-  await benchReuse(undefined, quick, `node bench/reuse.ts${quick ? ' --quick' : ''}`);
 }

@@ -271,6 +271,7 @@ if (results) {
   await (await import('./reuse.ts')).benchReuse(out, quick); // its own section: reuse-days miss vs hit
   say(`done in ${Math.round(results.elapsedMs / 1000)} s; wrote ${path.relative(ROOT, out)}`);
   await (await import('./restore.ts')).benchRestore({ quick, out }); // its own section of the same file
+  await (await import('./long.ts')).benchLong(out, quick); // its own section: start + collects vs one waiting run
 }
 
 async function bundleWorker(name: string): Promise<string> {
