@@ -16,8 +16,8 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { Agent } from 'undici';
 import { downloadFile, uploadFile } from '../src/transfer/http.ts';
-import { headersDeadline } from '../src/transfer/dispatch.ts';
-import { callJson, closeDispatcher } from '../src/http.ts';
+import { headersDeadline } from '../src/net/dispatch.ts';
+import { callJson, closeDispatcher } from '../src/net/http.ts';
 import { ensureCerts } from '../emulator/certs.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100);

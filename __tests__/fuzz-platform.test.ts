@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BadAnswerError, HttpStatusError, parseJsonAnswer } from '../src/http.ts';
+import { BadAnswerError, HttpStatusError, parseJsonAnswer } from '../src/net/http.ts';
 import { PlatformError, EndpointMissingError } from '../src/platform/types.ts';
 import { failuresOf, mapV1Status, parseV1Answer, parseV1Create } from '../src/platform/v1.ts';
 import { parseAccess } from '../src/platform/v1-sftp.ts';

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { downloadFile, uploadFile } from '../src/transfer/http.ts';
-import { bypassed, proxyFor, makeDispatcher } from '../src/transfer/dispatch.ts';
-import { closeDispatcher } from '../src/http.ts';
+import { bypassed, proxyFor, makeDispatcher } from '../src/net/dispatch.ts';
+import { closeDispatcher } from '../src/net/http.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 let dir: string;

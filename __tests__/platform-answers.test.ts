@@ -12,7 +12,7 @@ import path from 'node:path';
 import { runAction, type ActionRun } from './support/action.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { SecretRegistry } from '../src/secrets.ts';
-import { closeDispatcher } from '../src/http.ts';
+import { closeDispatcher } from '../src/net/http.ts';
 import { RpcPlatform, nodeBaseUrl, dataServer, parseTransferStart } from '../src/platform/rpc.ts';
 import { V1Platform } from '../src/platform/v1.ts';
 import type { RequestRef, TransferContext } from '../src/platform/types.ts';

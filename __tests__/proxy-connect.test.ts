@@ -18,7 +18,7 @@ import { startGitHubFake, type GitHubFake } from '../emulator/github.ts';
 import { runAction } from './support/action.ts';
 import { startHttpsFiles, type HttpsFiles } from './support/https-files.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
-import { noteSshIgnoresProxy } from '../src/transfer/dispatch.ts';
+import { noteSshIgnoresProxy } from '../src/net/dispatch.ts';
 
 const TINYPROXY = '/usr/bin/tinyproxy';
 const skip = (await import('node:fs')).existsSync(TINYPROXY) ? false : 'tinyproxy is not installed (apt-get install tinyproxy)';

@@ -16,7 +16,7 @@ import { V1Platform } from '../src/platform/v1.ts';
 import { EndpointMissingError, PlatformError, type RequestRef, type Status, type TransferContext } from '../src/platform/types.ts';
 import { RsyncError } from '../src/transfer/rsync.ts';
 import { SecretRegistry } from '../src/secrets.ts';
-import { closeDispatcher } from '../src/http.ts';
+import { closeDispatcher } from '../src/net/http.ts';
 import type { DumpInfo } from '../src/formats/inspect.ts';
 
 const CONTRACT = 'M2026-rpc-contract-secret';

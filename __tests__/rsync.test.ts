@@ -11,7 +11,7 @@ import path from 'node:path';
 import ssh2 from 'ssh2';
 import { startSshd, type Sshd } from '../emulator/sshd.ts';
 import { startProxy } from './support/cut-relay.ts';
-import { loadOrCreateKeyPair, writeKeyFiles } from '../src/ssh-keys.ts';
+import { loadOrCreateKeyPair, writeKeyFiles } from '../src/transfer/ssh-keys.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import {
   rsyncTransfer, rsyncArgs, sshCommand, parseProgress, classifyFailure, assertRsyncTools, rsyncVersionProblem, RsyncError, type RsyncJob, type SshTarget,

@@ -55,7 +55,7 @@ test('errors with read-only fields (DOMException) are redacted through a copy', 
 // ---------------------------------------------------------------- redactAnswer: platform text
 
 import { redactAnswer } from '../src/secrets.ts';
-import { snippet, HttpStatusError, BadAnswerError, parseJsonAnswer } from '../src/http.ts';
+import { snippet, HttpStatusError, BadAnswerError, parseJsonAnswer } from '../src/net/http.ts';
 
 const KEY = 'Aw7pItGVKFuZ_FOR3U8VFQ==';
 const TOKEN = 'q3VJx0T8mZr2LwYb9KfN1sDaPcE7hUgi';

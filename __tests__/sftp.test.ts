@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startSshd, type Sshd } from '../emulator/sshd.ts';
 import { startProxy } from './support/cut-relay.ts';
-import { loadOrCreateKeyPair, writeKeyFiles, type KeyPair } from '../src/ssh-keys.ts';
+import { loadOrCreateKeyPair, writeKeyFiles, type KeyPair } from '../src/transfer/ssh-keys.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import { sftpUpload, sftpDownload, HostKeyMismatchError, type SftpTarget, type SftpOptions } from '../src/transfer/sftp.ts';
 

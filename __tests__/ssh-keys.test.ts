@@ -5,7 +5,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadOrCreateKeyPair, writeKeyFiles, makeKeyDir, SshKeyError, type KeyPair } from '../src/ssh-keys.ts';
+import { loadOrCreateKeyPair, writeKeyFiles, makeKeyDir, SshKeyError, type KeyPair } from '../src/transfer/ssh-keys.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 
 const quiet = () => new SecretRegistry(() => {});

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startSshd, type Sshd } from '../emulator/sshd.ts';
-import { loadOrCreateKeyPair, writeKeyFiles, type KeyPair } from '../src/ssh-keys.ts';
+import { loadOrCreateKeyPair, writeKeyFiles, type KeyPair } from '../src/transfer/ssh-keys.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 
 const run = promisify(execFile);

@@ -3,7 +3,7 @@
 // bounded to a head). Run: node_modules/.bin/node bench/redaction.ts
 import { randomBytes } from 'node:crypto';
 import { redactAnswer } from '../src/secrets.ts';
-import { snippet } from '../src/http.ts';
+import { snippet } from '../src/net/http.ts';
 
 const N = 4 * 1024 * 1024;
 const fill = (unit: string) => unit.repeat(Math.ceil(N / unit.length)).slice(0, N);

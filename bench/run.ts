@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEmulator } from '../emulator/server.ts';
 import { startSshd } from '../emulator/sshd.ts';
-import { loadOrCreateKeyPair, writeKeyFiles } from '../src/ssh-keys.ts';
+import { loadOrCreateKeyPair, writeKeyFiles } from '../src/transfer/ssh-keys.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import { sha256File } from '../src/transfer/http.ts';
 import { makeDump, parseSize, label, MiB } from './data.ts';

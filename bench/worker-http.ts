@@ -2,7 +2,7 @@
 // RSS). Usage: worker-http.ts upload|download|idle <url> <file>; prints one JSON line.
 import '../src/shim.ts'; // first: ssh2 needs __dirname once bundled as ESM
 import { uploadFile, downloadFile } from '../src/transfer/http.ts';
-import { closeDispatcher } from '../src/http.ts';
+import { closeDispatcher } from '../src/net/http.ts';
 
 const [mode, url, file] = process.argv.slice(2);
 if (mode === 'idle') process.exit(0); // the same imports, no transfer: the baseline RSS

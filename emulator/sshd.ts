@@ -13,7 +13,7 @@ import { createServer } from 'node:net';
 import { mkdtemp, mkdir, writeFile, rename, rm, chmod, chown, copyFile, stat, readFile, readdir, link, open } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { sha256Fingerprint } from '../src/ssh-keys.ts';
+import { sha256Fingerprint } from '../src/transfer/ssh-keys.ts';
 
 const run = promisify(execFile);
 const SSHD = '/usr/sbin/sshd';

@@ -10,7 +10,7 @@ import { run, type Deps } from './main.ts';
 import { envInputGetter } from './inputs.ts';
 import { secrets } from './secrets.ts';
 import { createPlatform } from './platform/index.ts';
-import { closeDispatcher } from './http.ts';
+import { closeDispatcher } from './net/http.ts';
 import { findRecentTest } from './github/recent-test.ts';
 import { publishResults, commentOnPullRequest } from './publish/index.ts';
 import { runnerState } from './pipeline/state.ts';

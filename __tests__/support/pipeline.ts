@@ -12,7 +12,7 @@ import type { ActionIO, Deps, GitHubServices } from '../../src/pipeline/deps.ts'
 import { memoryState } from '../../src/pipeline/state.ts';
 import { SecretRegistry } from '../../src/secrets.ts';
 import { createPlatform } from '../../src/platform/index.ts';
-import { closeDispatcher } from '../../src/http.ts';
+import { closeDispatcher } from '../../src/net/http.ts';
 import { findRecentTest } from '../../src/github/recent-test.ts';
 import type { Config } from '../../src/inputs.ts';
 import { findHandle, deleteHandle } from '../../src/github/pending.ts';

@@ -6,7 +6,7 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
 import { request } from 'undici';
-import { BadAnswerError, HttpStatusError, dispatcher, readBounded } from '../http.ts';
+import { BadAnswerError, HttpStatusError, dispatcher, readBounded } from '../net/http.ts';
 import { openZip, ZipFormatError } from '../formats/zip.ts';
 import { discard, ghHeaders, listPage, type ListedArtifact } from './recent-test.ts';
 import { githubHost } from './ghes.ts';

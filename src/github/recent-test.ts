@@ -12,9 +12,9 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
-import { BadAnswerError, HttpStatusError, callJson, dispatcher, readBounded } from '../http.ts';
+import { BadAnswerError, HttpStatusError, callJson, dispatcher, readBounded } from '../net/http.ts';
 import { listZip, openZipEntry, ZipFormatError, type ZipEntry } from '../formats/zip.ts';
-import { isTransientNetworkError, withRetry } from '../retry.ts';
+import { isTransientNetworkError, withRetry } from '../net/retry.ts';
 import { githubHost, runUrl as runLink } from './ghes.ts';
 
 export const RESULT_FILE = 'odoo-upgrade-result.json';

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
 import { request } from 'undici';
-import { BadAnswerError, HttpStatusError, dispatcher } from '../http.ts';
+import { BadAnswerError, HttpStatusError, dispatcher } from '../net/http.ts';
 import { DEFLATE, STORED, verifier, ZipFormatError, type ZipEntry } from '../formats/zip.ts';
 import { safeJoin } from '../postgres/filestore.ts';
 import type { DownloadedFile } from '../platform/types.ts';

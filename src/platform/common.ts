@@ -1,6 +1,6 @@
-import { BadAnswerError, HttpStatusError } from '../http.ts';
+import { BadAnswerError, HttpStatusError } from '../net/http.ts';
 import { isLoopbackHost } from '../net/url-policy.ts';
-import { isTransientNetworkError } from '../retry.ts';
+import { isTransientNetworkError } from '../net/retry.ts';
 import { redactAnswer } from '../secrets.ts';
 import { describeError } from '../transfer/http.ts';
 import { PlatformError, type Phase } from './types.ts';

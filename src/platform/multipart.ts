@@ -1,7 +1,7 @@
 // request_sftp_access takes the public keys as a multipart file field, like curl -F.
 import { FormData, request } from 'undici';
-import { dispatcher, readBounded, parseJsonAnswer } from '../http.ts';
-import { withRetry } from '../retry.ts';
+import { dispatcher, readBounded, parseJsonAnswer } from '../net/http.ts';
+import { withRetry } from '../net/retry.ts';
 import { parseV1Answer } from './v1-answers.ts';
 import { retryableCall } from './common.ts';
 import type { TransferContext } from './types.ts';

@@ -6,11 +6,11 @@ import { isLoopbackHost } from '../net/url-policy.ts';
 import path from 'node:path';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { request } from 'undici';
-import { callJson, dispatcher, HttpStatusError, BadAnswerError, parseRetryAfter, snippet } from '../http.ts';
-import { withRetry, neverReachedServer } from '../retry.ts';
+import { callJson, dispatcher, HttpStatusError, BadAnswerError, parseRetryAfter, snippet } from '../net/http.ts';
+import { withRetry, neverReachedServer } from '../net/retry.ts';
 import { sha256File } from '../transfer/http.ts';
 import { rsyncTransfer, assertRsyncTools, type RsyncJob, type SshTarget } from '../transfer/rsync.ts';
-import { loadOrCreateKeyPair, makeKeyDir, writeKeyFiles, type KeyFiles, type KeyPair } from '../ssh-keys.ts';
+import { loadOrCreateKeyPair, makeKeyDir, writeKeyFiles, type KeyFiles, type KeyPair } from '../transfer/ssh-keys.ts';
 import type { SecretRegistry } from '../secrets.ts';
 import type { DumpInfo } from '../formats/inspect.ts';
 import {

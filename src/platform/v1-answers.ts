@@ -2,7 +2,7 @@
 // call, never a TypeError), and the options the v1 client and its SFTP transport share. Kept apart
 // from the client so the transports (multipart, SFTP) need not import it.
 import { isLoopbackHost } from '../net/url-policy.ts';
-import { BadAnswerError, HttpStatusError } from '../http.ts';
+import { BadAnswerError, HttpStatusError } from '../net/http.ts';
 import type { SecretRegistry } from '../secrets.ts';
 import { PlatformError, type RequestRef, type Status, type TransferContext } from './types.ts';
 import { kindOf, objectOf, optionalText, phaseOf, platformText, requestIdOf } from './common.ts';

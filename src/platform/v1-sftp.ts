@@ -2,10 +2,10 @@
 // can come down the same way. The key pair is the user's or an ephemeral one that never
 // touches the disk; only its public half is sent.
 import { rename, rm, stat } from 'node:fs/promises';
-import { loadOrCreateKeyPair, type KeyPair } from '../ssh-keys.ts';
+import { loadOrCreateKeyPair, type KeyPair } from '../transfer/ssh-keys.ts';
 import { sftpUpload, sftpDownload, type SftpTarget } from '../transfer/sftp.ts';
 import type { DumpInfo } from '../formats/inspect.ts';
-import { BadAnswerError } from '../http.ts';
+import { BadAnswerError } from '../net/http.ts';
 import { platformText } from './common.ts';
 import { PlatformError, type DownloadedFile, type RequestRef, type TransferContext } from './types.ts';
 import type { V1Options, V1SftpHost as V1Platform } from './v1-answers.ts';

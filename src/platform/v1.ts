@@ -4,8 +4,8 @@
 // of v1-answers.ts: a hostile shape is a BadAnswerError naming the call, never a TypeError.
 import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { BadAnswerError, callJson, HttpStatusError } from '../http.ts';
-import { withRetry, neverReachedServer } from '../retry.ts';
+import { BadAnswerError, callJson, HttpStatusError } from '../net/http.ts';
+import { withRetry, neverReachedServer } from '../net/retry.ts';
 import { uploadFile, downloadFile, describeError, retryableTransfer } from '../transfer/http.ts';
 import type { DumpInfo } from '../formats/inspect.ts';
 import {

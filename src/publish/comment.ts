@@ -6,7 +6,7 @@ import { escapeMarkdown, notesHeadlines } from './html-text.ts';
 import { code } from './summary.ts';
 import { formatBytes, formatDuration } from '../transfer/progress.ts';
 import { secrets } from '../secrets.ts';
-import { withRetry, isTransientNetworkError, neverReachedServer } from '../retry.ts';
+import { withRetry, isTransientNetworkError, neverReachedServer } from '../net/retry.ts';
 import type { RunReport } from './report.ts';
 import { githubHost } from '../github/ghes.ts';
 import { reusedMarkdown } from '../github/reuse-text.ts';

@@ -6,8 +6,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
-import { callJson, dispatcher, HttpStatusError } from '../http.ts';
-import { isTransientNetworkError, withRetry } from '../retry.ts';
+import { callJson, dispatcher, HttpStatusError } from '../net/http.ts';
+import { isTransientNetworkError, withRetry } from '../net/retry.ts';
 import { listZip, openZipEntry } from '../formats/zip.ts';
 
 export interface RestArtifact {

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { secrets as defaultSecrets, type SecretRegistry } from '../secrets.ts';
-import { withRetry, isTransientNetworkError } from '../retry.ts';
+import { withRetry, isTransientNetworkError } from '../net/retry.ts';
 import { progress, type ProgressSink } from '../transfer/progress.ts';
 import { DumpError } from '../formats/inspect.ts';
-import { dispatcher } from '../http.ts';
+import { dispatcher } from '../net/http.ts';
 import type { ResolvedDump } from './types.ts';
 
 export interface FromUrlOptions {

@@ -3,8 +3,8 @@
 // whose outcome is unknown is never sent again.
 import type { Config } from '../inputs.ts';
 import { EndpointMissingError, PlatformError, type Platform, type RequestRef, type Status, type TransferContext } from '../platform/types.ts';
-import { HttpStatusError } from '../http.ts';
-import { neverReachedServer } from '../retry.ts';
+import { HttpStatusError } from '../net/http.ts';
+import { neverReachedServer } from '../net/retry.ts';
 import { describeError } from '../transfer/http.ts';
 import { uncertainCreateMessage } from './guards.ts';
 import type { Deps } from '../pipeline/deps.ts';

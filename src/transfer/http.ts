@@ -8,8 +8,8 @@ import { rename, stat, rm, open, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { request, type Dispatcher } from 'undici';
-import { dispatcher, HttpStatusError, parseRetryAfter, readBounded, snippet, BadAnswerError } from '../http.ts';
-import { withRetry, isTransientNetworkError } from '../retry.ts';
+import { dispatcher, HttpStatusError, parseRetryAfter, readBounded, snippet, BadAnswerError } from '../net/http.ts';
+import { withRetry, isTransientNetworkError } from '../net/retry.ts';
 import type { ProgressSink } from './progress.ts';
 
 // Upload reads go to the socket as they are. Measured against nginx on loopback (128 MiB,

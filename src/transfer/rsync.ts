@@ -5,9 +5,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
-import { withRetry } from '../retry.ts';
+import { withRetry } from '../net/retry.ts';
 import type { ProgressSink } from './progress.ts';
-import { noteSshIgnoresProxy } from './dispatch.ts';
+import { noteSshIgnoresProxy } from '../net/dispatch.ts';
 
 export interface SshTarget {
   host: string; // as in a URL: a name, an IPv4 address or a bracketed IPv6 address

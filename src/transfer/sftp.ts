@@ -6,10 +6,10 @@ import { open, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Client, SFTPWrapper, Stats } from 'ssh2';
-import { withRetry, isTransientNetworkError } from '../retry.ts';
-import { sha256Fingerprint } from '../ssh-keys.ts';
+import { withRetry, isTransientNetworkError } from '../net/retry.ts';
+import { sha256Fingerprint } from './ssh-keys.ts';
 import { formatBytes, type ProgressSink } from './progress.ts';
-import { noteSshIgnoresProxy } from './dispatch.ts';
+import { noteSshIgnoresProxy } from '../net/dispatch.ts';
 
 export interface SftpTarget {
   host: string;

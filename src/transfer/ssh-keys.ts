@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
-import { secrets, type SecretRegistry } from './secrets.ts';
+import { secrets, type SecretRegistry } from '../secrets.ts';
 
 const COMMENT = 'odoo-upgrade-action';
 const INPUT = 'Input `ssh-private-key`';

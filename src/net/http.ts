@@ -2,8 +2,8 @@
 // HTTPS_PROXY / NO_PROXY variables), JSON answers read with a size bound, and errors that
 // carry the status and Retry-After so callers can decide what is safe to retry.
 import { request, type Dispatcher } from 'undici';
-import { redactAnswer } from './secrets.ts';
-import { makeDispatcher } from './transfer/dispatch.ts';
+import { redactAnswer } from '../secrets.ts';
+import { makeDispatcher } from './dispatch.ts';
 
 export const MAX_JSON_BYTES = 4 * 1024 * 1024;
 
