@@ -199,60 +199,34 @@ export async function findRecentTest(opts: RecentTestOptions): Promise<RecentTes
   const api = githubHost(env).apiUrl;
   const now = opts.now ?? Date.now();
   const want: Want = { target, repository, days, now };
-  const reasons = new Map<string, number>();
-  const skip = (why: string) => reasons.set(why, (reasons.get(why) ?? 0) + 1);
-  let listed = 0;
-  let inspected = 0;
-  let morePages = false;
+  const scan = newScan();
   const tmp = await mkdtemp(path.join(env.RUNNER_TEMP || os.tmpdir(), 'recent-test-'));
   try {
-    for (let page = 1; page <= MAX_PAGES; page++) {
-      const { artifacts } = await listPage(api, repository, page, opts);
-      listed += artifacts.length;
-      for (const a of artifacts) {
-        const problem = artifactProblem(a, days, now);
-        if (problem) {
-          skip(problem);
-          continue;
-        }
-        if (inspected >= MAX_INSPECTED) {
-          skip('not opened (limit reached)');
-          continue;
-        }
-        inspected++;
-        const read = await readRecord(a, api, opts, path.join(tmp, `${a.id}.zip`));
-        if (typeof read === 'string') {
-          skip(read);
-          continue;
-        }
-        const bad = recordProblem(read, a, want);
-        if (bad) {
-          skip(bad);
-          continue;
-        }
-        const runUrl = read.runId !== undefined ? runLink(env, repository, read.runId) : undefined;
-        const proof: RecentTestProof = {
-          days,
-          target: read.target,
-          requestId: read.requestId,
-          finishedAt: read.finishedAt,
-          artifact: { id: a.id, name: a.name },
-          ...(read.runId !== undefined ? { runId: read.runId } : {}),
-          ...(read.runAttempt !== undefined ? { runAttempt: read.runAttempt } : {}),
-          ...(read.workflow ? { workflow: read.workflow } : {}),
-          ...(runUrl ? { runUrl } : {}),
-        };
-        log(`${INPUT}: ${proofText(proof)}.`);
-        return proof;
+    for await (const { artifact: a, record: read } of scanRecords(scan, { api, repository, days, now, tmp }, opts)) {
+      const bad = recordProblem(read, a, want);
+      if (bad) {
+        scan.skip(bad);
+        continue;
       }
-      // The listing is newest first: a page with nothing recent ends the search.
-      const anyRecent = artifacts.some((a) => a.createdAt >= now - days * DAY_MS);
-      if (artifacts.length < PER_PAGE || !anyRecent) break;
-      if (page === MAX_PAGES) morePages = true;
+      const runUrl = read.runId !== undefined ? runLink(env, repository, read.runId) : undefined;
+      const proof: RecentTestProof = {
+        days,
+        target: read.target,
+        requestId: read.requestId,
+        finishedAt: read.finishedAt,
+        artifact: { id: a.id, name: a.name },
+        ...(read.runId !== undefined ? { runId: read.runId } : {}),
+        ...(read.runAttempt !== undefined ? { runAttempt: read.runAttempt } : {}),
+        ...(read.workflow ? { workflow: read.workflow } : {}),
+        ...(runUrl ? { runUrl } : {}),
+      };
+      log(`${INPUT}: ${proofText(proof)}.`);
+      return proof;
     }
   } finally {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
   }
+  const { listed, inspected, morePages, reasons } = scan;
   const why = [...reasons.entries()].map(([r, n]) => `${n} ${r}`).join('; ');
   throw new RecentTestError(
     `Input ${INPUT} is ${days}: no test upgrade of target ${target} that ended well in the last ${days} day${days === 1 ? '' : 's'} was found in the artifacts of ${repository} ` +
@@ -260,6 +234,56 @@ export async function findRecentTest(opts: RecentTestOptions): Promise<RecentTes
       `Run a test upgrade (aim: test) of target ${target} with its artifact published (a non-empty \`artifact-name\`), then run this again; ` +
       `or raise ${INPUT} if your last test is older. Nothing was sent to the platform.`,
   );
+}
+
+/** What a scan of the artifacts passed over, and how far it went. */
+export interface RecordScan {
+  listed: number;
+  inspected: number;
+  morePages: boolean;
+  reasons: Map<string, number>;
+  skip(why: string): void;
+}
+
+export function newScan(): RecordScan {
+  const reasons = new Map<string, number>();
+  return { listed: 0, inspected: 0, morePages: false, reasons, skip: (why) => reasons.set(why, (reasons.get(why) ?? 0) + 1) };
+}
+
+/**
+ * The result records of this repository's artifacts that may be trusted and are recent enough,
+ * newest first, bounded (pages listed, artifacts opened); what is passed over is counted in
+ * `scan`, in the caller's words when `words` is given. Shared by require-recent-test and reuse-days.
+ */
+export async function* scanRecords(
+  scan: RecordScan,
+  where: { api: string; repository: string; days: number; now: number; tmp: string },
+  opts: RecentTestOptions,
+  words: (why: string) => string = (why) => why,
+): AsyncGenerator<{ artifact: ListedArtifact; record: ResultRecord }> {
+  const { api, repository, days, now, tmp } = where;
+  for (let page = 1; page <= MAX_PAGES; page++) {
+    const { artifacts } = await listPage(api, repository, page, opts);
+    scan.listed += artifacts.length;
+    for (const a of artifacts) {
+      const problem = artifactProblem(a, days, now);
+      if (problem) {
+        scan.skip(words(problem));
+        continue;
+      }
+      if (scan.inspected >= MAX_INSPECTED) {
+        scan.skip('not opened (limit reached)');
+        continue;
+      }
+      scan.inspected++;
+      const record = await readRecord(a, api, opts, path.join(tmp, `${a.id}.zip`));
+      if (typeof record === 'string') scan.skip(words(record));
+      else yield { artifact: a, record };
+    }
+    // The listing is newest first: a page with nothing recent ends the search.
+    if (artifacts.length < PER_PAGE || !artifacts.some((a) => a.createdAt >= now - days * DAY_MS)) break;
+    if (page === MAX_PAGES) scan.morePages = true;
+  }
 }
 
 /** One human line saying what proved the test. */

@@ -21,24 +21,10 @@ import type { DownloadedFile } from '../platform/types.ts';
 import { formatBytes } from '../transfer/progress.ts';
 import type { ReusedUpgrade } from './reuse-text.ts';
 import { dumpSha256 } from './digest.ts';
-import {
-  artifactProblem,
-  discard,
-  listPage,
-  readRecord,
-  recordProblem,
-  RESULT_FILE,
-  type ListedArtifact,
-  type OpenedZip,
-  type RecentTestOptions,
-  type ResultRecord,
-} from './recent-test.ts';
+import { githubHost } from './ghes.ts';
+import { discard, recordProblem, RESULT_FILE, type ListedArtifact, type OpenedZip, type RecentTestOptions, type ResultRecord, newScan, scanRecords } from './recent-test.ts';
 
 const INPUT = '`reuse-days`';
-const DAY_MS = 86_400_000;
-const PER_PAGE = 100;
-const MAX_PAGES = 10;
-const MAX_INSPECTED = 30;
 
 export interface ReuseWanted {
   days: number;
@@ -84,7 +70,7 @@ export async function findReusable(opts: ReuseOptions): Promise<ReuseOutcome> {
   const repository = env.GITHUB_REPOSITORY ?? '';
   if (!/^[^/\s]+\/[^/\s]+$/.test(repository)) return { miss: 'GITHUB_REPOSITORY is not set (not a GitHub Actions job?)' };
   if (!opts.token) return { miss: 'input `github-token` is empty, so the artifacts cannot be listed' };
-  const api = (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
+  const { apiUrl: api, serverUrl: server } = githubHost(env);
   const now = opts.now ?? Date.now();
   const zips = new Map<number, OpenedZip>();
   const lookup: RecentTestOptions = {
@@ -92,65 +78,41 @@ export async function findReusable(opts: ReuseOptions): Promise<ReuseOutcome> {
     input: '`reuse-days`', consequence: 'Nothing was sent to the platform.',
     onZip: (a, zip) => zips.set(a.id, zip),
   };
-  const reasons = new Map<string, number>();
-  const skip = (why: string) => reasons.set(why, (reasons.get(why) ?? 0) + 1);
-  let listed = 0;
-  let inspected = 0;
+  const scan = newScan();
   const tmp = await mkdtemp(path.join(opts.workDir, 'reuse-'));
   try {
-    for (let page = 1; page <= MAX_PAGES; page++) {
-      const { artifacts } = await listPage(api, repository, page, lookup);
-      listed += artifacts.length;
-      for (const a of artifacts) {
-        const problem = artifactProblem(a, want.days, now);
-        if (problem) {
-          skip(problem === 'expired' ? 'artifact expired' : problem.includes('fork') ? `not trusted (${problem})` : problem);
-          continue;
-        }
-        if (inspected >= MAX_INSPECTED) {
-          skip('not opened (limit reached)');
-          continue;
-        }
-        inspected++;
-        const rec = await readRecord(a, api, lookup, path.join(tmp, `${a.id}.zip`));
-        if (typeof rec === 'string') {
-          skip(rec === 'gone since it was listed' ? 'artifact expired or deleted since it was listed' : rec.startsWith(RESULT_FILE) || rec === 'not a zip' ? `not a result (${rec})` : rec);
-          continue;
-        }
-        const bad = reuseProblem(rec, a, { ...want, repository, now });
-        if (bad) {
-          skip(bad);
-          continue;
-        }
-        const zip = zips.get(a.id);
-        if (!zip) {
-          skip('artifact unreadable');
-          continue;
-        }
-        const got = await fetchResult(a, rec, zip, opts, tmp);
-        if (typeof got === 'string') {
-          skip(got);
-          continue;
-        }
-        const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
-        const hit: ReusedUpgrade = {
-          days: want.days,
-          requestId: rec.requestId,
-          api: rec.api,
-          state: rec.state,
-          finishedAt: rec.finishedAt,
-          ageMs: Math.max(0, now - Date.parse(rec.finishedAt)),
-          artifact: { id: a.id, name: a.name, url: `${server}/${repository}/actions/runs/${a.runId ?? rec.runId ?? ''}/artifacts/${a.id}`, size: a.size },
-          fetchedBytes: got.fetched,
-          ...(rec.databaseVersion ? { databaseVersion: rec.databaseVersion } : {}),
-          ...(rec.runId !== undefined ? { runId: rec.runId, runUrl: `${server}/${repository}/actions/runs/${rec.runId}` } : {}),
-          ...(rec.runAttempt !== undefined ? { runAttempt: rec.runAttempt } : {}),
-          ...(rec.workflow ? { workflow: rec.workflow } : {}),
-        };
-        return { hit, record: rec, downloads: got.downloads };
+    for await (const { artifact: a, record: rec } of scanRecords(scan, { api, repository, days: want.days, now, tmp }, lookup, missWords)) {
+      const bad = reuseProblem(rec, a, { ...want, repository, now });
+      if (bad) {
+        scan.skip(bad);
+        continue;
       }
-      // Newest first: a page with nothing recent ends the search.
-      if (artifacts.length < PER_PAGE || !artifacts.some((a) => a.createdAt >= now - want.days * DAY_MS)) break;
+      const zip = zips.get(a.id);
+      if (!zip) {
+        scan.skip('artifact unreadable');
+        continue;
+      }
+      const got = await fetchResult(a, rec, zip, opts, tmp);
+      if (typeof got === 'string') {
+        scan.skip(got);
+        continue;
+      }
+      const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
+      const hit: ReusedUpgrade = {
+        days: want.days,
+        requestId: rec.requestId,
+        api: rec.api,
+        state: rec.state,
+        finishedAt: rec.finishedAt,
+        ageMs: Math.max(0, now - Date.parse(rec.finishedAt)),
+        artifact: { id: a.id, name: a.name, url: `${server}/${repository}/actions/runs/${a.runId ?? rec.runId ?? ''}/artifacts/${a.id}`, size: a.size },
+        fetchedBytes: got.fetched,
+        ...(rec.databaseVersion ? { databaseVersion: rec.databaseVersion } : {}),
+        ...(rec.runId !== undefined ? { runId: rec.runId, runUrl: `${server}/${repository}/actions/runs/${rec.runId}` } : {}),
+        ...(rec.runAttempt !== undefined ? { runAttempt: rec.runAttempt } : {}),
+        ...(rec.workflow ? { workflow: rec.workflow } : {}),
+      };
+      return { hit, record: rec, downloads: got.downloads };
     }
   } catch (err) {
     if (opts.signal?.aborted) throw err; // cancelled: not a reason to upgrade
@@ -158,6 +120,7 @@ export async function findReusable(opts: ReuseOptions): Promise<ReuseOutcome> {
   } finally {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
   }
+  const { listed, inspected, reasons } = scan;
   if (!listed) return { miss: `none found (no artifacts in ${repository})` };
   const why = [...reasons.entries()].map(([r, n]) => `${n} ${r}`).join('; ');
   return { miss: `none found among ${listed} artifact${listed === 1 ? '' : 's'} (${inspected} opened${why ? `: ${why}` : ''})` };
@@ -169,8 +132,17 @@ function plainReason(err: unknown): string {
   if (cause instanceof HttpStatusError && cause.status === 403) return 'the token may not read Actions artifacts (403): give the job `permissions: actions: read`';
   if (cause instanceof HttpStatusError) return `GitHub answered ${cause.status}`;
   return String((err as Error)?.message ?? err)
-    .replace(/^Input `require-recent-test`: /, '')
-    .replace(/ The check cannot be skipped, so nothing was sent to the platform\.$/, '');
+    .replace(/^Input `reuse-days`: /, '')
+    .replace(/ Nothing was sent to the platform\.$/, '');
+}
+
+/** The scan's reasons in the words of the miss line. */
+function missWords(why: string): string {
+  if (why === 'expired') return 'artifact expired';
+  if (why.includes('fork')) return `not trusted (${why})`;
+  if (why === 'gone since it was listed') return 'artifact expired or deleted since it was listed';
+  if (why.startsWith(RESULT_FILE) || why === 'not a zip') return `not a result (${why})`;
+  return why;
 }
 
 /**
