@@ -52,8 +52,8 @@ test('the result record holds ids, states, hashes and times, never a secret', ()
   const rec = buildResultRecord(r, env, new Date('2026-01-02T03:04:05Z'));
   assert.deepEqual(rec, {
     schema: 1, tool: 'odoo-upgrade-action', requestId: '10534', api: 'v1', aim: 'test', target: '18.0', state: 'done', phase: 'success',
-    databaseVersion: '16.0', dump: { filename: 'db.sql', sha256: 'ab'.repeat(32) }, upgradedSha256: 'cd'.repeat(32),
-    finishedAt: '2026-01-02T03:04:05.000Z', repository: REPO, runId: 42, runAttempt: 2, workflow: 'wf', ref: 'refs/heads/main', sha: 'f'.repeat(40),
+    databaseVersion: '16.0', dump: { filename: 'db.sql', sha256: 'ab'.repeat(32) }, upgradedSha256: 'cd'.repeat(32), upgradedBytes: 5,
+    startedAt: r.startedAt.toISOString(), finishedAt: '2026-01-02T03:04:05.000Z', repository: REPO, runId: 42, runAttempt: 2, workflow: 'wf', ref: 'refs/heads/main', sha: 'f'.repeat(40),
   });
   assert.doesNotMatch(JSON.stringify(rec), /SECRET/);
   assert.deepEqual(parseResultRecord(JSON.stringify(rec)), rec);

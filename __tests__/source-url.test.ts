@@ -140,22 +140,23 @@ test('follows an https redirect to another origin without the user headers; the 
   }
 });
 
-test('refuses a redirect to plain http off the allowed loopback names, before connecting', async () => {
+test('refuses a redirect to plain http off loopback, before connecting', async () => {
   srv.files.set('x.sql', { body: Buffer.from('SELECT 1;\n') });
-  srv.redirects.set('/go/http', `http://127.0.0.2:${srv.port}/files/x.sql?k=${QUERY}`);
+  // A name that is not loopback (.invalid never resolves): refused before any lookup or connection.
+  srv.redirects.set('/go/http', `http://dumps.invalid:${srv.port}/files/x.sql?k=${QUERY}`);
   const { reg, lines, log } = setup();
   const err = await fromUrl({ url: `${srv.url}/go/http`, headers: `Authorization: ${TOKEN}`, workDir: work, log, dispatcher: srv.dispatcher, secrets: reg }).then(
     () => assert.fail('should refuse'),
     (e: Error) => e,
   );
   assert.ok(err instanceof DumpError);
-  assert.match(err.message, /^dump-url: .*redirected to http:\/\/127\.0\.0\.2:\d+\/files\/x\.sql.*https/);
+  assert.match(err.message, /^dump-url: .*redirected to http:\/\/dumps\.invalid:\d+\/files\/x\.sql.*https/);
   assertNoSecrets([err.message, ...lines], QUERY);
 });
 
 test('refuses non-https URLs and reports 401 without retrying', async () => {
   const { reg, log } = setup();
-  for (const url of ['http://127.0.0.2:1/db.sql', 'ftp://127.0.0.1/db.sql']) {
+  for (const url of ['http://dumps.invalid:1/db.sql', 'ftp://127.0.0.1/db.sql']) {
     await assert.rejects(fromUrl({ url, headers: '', workDir: work, log, secrets: reg }), (e: Error) => e instanceof DumpError && /^dump-url: .*https:\/\//.test(e.message));
   }
   await assert.rejects(fromUrl({ url: 'not a url ?secret=zzzz1234', headers: '', workDir: work, log, secrets: reg }), (e: Error) => e instanceof DumpError && !e.message.includes('zzzz1234'));

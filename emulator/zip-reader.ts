@@ -37,12 +37,39 @@ export async function readZip(zip: Buffer): Promise<Map<string, Buffer>> {
   return out;
 }
 
-/** A stored (uncompressed) archive of the given files, byte-identical for the same input. */
+/**
+ * A stored (uncompressed) archive of the given files, byte-identical for the same input. Names
+ * yazl refuses (`../x`, `/abs`: what hostile archives in tests hold) are written under a
+ * placeholder of the same byte length, then patched in, local header and central directory alike.
+ */
 export async function writeStoredZip(files: Record<string, Buffer>): Promise<Buffer> {
   const zip = new yazl.ZipFile();
   // A fixed date, so archives are reproducible.
   const mtime = new Date(1980, 0, 1);
-  for (const [name, data] of Object.entries(files)) zip.addBuffer(data, name, { compress: false, mtime });
+  const patches: Array<[Buffer, Buffer]> = [];
+  for (const [name, data] of Object.entries(files)) {
+    let stored = name;
+    if (!yazlAccepts(name)) {
+      const bytes = Buffer.from(name, 'utf8');
+      stored = `p${patches.length}`.padEnd(bytes.length, '_');
+      if (Buffer.byteLength(stored) !== bytes.length) throw new Error(`cannot write the hostile name "${name}" (too short)`);
+      patches.push([Buffer.from(stored), bytes]);
+    }
+    zip.addBuffer(data, stored, { compress: false, mtime });
+  }
   zip.end();
-  return collect(zip.outputStream);
+  const out = await collect(zip.outputStream);
+  for (const [from, to] of patches) {
+    for (let at = out.indexOf(from); at >= 0; at = out.indexOf(from, at + to.length)) to.copy(out, at);
+  }
+  return out;
+}
+
+function yazlAccepts(name: string): boolean {
+  try {
+    new yazl.ZipFile().addBuffer(Buffer.alloc(0), name);
+    return true;
+  } catch {
+    return false;
+  }
 }
