@@ -1,9 +1,10 @@
 // A real proxy from Debian (tinyproxy) on loopback: with HTTPS_PROXY set, the action's HTTPS
 // calls (platform API, the dump's upload and the upgraded dump's download, a dump-url
 // download) go through it as CONNECT tunnels, read from the proxy's own log; a host in
-// NO_PROXY goes direct. GitHub's calls use @actions/http-client, which does its own proxy
-// choice (https_proxy / no_proxy) and never proxies loopback names: checked against that
-// library below, since the GitHub fake can only listen on loopback here.
+// NO_PROXY goes direct. GitHub's calls (REST through @actions/github, the artifact service
+// and its blob store through @actions/artifact) go through it too: @actions/http-client never
+// proxies loopback names, so the GitHub fake serves https on 127.0.0.1 but is addressed as
+// 0.0.0.0, which Linux delivers to the same loopback listener.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -19,6 +20,7 @@ import { runAction } from './support/action.ts';
 import { startHttpsFiles, type HttpsFiles } from './support/https-files.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { noteSshIgnoresProxy } from '../src/net/dispatch.ts';
+import { ensureCerts, issueServerCert } from '../emulator/certs.ts';
 
 const TINYPROXY = '/usr/bin/tinyproxy';
 const skip = (await import('node:fs')).existsSync(TINYPROXY) ? false : 'tinyproxy is not installed (apt-get install tinyproxy)';
@@ -182,4 +184,38 @@ test('SSH transfers say once that they cannot use the HTTP proxy', () => {
   noteSshIgnoresProxy((l) => lines.push(l), { HTTPS_PROXY: 'http://proxy:3128' });
   assert.equal(lines.length, 1);
   assert.match(lines[0], /SSH transfers \(SFTP, rsync\) cannot use an HTTP proxy/);
+});
+
+test('HTTPS_PROXY: GitHub REST (an artifact of another run) and the artifact service (publishing) go through the proxy with CONNECT too', { skip }, async () => {
+  const ca = await ensureCerts();
+  const tlsFake = await startGitHubFake({ tls: await issueServerCert(ca, ['0.0.0.0']), host: '0.0.0.0' });
+  try {
+    const trust = path.join(dir, 'ca-github.pem');
+    await writeFile(trust, `${await readFile(caFile, 'utf8')}\n${await readFile(ca.caFile, 'utf8')}\n`);
+    await tlsFake.addArtifact({ runId: 6_000_001, repository: 'octo-org/odoo-project', name: 'prod-dump', files: { 'db.sql': files.files.get('db.sql')!.body } });
+    const before = (await proxy.connects()).length;
+    const run = await runAction({
+      inputs: {
+        contract: 'M-proxy-test', email: 'ci@example.com', target: '18.0', 'platform-url': emu.url, 'poll-interval': '1',
+        'dump-artifact': 'prod-dump', 'dump-artifact-run-id': '6000001', 'github-token': tlsFake.token, 'artifact-name': 'odoo-upgraded-{stem}-{target}',
+      },
+      env: { ...tlsFake.env, NODE_EXTRA_CA_CERTS: trust, HTTPS_PROXY: proxy.url },
+      timeoutMs: 120_000,
+    });
+    try {
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.ok(run.outputs['artifact-id'], 'the results were published');
+      const tunnels = (await proxy.connects()).slice(before);
+      const github = hostPort(tlsFake.url);
+      assert.ok(tunnels.includes(github), `a CONNECT to GitHub: ${tunnels.join(', ')}`);
+      assert.ok(tunnels.includes(hostPort(emu.url)), `and to the platform: ${tunnels.join(', ')}`);
+      const seen = tlsFake.requests.map((r) => `${r.method} ${r.path.split('?')[0]}`);
+      assert.ok(seen.some((r) => /^GET \/repos\/.*\/actions\/runs\/6000001\/artifacts/.test(r)), `REST listing through the tunnel: ${seen.join(', ')}`);
+      assert.ok(seen.some((r) => /CreateArtifact$/.test(r)) && seen.some((r) => /^PUT \/blob\//.test(r)), `artifact service and blob store through the tunnel: ${seen.join(', ')}`);
+    } finally {
+      await run.cleanup();
+    }
+  } finally {
+    await tlsFake.close();
+  }
 });

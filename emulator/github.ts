@@ -8,6 +8,7 @@
 // library's `skipArchive`): those are served as they are, named by Content-Disposition.
 // Routes live in one table so later steps can add endpoints next to the existing ones.
 import http from 'node:http';
+import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -168,7 +169,22 @@ interface World {
   sha: string;
 }
 
-export async function startGitHubFake(opts: { repository?: string; runId?: number; token?: string; ghes?: boolean } = {}): Promise<GitHubFake> {
+export interface GitHubFakeOptions {
+  repository?: string;
+  runId?: number;
+  token?: string;
+  ghes?: boolean;
+  /** Serve https with this key and certificate (always listening on 127.0.0.1). */
+  tls?: { key: Buffer; cert: Buffer };
+  /**
+   * The host written into the fake's URLs (default 127.0.0.1). `0.0.0.0` reaches the same
+   * loopback listener on Linux while @actions/http-client, which never proxies loopback names,
+   * does not take it for one: the way to show GitHub's calls going through a proxy here.
+   */
+  host?: string;
+}
+
+export async function startGitHubFake(opts: GitHubFakeOptions = {}): Promise<GitHubFake> {
   const repository = opts.repository ?? 'octo-org/odoo-project';
   const runId = opts.runId ?? 7_000_001;
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'github-fake-'));
@@ -197,22 +213,23 @@ export async function startGitHubFake(opts: { repository?: string; runId?: numbe
   };
   const requests: GitHubFake['requests'] = [];
 
-  const server = http.createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const auth = req.headers.authorization;
     const range = req.headers.range;
     requests.push({ method: req.method ?? '', path: req.url ?? '', ...(auth ? { authorization: auth } : {}), ...(range ? { range } : {}) });
     void dispatch(w, req, res);
-  });
+  };
+  const server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handler) : http.createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  w.url = `http://127.0.0.1:${port}`;
+  w.url = `${opts.tls ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${port}`;
   // @actions/artifact refuses to run when the server looks like GHES; *.localhost passes its
   // check. Nothing fetches this URL: it only shapes the links the action prints. In GHES mode
   // the server is the fake itself, with the API under /api/v3 as an enterprise server has it.
-  w.serverUrl = w.ghes ? w.url : `http://github.localhost:${port}`;
+  w.serverUrl = w.ghes ? w.url : `${opts.tls ? 'https' : 'http'}://github.localhost:${port}`;
   w.apiUrl = w.ghes ? `${w.url}/api/v3` : w.url;
 
   const [owner] = repository.split('/');
