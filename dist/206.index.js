@@ -16,12 +16,16 @@ export const modules = {
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var _html_text_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(19132);
 /* harmony import */ var _summary_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(21463);
-/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(50484);
+/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(50484);
 /* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(27194);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(49809);
+/* harmony import */ var _net_retry_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(37893);
+/* harmony import */ var _github_ghes_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(95616);
+/* harmony import */ var _github_reuse_text_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(38427);
 // The pull-request comment: one per pull request and database, found again by a hidden
 // marker and updated in place on later runs. A PR comment can be public: everything in it
 // is escaped, remote text loses its URLs, and the only links are the run and the artifact.
+
+
 
 
 
@@ -57,6 +61,8 @@ function renderComment(report, ctx) {
     if (r.requestId)
         facts.push(`request ${(0,_summary_js__WEBPACK_IMPORTED_MODULE_2__/* .code */ .aY)(r.requestId)}${r.resumed ? ' (resumed)' : ''}`);
     out.push(facts.join(' · '), '');
+    if (r.reused)
+        out.push(`> ${(0,_github_reuse_text_js__WEBPACK_IMPORTED_MODULE_5__/* .reusedMarkdown */ .a)(r.reused)}`, '');
     if (aim === 'production')
         out.push('> [!WARNING]', '> **Production upgrade:** test the upgraded database before it replaces the production one.', '');
     if (r.final?.message)
@@ -65,20 +71,20 @@ function renderComment(report, ctx) {
         out.push('**Error:**', '', ...quote(freeText(r.error)), '');
     const rows = [];
     if (r.dump)
-        rows.push(['Dump', `${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_5__/* .formatBytes */ .z3)(r.dump.size)}, ${(0,_html_text_js__WEBPACK_IMPORTED_MODULE_1__/* .escapeMarkdown */ .FV)(oneLine(freeText(r.dump.detail)))}`]);
+        rows.push(['Dump', `${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatBytes */ .z3)(r.dump.size)}, ${(0,_html_text_js__WEBPACK_IMPORTED_MODULE_1__/* .escapeMarkdown */ .FV)(oneLine(freeText(r.dump.detail)))}`]);
     if (r.upload)
-        rows.push(['Upload', `${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_5__/* .formatBytes */ .z3)(r.upload.bytes)} in ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_5__/* .formatDuration */ .a3)(r.upload.seconds)} (${r.upload.method})`]);
+        rows.push(['Upload', `${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatBytes */ .z3)(r.upload.bytes)} in ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatDuration */ .a3)(r.upload.seconds)} (${r.upload.method})`]);
     if (r.waitSeconds !== undefined)
-        rows.push(['Wait', `${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_5__/* .formatDuration */ .a3)(r.waitSeconds)}${r.polls !== undefined ? ` (${r.polls} status checks)` : ''}`]);
+        rows.push(['Wait', `${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatDuration */ .a3)(r.waitSeconds)}${r.polls !== undefined ? ` (${r.polls} status checks)` : ''}`]);
     for (const f of r.downloads)
         if (f.role === 'dump' || f.role === 'sql')
-            rows.push([`Upgraded ${f.role}`, (0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_5__/* .formatBytes */ .z3)(f.bytes)]);
+            rows.push([`Upgraded ${f.role}`, (0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatBytes */ .z3)(f.bytes)]);
     if (r.final?.databaseVersion)
         rows.push(['Detected source version', (0,_html_text_js__WEBPACK_IMPORTED_MODULE_1__/* .escapeMarkdown */ .FV)(oneLine(r.final.databaseVersion))]);
     if (r.artifact) {
         const name = (0,_html_text_js__WEBPACK_IMPORTED_MODULE_1__/* .escapeMarkdown */ .FV)(oneLine(r.artifact.name));
         const url = linkable(r.artifact.url);
-        rows.push(['Artifact', `${url ? `[${name}](${url})` : name} (${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_5__/* .formatBytes */ .z3)(r.artifact.size)})`]);
+        rows.push(['Artifact', `${url ? `[${name}](${url})` : name} (${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatBytes */ .z3)(r.artifact.size)})`]);
     }
     if (rows.length)
         out.push('| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|')} |`), '');
@@ -91,7 +97,7 @@ function renderComment(report, ctx) {
     const when = (r.finishedAt ?? r.startedAt).toISOString().replace('T', ' ').slice(0, 16);
     out.push(`<sub>${run ? `[Workflow run](${run}) · ` : ''}odoo-upgrade-action · ${when} UTC</sub>`, '');
     // A last pass over everything, with whatever the run registered as secret.
-    return (ctx.redact ?? ((s) => _secrets_js__WEBPACK_IMPORTED_MODULE_3__/* .secrets */ .O.redact(s)))(out.join('\n'));
+    return (ctx.redact ?? ((s) => _secrets_js__WEBPACK_IMPORTED_MODULE_3__/* .secrets */ .O3.redact(s)))(out.join('\n'));
 }
 /** Remote or error text: bounded, and without any URL (a status URL carries the request key). */
 function freeText(s) {
@@ -158,11 +164,11 @@ async function upsertPrComment(opts) {
     const env = opts.env ?? process.env;
     const { getOctokit } = await __webpack_require__.e(/* import() */ 351).then(__webpack_require__.bind(__webpack_require__, 61351));
     // The base URL is read now, not when the library was first imported.
-    const octokit = getOctokit(opts.token, { baseUrl: (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '') });
+    const octokit = getOctokit(opts.token, { baseUrl: (0,_github_ghes_js__WEBPACK_IMPORTED_MODULE_7__/* .githubHost */ .S)(env).apiUrl });
     const where = { owner, repo };
-    const retryRead = { attempts: 3, baseMs: 1000, retryable: (e) => (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .isTransientNetworkError */ .l)(e) || serverError(e) };
+    const retryRead = { attempts: 3, baseMs: 1000, retryable: (e) => (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .isTransientNetworkError */ .l)(e) || serverError(e) };
     try {
-        const existing = await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .bD)(async () => {
+        const existing = await (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .bD)(async () => {
             for await (const page of octokit.paginate.iterator(octokit.rest.issues.listComments, { ...where, issue_number: opts.issueNumber, per_page: 100 })) {
                 const hit = page.data.find((c) => (c.body ?? '').trimStart().startsWith(marker));
                 if (hit)
@@ -172,7 +178,7 @@ async function upsertPrComment(opts) {
         }, retryRead);
         if (existing !== undefined) {
             try {
-                await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .bD)(() => octokit.rest.issues.updateComment({ ...where, comment_id: existing, body }), retryRead);
+                await (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .bD)(() => octokit.rest.issues.updateComment({ ...where, comment_id: existing, body }), retryRead);
                 opts.log(`Updated the comment on pull request #${opts.issueNumber} (comment ${existing}).`);
                 return { id: existing, created: false };
             }
@@ -182,10 +188,10 @@ async function upsertPrComment(opts) {
             }
         }
         // A create is not idempotent: retried only when it cannot have reached GitHub.
-        const { data } = await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .bD)(() => octokit.rest.issues.createComment({ ...where, issue_number: opts.issueNumber, body }), {
+        const { data } = await (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .bD)(() => octokit.rest.issues.createComment({ ...where, issue_number: opts.issueNumber, body }), {
             attempts: 3,
             baseMs: 1000,
-            retryable: _retry_js__WEBPACK_IMPORTED_MODULE_4__/* .neverReachedServer */ .aD,
+            retryable: _net_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .neverReachedServer */ .aD,
         });
         opts.log(`Commented on pull request #${opts.issueNumber} (comment ${data.id}).`);
         return { id: data.id, created: true };
@@ -203,7 +209,7 @@ function serverError(err) {
     return s !== undefined && s >= 500;
 }
 function commentError(err, repository, issue) {
-    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_3__/* .secrets */ .O.redactError(err);
+    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_3__/* .secrets */ .O3.redactError(err);
     const status = statusOf(err);
     const head = `Cannot write the comment on pull request #${issue} of ${repository}`;
     let why;

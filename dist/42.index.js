@@ -11,8 +11,10 @@ __webpack_require__.d(__webpack_exports__, {
   RpcPlatform: () => (/* binding */ RpcPlatform)
 });
 
-// UNUSED EXPORTS: mapRpcStatus, nodeBaseUrl, rpcErrorText
+// UNUSED EXPORTS: dataServer, mapRpcStatus, nodeBaseUrl, parseProcess, parseRpcAnswer, parseRpcCreate, parseTransferStart, parseWipe, rpcErrorText
 
+// EXTERNAL MODULE: ./src/net/url-policy.ts
+var url_policy = __webpack_require__(1785);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __webpack_require__(76760);
 var external_node_path_default = /*#__PURE__*/__webpack_require__.n(external_node_path_);
@@ -20,19 +22,22 @@ var external_node_path_default = /*#__PURE__*/__webpack_require__.n(external_nod
 var promises_ = __webpack_require__(51455);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
 var undici = __webpack_require__(46752);
-// EXTERNAL MODULE: ./src/http.ts
-var http = __webpack_require__(76803);
-// EXTERNAL MODULE: ./src/retry.ts
-var retry = __webpack_require__(49809);
-// EXTERNAL MODULE: ./src/transfer/http.ts + 2 modules
-var transfer_http = __webpack_require__(85932);
+// EXTERNAL MODULE: ./src/net/http.ts
+var http = __webpack_require__(59663);
+// EXTERNAL MODULE: ./src/net/retry.ts
+var retry = __webpack_require__(37893);
+// EXTERNAL MODULE: ./src/transfer/http.ts
+var transfer_http = __webpack_require__(4019);
 // EXTERNAL MODULE: external "node:child_process"
 var external_node_child_process_ = __webpack_require__(31421);
+// EXTERNAL MODULE: ./src/net/dispatch.ts
+var dispatch = __webpack_require__(57497);
 ;// CONCATENATED MODULE: ./src/transfer/rsync.ts
 // Transfers to and from the platform's data servers with the system rsync over the system
 // OpenSSH client, as Odoo's own upgrade script does. A cut transfer is run again and resumes
 // (--partial keeps what arrived); host keys are pinned to the lines the platform gave; every
 // byte of rsync's or ssh's stderr is redacted before it can reach a log or an error.
+
 
 
 
@@ -261,6 +266,7 @@ function runOnce(rsync, job, onBytes) {
 }
 /** Runs the transfer, again after a cut (rsync picks up where it stopped). */
 async function rsyncTransfer(job) {
+    (0,dispatch/* noteSshIgnoresProxy */.eO)(job.log);
     const rsync = await assertRsyncTools(job.pathEnv);
     const started = Date.now();
     let bytes = 0;
@@ -287,10 +293,12 @@ async function rsyncTransfer(job) {
     return { bytes, attempts, seconds: (Date.now() - started) / 1000 };
 }
 
-// EXTERNAL MODULE: ./src/ssh-keys.ts
-var ssh_keys = __webpack_require__(94934);
+// EXTERNAL MODULE: ./src/transfer/ssh-keys.ts
+var ssh_keys = __webpack_require__(83590);
 // EXTERNAL MODULE: ./src/platform/types.ts
 var types = __webpack_require__(99674);
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 12 modules
+var core = __webpack_require__(3894);
 // EXTERNAL MODULE: ./src/platform/common.ts
 var common = __webpack_require__(39026);
 ;// CONCATENATED MODULE: ./src/platform/rpc.ts
@@ -308,19 +316,99 @@ var common = __webpack_require__(39026);
 
 
 
+
+
 const DATA_USER = 'odoo';
 const DATA_DIR = '/data';
 const MAX_LOG_BYTES = 1024 * 1024;
-const MAX_ERROR_TEXT = 2000;
 const RPC_SUCCESS = ['done'];
 const RPC_FAILURE = ['failed', 'cancelled'];
+/** A status result: `status` must be a state name; `reason` is the platform's text, redacted. */
 function mapRpcStatus(result) {
-    const state = String(result.status ?? 'unknown').trim().toLowerCase();
-    const reason = result.reason === null || result.reason === undefined || result.reason === '' ? undefined : String(result.reason);
-    return { state, phase: (0,common/* phaseOf */.hU)(state, RPC_SUCCESS, RPC_FAILURE), message: reason, raw: result };
+    if (typeof result.status !== 'string' || !result.status.trim()) {
+        throw new http/* BadAnswerError */.ac(`status: the platform answered without a status (the status is ${(0,common/* kindOf */.I)(result.status)})`);
+    }
+    const state = result.status.trim().toLowerCase().slice(0, 100);
+    return { state, phase: (0,common/* phaseOf */.hU)(state, RPC_SUCCESS, RPC_FAILURE), message: (0,common/* optionalText */.mR)(result.reason), raw: result };
 }
-function isLoopback(host) {
-    return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+/**
+ * Any JSON-RPC answer once it is a JSON object: an error (either form) is the platform's
+ * refusal, an HTTP error without one is an HttpStatusError (404/405/410: the endpoint is
+ * missing), and `result` is what the call returns (an empty object when it is not an object).
+ */
+function parseRpcAnswer(what, httpStatus, body, host) {
+    const error = rpcErrorText(body);
+    if (error !== undefined)
+        throw new types/* PlatformError */.W(`The platform refused ${what}: ${error}`, [], httpStatus >= 500);
+    if (httpStatus >= 400) {
+        if ([404, 405, 410].includes(httpStatus))
+            throw new types/* EndpointMissingError */.a(`${what}: the rpc endpoint does not exist on ${host} (HTTP ${httpStatus})`);
+        throw new http/* HttpStatusError */.F9(what, httpStatus, undefined, '');
+    }
+    if (!('result' in body))
+        throw new http/* BadAnswerError */.ac(`${what}: the platform answered JSON without a result`);
+    return (0,common/* objectOf */.Xy)(body.result) ?? {};
+}
+/** The create result: id, token and node, or a BadAnswerError (the request may exist all the same). */
+function parseRpcCreate(result) {
+    const token = typeof result.token === 'string' ? result.token.trim() : '';
+    const id = (0,common/* requestIdOf */.Gb)(result.request_id);
+    const hostUri = typeof result.assigned_host_uri === 'string' ? result.assigned_host_uri.trim() : '';
+    if (id === undefined || !token || /\s/.test(token) || !hostUri) {
+        throw new http/* BadAnswerError */.ac(`create: the platform answered without a usable request_id, token and assigned_host_uri (request_id is ${(0,common/* kindOf */.I)(result.request_id)}, ` +
+            `token is ${token ? 'malformed' : (0,common/* kindOf */.I)(result.token)}, assigned_host_uri is ${(0,common/* kindOf */.I)(result.assigned_host_uri)})`);
+    }
+    return { id, token, hostUri, info: (0,common/* optionalText */.mR)(result.info) };
+}
+/** transfer/start: the data server's SSH port, its known_hosts lines and (download) the dump's name. */
+function parseTransferStart(result, type) {
+    const p = result.ssh_port;
+    const port = typeof p === 'number' || (typeof p === 'string' && /^\s*\d{1,5}\s*$/.test(p)) ? Number(p) : NaN;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new http/* BadAnswerError */.ac(`transfer/start: the platform gave no usable ssh_port (${typeof p === 'string' || typeof p === 'number' ? `"${(0,common/* platformText */.VQ)(p, 40)}"` : `it is ${(0,common/* kindOf */.I)(p)}`})`);
+    }
+    const kh = result.known_hosts;
+    if (Array.isArray(kh) && kh.some((l) => typeof l !== 'string'))
+        throw new http/* BadAnswerError */.ac('transfer/start: the platform gave known_hosts lines that are not text');
+    if (kh !== undefined && kh !== null && typeof kh !== 'string' && !Array.isArray(kh)) {
+        throw new http/* BadAnswerError */.ac(`transfer/start: the platform's known_hosts is ${(0,common/* kindOf */.I)(kh)}, not text`);
+    }
+    const knownHosts = knownHostsText(kh);
+    if (!knownHosts)
+        throw new types/* PlatformError */.W("transfer/start: the platform gave no known_hosts lines for its data server; refusing to connect without checking the server's identity.");
+    if (type === 'upload')
+        return { port, knownHosts };
+    const dumpName = safeName(result.dump_name);
+    if (!dumpName) {
+        const d = result.dump_name;
+        throw new http/* BadAnswerError */.ac(`transfer/start: the platform gave no usable dump_name (${typeof d === 'string' ? `"${(0,common/* platformText */.VQ)(d, 60)}"` : `it is ${(0,common/* kindOf */.I)(d)}`})`);
+    }
+    return { port, knownHosts, dumpName };
+}
+/** process: the only thing read is whether the upgraded dump needs a newer PostgreSQL. */
+function parseProcess(result) {
+    if (result.is_pg_version_compatible !== false)
+        return { warnings: [] };
+    return {
+        warnings: ['The upgraded database needs a newer PostgreSQL than the one that made the dump: restore the upgraded dump on a newer PostgreSQL server.'],
+    };
+}
+/** wipe: the request ids wiped and not wiped (absent lists are empty; anything else is a bad answer). */
+function parseWipe(result) {
+    const ids = (name) => {
+        const v = result[name];
+        if (v === undefined || v === null)
+            return [];
+        if (!Array.isArray(v))
+            throw new http/* BadAnswerError */.ac(`wipe: the platform's \`${name}\` is ${(0,common/* kindOf */.I)(v)}, not a list of request ids`);
+        return v.slice(0, 10_000).map((x) => {
+            const id = (0,common/* requestIdOf */.Gb)(x);
+            if (id === undefined)
+                throw new http/* BadAnswerError */.ac(`wipe: the platform's \`${name}\` holds ${(0,common/* kindOf */.I)(x)} where a request id belongs`);
+            return id;
+        });
+    };
+    return { wiped: ids('wiped'), failed: ids('failed') };
 }
 function registrable(host) {
     return host.split('.').slice(-2).join('.');
@@ -333,7 +421,7 @@ function registrable(host) {
 function nodeBaseUrl(hostUri, serverUrl) {
     const server = new URL(serverUrl);
     const raw = hostUri.trim();
-    const serverLoopbackHttp = server.protocol === 'http:' && isLoopback(server.hostname);
+    const serverLoopbackHttp = server.protocol === 'http:' && (0,url_policy/* isLoopbackHost */.c)(server.hostname);
     let u;
     try {
         u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`);
@@ -343,32 +431,28 @@ function nodeBaseUrl(hostUri, serverUrl) {
     }
     const bare = u && !u.username && !u.password && u.pathname === '/' && !u.search && !u.hash;
     const host = u?.hostname ?? '';
-    const sameSite = host === server.hostname || (isLoopback(server.hostname) ? isLoopback(host) : host.endsWith(`.${registrable(server.hostname)}`));
+    const sameSite = host === server.hostname || ((0,url_policy/* isLoopbackHost */.c)(server.hostname) ? (0,url_policy/* isLoopbackHost */.c)(host) : host.endsWith(`.${registrable(server.hostname)}`));
     const schemeOk = u?.protocol === 'https:' || (u?.protocol === 'http:' && serverLoopbackHttp);
     if (!u || !bare || !sameSite || !schemeOk || !raw) {
-        throw new types/* PlatformError */.W(`The platform assigned the request to "${raw.slice(0, 200)}", which is not a host on the platform's own site (${server.hostname}); refusing to send the request token there.`);
+        throw new types/* PlatformError */.W(`The platform assigned the request to "${(0,common/* platformText */.VQ)(raw, 200)}", which is not a host on the platform's own site (${server.hostname}); refusing to send the request token there.`);
     }
-    const scheme = serverLoopbackHttp && isLoopback(host) ? 'http:' : 'https:';
+    const scheme = serverLoopbackHttp && (0,url_policy/* isLoopbackHost */.c)(host) ? 'http:' : 'https:';
     return new URL(`${scheme}//${u.host}`);
 }
-/** The platform's error text, from `result.error` or a JSON-RPC `error`. */
+/** The platform's error text (redacted), from `result.error` or a JSON-RPC `error`. */
 function rpcErrorText(body) {
-    const result = body.result;
-    if (result && typeof result === 'object' && !Array.isArray(result) && 'error' in result) {
+    const result = (0,common/* objectOf */.Xy)(body.result);
+    if (result && 'error' in result) {
         const e = result.error;
         if (e !== null && e !== undefined && e !== false && e !== '')
-            return textOf(e);
+            return (0,common/* platformText */.VQ)(e) || 'the platform answered with an error and no message';
     }
     if ('error' in body && body.error !== null && body.error !== undefined) {
-        const e = body.error;
-        const text = e && typeof e === 'object' ? (e.data?.message ?? e.message) : e;
-        return text === undefined || text === null || text === '' ? 'the platform answered with an error and no message' : textOf(text);
+        const e = (0,common/* objectOf */.Xy)(body.error);
+        const text = e ? ((0,common/* objectOf */.Xy)(e.data)?.message ?? e.message) : body.error;
+        return (0,common/* optionalText */.mR)(text) ?? 'the platform answered with an error and no message';
     }
     return undefined;
-}
-function textOf(v) {
-    const s = typeof v === 'string' ? v : JSON.stringify(v);
-    return s.length > MAX_ERROR_TEXT ? `${s.slice(0, MAX_ERROR_TEXT)}…` : s;
 }
 function knownHostsText(v) {
     const lines = (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(/\r?\n/) : [])
@@ -380,6 +464,10 @@ function knownHostsText(v) {
 function safeName(v) {
     const s = typeof v === 'string' ? v.trim().replace(/\/+$/, '') : '';
     return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$/.test(s) && !s.includes('..') ? s : undefined;
+}
+/** The data server of a node for ssh/rsync: the node's host (no brackets) and the port transfer/start gave. */
+function dataServer(node, port) {
+    return { host: node.hostname.replace(/^\[(.*)\]$/, '$1'), port };
 }
 async function treeSize(p) {
     const st = await (0,promises_.stat)(p);
@@ -407,7 +495,7 @@ class RpcPlatform {
     }
     checkServer() {
         const u = this.serverBase;
-        if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopback(u.hostname))) {
+        if (u.protocol !== 'https:' && !(u.protocol === 'http:' && (0,url_policy/* isLoopbackHost */.c)(u.hostname))) {
             throw new types/* PlatformError */.W(`The rpc protocol only talks to an https:// platform URL (got ${u.protocol}//${u.host}).`);
         }
     }
@@ -437,29 +525,20 @@ class RpcPlatform {
                 throw (0,common/* callTimeoutError */.MW)(what, timeoutMs, err);
             throw err;
         }
-        const body = res.body;
-        const error = rpcErrorText(body);
-        if (error !== undefined)
-            throw new types/* PlatformError */.W(`The platform refused ${what}: ${error}`, [], res.status >= 500);
-        if (res.status >= 400) {
-            if ([404, 405, 410].includes(res.status))
-                throw new types/* EndpointMissingError */.a(`${what}: the rpc endpoint does not exist on ${base.host} (HTTP ${res.status})`);
-            throw new http/* HttpStatusError */.F9(what, res.status, undefined, '');
-        }
-        if (!('result' in body))
-            throw new http/* BadAnswerError */.ac(`${what}: the platform answered JSON without a result`);
-        const result = body.result;
-        return result && typeof result === 'object' && !Array.isArray(result) ? result : {};
+        return parseRpcAnswer(what, res.status, res.body, base.host);
     }
-    /** Retries calls that are safe to repeat: network faults, timeouts, 429/5xx. */
-    callIdempotent(base, endpoint, params, ctx, attempts = 6) {
+    /**
+     * Retries calls that are safe to repeat: network faults, timeouts, 429/5xx, and answers that
+     * could not be read (`parse` runs inside, so a hostile shape is retried like a 5xx).
+     */
+    callIdempotent(base, endpoint, params, ctx, attempts = 6, parse = (r) => r) {
         const what = endpoint.replace(/^upgrade\/request\//, '');
-        return (0,retry/* withRetry */.bD)(() => this.call(base, endpoint, params, ctx), {
+        return (0,retry/* withRetry */.bD)(async () => parse(await this.call(typeof base === 'function' ? base() : base, endpoint, params, ctx)), {
             attempts,
             baseMs: this.opts.retryBaseMs ?? 2000,
             signal: ctx.signal,
             retryable: common/* retryableCall */.dw,
-            onRetry: (err, attempt, delay) => ctx.log(`${what}: ${(0,transfer_http/* describeError */.Uc)(err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+            onRetry: (err, attempt, delay) => ctx.log(`${what}: ${(0,common/* retryDetail */.WK)(what, err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
         });
     }
     keyPair() {
@@ -501,21 +580,18 @@ class RpcPlatform {
                     return false;
                 return (0,retry/* neverReachedServer */.aD)(err);
             },
-            onRetry: (err, attempt, delay) => ctx.log(`create: ${(0,transfer_http/* describeError */.Uc)(err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+            onRetry: (err, attempt, delay) => ctx.log(`create: ${(0,common/* retryDetail */.WK)('create', err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
         });
-        const token = typeof result.token === 'string' ? result.token.trim() : '';
-        this.opts.secrets.add(token);
-        const id = result.request_id;
-        const hostUri = typeof result.assigned_host_uri === 'string' ? result.assigned_host_uri.trim() : '';
-        if ((typeof id !== 'number' && typeof id !== 'string') || !token || !hostUri) {
-            throw new types/* PlatformError */.W('create: the platform answered without request_id, token and assigned_host_uri');
-        }
+        // Registered before anything is checked: whatever goes wrong next, the token is masked.
+        if (typeof result.token === 'string')
+            this.opts.secrets.add(result.token.trim());
+        const { id, token, hostUri, info } = parseRpcCreate(result);
         this.node = nodeBaseUrl(hostUri, this.serverBase.href);
         this.created = p;
         const warnings = [];
-        if (typeof result.info === 'string' && result.info.trim()) {
-            warnings.push(result.info.trim());
-            ctx.log(`The platform says: ${result.info.trim()}`);
+        if (info) {
+            warnings.push(info);
+            ctx.log(`The platform says: ${info}`);
         }
         if (pair.ephemeral) {
             ctx.log('The SSH key pair for this request was made for this run only: a later run can follow the request but not transfer its data unless `ssh-private-key` is set.');
@@ -525,16 +601,16 @@ class RpcPlatform {
     async status(ref, ctx) {
         this.checkServer();
         const attempts = 6;
-        const result = await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/status', { token: ref.key }, ctx, attempts).catch((err) => {
-            throw ctx.signal?.aborted || !(0,common/* retryableCall */.dw)(err) ? err : (0,common/* statusLost */.T7)(ref.id, attempts, (0,transfer_http/* describeError */.Uc)(err));
+        const { st, hostUri } = await this.callIdempotent(() => this.nodeFor(ref), 'upgrade/request/status', { token: ref.key }, ctx, attempts, (result) => ({
+            st: mapRpcStatus(result),
+            hostUri: typeof result.host_uri === 'string' ? result.host_uri.trim() : '',
+        })).catch((err) => {
+            throw ctx.signal?.aborted || !(0,common/* retryableCall */.dw)(err) ? err : (0,common/* statusLost */.T7)(ref.id, attempts, (0,common/* retryDetail */.WK)('status', err));
         });
-        if (result.status === undefined || result.status === null)
-            throw new http/* BadAnswerError */.ac('status: the platform answered without a status');
-        if (typeof result.host_uri === 'string' && result.host_uri.trim() && result.host_uri.trim() !== ref.hostUri) {
-            this.node = nodeBaseUrl(result.host_uri, this.serverBase.href);
-            ref.hostUri = result.host_uri.trim();
+        if (hostUri && hostUri !== ref.hostUri) {
+            this.node = nodeBaseUrl(hostUri, this.serverBase.href);
+            ref.hostUri = hostUri;
         }
-        const st = mapRpcStatus(result);
         if (this.created) {
             st.target = this.created.target;
             st.aim = this.created.aim;
@@ -543,9 +619,8 @@ class RpcPlatform {
         return st;
     }
     async process(ref, ctx) {
-        let result;
         try {
-            result = await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/process', { token: ref.key }, ctx);
+            return await this.callIdempotent(this.nodeFor(ref), 'upgrade/request/process', { token: ref.key }, ctx, 6, parseProcess);
         }
         catch (err) {
             // A retried process whose first try got through is refused for its state: not an error.
@@ -556,11 +631,6 @@ class RpcPlatform {
             }
             throw err;
         }
-        const warnings = [];
-        if (result.is_pg_version_compatible === false) {
-            warnings.push('The upgraded database needs a newer PostgreSQL than the one that made the dump: restore the upgraded dump on a newer PostgreSQL server.');
-        }
-        return { warnings };
     }
     /** transfer/start: the data server's port and host keys, written where ssh reads them. */
     async startTransfer(ref, type, ctx) {
@@ -571,36 +641,26 @@ class RpcPlatform {
         }
         await assertRsyncTools();
         const node = this.nodeFor(ref);
-        const result = await this.callIdempotent(node, 'upgrade/request/transfer/start', { token: ref.key, transfer_type: type }, ctx);
-        const port = Number(result.ssh_port);
-        if (!Number.isInteger(port) || port < 1 || port > 65535)
-            throw new http/* BadAnswerError */.ac(`transfer/start: the platform gave no usable ssh_port (${(0,http/* snippet */.UA)(String(result.ssh_port), 40)})`);
-        const knownHosts = knownHostsText(result.known_hosts);
-        if (!knownHosts)
-            throw new types/* PlatformError */.W("transfer/start: the platform gave no known_hosts lines for its data server; refusing to connect without checking the server's identity.");
+        const result = await this.callIdempotent(node, 'upgrade/request/transfer/start', { token: ref.key, transfer_type: type }, ctx, 6, (r) => parseTransferStart(r, type));
+        const { port, knownHosts } = result;
         if (!this.keyDir)
             this.keyDir = await (0,ssh_keys/* makeKeyDir */.tU)();
         this.keyFiles ??= await (0,ssh_keys/* writeKeyFiles */.ar)(pair, this.keyDir.dir);
         const knownHostsFile = external_node_path_default().join(this.keyDir.dir, 'known_hosts');
         await (0,promises_.writeFile)(knownHostsFile, knownHosts, { mode: 0o600 });
-        const target = { host: node.hostname, port, user: DATA_USER, privateKeyFile: this.keyFiles.privateKeyPath, knownHostsFile };
+        const target = { ...dataServer(node, port), user: DATA_USER, privateKeyFile: this.keyFiles.privateKeyPath, knownHostsFile };
         return { target, node, result };
     }
-    async upload(ref, dump, ctx) {
-        const { target, node } = await this.startTransfer(ref, 'upload', ctx);
-        const directory = dump.format === 'directory' || dump.uploadExt === '.dump/';
-        const progress = ctx.progress('Upload', dump.size);
+    /** One transfer session: transfer/start, rsync (resumed by rsync itself), transfer/stop. */
+    async rsyncSession(ref, type, ctx, progressLabel, total, job) {
+        const { target, node, result } = await this.startTransfer(ref, type, ctx);
+        const progress = ctx.progress(progressLabel, total);
         let r;
         try {
             r = await rsyncTransfer({
-                what: 'upload of the dump',
+                ...job(result.dumpName),
                 target,
-                direction: 'upload',
-                // A directory dump's content goes into /data/origin.dump/; a file becomes /data/origin<ext>.
-                sources: [directory ? `${dump.path.replace(/\/+$/, '')}/` : dump.path],
-                dest: directory ? `${DATA_DIR}/origin.dump/` : `${DATA_DIR}/origin${dump.uploadExt}`,
-                // The platform's services read what its SSH user writes: group and others may read.
-                options: ['--recursive', '--times', '--append-verify', '--chmod=u+rwX,g+rwX,o+rX', ...(directory ? ['--delete'] : [])],
+                direction: type,
                 progress,
                 log: ctx.log,
                 redact: (t) => this.opts.secrets.redact(t),
@@ -612,6 +672,18 @@ class RpcPlatform {
             progress.finish();
         }
         await this.callIdempotent(node, 'upgrade/request/transfer/stop', { token: ref.key }, ctx);
+        return { seconds: r.seconds, attempts: r.attempts, dumpName: result.dumpName };
+    }
+    async upload(ref, dump, ctx) {
+        const directory = dump.format === 'directory' || dump.uploadExt === '.dump/';
+        const r = await this.rsyncSession(ref, 'upload', ctx, 'Upload', dump.size, () => ({
+            what: 'upload of the dump',
+            // A directory dump's content goes into /data/origin.dump/; a file becomes /data/origin<ext>.
+            sources: [directory ? `${dump.path.replace(/\/+$/, '')}/` : dump.path],
+            dest: directory ? `${DATA_DIR}/origin.dump/` : `${DATA_DIR}/origin${dump.uploadExt}`,
+            // The platform's services read what its SSH user writes: group and others may read.
+            options: ['--recursive', '--times', '--append-verify', '--chmod=u+rwX,g+rwX,o+rX', ...(directory ? ['--delete'] : [])],
+        }));
         return { method: 'rsync', bytes: dump.size, seconds: r.seconds, resumes: r.attempts - 1 };
     }
     async download(ref, status, outputDir, ctx) {
@@ -620,32 +692,16 @@ class RpcPlatform {
         if (status.raw.archived === true) {
             throw new types/* PlatformError */.W(`Request ${ref.id} is archived: the platform no longer holds its upgraded database.`);
         }
-        const { target, node, result } = await this.startTransfer(ref, 'download', ctx);
-        const dumpName = safeName(result.dump_name);
-        if (!dumpName)
-            throw new http/* BadAnswerError */.ac(`transfer/start: the platform gave no usable dump_name (${(0,http/* snippet */.UA)(String(result.dump_name ?? ''), 60)})`);
         await (0,promises_.mkdir)(outputDir, { recursive: true });
-        const progress = ctx.progress('Download');
-        try {
-            await rsyncTransfer({
-                what: 'download of the upgraded database',
-                target,
-                direction: 'download',
-                sources: [`${DATA_DIR}/${dumpName}`, `${DATA_DIR}/filestore`, `${DATA_DIR}/upgrade-report.html`, `${DATA_DIR}/upgrade.log`],
-                dest: `${external_node_path_default().resolve(outputDir)}/`,
-                // No symlinks, devices or owners from the server; the two folders mirror the server's.
-                options: ['--recursive', '--times', '--ignore-missing-args', '--delete'],
-                progress,
-                log: ctx.log,
-                redact: (t) => this.opts.secrets.redact(t),
-                signal: ctx.signal,
-                retryBaseMs: this.opts.retryBaseMs,
-            });
-        }
-        finally {
-            progress.finish();
-        }
-        await this.callIdempotent(node, 'upgrade/request/transfer/stop', { token: ref.key }, ctx);
+        const { dumpName } = await this.rsyncSession(ref, 'download', ctx, 'Download', undefined, (name) => ({
+            what: 'download of the upgraded database',
+            sources: [`${DATA_DIR}/${name}`, `${DATA_DIR}/filestore`, `${DATA_DIR}/upgrade-report.html`, `${DATA_DIR}/upgrade.log`],
+            dest: `${external_node_path_default().resolve(outputDir)}/`,
+            // No symlinks, devices or owners from the server; the two folders mirror the server's.
+            options: ['--recursive', '--times', '--ignore-missing-args', '--delete'],
+        }));
+        if (!dumpName)
+            throw new http/* BadAnswerError */.ac('transfer/start: the platform gave no dump_name');
         const dumpDir = external_node_path_default().join(outputDir, dumpName);
         const toc = await (0,promises_.stat)(external_node_path_default().join(dumpDir, 'toc.dat')).catch(() => undefined);
         if (!toc?.isFile())
@@ -717,12 +773,24 @@ class RpcPlatform {
         }
         return buf.toString('utf8');
     }
+    /**
+     * Contract-wide, as Odoo's script says ("All associated requests of the contract will be wiped
+     * out"): sent to the main server (not the node) with the contract and this request's token.
+     * Every id reported is logged; ids other than this run's request are a warning.
+     */
     async wipe(ref, ctx) {
+        this.checkServer();
         const contract = this.created?.contract || this.opts.contract;
-        const result = await this.callIdempotent(this.serverBase, 'upgrade/request/wipe', { contract, token: ref.key }, ctx);
-        const ids = (v) => (Array.isArray(v) ? v.map((x) => String(x)) : []);
-        const wiped = ids(result.wiped);
-        const failed = ids(result.failed);
+        const { wiped, failed } = await this.callIdempotent(this.serverBase, 'upgrade/request/wipe', { contract, token: ref.key }, ctx, 6, parseWipe);
+        const warn = ctx.warn ?? ((line) => core/* warning */.$e(this.opts.secrets.redact(line)));
+        const others = wiped.filter((id) => id !== ref.id);
+        if (others.length) {
+            warn(`wipe is contract-wide: besides this run's request ${ref.id}, the platform wiped request${others.length > 1 ? 's' : ''} ${others.join(', ')} of the same contract. ` +
+                'Their results are gone from the platform, and Odoo support can no longer look at them.');
+        }
+        if (failed.length) {
+            warn(`The platform could not wipe request${failed.length > 1 ? 's' : ''} ${failed.join(', ')}: ${failed.length > 1 ? 'their' : 'its'} data stays on the platform (kept up to 3 months).`);
+        }
         const parts = [];
         if (wiped.length)
             parts.push(`wiped the data of request${wiped.length > 1 ? 's' : ''} ${wiped.join(', ')}`);
@@ -743,7 +811,7 @@ class RpcPlatform {
 
 /***/ }),
 
-/***/ 94934:
+/***/ 83590:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
@@ -786,7 +854,7 @@ function sha256Fingerprint(blob) {
     return `SHA256:${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 /** Parses the user's private key, or makes an ephemeral pair when the input is empty. */
-function loadOrCreateKeyPair(privateKeyInput, registry = _secrets_js__WEBPACK_IMPORTED_MODULE_5__/* .secrets */ .O) {
+function loadOrCreateKeyPair(privateKeyInput, registry = _secrets_js__WEBPACK_IMPORTED_MODULE_5__/* .secrets */ .O3) {
     const raw = privateKeyInput?.trim() ?? '';
     if (!raw) {
         // Not ssh2.utils.generateKeyPairSync: ssh2 1.17 strips leading zero bytes of the public

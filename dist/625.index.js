@@ -6,6 +6,7 @@ export const modules = {
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   ArtifactServiceUnavailable: () => (/* binding */ ArtifactServiceUnavailable),
 /* harmony export */   publishArtifact: () => (/* binding */ publishArtifact)
 /* harmony export */ });
 /* unused harmony exports artifactNameProblem, artifactServiceProblem */
@@ -14,9 +15,11 @@ export const modules = {
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(27194);
-/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(50484);
+/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(50484);
+/* harmony import */ var _github_ghes_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(95616);
 // Publishes the upgraded dump and its notes as a workflow artifact. @actions/artifact pulls
 // in the Azure SDK and protobuf runtime: it is imported only when a run publishes something.
+
 
 
 
@@ -44,6 +47,17 @@ function artifactNameProblem(name) {
         return `Input \`artifact-name\` gives the name "${name}", which GitHub refuses: it contains ${bad.join(', ')}.`;
     return undefined;
 }
+/**
+ * The artifact service does not exist where the job runs (GitHub Enterprise Server): not a
+ * failure of the upgrade. The caller skips publishing and leaves the files to an
+ * actions/upload-artifact@v3 step.
+ */
+class ArtifactServiceUnavailable extends Error {
+    name = 'ArtifactServiceUnavailable';
+}
+function ghesUnavailable(serverUrl) {
+    return new ArtifactServiceUnavailable(`This job runs on GitHub Enterprise Server (${serverUrl}), which has no service for the workflow artifacts this action publishes (artifacts v4).`);
+}
 /** Why the artifact service is out of reach from this process, or undefined. */
 function artifactServiceProblem(env = process.env) {
     const missing = ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RESULTS_URL'].filter((k) => !env[k]);
@@ -61,6 +75,10 @@ async function publishArtifact(opts) {
     if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= 90)) {
         throw new Error(`Input \`artifact-retention-days\` must be a whole number from 1 to 90, got ${days}.`);
     }
+    // Before the runtime variables: GHES runners do not set ACTIONS_RESULTS_URL, and that is no mistake of the workflow.
+    const host = (0,_github_ghes_js__WEBPACK_IMPORTED_MODULE_3__/* .githubHost */ .S)();
+    if (host.enterpriseServer)
+        throw ghesUnavailable(host.serverUrl);
     const serviceProblem = artifactServiceProblem();
     if (serviceProblem)
         throw new Error(serviceProblem);
@@ -71,8 +89,8 @@ async function publishArtifact(opts) {
     let total = 0;
     for (const f of files)
         total += (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.stat)(f)).size;
-    opts.log(`Publishing artifact "${opts.name}": ${files.length} file${files.length === 1 ? '' : 's'}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_3__/* .formatBytes */ .z3)(total)}`);
-    const { DefaultArtifactClient } = await Promise.all(/* import() */[__webpack_require__.e(351), __webpack_require__.e(645)]).then(__webpack_require__.bind(__webpack_require__, 9645));
+    opts.log(`Publishing artifact "${opts.name}": ${files.length} file${files.length === 1 ? '' : 's'}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_4__/* .formatBytes */ .z3)(total)}`);
+    const { DefaultArtifactClient } = await Promise.all(/* import() */[__webpack_require__.e(351), __webpack_require__.e(118), __webpack_require__.e(645)]).then(__webpack_require__.bind(__webpack_require__, 9645));
     let result;
     try {
         result = await new DefaultArtifactClient().uploadArtifact(opts.name, files, root, {
@@ -86,12 +104,11 @@ async function publishArtifact(opts) {
     if (result.id === undefined)
         throw new Error(`Publishing artifact "${opts.name}" failed: the artifact service returned no artifact id.`);
     const url = artifactUrl(result.id);
-    opts.log(`Published artifact "${opts.name}" (id ${result.id}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_3__/* .formatBytes */ .z3)(result.size ?? 0)}): ${url}`);
+    opts.log(`Published artifact "${opts.name}" (id ${result.id}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_4__/* .formatBytes */ .z3)(result.size ?? 0)}): ${url}`);
     return { id: result.id, url, size: result.size ?? 0, ...(result.digest ? { digest: result.digest } : {}) };
 }
 function artifactUrl(id, env = process.env) {
-    const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
-    return `${server}/${env.GITHUB_REPOSITORY ?? ''}/actions/runs/${env.GITHUB_RUN_ID ?? ''}/artifacts/${id}`;
+    return `${(0,_github_ghes_js__WEBPACK_IMPORTED_MODULE_3__/* .runUrl */ .V)(env, env.GITHUB_REPOSITORY ?? '', env.GITHUB_RUN_ID ?? '')}/artifacts/${id}`;
 }
 /** Files as the library wants them: directories replaced by the files below them. */
 async function expandFiles(entries, root) {
@@ -117,17 +134,17 @@ async function expandFiles(entries, root) {
     return [...new Set(out)];
 }
 function publishError(name, err) {
-    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_2__/* .secrets */ .O.redactError(err);
+    // Should the library judge the host differently from githubHost(), its verdict wins.
+    if (err?.name === 'GHESNotSupportedError')
+        return ghesUnavailable((0,_github_ghes_js__WEBPACK_IMPORTED_MODULE_3__/* .githubHost */ .S)().serverUrl);
+    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_2__/* .secrets */ .O3.redactError(err);
     // Signed blob URLs carry their key in `sig`: never let one into a message.
     const scrub = (s) => s.replace(/([?&]sig=)[^&\s"']+/gi, '$1***');
     e.message = scrub(e.message);
     if (e.stack)
         e.stack = scrub(e.stack);
     let msg = e.message;
-    if (e.name === 'GHESNotSupportedError') {
-        msg = 'workflow artifacts (the artifact v4 service) are not available on GitHub Enterprise Server. Set input `artifact-name` to an empty string to publish nothing.';
-    }
-    else if (/\(409\)|already exists/i.test(msg)) {
+    if (/\(409\)|already exists/i.test(msg)) {
         msg += ' Artifact names must be unique within a workflow run (matrix jobs included): give each job its own `artifact-name`.';
     }
     return new Error(`Publishing artifact "${name}" failed: ${msg}`, { cause: e });

@@ -28090,6 +28090,68 @@ module.exports = {
 
 /***/ }),
 
+/***/ 73313:
+/***/ ((module) => {
+
+module.exports = Pend;
+
+function Pend() {
+  this.pending = 0;
+  this.max = Infinity;
+  this.listeners = [];
+  this.waiting = [];
+  this.error = null;
+}
+
+Pend.prototype.go = function(fn) {
+  if (this.pending < this.max) {
+    pendGo(this, fn);
+  } else {
+    this.waiting.push(fn);
+  }
+};
+
+Pend.prototype.wait = function(cb) {
+  if (this.pending === 0) {
+    cb(this.error);
+  } else {
+    this.listeners.push(cb);
+  }
+};
+
+Pend.prototype.hold = function() {
+  return pendHold(this);
+};
+
+function pendHold(self) {
+  self.pending += 1;
+  var called = false;
+  return onCb;
+  function onCb(err) {
+    if (called) throw new Error("callback called twice");
+    called = true;
+    self.error = self.error || err;
+    self.pending -= 1;
+    if (self.waiting.length > 0 && self.pending < self.max) {
+      pendGo(self, self.waiting.shift());
+    } else if (self.pending === 0) {
+      var listeners = self.listeners;
+      self.listeners = [];
+      listeners.forEach(cbListener);
+    }
+  }
+  function cbListener(listener) {
+    listener(self.error);
+  }
+}
+
+function pendGo(self, fn) {
+  fn(pendHold(self));
+}
+
+
+/***/ }),
+
 /***/ 20770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
@@ -28405,16 +28467,16 @@ const RedirectHandler = __nccwpck_require__(8754)
 
 Object.assign(Dispatcher.prototype, api)
 
-__webpack_unused_export__ = Dispatcher
+module.exports.mk = Dispatcher
 __webpack_unused_export__ = Client
 __webpack_unused_export__ = Pool
 __webpack_unused_export__ = BalancedPool
 __webpack_unused_export__ = RoundRobinPool
 module.exports.g6 = Agent
 __webpack_unused_export__ = Dispatcher1Wrapper
-__webpack_unused_export__ = ProxyAgent
+module.exports.kT = ProxyAgent
 __webpack_unused_export__ = Socks5ProxyAgent
-module.exports.J2 = EnvHttpProxyAgent
+__webpack_unused_export__ = EnvHttpProxyAgent
 __webpack_unused_export__ = RetryAgent
 __webpack_unused_export__ = H2CClient
 __webpack_unused_export__ = RetryHandler
@@ -73582,92 +73644,1566 @@ module.exports = {
 
 /***/ }),
 
-/***/ 87337:
+/***/ 44248:
+/***/ ((module) => {
+
+// Adapted from https://github.com/brianloveswords/buffer-crc32/blob/v0.2.13/index.js
+const CRC_TABLE = new Int32Array([
+  0x00000000, 0x77073096, 0xee0e612c, 0x990951ba, 0x076dc419, 0x706af48f, 0xe963a535, 0x9e6495a3,
+  0x0edb8832, 0x79dcb8a4, 0xe0d5e91e, 0x97d2d988, 0x09b64c2b, 0x7eb17cbd, 0xe7b82d07, 0x90bf1d91,
+  0x1db71064, 0x6ab020f2, 0xf3b97148, 0x84be41de, 0x1adad47d, 0x6ddde4eb, 0xf4d4b551, 0x83d385c7,
+  0x136c9856, 0x646ba8c0, 0xfd62f97a, 0x8a65c9ec, 0x14015c4f, 0x63066cd9, 0xfa0f3d63, 0x8d080df5,
+  0x3b6e20c8, 0x4c69105e, 0xd56041e4, 0xa2677172, 0x3c03e4d1, 0x4b04d447, 0xd20d85fd, 0xa50ab56b,
+  0x35b5a8fa, 0x42b2986c, 0xdbbbc9d6, 0xacbcf940, 0x32d86ce3, 0x45df5c75, 0xdcd60dcf, 0xabd13d59,
+  0x26d930ac, 0x51de003a, 0xc8d75180, 0xbfd06116, 0x21b4f4b5, 0x56b3c423, 0xcfba9599, 0xb8bda50f,
+  0x2802b89e, 0x5f058808, 0xc60cd9b2, 0xb10be924, 0x2f6f7c87, 0x58684c11, 0xc1611dab, 0xb6662d3d,
+  0x76dc4190, 0x01db7106, 0x98d220bc, 0xefd5102a, 0x71b18589, 0x06b6b51f, 0x9fbfe4a5, 0xe8b8d433,
+  0x7807c9a2, 0x0f00f934, 0x9609a88e, 0xe10e9818, 0x7f6a0dbb, 0x086d3d2d, 0x91646c97, 0xe6635c01,
+  0x6b6b51f4, 0x1c6c6162, 0x856530d8, 0xf262004e, 0x6c0695ed, 0x1b01a57b, 0x8208f4c1, 0xf50fc457,
+  0x65b0d9c6, 0x12b7e950, 0x8bbeb8ea, 0xfcb9887c, 0x62dd1ddf, 0x15da2d49, 0x8cd37cf3, 0xfbd44c65,
+  0x4db26158, 0x3ab551ce, 0xa3bc0074, 0xd4bb30e2, 0x4adfa541, 0x3dd895d7, 0xa4d1c46d, 0xd3d6f4fb,
+  0x4369e96a, 0x346ed9fc, 0xad678846, 0xda60b8d0, 0x44042d73, 0x33031de5, 0xaa0a4c5f, 0xdd0d7cc9,
+  0x5005713c, 0x270241aa, 0xbe0b1010, 0xc90c2086, 0x5768b525, 0x206f85b3, 0xb966d409, 0xce61e49f,
+  0x5edef90e, 0x29d9c998, 0xb0d09822, 0xc7d7a8b4, 0x59b33d17, 0x2eb40d81, 0xb7bd5c3b, 0xc0ba6cad,
+  0xedb88320, 0x9abfb3b6, 0x03b6e20c, 0x74b1d29a, 0xead54739, 0x9dd277af, 0x04db2615, 0x73dc1683,
+  0xe3630b12, 0x94643b84, 0x0d6d6a3e, 0x7a6a5aa8, 0xe40ecf0b, 0x9309ff9d, 0x0a00ae27, 0x7d079eb1,
+  0xf00f9344, 0x8708a3d2, 0x1e01f268, 0x6906c2fe, 0xf762575d, 0x806567cb, 0x196c3671, 0x6e6b06e7,
+  0xfed41b76, 0x89d32be0, 0x10da7a5a, 0x67dd4acc, 0xf9b9df6f, 0x8ebeeff9, 0x17b7be43, 0x60b08ed5,
+  0xd6d6a3e8, 0xa1d1937e, 0x38d8c2c4, 0x4fdff252, 0xd1bb67f1, 0xa6bc5767, 0x3fb506dd, 0x48b2364b,
+  0xd80d2bda, 0xaf0a1b4c, 0x36034af6, 0x41047a60, 0xdf60efc3, 0xa867df55, 0x316e8eef, 0x4669be79,
+  0xcb61b38c, 0xbc66831a, 0x256fd2a0, 0x5268e236, 0xcc0c7795, 0xbb0b4703, 0x220216b9, 0x5505262f,
+  0xc5ba3bbe, 0xb2bd0b28, 0x2bb45a92, 0x5cb36a04, 0xc2d7ffa7, 0xb5d0cf31, 0x2cd99e8b, 0x5bdeae1d,
+  0x9b64c2b0, 0xec63f226, 0x756aa39c, 0x026d930a, 0x9c0906a9, 0xeb0e363f, 0x72076785, 0x05005713,
+  0x95bf4a82, 0xe2b87a14, 0x7bb12bae, 0x0cb61b38, 0x92d28e9b, 0xe5d5be0d, 0x7cdcefb7, 0x0bdbdf21,
+  0x86d3d2d4, 0xf1d4e242, 0x68ddb3f8, 0x1fda836e, 0x81be16cd, 0xf6b9265b, 0x6fb077e1, 0x18b74777,
+  0x88085ae6, 0xff0f6a70, 0x66063bca, 0x11010b5c, 0x8f659eff, 0xf862ae69, 0x616bffd3, 0x166ccf45,
+  0xa00ae278, 0xd70dd2ee, 0x4e048354, 0x3903b3c2, 0xa7672661, 0xd06016f7, 0x4969474d, 0x3e6e77db,
+  0xaed16a4a, 0xd9d65adc, 0x40df0b66, 0x37d83bf0, 0xa9bcae53, 0xdebb9ec5, 0x47b2cf7f, 0x30b5ffe9,
+  0xbdbdf21c, 0xcabac28a, 0x53b39330, 0x24b4a3a6, 0xbad03605, 0xcdd70693, 0x54de5729, 0x23d967bf,
+  0xb3667a2e, 0xc4614ab8, 0x5d681b02, 0x2a6f2b94, 0xb40bbe37, 0xc30c8ea1, 0x5a05df1b, 0x2d02ef8d,
+]);
+
+function crc32(buf) {
+  let crc = -1;
+  for (let x of buf) {
+    crc = CRC_TABLE[(crc ^ x) & 0xff] ^ (crc >>> 8);
+  }
+  return (crc ^ -1) >>> 0;
+}
+
+module.exports = crc32;
+
+
+/***/ }),
+
+/***/ 33502:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+// This was adapted from https://github.com/andrewrk/node-fd-slicer by Andrew Kelley under the MIT License.
+var fs = __nccwpck_require__(79896);
+var util = __nccwpck_require__(39023);
+var stream = __nccwpck_require__(2203);
+var Readable = stream.Readable;
+var PassThrough = stream.PassThrough;
+var Pend = __nccwpck_require__(73313);
+var EventEmitter = (__nccwpck_require__(24434).EventEmitter);
+
+exports.BufferSlicer = BufferSlicer;
+exports.FdSlicer = FdSlicer;
+
+util.inherits(FdSlicer, EventEmitter);
+function FdSlicer(fd) {
+  EventEmitter.call(this);
+
+  this.fd = fd;
+  this.pend = new Pend();
+  this.pend.max = 1;
+  this.refCount = 0;
+}
+
+FdSlicer.prototype.read = function(buffer, offset, length, position, callback) {
+  var self = this;
+  self.pend.go(function(cb) {
+    fs.read(self.fd, buffer, offset, length, position, function(err, bytesRead, buffer) {
+      cb();
+      callback(err, bytesRead, buffer);
+    });
+  });
+};
+
+FdSlicer.prototype.createReadStream = function(options) {
+  return new ReadStream(this, options);
+};
+
+FdSlicer.prototype.ref = function() {
+  this.refCount += 1;
+};
+
+FdSlicer.prototype.unref = function() {
+  var self = this;
+  self.refCount -= 1;
+  if (self.refCount < 0) throw new Error("invalid unref");
+  if (self.refCount > 0) return;
+
+  fs.close(self.fd, onCloseDone);
+
+  function onCloseDone(err) {
+    if (err) {
+      self.emit('error', err);
+    } else {
+      self.emit('close');
+    }
+  }
+};
+
+util.inherits(ReadStream, Readable);
+function ReadStream(context, options) {
+  options = options || {};
+  Readable.call(this, options);
+
+  this.context = context;
+  this.context.ref();
+
+  this.start = options.start || 0;
+  this.endOffset = options.end;
+  this.pos = this.start;
+}
+
+ReadStream.prototype._read = function(n) {
+  var self = this;
+
+  var toRead = Math.min(self._readableState.highWaterMark, n);
+  if (self.endOffset != null) {
+    toRead = Math.min(toRead, self.endOffset - self.pos);
+  }
+  if (toRead <= 0) {
+    self.push(null);
+    this._cleanup();
+    return;
+  }
+  self.context.pend.go(function(cb) {
+    var buffer = Buffer.allocUnsafe(toRead);
+    fs.read(self.context.fd, buffer, 0, toRead, self.pos, function(err, bytesRead) {
+      if (err) {
+        self.destroy(err);
+      } else if (bytesRead === 0) {
+        self.push(null);
+        self._cleanup();
+      } else {
+        self.pos += bytesRead;
+        self.push(buffer.slice(0, bytesRead));
+      }
+      cb();
+    });
+  });
+};
+
+ReadStream.prototype._destroy = function(err, cb) {
+  // Node 14+ calls this automatically at EOF.
+  this._cleanup();
+  cb(err);
+};
+
+ReadStream.prototype._cleanup = function() {
+  if (this.context != null) {
+    this.context.unref();
+    this.context = null;
+  }
+};
+
+util.inherits(BufferSlicer, EventEmitter);
+function BufferSlicer(buffer) {
+  EventEmitter.call(this);
+
+  this.refCount = 0;
+  this.buffer = buffer;
+}
+
+BufferSlicer.prototype.read = function(buffer, offset, length, position, callback) {
+  if (!(0 <= offset && offset <= buffer.length)) throw new RangeError("offset outside buffer: 0 <= " + offset + " <= " + buffer.length);
+  if (position < 0) throw new RangeError("position is negative: " + position);
+  if (offset + length > buffer.length) {
+    // The caller's buffer can't hold all the bytes they're trying to read.
+    // Clamp the length instead of giving an error.
+    // The callback will be informed of fewer than expected bytes written.
+    length = buffer.length - offset;
+  }
+  if (position + length > this.buffer.length) {
+    // Clamp any attempt to read past the end of the source buffer.
+    length = this.buffer.length - position;
+  }
+  if (length <= 0) {
+    // After any clamping, we're fully out of bounds or otherwise have nothing to do.
+    // This isn't an error; it's just zero bytes written.
+    setImmediate(function() {
+      callback(null, 0);
+    });
+    return;
+  }
+  this.buffer.copy(buffer, offset, position, position + length);
+  setImmediate(function() {
+    callback(null, length);
+  });
+};
+
+BufferSlicer.prototype.createReadStream = function(options) {
+  options = options || {};
+  var readStream = new PassThrough(options);
+  readStream.start = options.start || 0;
+  readStream.endOffset = options.end;
+  // by the time this function returns, we'll be done.
+  readStream.pos = readStream.endOffset || this.buffer.length;
+
+  var entireSlice = this.buffer.slice(readStream.start, readStream.pos);
+  // Cut the buffer into smaller slices for better memory usage when streaming into a zlib inflate stream.
+  // See https://github.com/thejoshwolfe/yauzl/issues/87
+  var maxChunkSize = 0x10000;
+  var offset = 0;
+  while (true) {
+    var nextOffset = offset + maxChunkSize;
+    if (nextOffset >= entireSlice.length) {
+      // last chunk
+      if (offset < entireSlice.length) {
+        readStream.write(entireSlice.slice(offset, entireSlice.length));
+      }
+      break;
+    }
+    readStream.write(entireSlice.slice(offset, nextOffset));
+    offset = nextOffset;
+  }
+
+  readStream.end();
+  return readStream;
+};
+
+BufferSlicer.prototype.ref = function() {
+  this.refCount += 1;
+};
+
+BufferSlicer.prototype.unref = function() {
+  this.refCount -= 1;
+
+  if (this.refCount < 0) {
+    throw new Error("invalid unref");
+  }
+};
+
+
+/***/ }),
+
+/***/ 20663:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+var fs = __nccwpck_require__(79896);
+var zlib = __nccwpck_require__(43106);
+var fd_slicer = __nccwpck_require__(33502);
+var util = __nccwpck_require__(39023);
+var EventEmitter = (__nccwpck_require__(24434).EventEmitter);
+var Transform = (__nccwpck_require__(2203).Transform);
+var PassThrough = (__nccwpck_require__(2203).PassThrough);
+var Writable = (__nccwpck_require__(2203).Writable);
+
+// Node 20 added zlib.crc32.
+const crc32 = typeof zlib.crc32 === "function" ? zlib.crc32 : __nccwpck_require__(44248);
+
+exports.open = open;
+exports.fromFd = fromFd;
+exports.fromBuffer = fromBuffer;
+exports.fromRandomAccessReader = fromRandomAccessReader;
+exports.openPromise = openPromise;
+exports.fromFdPromise = fromFdPromise;
+exports.fromBufferPromise = fromBufferPromise;
+exports.fromRandomAccessReaderPromise = fromRandomAccessReaderPromise;
+
+exports.dosDateTimeToDate = dosDateTimeToDate;
+exports.getFileNameLowLevel = getFileNameLowLevel;
+exports.validateFileName = validateFileName;
+exports.parseExtraFields = parseExtraFields;
+exports.ZipFile = ZipFile;
+exports.Entry = Entry;
+exports.LocalFileHeader = LocalFileHeader;
+exports.RandomAccessReader = RandomAccessReader;
+
+function openPromise(path, options) {
+  return new Promise((resolve, reject) => {
+    open(path, {...options, lazyEntries: true}, function(err, zipfile) {
+      if (err) return reject(err);
+      resolve(zipfile);
+    });
+  });
+}
+function fromFdPromise(fd, options) {
+  return new Promise((resolve, reject) => {
+    fromFd(fd, {...options, lazyEntries: true}, function(err, zipfile) {
+      if (err) return reject(err);
+      resolve(zipfile);
+    });
+  });
+}
+function fromBufferPromise(buffer, options) {
+  return new Promise((resolve, reject) => {
+    fromBuffer(buffer, {...options, lazyEntries: true}, function(err, zipfile) {
+      if (err) return reject(err);
+      resolve(zipfile);
+    });
+  });
+}
+function fromRandomAccessReaderPromise(reader, totalSize, options) {
+  return new Promise((resolve, reject) => {
+    fromRandomAccessReader(reader, totalSize, {...options, lazyEntries: true}, function(err, zipfile) {
+      if (err) return reject(err);
+      resolve(zipfile);
+    });
+  });
+}
+
+function open(path, options, callback) {
+  if (typeof options === "function") {
+    callback = options;
+    options = null;
+  }
+  if (options == null) options = {};
+  if (options.autoClose == null) options.autoClose = true;
+  if (options.lazyEntries == null) options.lazyEntries = false;
+  if (options.decodeStrings == null) options.decodeStrings = true;
+  if (options.validateEntrySizes == null) options.validateEntrySizes = true;
+  if (options.strictFileNames == null) options.strictFileNames = false;
+  if (callback == null) callback = defaultCallback;
+  fs.open(path, "r", function(err, fd) {
+    if (err) return callback(err);
+    fromFd(fd, options, function(err, zipfile) {
+      if (err) fs.close(fd, defaultCallback);
+      callback(err, zipfile);
+    });
+  });
+}
+
+function fromFd(fd, options, callback) {
+  if (typeof options === "function") {
+    callback = options;
+    options = null;
+  }
+  if (options == null) options = {};
+  if (options.autoClose == null) options.autoClose = false;
+  if (options.lazyEntries == null) options.lazyEntries = false;
+  if (options.decodeStrings == null) options.decodeStrings = true;
+  if (options.validateEntrySizes == null) options.validateEntrySizes = true;
+  if (options.strictFileNames == null) options.strictFileNames = false;
+  if (callback == null) callback = defaultCallback;
+  fs.fstat(fd, function(err, stats) {
+    if (err) return callback(err);
+    var reader = new fd_slicer.FdSlicer(fd);
+    fromRandomAccessReader(reader, stats.size, options, callback);
+  });
+}
+
+function fromBuffer(buffer, options, callback) {
+  if (typeof options === "function") {
+    callback = options;
+    options = null;
+  }
+  if (options == null) options = {};
+  options.autoClose = false;
+  if (options.lazyEntries == null) options.lazyEntries = false;
+  if (options.decodeStrings == null) options.decodeStrings = true;
+  if (options.validateEntrySizes == null) options.validateEntrySizes = true;
+  if (options.strictFileNames == null) options.strictFileNames = false;
+  var reader = new fd_slicer.BufferSlicer(buffer);
+  fromRandomAccessReader(reader, buffer.length, options, callback);
+}
+
+function fromRandomAccessReader(reader, totalSize, options, callback) {
+  if (typeof options === "function") {
+    callback = options;
+    options = null;
+  }
+  if (options == null) options = {};
+  if (options.autoClose == null) options.autoClose = true;
+  if (options.lazyEntries == null) options.lazyEntries = false;
+  if (options.decodeStrings == null) options.decodeStrings = true;
+  var decodeStrings = !!options.decodeStrings;
+  if (options.validateEntrySizes == null) options.validateEntrySizes = true;
+  if (options.strictFileNames == null) options.strictFileNames = false;
+  if (callback == null) callback = defaultCallback;
+  if (typeof totalSize !== "number") throw new Error("expected totalSize parameter to be a number");
+  if (totalSize > Number.MAX_SAFE_INTEGER) {
+    throw new Error("zip file too large. only file sizes up to 2^52 are supported due to JavaScript's Number type being an IEEE 754 double.");
+  }
+
+  // the matching unref() call is in zipfile.close()
+  reader.ref();
+
+  // eocdr means End of Central Directory Record.
+  // search backwards for the eocdr signature.
+  // the last field of the eocdr is a variable-length comment.
+  // the comment size is encoded in a 2-byte field in the eocdr, which we can't find without trudging backwards through the comment to find it.
+  // as a consequence of this design decision, it's possible to have ambiguous zip file metadata if a coherent eocdr was in the comment.
+  // we search backwards for a eocdr signature, and hope that whoever made the zip file was smart enough to forbid the eocdr signature in the comment.
+  var eocdrWithoutCommentSize = 22;
+  var zip64EocdlSize = 20; // Zip64 end of central directory locator
+  var maxCommentSize = 0xffff; // 2-byte size
+  var bufferSize = Math.min(zip64EocdlSize + eocdrWithoutCommentSize + maxCommentSize, totalSize);
+  var buffer = newBuffer(bufferSize);
+  var bufferReadStart = totalSize - buffer.length;
+  readAndAssertNoEof(reader, buffer, 0, bufferSize, bufferReadStart, function(err) {
+    if (err) return callback(err);
+    for (var i = bufferSize - eocdrWithoutCommentSize; i >= 0; i -= 1) {
+      if (buffer.readUInt32LE(i) !== 0x06054b50) continue;
+      // found eocdr
+      var eocdrBuffer = buffer.subarray(i);
+
+      // 0 - End of central directory signature = 0x06054b50
+      // 4 - Number of this disk
+      var diskNumber = eocdrBuffer.readUInt16LE(4);
+      // 6 - Disk where central directory starts
+      // 8 - Number of central directory records on this disk
+      // 10 - Total number of central directory records
+      var entryCount = eocdrBuffer.readUInt16LE(10);
+      // 12 - Size of central directory (bytes)
+      // 16 - Offset of start of central directory, relative to start of archive
+      var centralDirectoryOffset = eocdrBuffer.readUInt32LE(16);
+      // 20 - Comment length
+      var commentLength = eocdrBuffer.readUInt16LE(20);
+      var expectedCommentLength = eocdrBuffer.length - eocdrWithoutCommentSize;
+      if (commentLength !== expectedCommentLength) {
+        return callback(new Error("Invalid comment length. Expected: " + expectedCommentLength + ". Found: " + commentLength + ". Are there extra bytes at the end of the file? Or is the end of central dir signature `PK☺☻` in the comment?"));
+      }
+      // 22 - Comment
+      // the encoding is always cp437.
+      var comment = decodeStrings ? decodeBuffer(eocdrBuffer.subarray(22), false)
+                                  : eocdrBuffer.subarray(22);
+
+      // Look for a Zip64 end of central directory locator
+      if (i - zip64EocdlSize >= 0 && buffer.readUInt32LE(i - zip64EocdlSize) === 0x07064b50) {
+        // ZIP64 format
+        var zip64EocdlBuffer = buffer.subarray(i - zip64EocdlSize, i - zip64EocdlSize + zip64EocdlSize);
+        // 0 - zip64 end of central dir locator signature = 0x07064b50
+        // 4 - number of the disk with the start of the zip64 end of central directory
+        // 8 - relative offset of the zip64 end of central directory record
+        var zip64EocdrOffset = readUInt64LE(zip64EocdlBuffer, 8);
+        // 16 - total number of disks
+
+        // ZIP64 end of central directory record
+        var zip64EocdrBuffer = newBuffer(56);
+        return readAndAssertNoEof(reader, zip64EocdrBuffer, 0, zip64EocdrBuffer.length, zip64EocdrOffset, function(err) {
+          if (err) return callback(err);
+
+          // 0 - zip64 end of central dir signature                           4 bytes  (0x06064b50)
+          if (zip64EocdrBuffer.readUInt32LE(0) !== 0x06064b50) {
+            return callback(new Error("invalid zip64 end of central directory record signature"));
+          }
+          // 4 - size of zip64 end of central directory record                8 bytes
+          // 12 - version made by                                             2 bytes
+          // 14 - version needed to extract                                   2 bytes
+          // 16 - number of this disk                                         4 bytes
+          diskNumber = zip64EocdrBuffer.readUInt32LE(16);
+          if (diskNumber !== 0) {
+            // Check this only after zip64 overrides. See #118.
+            return callback(new Error("multi-disk zip files are not supported: found disk number: " + diskNumber));
+          }
+          // 20 - number of the disk with the start of the central directory  4 bytes
+          // 24 - total number of entries in the central directory on this disk         8 bytes
+          // 32 - total number of entries in the central directory            8 bytes
+          entryCount = readUInt64LE(zip64EocdrBuffer, 32);
+          // 40 - size of the central directory                               8 bytes
+          // 48 - offset of start of central directory with respect to the starting disk number     8 bytes
+          centralDirectoryOffset = readUInt64LE(zip64EocdrBuffer, 48);
+          // 56 - zip64 extensible data sector                                (variable size)
+          return callback(null, new ZipFile(reader, centralDirectoryOffset, totalSize, entryCount, comment, options.autoClose, options.lazyEntries, decodeStrings, options.validateEntrySizes, options.strictFileNames));
+        });
+      }
+
+      // Not ZIP64 format
+      if (diskNumber !== 0) {
+        return callback(new Error("multi-disk zip files are not supported: found disk number: " + diskNumber));
+      }
+      return callback(null, new ZipFile(reader, centralDirectoryOffset, totalSize, entryCount, comment, options.autoClose, options.lazyEntries, decodeStrings, options.validateEntrySizes, options.strictFileNames));
+
+    }
+
+    // Not a zip file.
+    callback(new Error("End of central directory record signature not found. Either not a zip file, or file is truncated."));
+  });
+}
+
+util.inherits(ZipFile, EventEmitter);
+function ZipFile(reader, centralDirectoryOffset, fileSize, entryCount, comment, autoClose, lazyEntries, decodeStrings, validateEntrySizes, strictFileNames) {
+  var self = this;
+  EventEmitter.call(self);
+  self.reader = reader;
+  // forward close events
+  self.reader.on("error", function(err) {
+    // error closing the fd
+    emitError(self, err);
+  });
+  self.reader.once("close", function() {
+    self.emit("close");
+  });
+  self.readEntryCursor = centralDirectoryOffset;
+  self.fileSize = fileSize;
+  self.entryCount = entryCount;
+  self.comment = comment;
+  self.entriesRead = 0;
+  self.autoClose = !!autoClose;
+  self.lazyEntries = !!lazyEntries;
+  self.decodeStrings = !!decodeStrings;
+  self.validateEntrySizes = !!validateEntrySizes;
+  self.strictFileNames = !!strictFileNames;
+  self.isOpen = true;
+  self.emittedError = false;
+  self.hasEachEntryBeenCalled = false;
+
+  if (!self.lazyEntries) self._readEntry();
+}
+ZipFile.prototype.close = function() {
+  if (!this.isOpen) return;
+  this.isOpen = false;
+  this.reader.unref();
+};
+
+function emitErrorAndAutoClose(self, err) {
+  if (self.autoClose) self.close();
+  emitError(self, err);
+}
+function emitError(self, err) {
+  if (self.emittedError) return;
+  self.emittedError = true;
+  self.emit("error", err);
+}
+
+ZipFile.prototype.readEntry = function() {
+  if (!this.lazyEntries) throw new Error("readEntry() called without lazyEntries:true");
+  this._readEntry();
+};
+ZipFile.prototype._readEntry = function() {
+  var self = this;
+  if (self.entryCount === self.entriesRead) {
+    // done with metadata
+    setImmediate(function() {
+      if (self.autoClose) self.close();
+      if (self.emittedError) return;
+      self.emit("end");
+    });
+    return;
+  }
+  if (self.emittedError) return;
+  var buffer = newBuffer(46);
+  readAndAssertNoEof(self.reader, buffer, 0, buffer.length, self.readEntryCursor, function(err) {
+    if (err) return emitErrorAndAutoClose(self, err);
+    if (self.emittedError) return;
+    var entry = new Entry();
+    // 0 - Central directory file header signature
+    var signature = buffer.readUInt32LE(0);
+    if (signature !== 0x02014b50) return emitErrorAndAutoClose(self, new Error("invalid central directory file header signature: 0x" + signature.toString(16)));
+    // 4 - Version made by
+    entry.versionMadeBy = buffer.readUInt16LE(4);
+    // 6 - Version needed to extract (minimum)
+    entry.versionNeededToExtract = buffer.readUInt16LE(6);
+    // 8 - General purpose bit flag
+    entry.generalPurposeBitFlag = buffer.readUInt16LE(8);
+    // 10 - Compression method
+    entry.compressionMethod = buffer.readUInt16LE(10);
+    // 12 - File last modification time
+    entry.lastModFileTime = buffer.readUInt16LE(12);
+    // 14 - File last modification date
+    entry.lastModFileDate = buffer.readUInt16LE(14);
+    // 16 - CRC-32
+    entry.crc32 = buffer.readUInt32LE(16);
+    // 20 - Compressed size
+    entry.compressedSize = buffer.readUInt32LE(20);
+    // 24 - Uncompressed size
+    entry.uncompressedSize = buffer.readUInt32LE(24);
+    // 28 - File name length (n)
+    entry.fileNameLength = buffer.readUInt16LE(28);
+    // 30 - Extra field length (m)
+    entry.extraFieldLength = buffer.readUInt16LE(30);
+    // 32 - File comment length (k)
+    entry.fileCommentLength = buffer.readUInt16LE(32);
+    // 34 - Disk number where file starts
+    // 36 - Internal file attributes
+    entry.internalFileAttributes = buffer.readUInt16LE(36);
+    // 38 - External file attributes
+    entry.externalFileAttributes = buffer.readUInt32LE(38);
+    // 42 - Relative offset of local file header
+    entry.relativeOffsetOfLocalHeader = buffer.readUInt32LE(42);
+
+    if (entry.generalPurposeBitFlag & 0x40) return emitErrorAndAutoClose(self, new Error("strong encryption is not supported"));
+
+    self.readEntryCursor += 46;
+
+    buffer = newBuffer(entry.fileNameLength + entry.extraFieldLength + entry.fileCommentLength);
+    readAndAssertNoEof(self.reader, buffer, 0, buffer.length, self.readEntryCursor, function(err) {
+      if (err) return emitErrorAndAutoClose(self, err);
+      if (self.emittedError) return;
+      // 46 - File name
+      entry.fileNameRaw = buffer.subarray(0, entry.fileNameLength);
+      // 46+n - Extra field
+      var fileCommentStart = entry.fileNameLength + entry.extraFieldLength;
+      entry.extraFieldRaw = buffer.subarray(entry.fileNameLength, fileCommentStart);
+      // 46+n+m - File comment
+      entry.fileCommentRaw = buffer.subarray(fileCommentStart, fileCommentStart + entry.fileCommentLength);
+
+      // Parse the extra fields, which we need for processing other fields.
+      try {
+        entry.extraFields = parseExtraFields(entry.extraFieldRaw);
+      } catch (err) {
+        return emitErrorAndAutoClose(self, err);
+      }
+
+      // Interpret strings according to bit flags, extra fields, and options.
+      if (self.decodeStrings) {
+        var isUtf8 = (entry.generalPurposeBitFlag & 0x800) !== 0;
+        entry.fileComment = decodeBuffer(entry.fileCommentRaw, isUtf8);
+        entry.fileName = getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, self.strictFileNames);
+        var errorMessage = validateFileName(entry.fileName);
+        if (errorMessage != null) return emitErrorAndAutoClose(self, new Error(errorMessage));
+      } else {
+        entry.fileComment = entry.fileCommentRaw;
+        entry.fileName = entry.fileNameRaw;
+      }
+      // Maintain API compatibility. See https://github.com/thejoshwolfe/yauzl/issues/47
+      entry.comment = entry.fileComment;
+
+      self.readEntryCursor += buffer.length;
+      self.entriesRead += 1;
+
+      // Check for the Zip64 Extended Information Extra Field.
+      for (var i = 0; i < entry.extraFields.length; i++) {
+        var extraField = entry.extraFields[i];
+        if (extraField.id !== 0x0001) continue;
+        // Found it.
+
+        var zip64EiefBuffer = extraField.data;
+        var index = 0;
+        // 0 - Original Size          8 bytes
+        if (entry.uncompressedSize === 0xffffffff) {
+          if (index + 8 > zip64EiefBuffer.length) {
+            return emitErrorAndAutoClose(self, new Error("zip64 extended information extra field does not include uncompressed size"));
+          }
+          entry.uncompressedSize = readUInt64LE(zip64EiefBuffer, index);
+          index += 8;
+        }
+        // 8 - Compressed Size        8 bytes
+        if (entry.compressedSize === 0xffffffff) {
+          if (index + 8 > zip64EiefBuffer.length) {
+            return emitErrorAndAutoClose(self, new Error("zip64 extended information extra field does not include compressed size"));
+          }
+          entry.compressedSize = readUInt64LE(zip64EiefBuffer, index);
+          index += 8;
+        }
+        // 16 - Relative Header Offset 8 bytes
+        if (entry.relativeOffsetOfLocalHeader === 0xffffffff) {
+          if (index + 8 > zip64EiefBuffer.length) {
+            return emitErrorAndAutoClose(self, new Error("zip64 extended information extra field does not include relative header offset"));
+          }
+          entry.relativeOffsetOfLocalHeader = readUInt64LE(zip64EiefBuffer, index);
+          index += 8;
+        }
+        // 24 - Disk Start Number      4 bytes
+
+        break;
+      }
+
+      // validate file size
+      if (self.validateEntrySizes && entry.compressionMethod === 0) {
+        var expectedCompressedSize = entry.uncompressedSize;
+        if (entry.isEncrypted()) {
+          // traditional encryption prefixes the file data with a header
+          expectedCompressedSize += 12;
+        }
+        if (entry.compressedSize !== expectedCompressedSize) {
+          var msg = "compressed/uncompressed size mismatch for stored file: " + entry.compressedSize + " != " + entry.uncompressedSize;
+          return emitErrorAndAutoClose(self, new Error(msg));
+        }
+      }
+
+      self.emit("entry", entry);
+
+      if (!self.lazyEntries) self._readEntry();
+    });
+  });
+};
+
+ZipFile.prototype.eachEntry = function() {
+  const self = this;
+  if (!self.lazyEntries) throw new Error("eachEntry() requires lazyEntries: true");
+  if (self.hasEachEntryBeenCalled) throw new Error("eachEntry() must only be called once per ZipFile");
+  self.hasEachEntryBeenCalled = true;
+
+  let pendingResolveReject = null;
+  self.on("entry", onEntry);
+  self.on("end", onEnd);
+  self.on("error", onError);
+  function cleanup() {
+    self.removeListener("entry", onEntry);
+    self.removeListener("end", onEnd);
+    self.removeListener("error", onError);
+    if (self.autoClose) self.close();
+  }
+
+  function onEntry(entry) {
+    let {resolve} = pendingResolveReject;
+    pendingResolveReject = null;
+    resolve({value: entry});
+  }
+  function onEnd() {
+    let {resolve} = pendingResolveReject;
+    pendingResolveReject = null;
+    cleanup();
+    resolve({done: true});
+  }
+  function onError(err) {
+    let {reject} = pendingResolveReject;
+    pendingResolveReject = null;
+    cleanup();
+    reject(err);
+  }
+
+  return {
+    [Symbol.asyncIterator]() {
+      // Called once by `for await...of`.
+      return this;
+    },
+    next() {
+      // Called on each iteration in a `for await...of`.
+      const promise = new Promise((resolve, reject) => {
+        if (pendingResolveReject != null) throw new Error("next() called before previous Promise was resolved.");
+        pendingResolveReject = {resolve, reject};
+      });
+      self.readEntry();
+      return promise;
+    },
+    return(value) {
+      // Called when breaking, returning, throwing out of a `for await...of`.
+      cleanup();
+      return Promise.resolve({done: true, value});
+    },
+    throw(value) {
+      // Almost never called. Something about `yield*` maybe?
+      cleanup();
+      return Promise.reject(value);
+    },
+  };
+};
+
+ZipFile.prototype.openReadStream = function(entry, options, callback) {
+  var self = this;
+  // parameter validation
+  var relativeStart = 0;
+  var relativeEnd = entry.compressedSize;
+  if (callback == null) {
+    callback = options;
+    options = null;
+  }
+  if (options == null) {
+    options = {};
+  } else {
+    if (options.decodeFileData === false) {
+      // new, simple option
+      if (options.decrypt != null) {
+        throw new Error("cannot use options.decrypt when options.decodeFileData === false");
+      }
+      if (options.decompress != null) {
+        throw new Error("cannot use options.decompress when options.decodeFileData === false");
+      }
+      // start and end are allowed
+    } else {
+      // old, complicated options
+      if (options.decrypt != null) {
+        if (!entry.isEncrypted()) {
+          throw new Error("options.decrypt can only be specified for encrypted entries. See also option decodeFileData.");
+        }
+        if (options.decrypt !== false) throw new Error("invalid options.decrypt value: " + options.decrypt);
+        if (entry.isCompressed()) {
+          if (options.decompress !== false) throw new Error("entry is encrypted and compressed, and options.decompress !== false. See also option decodeFileData.");
+        }
+      }
+      if (options.decompress != null) {
+        if (!entry.isCompressed()) {
+          throw new Error("options.decompress can only be specified for compressed entries. See also option decodeFileData.");
+        }
+        if (!(options.decompress === false || options.decompress === true)) {
+          throw new Error("invalid options.decompress value: " + options.decompress);
+        }
+        decompress = options.decompress;
+      }
+    }
+    if (options.start != null) {
+      relativeStart = options.start;
+      if (relativeStart < 0) throw new Error("options.start < 0");
+      if (relativeStart > entry.compressedSize) throw new Error("options.start > entry.compressedSize");
+    }
+    if (options.end != null) {
+      relativeEnd = options.end;
+      if (relativeEnd < 0) throw new Error("options.end < 0");
+      if (relativeEnd > entry.compressedSize) throw new Error("options.end > entry.compressedSize");
+      if (relativeEnd < relativeStart) throw new Error("options.end < options.start");
+    }
+  }
+  var rawMode = (
+    options.decodeFileData === false || // Explicitly requested raw.
+    (
+      (entry.compressionMethod === 0 || // Naturally without compression.
+        (entry.compressionMethod === 8 && options.decompress === false) // Deprecated compression bypass option.
+      ) &&
+      (!entry.isEncrypted() || // Naturally without encryption.
+        options.decrypt === false // Deprecated encryption bypass option.
+      )
+    )
+  );
+  if (options.start != null || options.end != null) {
+    // Ensure slicing deals with raw data.
+    if (!rawMode) throw new Error("start/end range require options.decodeFileData === false for non-trivial encoded entries.");
+  }
+
+  // any further errors can either be caused by the zipfile,
+  // or were introduced in a minor version of yauzl,
+  // so should be passed to the client rather than thrown.
+  if (!self.isOpen) return callback(new Error("closed"));
+  if (entry.isEncrypted() && !rawMode) {
+    if (options.decrypt !== false) return callback(new Error("entry is encrypted, and options.decodeFileData !== false"));
+  }
+  var decompress;
+  if (rawMode) {
+    decompress = false;
+  } else if (entry.compressionMethod === 8) {
+    // 8 - The file is Deflated
+    decompress = options.decodeFileData !== true;
+  } else {
+    return callback(new Error("unsupported compression method: " + entry.compressionMethod));
+  }
+
+  self.readLocalFileHeader(entry, {minimal: true}, function(err, localFileHeader) {
+    if (err) return callback(err);
+    self.openReadStreamLowLevel(
+      localFileHeader.fileDataStart, entry.compressedSize,
+      relativeStart, relativeEnd,
+      decompress, entry.uncompressedSize,
+      callback);
+  });
+};
+
+ZipFile.prototype.openReadStreamLowLevel = function(fileDataStart, compressedSize, relativeStart, relativeEnd, decompress, uncompressedSize, callback) {
+  var self = this;
+
+  var fileDataEnd = fileDataStart + compressedSize;
+  var readStream = self.reader.createReadStream({
+    start: fileDataStart + relativeStart,
+    end: fileDataStart + relativeEnd,
+  });
+  var endpointStream = readStream;
+  if (decompress) {
+    var destroyed = false;
+    var inflateFilter = zlib.createInflateRaw();
+    readStream.on("error", function(err) {
+      // setImmediate here because errors can be emitted during the first call to pipe()
+      setImmediate(function() {
+        if (!destroyed) inflateFilter.emit("error", err);
+      });
+    });
+    readStream.pipe(inflateFilter);
+
+    if (self.validateEntrySizes) {
+      endpointStream = new AssertByteCountStream(uncompressedSize);
+      inflateFilter.on("error", function(err) {
+        // forward zlib errors to the client-visible stream
+        setImmediate(function() {
+          if (!destroyed) endpointStream.emit("error", err);
+        });
+      });
+      inflateFilter.pipe(endpointStream);
+    } else {
+      // the zlib filter is the client-visible stream
+      endpointStream = inflateFilter;
+    }
+    // this is part of yauzl's API, so implement this function on the client-visible stream
+    installDestroyFn(endpointStream, function() {
+      destroyed = true;
+      if (inflateFilter !== endpointStream) inflateFilter.unpipe(endpointStream);
+      readStream.unpipe(inflateFilter);
+      // TODO: the inflateFilter may cause a memory leak. see Issue #27.
+      readStream.destroy();
+    });
+  }
+  callback(null, endpointStream);
+};
+
+ZipFile.prototype.readLocalFileHeader = function(entry, options, callback) {
+  var self = this;
+  if (callback == null) {
+    callback = options;
+    options = null;
+  }
+  if (options == null) options = {};
+
+  self.reader.ref();
+  var buffer = newBuffer(30);
+  readAndAssertNoEof(self.reader, buffer, 0, buffer.length, entry.relativeOffsetOfLocalHeader, function(err) {
+    try {
+      if (err) return callback(err);
+      // 0 - Local file header signature = 0x04034b50
+      var signature = buffer.readUInt32LE(0);
+      if (signature !== 0x04034b50) {
+        return callback(new Error("invalid local file header signature: 0x" + signature.toString(16)));
+      }
+
+      var fileNameLength = buffer.readUInt16LE(26);
+      var extraFieldLength = buffer.readUInt16LE(28);
+      var fileDataStart = entry.relativeOffsetOfLocalHeader + 30 + fileNameLength + extraFieldLength;
+      // We now have enough information to do this bounds check.
+      if (fileDataStart + entry.compressedSize > self.fileSize) {
+        return callback(new Error("file data overflows file bounds: " +
+            fileDataStart + " + " + entry.compressedSize + " > " + self.fileSize));
+      }
+
+      if (options.minimal) {
+        return callback(null, {fileDataStart: fileDataStart});
+      }
+
+      var localFileHeader = new LocalFileHeader();
+      localFileHeader.fileDataStart = fileDataStart;
+
+      // 4 - Version needed to extract (minimum)
+      localFileHeader.versionNeededToExtract = buffer.readUInt16LE(4);
+      // 6 - General purpose bit flag
+      localFileHeader.generalPurposeBitFlag = buffer.readUInt16LE(6);
+      // 8 - Compression method
+      localFileHeader.compressionMethod = buffer.readUInt16LE(8);
+      // 10 - File last modification time
+      localFileHeader.lastModFileTime = buffer.readUInt16LE(10);
+      // 12 - File last modification date
+      localFileHeader.lastModFileDate = buffer.readUInt16LE(12);
+      // 14 - CRC-32
+      localFileHeader.crc32 = buffer.readUInt32LE(14);
+      // 18 - Compressed size
+      localFileHeader.compressedSize = buffer.readUInt32LE(18);
+      // 22 - Uncompressed size
+      localFileHeader.uncompressedSize = buffer.readUInt32LE(22);
+      // 26 - File name length (n)
+      localFileHeader.fileNameLength = fileNameLength;
+      // 28 - Extra field length (m)
+      localFileHeader.extraFieldLength = extraFieldLength;
+      // 30 - File name
+      // 30+n - Extra field
+
+      buffer = newBuffer(fileNameLength + extraFieldLength);
+      self.reader.ref();
+      readAndAssertNoEof(self.reader, buffer, 0, buffer.length, entry.relativeOffsetOfLocalHeader + 30, function(err) {
+        try {
+          if (err) return callback(err);
+          localFileHeader.fileName = buffer.subarray(0, fileNameLength);
+          localFileHeader.extraField = buffer.subarray(fileNameLength);
+          return callback(null, localFileHeader);
+        } finally {
+          self.reader.unref();
+        }
+      });
+    } finally {
+      self.reader.unref();
+    }
+  });
+};
+
+ZipFile.prototype.openReadStreamPromise = function(entry, options) {
+  return new Promise((resolve, reject) => {
+    this.openReadStream(entry, options, function(err, readStream) {
+      if (err) return reject(err);
+      resolve(readStream);
+    });
+  });
+};
+ZipFile.prototype.openReadStreamLowLevelPromise = function(fileDataStart, compressedSize, relativeStart, relativeEnd, decompress, uncompressedSize) {
+  return new Promise((resolve, reject) => {
+    this.openReadStream(fileDataStart, compressedSize, relativeStart, relativeEnd, decompress, uncompressedSize, function(err, readStream) {
+      if (err) return reject(err);
+      resolve(readStream);
+    });
+  });
+};
+ZipFile.prototype.readLocalFileHeaderPromise = function(entry, options) {
+  return new Promise((resolve, reject) => {
+    this.readLocalFileHeader(entry, options, function(err, localFileHeader) {
+      if (err) return reject(err);
+      resolve(localFileHeader);
+    });
+  });
+};
+
+function Entry() {
+}
+Entry.prototype.getLastModDate = function(options) {
+  if (options == null) options = {};
+
+  if (!options.forceDosFormat) {
+    // Check extended fields.
+    for (var i = 0; i < this.extraFields.length; i++) {
+      var extraField = this.extraFields[i];
+      if (extraField.id === 0x5455) {
+        // Info-ZIP "universal timestamp" extended field (`0x5455` aka `"UT"`).
+        // See the Info-ZIP source code unix/unix.c:set_extra_field() and zipfile.c:ef_scan_ut_time().
+        var data = extraField.data;
+        if (data.length < 5) continue; // Too short.
+        // The flags define which of the three fields are present: mtime, atime, ctime.
+        // We only care about mtime.
+        // Also, ctime is never included in practice.
+        // And also, atime is only included in the local file header for some reason
+        // despite the flags lying about its inclusion in the central header.
+        var flags = data[0];
+        var HAS_MTIME = 1;
+        if (!(flags & HAS_MTIME)) continue; // This will realistically never happen.
+        // Although the positions of all of the fields shift around depending on the presence of other fields,
+        // mtime is always first if present, and that's the only one we care about.
+        var posixTimestamp = data.readInt32LE(1);
+        return new Date(posixTimestamp * 1000);
+      } else if (extraField.id === 0x000a) {
+        var data = extraField.data;
+        if (data.length !== 32) continue; // The length is always the same.
+        // 4 bytes reserved
+        // 2 bytes Tag
+        if (data.readUInt16LE(4) !== 1) continue; // Tag1 is actually the only defined Tag.
+        // 2 bytes Size
+        if (data.readUInt16LE(6) !== 24) continue; // Size is always 24.
+        // 8 bytes Mtime
+        var hundredNanoSecondsSince1601 = data.readUInt32LE(8) + 4294967296 * data.readInt32LE(12);
+        // Convert from NTFS to POSIX milliseconds.
+        // The big number below is the milliseconds between year 1601 and year 1970
+        // (i.e. the negative POSIX timestamp of 1601-01-01 00:00:00Z)
+        var millisecondsSince1970 = hundredNanoSecondsSince1601 / 10000 - 11644473600000;
+        // Note on numeric precision: JavaScript Number objects lose precision above Number.MAX_SAFE_INTEGER,
+        // and NTFS timestamps are typically much bigger than that limit.
+        // (MAX_SAFE_INTEGER would represent 1629-07-17T23:58:45.475Z.)
+        // However, we're losing precision in the conversion from 100nanosecond units to millisecond units anyway,
+        // and the time at which we also lose 1-millisecond precision is year 275760, the JavaScript Date limit (by design).
+        // Up through the year 2057, this conversion only drops 4 bits of precision,
+        // which is well under the 13-14 bits ratio between the milliseconds and 100nanoseconds.
+        return new Date(millisecondsSince1970);
+      }
+    }
+  }
+
+  // Fallback to non-extended encoding.
+  return dosDateTimeToDate(this.lastModFileDate, this.lastModFileTime, options.timezone);
+};
+
+Entry.prototype.canDecodeFileData = function() {
+  return (
+    !this.isEncrypted() &&
+    (this.compressionMethod === 0 || this.compressionMethod === 8)
+  );
+};
+Entry.prototype.isEncrypted = function() {
+  return (this.generalPurposeBitFlag & 0x1) !== 0;
+};
+Entry.prototype.isCompressed = function() {
+  return this.compressionMethod === 8;
+};
+
+function LocalFileHeader() {
+}
+
+function dosDateTimeToDate(date, time, timezone) {
+  var day = date & 0x1f; // 1-31
+  var month = (date >> 5 & 0xf) - 1; // 1-12, 0-11
+  var year = (date >> 9 & 0x7f) + 1980; // 0-128, 1980-2108
+
+  var millisecond = 0;
+  var second = (time & 0x1f) * 2; // 0-29, 0-58 (even numbers)
+  var minute = time >> 5 & 0x3f; // 0-59
+  var hour = time >> 11 & 0x1f; // 0-23
+
+  if (timezone == null || timezone === "local") {
+    return new Date(year, month, day, hour, minute, second, millisecond);
+  } else if (timezone === "UTC") {
+    return new Date(Date.UTC(year, month, day, hour, minute, second, millisecond));
+  } else {
+    throw new Error("unrecognized options.timezone: " + options.timezone);
+  }
+}
+
+function getFileNameLowLevel(generalPurposeBitFlag, fileNameBuffer, extraFields, strictFileNames) {
+  var fileName = null;
+
+  // check for Info-ZIP Unicode Path Extra Field (0x7075)
+  // see https://github.com/thejoshwolfe/yauzl/issues/33
+  for (var i = 0; i < extraFields.length; i++) {
+    var extraField = extraFields[i];
+    if (extraField.id === 0x7075) {
+      if (extraField.data.length < 6) {
+        // too short to be meaningful
+        continue;
+      }
+      // Version       1 byte      version of this extra field, currently 1
+      if (extraField.data.readUInt8(0) !== 1) {
+        // > Changes may not be backward compatible so this extra
+        // > field should not be used if the version is not recognized.
+        continue;
+      }
+      // NameCRC32     4 bytes     File Name Field CRC32 Checksum
+      var oldNameCrc32 = extraField.data.readUInt32LE(1);
+      if (crc32(fileNameBuffer) !== oldNameCrc32) {
+        // > If the CRC check fails, this UTF-8 Path Extra Field should be
+        // > ignored and the File Name field in the header should be used instead.
+        continue;
+      }
+      // UnicodeName   Variable    UTF-8 version of the entry File Name
+      fileName = decodeBuffer(extraField.data.subarray(5), true);
+      break;
+    }
+  }
+
+  if (fileName == null) {
+    // The typical case.
+    var isUtf8 = (generalPurposeBitFlag & 0x800) !== 0;
+    fileName = decodeBuffer(fileNameBuffer, isUtf8);
+  }
+
+  if (!strictFileNames) {
+    // Allow backslash.
+    fileName = fileName.replace(/\\/g, "/");
+  }
+  return fileName;
+}
+
+function validateFileName(fileName) {
+  if (fileName.indexOf("\\") !== -1) {
+    return "invalid characters in fileName: " + fileName;
+  }
+  if (/^[a-zA-Z]:/.test(fileName) || /^\//.test(fileName)) {
+    return "absolute path: " + fileName;
+  }
+  if (fileName.split("/").indexOf("..") !== -1) {
+    return "invalid relative path: " + fileName;
+  }
+  // all good
+  return null;
+}
+
+function parseExtraFields(extraFieldBuffer) {
+  var extraFields = [];
+  var i = 0;
+  while (i < extraFieldBuffer.length - 3) {
+    var headerId = extraFieldBuffer.readUInt16LE(i + 0);
+    var dataSize = extraFieldBuffer.readUInt16LE(i + 2);
+    var dataStart = i + 4;
+    var dataEnd = dataStart + dataSize;
+    if (dataEnd > extraFieldBuffer.length) throw new Error("extra field length exceeds extra field buffer size");
+    var dataBuffer = extraFieldBuffer.subarray(dataStart, dataEnd);
+    extraFields.push({
+      id: headerId,
+      data: dataBuffer,
+    });
+    i = dataEnd;
+  }
+  return extraFields;
+}
+
+function readAndAssertNoEof(reader, buffer, offset, length, position, callback) {
+  if (length === 0) {
+    // fs.read will throw an out-of-bounds error if you try to read 0 bytes from a 0 byte file
+    return setImmediate(function() { callback(null, newBuffer(0)); });
+  }
+  reader.read(buffer, offset, length, position, function(err, bytesRead) {
+    if (err) return callback(err);
+    if (bytesRead < length) {
+      return callback(new Error("unexpected EOF"));
+    }
+    callback();
+  });
+}
+
+util.inherits(AssertByteCountStream, Transform);
+function AssertByteCountStream(byteCount) {
+  Transform.call(this);
+  this.actualByteCount = 0;
+  this.expectedByteCount = byteCount;
+}
+AssertByteCountStream.prototype._transform = function(chunk, encoding, cb) {
+  this.actualByteCount += chunk.length;
+  if (this.actualByteCount > this.expectedByteCount) {
+    var msg = "too many bytes in the stream. expected " + this.expectedByteCount + ". got at least " + this.actualByteCount;
+    return cb(new Error(msg));
+  }
+  cb(null, chunk);
+};
+AssertByteCountStream.prototype._flush = function(cb) {
+  if (this.actualByteCount < this.expectedByteCount) {
+    var msg = "not enough bytes in the stream. expected " + this.expectedByteCount + ". got only " + this.actualByteCount;
+    return cb(new Error(msg));
+  }
+  cb();
+};
+
+util.inherits(RandomAccessReader, EventEmitter);
+function RandomAccessReader() {
+  EventEmitter.call(this);
+  this.refCount = 0;
+}
+RandomAccessReader.prototype.ref = function() {
+  this.refCount += 1;
+};
+RandomAccessReader.prototype.unref = function() {
+  var self = this;
+  self.refCount -= 1;
+
+  if (self.refCount > 0) return;
+  if (self.refCount < 0) throw new Error("invalid unref");
+
+  self.close(onCloseDone);
+
+  function onCloseDone(err) {
+    if (err) return self.emit('error', err);
+    self.emit('close');
+  }
+};
+RandomAccessReader.prototype.createReadStream = function(options) {
+  if (options == null) options = {};
+  var start = options.start;
+  var end = options.end;
+  if (start === end) {
+    var emptyStream = new PassThrough();
+    setImmediate(function() {
+      emptyStream.end();
+    });
+    return emptyStream;
+  }
+  var stream = this._readStreamForRange(start, end);
+
+  var destroyed = false;
+  var refUnrefFilter = new RefUnrefFilter(this);
+  stream.on("error", function(err) {
+    setImmediate(function() {
+      if (!destroyed) refUnrefFilter.emit("error", err);
+    });
+  });
+  installDestroyFn(refUnrefFilter, function() {
+    stream.unpipe(refUnrefFilter);
+    refUnrefFilter.unref();
+    stream.destroy();
+  });
+
+  var byteCounter = new AssertByteCountStream(end - start);
+  refUnrefFilter.on("error", function(err) {
+    setImmediate(function() {
+      if (!destroyed) byteCounter.emit("error", err);
+    });
+  });
+  installDestroyFn(byteCounter, function() {
+    destroyed = true;
+    refUnrefFilter.unpipe(byteCounter);
+    refUnrefFilter.destroy();
+  });
+
+  return stream.pipe(refUnrefFilter).pipe(byteCounter);
+};
+RandomAccessReader.prototype._readStreamForRange = function(start, end) {
+  throw new Error("not implemented");
+};
+RandomAccessReader.prototype.read = function(buffer, offset, length, position, callback) {
+  var readStream = this.createReadStream({start: position, end: position + length});
+  var writeStream = new Writable();
+  var written = 0;
+  writeStream._write = function(chunk, encoding, cb) {
+    chunk.copy(buffer, offset + written, 0, chunk.length);
+    written += chunk.length;
+    cb();
+  };
+  writeStream.on("finish", callback);
+  readStream.on("error", function(error) {
+    callback(error);
+  });
+  readStream.pipe(writeStream);
+};
+RandomAccessReader.prototype.close = function(callback) {
+  setImmediate(callback);
+};
+
+util.inherits(RefUnrefFilter, PassThrough);
+function RefUnrefFilter(context) {
+  PassThrough.call(this);
+  this.context = context;
+  this.context.ref();
+  this.unreffedYet = false;
+}
+RefUnrefFilter.prototype._flush = function(cb) {
+  this.unref();
+  cb();
+};
+RefUnrefFilter.prototype.unref = function(cb) {
+  if (this.unreffedYet) return;
+  this.unreffedYet = true;
+  this.context.unref();
+};
+
+var cp437 = '\u0000☺☻♥♦♣♠•◘○◙♂♀♪♫☼►◄↕‼¶§▬↨↑↓→←∟↔▲▼ !"#$%&\'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~⌂ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■ ';
+function decodeBuffer(buffer, isUtf8) {
+  if (isUtf8) {
+    return buffer.toString("utf8");
+  } else {
+    var result = "";
+    for (var i = 0; i < buffer.length; i++) {
+      result += cp437[buffer[i]];
+    }
+    return result;
+  }
+}
+
+function readUInt64LE(buffer, offset) {
+  // There is no native function for this, because we can't actually store 64-bit integers precisely.
+  // after 53 bits, JavaScript's Number type (IEEE 754 double) can't store individual integers anymore.
+  // but since 53 bits is a whole lot more than 32 bits, we do our best anyway.
+  // As of 2020, Node has added support for BigInt, which obviates this whole function,
+  // but yauzl hasn't been updated to depend on BigInt (yet?).
+  var lower32 = buffer.readUInt32LE(offset);
+  var upper32 = buffer.readUInt32LE(offset + 4);
+  // we can't use bitshifting here, because JavaScript bitshifting only works on 32-bit integers.
+  return upper32 * 0x100000000 + lower32;
+  // as long as we're bounds checking the result of this function against the total file size,
+  // we'll catch any overflow errors, because we already made sure the total file size was within reason.
+}
+
+// Node 10 deprecated new Buffer().
+var newBuffer;
+if (typeof Buffer.allocUnsafe === "function") {
+  newBuffer = function(len) {
+    return Buffer.allocUnsafe(len);
+  };
+} else {
+  newBuffer = function(len) {
+    return new Buffer(len);
+  };
+}
+
+// Node 8 introduced a proper destroy() implementation on writable streams.
+function installDestroyFn(stream, fn) {
+  if (typeof stream.destroy === "function") {
+    // New API.
+    stream._destroy = function(err, cb) {
+      fn();
+      if (cb != null) cb(err);
+    };
+  } else {
+    // Old API.
+    stream.destroy = fn;
+  }
+}
+
+function defaultCallback(err) {
+  if (err) throw err;
+}
+
+
+/***/ }),
+
+/***/ 9827:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   tR: () => (/* binding */ DumpError),
-/* harmony export */   tq: () => (/* binding */ inspectDump),
-/* harmony export */   v4: () => (/* binding */ pathSize)
-/* harmony export */ });
-/* unused harmony exports sniff, describeText, ODOO_SH_ADVICE, odooShBackupSigns, tarLister */
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(46466);
-/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var node_zlib__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(38522);
-/* harmony import */ var node_zlib__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_zlib__WEBPACK_IMPORTED_MODULE_4__);
-/* harmony import */ var _zip_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(50928);
-/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(50484);
-// Decides what a dump is from its bytes (never its name) and refuses what the Upgrade
-// Platform would reject hours later: empty, truncated or damaged files, Odoo.sh backups,
-// archives it does not take. Every check streams with bounded memory, so a 50 GiB dump
-// costs one sequential read and no more RAM than a small file.
 
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  tR: () => (/* reexport */ DumpError),
+  tq: () => (/* binding */ inspectDump),
+  v4: () => (/* reexport */ pathSize)
+});
 
+// UNUSED EXPORTS: ODOO_SH_ADVICE, odooShBackupSigns, tarLister
 
-
-
-
-
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(51455);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: external "node:stream/promises"
+var external_node_stream_promises_ = __nccwpck_require__(46466);
+;// CONCATENATED MODULE: ./src/formats/types.ts
 /** A dump the platform would refuse: the message names the input, what was found and what to do. */
 class DumpError extends Error {
     name = 'DumpError';
 }
-const HEAD_BYTES = 4096;
-const SNIFF_BYTES = 1024; // "the first KiB" decides whether text is SQL
-const TAIL_BYTES = 4096;
-async function inspectDump(path, opts) {
-    const where = `${opts.input}: ${path}`;
-    let st;
-    try {
-        st = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.stat)(path);
-    }
-    catch (err) {
-        throw new DumpError(`${where} cannot be read (${errCode(err)}). Check the path and that the step that makes the dump ran before this one.`);
-    }
-    if (st.isDirectory())
-        return inspectDirectory(path, where, opts);
-    if (!st.isFile())
-        throw new DumpError(`${where} is neither a file nor a folder. Pass the dump file itself.`);
-    if (st.size === 0)
-        throw new DumpError(`${where} is empty (0 bytes): the dump was not written, or its copy failed. Make the dump again.`);
-    let head;
-    try {
-        head = await readHead(path, HEAD_BYTES);
-    }
-    catch (err) {
-        throw new DumpError(`${where} cannot be read (${errCode(err)}). Check the file's permissions.`);
-    }
-    const base = { path, size: st.size };
-    switch (sniff(head)) {
-        case 'pgdmp':
-            return { ...base, ...(await inspectCustom(path, st.size, where, opts)) };
-        case 'gzip':
-            return { ...base, ...(await inspectGzip(path, st.size, where)) };
-        case 'zip':
-            return { ...base, ...(await inspectZip(path, where)) };
-        case 'tar':
-            return refuseTar((await scanDecompressed((sink) => (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_3__.pipeline)((0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(path), sink))).tar, where, 'a tar archive');
-        case 'other-compression':
-            throw new DumpError(`${where} is compressed with ${compressionName(head)}, which the platform does not take. ` +
-                `Recompress it as gzip (e.g. \`${decompressCommand(head)} | gzip > dump.sql.gz\`) or pass the uncompressed .sql.`);
-        default: {
-            const text = describeText(head.subarray(0, SNIFF_BYTES));
-            if (!text.sql)
-                throw new DumpError(`${where} ${text.found}. ${TAKES}`);
-            const tail = await readTail(path, st.size, TAIL_BYTES);
-            const sql = sqlVerdict(head, tail, where, 'the file');
-            return { ...base, format: 'sql', uploadExt: '.sql', hasFilestore: false, detail: `plain SQL${sql.detail}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatBytes */ .z3)(st.size)}`, ...sql.versions };
-        }
-    }
-}
 const TAKES = 'The platform takes a pg_dump custom-format file (`pg_dump -Fc`), plain SQL (.sql), gzip-compressed SQL (.sql.gz), ' +
     'or a zip holding dump.sql (an Odoo database-manager backup).';
+
+// EXTERNAL MODULE: ./src/transfer/progress.ts
+var progress = __nccwpck_require__(50484);
+// EXTERNAL MODULE: ./src/formats/io.ts
+var io = __nccwpck_require__(93842);
+;// CONCATENATED MODULE: ./src/formats/odoo-backup.ts
+// Archives that are not dumps: Odoo.sh backups (sources), nested or misnamed dumps.
+
+function normaliseName(name) {
+    return name.replace(/\\/g, '/').replace(/^(\.\/|\/)+/, '');
+}
+/** An archive without a root dump.sql: say what it is most likely, and what to do instead. */
+function refuseArchiveWithoutDump(names, where, kind) {
+    const signs = odooShBackupSigns(names);
+    if (signs.length)
+        return new DumpError(`${where} is ${kind} that looks like an Odoo.sh backup (${signs.join('; ')}). ${ODOO_SH_ADVICE}`);
+    const nested = names.find((n) => n.endsWith('/dump.sql'));
+    if (nested) {
+        const dir = nested.slice(0, -'dump.sql'.length);
+        return new DumpError(`${where} is ${kind} with dump.sql inside the folder "${dir}", but the platform needs dump.sql at the archive's root. ` +
+            `Zip that folder's content instead (\`cd "${dir}" && zip -r ../db.zip dump.sql filestore\`).`);
+    }
+    const other = names.find((n) => /\.(sql|sql\.gz|dump|backup)$/i.test(n));
+    if (other) {
+        return new DumpError(`${where} is ${kind} holding "${other}" but no dump.sql. Pass that dump file itself (extracted), or name it dump.sql inside the zip.`);
+    }
+    return new DumpError(`${where} is ${kind} without dump.sql (${names.length} entries), so it is not a database dump. ${TAKES}`);
+}
+const ODOO_SH_ADVICE = "Odoo.sh backups hold the project's complete sources and are incompatible with the Upgrade Platform. " +
+    'Download a Dump instead: in the Backups tab of the production branch use "Download Dump", ' +
+    'or on the Builds page use "Download Dump" in the menu of the latest production build.';
+/** What in a list of archive paths says "Odoo.sh backup" (sources, not a dump). */
+function odooShBackupSigns(names) {
+    const signs = [];
+    const norm = names.map(normaliseName);
+    if (norm.some((n) => /^home\/odoo\/src(\/|$)/.test(n)))
+        signs.push('home/odoo/src/');
+    if (norm.some((n) => /(^|\/)\.git(\/|$)/.test(n)))
+        signs.push('a .git folder');
+    const manifests = norm.filter((n) => /(^|\/)__(manifest|openerp)__\.py$/.test(n));
+    if (manifests.length)
+        signs.push(`${manifests.length} addon manifest${manifests.length > 1 ? 's' : ''} such as ${manifests[0]}`);
+    return signs;
+}
+
+;// CONCATENATED MODULE: ./src/formats/tar.ts
+// tar, only to say what it is (the platform takes no tar): names are read, member data skipped.
+
+
+function refuseTar(listing, where, kind) {
+    if (listing.names.includes('toc.dat') && listing.names.some((n) => /^\d+\.dat(\.gz)?$/.test(n) || n === 'restore.sql')) {
+        throw new DumpError(`${where} is a pg_dump tar-format archive (\`pg_dump -Ft\`), which the platform does not take. ` +
+            'Make a custom-format dump instead (`pg_dump -Fc -f db.dump <database>`).');
+    }
+    if (listing.names.includes('dump.sql')) {
+        throw new DumpError(`${where} is ${kind} holding dump.sql; the platform takes zip archives, not tar. ` +
+            'Extract it and pass dump.sql, or repack it as a zip (`zip -r db.zip dump.sql filestore`).');
+    }
+    throw refuseArchiveWithoutDump(listing.names, where, kind);
+}
+function isTarHeader(b) {
+    if (b.length < 512)
+        return false;
+    if (b.toString('latin1', 257, 262) !== 'ustar')
+        return false;
+    return tarChecksumOk(b.subarray(0, 512));
+}
+function tarChecksumOk(h) {
+    const stored = parseInt(h.toString('latin1', 148, 156).replace(/\0.*$/s, '').trim(), 8);
+    let sum = 0;
+    for (let i = 0; i < 512; i++)
+        sum += i >= 148 && i < 156 ? 32 : h[i];
+    return stored === sum;
+}
+/**
+ * Incremental tar reader that only collects member names. push() returns true once there
+ * is enough to decide (the end, or an Odoo.sh sign) so callers can stop reading.
+ */
+function tarLister() {
+    const names = [];
+    let pending = Buffer.alloc(0);
+    let skip = 0; // bytes of member data (and padding) still to pass
+    // A long-name or pax header: its first MAX_META bytes are kept, the rest passed over, so a
+    // header claiming gigabytes costs no more memory than a real one.
+    let meta;
+    let longName;
+    let done = false;
+    const MAX_NAMES = 100_000;
+    const MAX_META = 64 * 1024;
+    function header(h) {
+        if (h.every((x) => x === 0)) {
+            done = true;
+            return;
+        }
+        if (!tarChecksumOk(h)) {
+            done = true; // damaged: the names so far are all there is to say
+            return;
+        }
+        const type = String.fromCharCode(h[156] || 0x30);
+        const size = tarSize(h.subarray(124, 136));
+        if (size === undefined) {
+            done = true; // a negative or unreadable size: damaged, and no way to find the next header
+            return;
+        }
+        const padded = Math.ceil(size / 512) * 512;
+        if (type === 'L' || type === 'x') {
+            meta = { type, padded, kept: 0, data: [] };
+            return;
+        }
+        let name = cString(h, 0, 100);
+        if (h.toString('latin1', 257, 262) === 'ustar') {
+            const prefix = cString(h, 345, 155);
+            if (prefix)
+                name = `${prefix}/${name}`;
+        }
+        if (longName !== undefined)
+            name = longName;
+        longName = undefined;
+        if (names.length < MAX_NAMES)
+            names.push(normaliseName(name));
+        skip = padded;
+    }
+    function push(chunk) {
+        let p = 0;
+        while (!done && p < chunk.length) {
+            if (meta) {
+                const take = Math.min(meta.padded, chunk.length - p);
+                const keep = Math.min(take, MAX_META - meta.kept);
+                if (keep > 0)
+                    meta.data.push(Buffer.from(chunk.subarray(p, p + keep)));
+                meta.kept += Math.max(keep, 0);
+                meta.padded -= take;
+                p += take;
+                if (meta.padded === 0) {
+                    const data = Buffer.concat(meta.data).toString('utf8');
+                    longName = meta.type === 'L' ? data.replace(/\0.*$/s, '') : (/(?:^|\n)\d+ path=([^\n]*)\n/.exec(data)?.[1] ?? longName);
+                    meta = undefined;
+                }
+                continue;
+            }
+            if (skip > 0) {
+                const take = Math.min(skip, chunk.length - p);
+                skip -= take;
+                p += take;
+                continue;
+            }
+            const take = Math.min(512 - pending.length, chunk.length - p);
+            pending = Buffer.concat([pending, chunk.subarray(p, p + take)]);
+            p += take;
+            if (pending.length === 512) {
+                const h = pending;
+                pending = Buffer.alloc(0);
+                header(h);
+                if (odooShBackupSigns(names.slice(-1)).length)
+                    done = true;
+            }
+        }
+        return done;
+    }
+    return { push, result: () => ({ names }) };
+}
+/** A member's size, or undefined when negative, beyond 2^53 or not a number (damage). */
+function tarSize(field) {
+    if (field[0] & 0x80) {
+        if (field[0] !== 0x80)
+            return undefined; // base-256 with the sign bit: negative
+        let v = 0;
+        for (let i = 1; i < field.length; i++)
+            v = v * 256 + field[i];
+        return Number.isSafeInteger(v) ? v : undefined;
+    }
+    const end = field.indexOf(0);
+    const text = field.toString('latin1', 0, end < 0 ? field.length : end).trim();
+    return /^[0-7]*$/.test(text) ? parseInt(text || '0', 8) : undefined;
+}
+function cString(b, start, len) {
+    const s = b.subarray(start, start + len);
+    const end = s.indexOf(0);
+    return s.subarray(0, end < 0 ? s.length : end).toString('utf8');
+}
+
+;// CONCATENATED MODULE: ./src/formats/sniff.ts
+// What a file is, from its first bytes.
+
 function sniff(head) {
     // A file shorter than the magic but matching it is a cut custom dump: the reader says so.
     if ('PGDMP'.startsWith(head.toString('latin1', 0, 5)))
@@ -73736,6 +75272,11 @@ const SQL_STATEMENT = /^[ \t]*(SET|CREATE|COPY|ALTER|INSERT|SELECT|BEGIN|START T
 function hexPreview(b) {
     return [...b.subarray(0, 8)].map((x) => x.toString(16).padStart(2, '0')).join(' ');
 }
+
+;// CONCATENATED MODULE: ./src/formats/sql.ts
+// Plain SQL: pg_dump's header says where it came from, its closing line that it is whole.
+
+
 /** pg_dump's plain output ends with a "complete" line: its absence means a cut file. */
 function sqlVerdict(head, tail, where, what) {
     const text = head.toString('utf8');
@@ -73757,7 +75298,7 @@ function sqlVerdict(head, tail, where, what) {
     const versions = { serverVersion, pgDumpVersion };
     if (!fromPgDump)
         return { detail: ' (not from pg_dump: completeness not checked)', versions };
-    const parts = [serverVersion && `PostgreSQL ${serverVersion}`, pgDumpVersion && `pg_dump ${firstWord(pgDumpVersion)}`].filter(Boolean);
+    const parts = [serverVersion && `PostgreSQL ${serverVersion}`, pgDumpVersion && `pg_dump ${(0,io/* firstWord */.Nk)(pgDumpVersion)}`].filter(Boolean);
     return { detail: parts.length ? ` (${parts.join(', ')})` : '', versions };
 }
 /** Keeps the first and last few KiB of a stream of SQL and its length. */
@@ -73768,9 +75309,9 @@ function sqlTracker() {
     return {
         push(chunk) {
             total += chunk.length;
-            if (head.length < HEAD_BYTES)
-                head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);
-            tail = chunk.length >= TAIL_BYTES ? Buffer.from(chunk.subarray(chunk.length - TAIL_BYTES)) : Buffer.concat([tail, chunk]).subarray(-TAIL_BYTES);
+            if (head.length < io/* HEAD_BYTES */.Lq)
+                head = Buffer.concat([head, chunk.subarray(0, io/* HEAD_BYTES */.Lq - head.length)]);
+            tail = chunk.length >= io/* TAIL_BYTES */.dd ? Buffer.from(chunk.subarray(chunk.length - io/* TAIL_BYTES */.dd)) : Buffer.concat([tail, chunk]).subarray(-io/* TAIL_BYTES */.dd);
         },
         get head() {
             return head;
@@ -73783,6 +75324,13 @@ function sqlTracker() {
         },
     };
 }
+
+;// CONCATENATED MODULE: ./src/formats/scan.ts
+// One pass over decompressed bytes (gzip or a zip entry) that tells SQL from tar from anything else.
+
+
+
+
 class StopReading extends Error {
 }
 /**
@@ -73800,7 +75348,7 @@ async function scanDecompressed(feed) {
             if (tar.push(Buffer.concat(pending)))
                 throw new StopReading();
         }
-        else if (!describeText(sql.head.subarray(0, SNIFF_BYTES)).sql) {
+        else if (!describeText(sql.head.subarray(0, io/* SNIFF_BYTES */.dD)).sql) {
             kind = 'other';
             throw new StopReading();
         }
@@ -73820,7 +75368,7 @@ async function scanDecompressed(feed) {
                 sql.push(chunk);
                 if (kind === 'undecided') {
                     pending.push(chunk);
-                    if (sql.total >= SNIFF_BYTES)
+                    if (sql.total >= io/* SNIFF_BYTES */.dD)
                         decide();
                 }
             }
@@ -73834,10 +75382,23 @@ async function scanDecompressed(feed) {
     }
     return { sql, kind: kind === 'undecided' ? 'empty' : kind, tar: tar.result(), error };
 }
-// ---------------------------------------------------------------------------------------
-// gzip
+
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(38522);
+;// CONCATENATED MODULE: ./src/formats/gzip.ts
+// gzip: plain SQL inside is taken; a custom dump, a tar or anything else inside is refused.
+
+
+
+
+
+
+
+
+
+
 async function inspectGzip(path, size, where) {
-    const scan = await scanDecompressed((sink) => (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_3__.pipeline)((0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(path), (0,node_zlib__WEBPACK_IMPORTED_MODULE_4__.createGunzip)(), sink));
+    const scan = await scanDecompressed((sink) => (0,external_node_stream_promises_.pipeline)((0,external_node_fs_.createReadStream)(path), (0,external_node_zlib_.createGunzip)(), sink));
     const { sql } = scan;
     if (scan.error)
         throw gzipError(scan.error, where, sql.total);
@@ -73845,7 +75406,7 @@ async function inspectGzip(path, size, where) {
         return refuseTar(scan.tar, where, 'a gzip-compressed tar archive');
     if (scan.kind === 'empty')
         throw new DumpError(`${where} is a gzip file that holds nothing. Make the dump again.`);
-    const first = sql.head.subarray(0, SNIFF_BYTES);
+    const first = sql.head.subarray(0, io/* SNIFF_BYTES */.dD);
     if (sniff(first) === 'pgdmp') {
         throw new DumpError(`${where} is a gzip-compressed pg_dump custom-format dump. The custom format is compressed already and the platform takes it as is: ` +
             'decompress it (`gunzip -c file.gz > db.dump`) and pass the .dump file.');
@@ -73857,50 +75418,73 @@ async function inspectGzip(path, size, where) {
         format: 'sql.gz',
         uploadExt: '.sql.gz',
         hasFilestore: false,
-        detail: `gzip-compressed plain SQL${verdict.detail}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatBytes */ .z3)(size)} (${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatBytes */ .z3)(sql.total)} uncompressed)`,
+        detail: `gzip-compressed plain SQL${verdict.detail}, ${(0,progress/* formatBytes */.z3)(size)} (${(0,progress/* formatBytes */.z3)(sql.total)} uncompressed)`,
         ...verdict.versions,
     };
 }
 function gzipError(err, where, decompressed) {
     const e = err;
     if (e.code === 'Z_BUF_ERROR' || /unexpected end/i.test(e.message ?? '')) {
-        return new DumpError(`${where} is a truncated gzip file: its compressed stream stops before its end (after ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatBytes */ .z3)(decompressed)} of decompressed data). ` +
+        return new DumpError(`${where} is a truncated gzip file: its compressed stream stops before its end (after ${(0,progress/* formatBytes */.z3)(decompressed)} of decompressed data). ` +
             'The file was cut during its download or copy: fetch or copy it again (`gzip -t` checks a .gz file).');
     }
     return new DumpError(`${where} is a damaged gzip file (${e.message ?? String(err)}). Make or copy the dump again (\`gzip -t\` checks a .gz file).`);
 }
-// ---------------------------------------------------------------------------------------
-// zip
+
+// EXTERNAL MODULE: ./src/formats/zip.ts + 3 modules
+var formats_zip = __nccwpck_require__(57700);
+;// CONCATENATED MODULE: ./src/formats/backup-zip.ts
+// An Odoo database-manager backup: a zip with dump.sql (and filestore/) at its root.
+
+
+
+
+
+
+
+
+
 async function inspectZip(path, where) {
-    let entries;
+    let zip;
     try {
-        entries = await (0,_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .listZip */ .oV)(path);
+        zip = await (0,formats_zip/* openZip */.QH)(path);
     }
     catch (err) {
-        if (err instanceof _zip_js__WEBPACK_IMPORTED_MODULE_5__/* .ZipFormatError */ .PA) {
-            throw new DumpError(`${where} is not a readable zip: ${err.message}. Copy or download it again, or check it with \`unzip -t\`.`);
-        }
-        throw err;
+        throw new DumpError(`${where} is not a readable zip: ${zipProblem(err)}. Copy or download it again, or check it with \`unzip -t\`.`);
     }
+    try {
+        return await inspectBackup(zip, where);
+    }
+    finally {
+        zip.close();
+    }
+}
+function zipProblem(err) {
+    return err instanceof formats_zip/* ZipFormatError */.PA ? err.message : `${err.message ?? err}`;
+}
+async function inspectBackup(zip, where) {
+    const { entries } = zip;
     const names = entries.map((e) => normaliseName(e.name));
     const dumpEntry = entries.find((e, i) => names[i] === 'dump.sql' && !e.isDirectory);
     if (!dumpEntry)
         throw refuseArchiveWithoutDump(names, where, 'a zip');
     if (dumpEntry.encrypted)
         throw new DumpError(`${where} is a zip whose dump.sql is encrypted. The platform cannot read it: make the zip without a password.`);
-    if (dumpEntry.method !== _zip_js__WEBPACK_IMPORTED_MODULE_5__/* .STORED */ .SD && dumpEntry.method !== _zip_js__WEBPACK_IMPORTED_MODULE_5__/* .DEFLATE */ .eI) {
-        throw new DumpError(`${where} is a zip whose dump.sql is compressed with ${(0,_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .methodName */ .Lo)(dumpEntry.method)} (method ${dumpEntry.method}), which the platform may not read. ` +
+    if (dumpEntry.method !== formats_zip/* STORED */.SD && dumpEntry.method !== formats_zip/* DEFLATE */.eI) {
+        throw new DumpError(`${where} is a zip whose dump.sql is compressed with ${(0,formats_zip/* methodName */.Lo)(dumpEntry.method)} (method ${dumpEntry.method}), which the platform may not read. ` +
             'Make the zip again with standard deflate compression (`zip -r db.zip dump.sql filestore`).');
     }
-    const entry = await (0,_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .openZipEntry */ .qs)(path, dumpEntry);
-    const scan = await scanDecompressed((sink) => (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_3__.pipeline)(entry, sink));
+    const unreadable = (err) => new DumpError(`${where} is a zip whose dump.sql cannot be read whole (${zipProblem(err)}). Make or copy the zip again (\`unzip -t\` checks it).`);
+    const entry = await zip.open(dumpEntry).catch((err) => {
+        throw unreadable(err);
+    });
+    const scan = await scanDecompressed((sink) => (0,external_node_stream_promises_.pipeline)(entry, sink));
     const { sql } = scan;
-    if (scan.error) {
-        throw new DumpError(`${where} is a zip whose dump.sql cannot be read whole (${scan.error.message}). Make or copy the zip again (\`unzip -t\` checks it).`);
-    }
+    if (scan.error)
+        throw unreadable(scan.error);
     if (scan.kind === 'empty')
         throw new DumpError(`${where} is a zip whose dump.sql is empty. Make the backup again.`);
-    const first = sql.head.subarray(0, SNIFF_BYTES);
+    const first = sql.head.subarray(0, io/* SNIFF_BYTES */.dD);
     if (sniff(first) === 'pgdmp') {
         throw new DumpError(`${where} is a zip whose dump.sql is a pg_dump custom-format archive, not SQL. Extract it and pass it alone as a .dump file.`);
     }
@@ -73913,166 +75497,17 @@ async function inspectZip(path, where) {
         format: 'zip',
         uploadExt: '.zip',
         hasFilestore,
-        detail: `zip with dump.sql${verdict.detail} (${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatBytes */ .z3)(sql.total)})` + (hasFilestore ? ` and filestore/ (${filestore} files)` : ', no filestore'),
+        detail: `zip with dump.sql${verdict.detail} (${(0,progress/* formatBytes */.z3)(sql.total)})` + (hasFilestore ? ` and filestore/ (${filestore} files)` : ', no filestore'),
         ...verdict.versions,
     };
 }
-function normaliseName(name) {
-    return name.replace(/\\/g, '/').replace(/^(\.\/|\/)+/, '');
-}
-/** An archive without a root dump.sql: say what it is most likely, and what to do instead. */
-function refuseArchiveWithoutDump(names, where, kind) {
-    const signs = odooShBackupSigns(names);
-    if (signs.length)
-        return new DumpError(`${where} is ${kind} that looks like an Odoo.sh backup (${signs.join('; ')}). ${ODOO_SH_ADVICE}`);
-    const nested = names.find((n) => n.endsWith('/dump.sql'));
-    if (nested) {
-        const dir = nested.slice(0, -'dump.sql'.length);
-        return new DumpError(`${where} is ${kind} with dump.sql inside the folder "${dir}", but the platform needs dump.sql at the archive's root. ` +
-            `Zip that folder's content instead (\`cd "${dir}" && zip -r ../db.zip dump.sql filestore\`).`);
-    }
-    const other = names.find((n) => /\.(sql|sql\.gz|dump|backup)$/i.test(n));
-    if (other) {
-        return new DumpError(`${where} is ${kind} holding "${other}" but no dump.sql. Pass that dump file itself (extracted), or name it dump.sql inside the zip.`);
-    }
-    return new DumpError(`${where} is ${kind} without dump.sql (${names.length} entries), so it is not a database dump. ${TAKES}`);
-}
-const ODOO_SH_ADVICE = "Odoo.sh backups hold the project's complete sources and are incompatible with the Upgrade Platform. " +
-    'Download a Dump instead: in the Backups tab of the production branch use "Download Dump", ' +
-    'or on the Builds page use "Download Dump" in the menu of the latest production build.';
-/** What in a list of archive paths says "Odoo.sh backup" (sources, not a dump). */
-function odooShBackupSigns(names) {
-    const signs = [];
-    const norm = names.map(normaliseName);
-    if (norm.some((n) => /^home\/odoo\/src(\/|$)/.test(n)))
-        signs.push('home/odoo/src/');
-    if (norm.some((n) => /(^|\/)\.git(\/|$)/.test(n)))
-        signs.push('a .git folder');
-    const manifests = norm.filter((n) => /(^|\/)__(manifest|openerp)__\.py$/.test(n));
-    if (manifests.length)
-        signs.push(`${manifests.length} addon manifest${manifests.length > 1 ? 's' : ''} such as ${manifests[0]}`);
-    return signs;
-}
-// ---------------------------------------------------------------------------------------
-// tar (only to say what it is: the platform takes no tar)
-function refuseTar(listing, where, kind) {
-    if (listing.names.includes('toc.dat') && listing.names.some((n) => /^\d+\.dat(\.gz)?$/.test(n) || n === 'restore.sql')) {
-        throw new DumpError(`${where} is a pg_dump tar-format archive (\`pg_dump -Ft\`), which the platform does not take. ` +
-            'Make a custom-format dump instead (`pg_dump -Fc -f db.dump <database>`).');
-    }
-    if (listing.names.includes('dump.sql')) {
-        throw new DumpError(`${where} is ${kind} holding dump.sql; the platform takes zip archives, not tar. ` +
-            'Extract it and pass dump.sql, or repack it as a zip (`zip -r db.zip dump.sql filestore`).');
-    }
-    throw refuseArchiveWithoutDump(listing.names, where, kind);
-}
-function isTarHeader(b) {
-    if (b.length < 512)
-        return false;
-    if (b.toString('latin1', 257, 262) !== 'ustar')
-        return false;
-    return tarChecksumOk(b.subarray(0, 512));
-}
-function tarChecksumOk(h) {
-    const stored = parseInt(h.toString('latin1', 148, 156).replace(/\0.*$/s, '').trim(), 8);
-    let sum = 0;
-    for (let i = 0; i < 512; i++)
-        sum += i >= 148 && i < 156 ? 32 : h[i];
-    return stored === sum;
-}
-/**
- * Incremental tar reader that only collects member names. push() returns true once there
- * is enough to decide (the end, or an Odoo.sh sign) so callers can stop reading.
- */
-function tarLister() {
-    const names = [];
-    let pending = Buffer.alloc(0);
-    let skip = 0; // bytes of member data (and padding) still to pass
-    let meta;
-    let longName;
-    let done = false;
-    const MAX_NAMES = 100_000;
-    function header(h) {
-        if (h.every((x) => x === 0)) {
-            done = true;
-            return;
-        }
-        if (!tarChecksumOk(h)) {
-            done = true; // damaged: the names so far are all there is to say
-            return;
-        }
-        const type = String.fromCharCode(h[156] || 0x30);
-        const size = tarSize(h.subarray(124, 136));
-        const padded = Math.ceil(size / 512) * 512;
-        if (type === 'L' || type === 'x') {
-            meta = { type, need: size, padded, data: [] };
-            return;
-        }
-        let name = cString(h, 0, 100);
-        if (h.toString('latin1', 257, 262) === 'ustar') {
-            const prefix = cString(h, 345, 155);
-            if (prefix)
-                name = `${prefix}/${name}`;
-        }
-        if (longName !== undefined)
-            name = longName;
-        longName = undefined;
-        if (names.length < MAX_NAMES)
-            names.push(normaliseName(name));
-        skip = padded;
-    }
-    function push(chunk) {
-        let p = 0;
-        while (!done && p < chunk.length) {
-            if (meta) {
-                const take = Math.min(meta.padded, chunk.length - p);
-                meta.data.push(chunk.subarray(p, p + take));
-                meta.padded -= take;
-                p += take;
-                if (meta.padded === 0) {
-                    const data = Buffer.concat(meta.data).subarray(0, meta.need).toString('utf8');
-                    longName = meta.type === 'L' ? data.replace(/\0.*$/s, '') : (/(?:^|\n)\d+ path=([^\n]*)\n/.exec(data)?.[1] ?? longName);
-                    meta = undefined;
-                }
-                continue;
-            }
-            if (skip > 0) {
-                const take = Math.min(skip, chunk.length - p);
-                skip -= take;
-                p += take;
-                continue;
-            }
-            const take = Math.min(512 - pending.length, chunk.length - p);
-            pending = Buffer.concat([pending, chunk.subarray(p, p + take)]);
-            p += take;
-            if (pending.length === 512) {
-                const h = pending;
-                pending = Buffer.alloc(0);
-                header(h);
-                if (odooShBackupSigns(names.slice(-1)).length)
-                    done = true;
-            }
-        }
-        return done;
-    }
-    return { push, result: () => ({ names }) };
-}
-function tarSize(field) {
-    if (field[0] & 0x80) {
-        let v = 0;
-        for (let i = 1; i < field.length; i++)
-            v = v * 256 + field[i];
-        return v;
-    }
-    return parseInt(field.toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
-}
-function cString(b, start, len) {
-    const s = b.subarray(start, start + len);
-    const end = s.indexOf(0);
-    return s.subarray(0, end < 0 ? s.length : end).toString('utf8');
-}
-// ---------------------------------------------------------------------------------------
-// pg_dump archives: custom format files and the toc.dat of directory dumps
+
+;// CONCATENATED MODULE: ./src/formats/pg-archive.ts
+// pg_dump archives: custom-format files and the toc.dat of directory dumps, read as
+// pg_restore reads them (header, table of contents, data blocks), never held whole.
+
+
+
 const FORMAT_CUSTOM = 1;
 const FORMAT_TAR = 3;
 const FORMAT_DIRECTORY = 5;
@@ -74087,6 +75522,7 @@ const TOC_MAX = version(1, 16, 255);
 function version(maj, min, rev) {
     return (maj * 256 + min) * 256 + rev;
 }
+const MAX_KEPT_STRING = 64 * 1024;
 class Truncated extends Error {
 }
 class Corrupt extends Error {
@@ -74141,13 +75577,26 @@ class Cursor {
             throw new Corrupt('an integer is out of range');
         return b[0] ? -v : v;
     }
+    /** A string this reader keeps: bounded, so a forged length cannot make it allocate gigabytes. */
     async str() {
         const len = await this.int();
         if (len < 0)
             return null;
+        if (len > MAX_KEPT_STRING)
+            throw new Corrupt(`a ${len}-byte name at offset ${this.pos} (names here are short)`);
         if (len > this.size - this.pos)
             throw new Truncated(`a ${len}-byte string at offset ${this.pos} runs past the end`);
         return (await this.need(len)).toString('utf8');
+    }
+    /** A string this reader does not need (SQL definitions can be large): passed over unread. Null is false. */
+    async skipStr() {
+        const len = await this.int();
+        if (len < 0)
+            return false;
+        if (len > this.size - this.pos)
+            throw new Truncated(`a ${len}-byte string at offset ${this.pos} runs past the end`);
+        this.pos += len;
+        return true;
     }
     async offset() {
         const state = await this.byte();
@@ -74218,31 +75667,31 @@ async function readToc(c, h) {
             throw new Corrupt(`TOC entry ID ${dumpId} out of range`);
         await c.int(); // hadDumper
         if (v >= version(1, 8, 0))
-            await c.str(); // tableoid
-        await c.str(); // oid
-        await c.str(); // tag
-        const desc = (await c.str()) ?? '';
+            await c.skipStr(); // tableoid
+        await c.skipStr(); // oid
+        await c.skipStr(); // tag
+        await c.skipStr(); // desc
         if (v >= version(1, 11, 0))
             await c.int(); // section
-        await c.str(); // defn
-        await c.str(); // dropStmt
+        await c.skipStr(); // defn
+        await c.skipStr(); // dropStmt
         if (v >= version(1, 3, 0))
-            await c.str(); // copyStmt
+            await c.skipStr(); // copyStmt
         if (v >= version(1, 6, 0))
-            await c.str(); // namespace
+            await c.skipStr(); // namespace
         if (v >= version(1, 10, 0))
-            await c.str(); // tablespace
+            await c.skipStr(); // tablespace
         if (v >= version(1, 14, 0))
-            await c.str(); // tableam
+            await c.skipStr(); // tableam
         if (v >= version(1, 16, 0))
             await c.int(); // relkind
-        await c.str(); // owner
+        await c.skipStr(); // owner
         if (v >= version(1, 9, 0))
-            await c.str(); // "with oids"
+            await c.skipStr(); // "with oids"
         if (v >= version(1, 5, 0))
-            while ((await c.str()) !== null)
+            while (await c.skipStr())
                 ; // dependencies, NULL-terminated
-        const item = { dumpId, desc };
+        const item = { dumpId };
         if (h.format === FORMAT_CUSTOM) {
             const off = await c.offset();
             item.dataState = off.state;
@@ -74291,7 +75740,7 @@ async function skipChunks(c) {
     }
 }
 async function readArchive(path, walkData) {
-    const fh = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.open)(path, 'r');
+    const fh = await (0,promises_.open)(path, 'r');
     try {
         const c = new Cursor(fh, (await fh.stat()).size);
         const header = await readArchiveHeader(c);
@@ -74311,7 +75760,7 @@ function archiveDetail(label, a) {
     if (h.serverVersion)
         parts.push(`PostgreSQL ${h.serverVersion}`);
     if (h.pgDumpVersion)
-        parts.push(`pg_dump ${firstWord(h.pgDumpVersion)}`);
+        parts.push(`pg_dump ${(0,io/* firstWord */.Nk)(h.pgDumpVersion)}`);
     if (a.items)
         parts.push(`${a.items.length} TOC entries`);
     else
@@ -74320,6 +75769,22 @@ function archiveDetail(label, a) {
         parts.push(`${h.compression}-compressed data`);
     return parts.join(', ');
 }
+function archiveError(err, where, what) {
+    if (err instanceof Truncated) {
+        return new DumpError(`${where} is a truncated ${what}: ${err.message}. The dump or its copy was interrupted: make or copy it again.`);
+    }
+    if (err instanceof Corrupt)
+        return new DumpError(`${where} is a damaged ${what}: ${err.message}. Make or copy the dump again.`);
+    return new DumpError(`${where} cannot be read (${(0,io/* errCode */.tm)(err)}). Check the file and its permissions.`);
+}
+const V1_SINGLE_FILE = 'The v1 API takes a single file: make one with `pg_dump -Fc -f db.dump <database>` ' +
+    '(or turn this directory into plain SQL with `pg_restore -f db.sql <directory>`), or set `api: rpc`, which uploads directory dumps.';
+
+;// CONCATENATED MODULE: ./src/formats/custom.ts
+// A pg_dump custom-format file: read to its last data block, so a cut file cannot pass.
+
+
+
 async function inspectCustom(path, size, where, opts) {
     let report;
     try {
@@ -74339,26 +75804,26 @@ async function inspectCustom(path, size, where, opts) {
         format: 'custom',
         uploadExt: '.dump',
         hasFilestore: false,
-        detail: `${archiveDetail('pg_dump custom format', report)}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatBytes */ .z3)(size)}`,
+        detail: `${archiveDetail('pg_dump custom format', report)}, ${(0,progress/* formatBytes */.z3)(size)}`,
         serverVersion: report.header.serverVersion,
         pgDumpVersion: report.header.pgDumpVersion,
     };
 }
-function archiveError(err, where, what) {
-    if (err instanceof Truncated) {
-        return new DumpError(`${where} is a truncated ${what}: ${err.message}. The dump or its copy was interrupted: make or copy it again.`);
-    }
-    if (err instanceof Corrupt)
-        return new DumpError(`${where} is a damaged ${what}: ${err.message}. Make or copy the dump again.`);
-    return new DumpError(`${where} cannot be read (${errCode(err)}). Check the file and its permissions.`);
-}
-const V1_SINGLE_FILE = 'The v1 API takes a single file: make one with `pg_dump -Fc -f db.dump <database>` ' +
-    '(or turn this directory into plain SQL with `pg_restore -f db.sql <directory>`), or set `api: rpc`, which uploads directory dumps.';
-// ---------------------------------------------------------------------------------------
-// Directories
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+;// CONCATENATED MODULE: ./src/formats/directory.ts
+// A pg_dump directory-format dump: its toc.dat, and the data files it names.
+
+
+
+
+
+
+
 async function inspectDirectory(path, where, opts) {
-    const names = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir)(path).catch((err) => {
-        throw new DumpError(`${where} is a folder that cannot be listed (${errCode(err)}). Check its permissions.`);
+    const names = await (0,promises_.readdir)(path).catch((err) => {
+        throw new DumpError(`${where} is a folder that cannot be listed (${(0,io/* errCode */.tm)(err)}). Check its permissions.`);
     });
     if (!names.includes('toc.dat')) {
         if (names.includes('dump.sql')) {
@@ -74371,8 +75836,10 @@ async function inspectDirectory(path, where, opts) {
         }
         throw new DumpError(`${where} is a folder without toc.dat, so not a pg_dump directory-format dump. Pass the dump file, or the folder \`pg_dump -Fd\` wrote.`);
     }
-    const toc = (0,node_path__WEBPACK_IMPORTED_MODULE_2__.join)(path, 'toc.dat');
-    const tocHead = await readHead(toc, 5).catch(() => Buffer.alloc(0));
+    const toc = (0,external_node_path_.join)(path, 'toc.dat');
+    const tocHead = await (0,io/* readHead */.zy)(toc, 5).catch((err) => {
+        throw new DumpError(`${where} has a toc.dat that cannot be read (${(0,io/* errCode */.tm)(err)}). Make or copy the directory dump again.`);
+    });
     if (tocHead.toString('latin1') !== 'PGDMP') {
         throw new DumpError(`${where} has a toc.dat that is not a pg_dump table of contents (no PGDMP header). Make the directory dump again with \`pg_dump -Fd\`.`);
     }
@@ -74397,14 +75864,21 @@ async function inspectDirectory(path, where, opts) {
         throw new DumpError(`${where} is an incomplete pg_dump directory dump: ${missing.length} data file(s) named in toc.dat are missing (e.g. ${missing[0]}). ` +
             'The dump or its copy was interrupted: make or copy it again.');
     }
-    const size = await pathSize(path);
+    let size;
+    try {
+        size = await pathSize(path);
+    }
+    catch (err) {
+        const bad = (0,external_node_path_.relative)(path, err.path ?? path) || '.';
+        throw new DumpError(`${where} holds "${bad}", which cannot be read (${(0,io/* errCode */.tm)(err)}). A directory dump holds plain files: copy the dump again without links.`);
+    }
     return {
         path,
         format: 'directory',
         size,
         uploadExt: '.dump/',
         hasFilestore: false,
-        detail: `${archiveDetail('pg_dump directory format', report)}, ${names.length} files, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_6__/* .formatBytes */ .z3)(size)}`,
+        detail: `${archiveDetail('pg_dump directory format', report)}, ${names.length} files, ${(0,progress/* formatBytes */.z3)(size)}`,
         serverVersion: report.header.serverVersion,
         pgDumpVersion: report.header.pgDumpVersion,
     };
@@ -74412,28 +75886,141 @@ async function inspectDirectory(path, where, opts) {
 /** Names two levels deep: enough to see addon folders and .git without walking a whole tree. */
 async function shallowListing(dir) {
     const out = [];
-    for (const e of await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir)(dir, { withFileTypes: true })) {
+    for (const e of await (0,promises_.readdir)(dir, { withFileTypes: true })) {
         out.push(e.isDirectory() ? `${e.name}/` : e.name);
         if (e.isDirectory()) {
-            const sub = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir)((0,node_path__WEBPACK_IMPORTED_MODULE_2__.join)(dir, e.name)).catch(() => []);
+            const sub = await (0,promises_.readdir)((0,external_node_path_.join)(dir, e.name)).catch(() => []);
             for (const s of sub.slice(0, 500))
                 out.push(`${e.name}/${s}`);
         }
     }
     return out;
 }
-/** Bytes of a file, or of every file under a folder. */
+/**
+ * Bytes of a file, or of every file under a folder. Links to files count; links to folders are
+ * not followed, so a link loop cannot send the walk round forever (a looping link throws ELOOP).
+ */
 async function pathSize(p) {
-    const st = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.stat)(p);
+    const st = await (0,promises_.stat)(p);
     if (!st.isDirectory())
         return st.size;
     let total = 0;
-    for (const e of await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.readdir)(p, { withFileTypes: true }))
-        total += await pathSize((0,node_path__WEBPACK_IMPORTED_MODULE_2__.join)(p, e.name));
+    for (const e of await (0,promises_.readdir)(p, { withFileTypes: true })) {
+        const child = (0,external_node_path_.join)(p, e.name);
+        if (!e.isSymbolicLink())
+            total += await pathSize(child);
+        else {
+            const target = await (0,promises_.stat)(child);
+            if (!target.isDirectory())
+                total += target.size;
+        }
+    }
     return total;
 }
-// ---------------------------------------------------------------------------------------
-// Small I/O helpers
+
+;// CONCATENATED MODULE: ./src/formats/inspect.ts
+// Decides what a dump is from its bytes (never its name) and refuses what the Upgrade
+// Platform would reject hours later: empty, truncated or damaged files, Odoo.sh backups,
+// archives it does not take. Every check streams with bounded memory, so a 50 GiB dump
+// costs one sequential read and no more RAM than a small file.
+// One file per format in this folder; this entry only dispatches on the first bytes.
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+async function inspectDump(path, opts) {
+    const where = `${opts.input}: ${path}`;
+    try {
+        return await inspect(path, where, opts);
+    }
+    catch (err) {
+        if (err instanceof DumpError)
+            throw err;
+        // Each reader names what it found; this only catches what none of them foresaw.
+        throw new DumpError(`${where} could not be inspected (${err?.name ?? 'Error'}: ${err?.message ?? err}). Check the file, or report it with how the dump was made.`);
+    }
+}
+async function inspect(path, where, opts) {
+    let st;
+    try {
+        st = await (0,promises_.stat)(path);
+    }
+    catch (err) {
+        throw new DumpError(`${where} cannot be read (${(0,io/* errCode */.tm)(err)}). Check the path and that the step that makes the dump ran before this one.`);
+    }
+    if (st.isDirectory())
+        return inspectDirectory(path, where, opts);
+    if (!st.isFile())
+        throw new DumpError(`${where} is neither a file nor a folder. Pass the dump file itself.`);
+    if (st.size === 0)
+        throw new DumpError(`${where} is empty (0 bytes): the dump was not written, or its copy failed. Make the dump again.`);
+    let head;
+    try {
+        head = await (0,io/* readHead */.zy)(path, io/* HEAD_BYTES */.Lq);
+    }
+    catch (err) {
+        throw new DumpError(`${where} cannot be read (${(0,io/* errCode */.tm)(err)}). Check the file's permissions.`);
+    }
+    const base = { path, size: st.size };
+    switch (sniff(head)) {
+        case 'pgdmp':
+            return { ...base, ...(await inspectCustom(path, st.size, where, opts)) };
+        case 'gzip':
+            return { ...base, ...(await inspectGzip(path, st.size, where)) };
+        case 'zip':
+            return { ...base, ...(await inspectZip(path, where)) };
+        case 'tar':
+            return refuseTar((await scanDecompressed((sink) => (0,external_node_stream_promises_.pipeline)((0,external_node_fs_.createReadStream)(path), sink))).tar, where, 'a tar archive');
+        case 'other-compression':
+            throw new DumpError(`${where} is compressed with ${compressionName(head)}, which the platform does not take. ` +
+                `Recompress it as gzip (e.g. \`${decompressCommand(head)} | gzip > dump.sql.gz\`) or pass the uncompressed .sql.`);
+        default: {
+            const text = describeText(head.subarray(0, io/* SNIFF_BYTES */.dD));
+            if (!text.sql)
+                throw new DumpError(`${where} ${text.found}. ${TAKES}`);
+            const tail = await (0,io/* readTail */.Zr)(path, st.size, io/* TAIL_BYTES */.dd);
+            const sql = sqlVerdict(head, tail, where, 'the file');
+            return { ...base, format: 'sql', uploadExt: '.sql', hasFilestore: false, detail: `plain SQL${sql.detail}, ${(0,progress/* formatBytes */.z3)(st.size)}`, ...sql.versions };
+        }
+    }
+}
+
+
+/***/ }),
+
+/***/ 93842:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Lq: () => (/* binding */ HEAD_BYTES),
+/* harmony export */   Nk: () => (/* binding */ firstWord),
+/* harmony export */   Zr: () => (/* binding */ readTail),
+/* harmony export */   dD: () => (/* binding */ SNIFF_BYTES),
+/* harmony export */   dd: () => (/* binding */ TAIL_BYTES),
+/* harmony export */   tm: () => (/* binding */ errCode),
+/* harmony export */   zy: () => (/* binding */ readHead)
+/* harmony export */ });
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+// Small reads at either end of a file, and errno codes in words.
+
+const HEAD_BYTES = 4096;
+const SNIFF_BYTES = 1024; // "the first KiB" decides whether text is SQL
+const TAIL_BYTES = 4096;
 async function readHead(path, n) {
     const fh = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.open)(path, 'r');
     try {
@@ -74466,596 +76053,625 @@ function errCode(err) {
         return 'no such file or folder';
     if (code === 'EACCES' || code === 'EPERM')
         return 'permission denied';
+    if (code === 'ELOOP')
+        return 'a loop of symbolic links';
+    if (code === 'ENOTDIR')
+        return 'a path through something that is not a folder';
     return code ?? err?.message ?? String(err);
 }
 
 
 /***/ }),
 
-/***/ 76803:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   CB: () => (/* binding */ readBounded),
-/* harmony export */   F9: () => (/* binding */ HttpStatusError),
-/* harmony export */   IY: () => (/* binding */ proxied),
-/* harmony export */   UA: () => (/* binding */ snippet),
-/* harmony export */   X_: () => (/* binding */ callJson),
-/* harmony export */   ac: () => (/* binding */ BadAnswerError),
-/* harmony export */   mu: () => (/* binding */ parseRetryAfter),
-/* harmony export */   oh: () => (/* binding */ dispatcher),
-/* harmony export */   uB: () => (/* binding */ closeDispatcher)
-/* harmony export */ });
-/* unused harmony export MAX_JSON_BYTES */
-/* harmony import */ var undici__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(46752);
-// The one place that speaks HTTP: a shared dispatcher (proxy-aware through the usual
-// HTTPS_PROXY / NO_PROXY variables), JSON answers read with a size bound, and errors that
-// carry the status and Retry-After so callers can decide what is safe to retry.
-
-const MAX_JSON_BYTES = 4 * 1024 * 1024;
-/** True when the environment names a proxy (then every request goes through undici's proxy agent). */
-function proxied() {
-    return ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((v) => process.env[v]);
-}
-let shared;
-function dispatcher() {
-    if (!shared) {
-        const options = { connect: { timeout: 30_000 }, headersTimeout: 120_000, bodyTimeout: 300_000, keepAliveTimeout: 10_000 };
-        shared = proxied() ? new undici__WEBPACK_IMPORTED_MODULE_0__/* .EnvHttpProxyAgent */ .J2(options) : new undici__WEBPACK_IMPORTED_MODULE_0__/* .Agent */ .g6(options);
-    }
-    return shared;
-}
-async function closeDispatcher() {
-    const d = shared;
-    shared = undefined;
-    await d?.close().catch(() => undefined);
-}
-class HttpStatusError extends Error {
-    status;
-    retryAfterMs;
-    bodySnippet;
-    constructor(what, status, retryAfterMs, bodySnippet) {
-        super(`${what}: HTTP ${status}${bodySnippet ? ` (${bodySnippet})` : ''}`);
-        this.name = 'HttpStatusError';
-        this.status = status;
-        this.retryAfterMs = retryAfterMs;
-        this.bodySnippet = bodySnippet;
-    }
-}
-/** An answer that is not the JSON the protocol promises (HTML error page, truncated, too large). */
-class BadAnswerError extends Error {
-    name = 'BadAnswerError';
-}
-/** Retry-After as milliseconds: delta-seconds or an HTTP date; bounded to one hour. */
-function parseRetryAfter(value, now = Date.now()) {
-    const v = Array.isArray(value) ? value[0] : value;
-    if (!v)
-        return undefined;
-    let ms;
-    if (/^\s*\d+\s*$/.test(v))
-        ms = Number(v) * 1000;
-    else {
-        const t = Date.parse(v);
-        if (Number.isNaN(t))
-            return undefined;
-        ms = t - now;
-    }
-    return Math.min(Math.max(ms, 0), 3_600_000);
-}
-/** Reads a body up to `max` bytes; more is an error (a hostile or broken server can't exhaust memory). */
-async function readBounded(body, max) {
-    const chunks = [];
-    let size = 0;
-    for await (const chunk of body) {
-        size += chunk.length;
-        if (size > max) {
-            body.destroy?.();
-            throw new BadAnswerError(`answer larger than ${Math.round(max / 1024)} KiB`);
-        }
-        chunks.push(Buffer.from(chunk));
-    }
-    return Buffer.concat(chunks);
-}
-function snippet(text, max = 160) {
-    return text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, max);
-}
-async function callJson(call) {
-    const headers = { accept: 'application/json', 'user-agent': 'odoo-upgrade-action', ...call.headers };
-    let body;
-    if (call.form) {
-        headers['content-type'] = 'application/x-www-form-urlencoded';
-        body = new URLSearchParams(call.form).toString();
-    }
-    else if (call.json !== undefined) {
-        headers['content-type'] = 'application/json';
-        body = JSON.stringify(call.json);
-    }
-    const res = await (0,undici__WEBPACK_IMPORTED_MODULE_0__/* .request */ .Em)(call.url, {
-        method: call.method ?? (body === undefined ? 'GET' : 'POST'),
-        headers,
-        body,
-        signal: call.signal,
-        dispatcher: dispatcher(),
-    });
-    const raw = await readBounded(res.body, MAX_JSON_BYTES);
-    const text = raw.toString('utf8');
-    let parsed;
-    let parseError = false;
-    try {
-        parsed = JSON.parse(text);
-    }
-    catch {
-        parseError = true;
-    }
-    const ok = res.statusCode >= 200 && res.statusCode < 300;
-    if (!ok && (parseError || !call.acceptAnyStatusWithJson)) {
-        throw new HttpStatusError(call.what, res.statusCode, parseRetryAfter(res.headers['retry-after']), snippet(text));
-    }
-    if (parseError || parsed === null || typeof parsed !== 'object') {
-        throw new BadAnswerError(`${call.what}: the platform answered something that is not a JSON object (${snippet(text) || 'empty body'})`);
-    }
-    return { status: res.statusCode, body: parsed };
-}
-
-
-/***/ }),
-
-/***/ 79407:
-/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
-
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _shim_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(52710);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(79857);
-// Entry point. The first import sets __dirname/__filename: ssh2 reads them at load time
-// and they do not exist in an ESM bundle.
-
-
-await (0,_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
-
-__webpack_async_result__();
-} catch(e) { __webpack_async_result__(e); } }, 1);
-
-/***/ }),
-
-/***/ 79857:
+/***/ 57700:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  e: () => (/* binding */ run)
+  eI: () => (/* binding */ DEFLATE),
+  SD: () => (/* binding */ STORED),
+  PA: () => (/* reexport */ ZipFormatError),
+  oV: () => (/* binding */ listZip),
+  Lo: () => (/* reexport */ methodName),
+  QH: () => (/* binding */ openZip),
+  qs: () => (/* binding */ openZipEntry),
+  zi: () => (/* binding */ verifier)
 });
 
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(76760);
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(51455);
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 12 modules
-var core = __nccwpck_require__(3894);
-;// CONCATENATED MODULE: ./src/inputs.ts
-// All inputs → one typed, validated Config. Pure: reads through an injected getter so tests
-// need no environment. Every problem names its input and what is allowed, and all problems
-// are reported at once, before anything reaches the platform.
+// EXTERNAL MODULE: ./node_modules/yauzl/index.js
+var yauzl = __nccwpck_require__(20663);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(57075);
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(38522);
+;// CONCATENATED MODULE: ./src/formats/crc-check.ts
+// Passes a stream's bytes through unchanged and fails it at its end when their CRC-32 is not
+// the expected one; errors of the source are passed on through `wrap`.
 
-const DEFAULT_ARTIFACT_NAME = 'odoo-upgraded-{stem}-{target}';
-const TARGET_PATTERN = /^(saas~)?\d{1,2}\.\d+$/;
-class InputError extends Error {
-    problems;
-    constructor(problems) {
-        super(problems.length === 1 ? problems[0] : `${problems.length} inputs are wrong:\n- ${problems.join('\n- ')}`);
-        this.name = 'InputError';
-        this.problems = problems;
-    }
-}
-function envInputGetter(env = process.env) {
-    return (name) => env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`];
-}
-const BOOLEAN_TRUE = ['true', 'True', 'TRUE'];
-const BOOLEAN_FALSE = ['false', 'False', 'FALSE'];
-function parseSize(text) {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?\s*$/.exec(text);
-    if (!m)
-        return undefined;
-    const unit = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 }[m[2] ?? 'B'] ?? 1;
-    const value = Math.round(Number(m[1]) * unit);
-    return Number.isSafeInteger(value) ? value : undefined;
-}
-function isLoopbackHost(host) {
-    return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-function readConfig(get, env = {}) {
-    const problems = [];
-    const str = (name, fallback = '') => {
-        const v = get(name);
-        return v === undefined ? fallback : v.trim();
-    };
-    const bool = (name, fallback) => {
-        const v = str(name);
-        if (v === '')
-            return fallback;
-        if (BOOLEAN_TRUE.includes(v))
-            return true;
-        if (BOOLEAN_FALSE.includes(v))
-            return false;
-        problems.push(`Input \`${name}\` must be \`true\` or \`false\`, got "${v}".`);
-        return fallback;
-    };
-    const oneOf = (name, allowed, fallback) => {
-        const v = str(name);
-        if (v === '')
-            return fallback;
-        if (allowed.includes(v))
-            return v;
-        problems.push(`Input \`${name}\` must be one of ${allowed.map((a) => `\`${a}\``).join(', ')}, got "${v}".`);
-        return fallback;
-    };
-    const wholeNumber = (name, fallback, min, max = Number.MAX_SAFE_INTEGER) => {
-        const v = str(name);
-        if (v === '')
-            return fallback;
-        if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-            const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
-            problems.push(`Input \`${name}\` must be a whole number ${range}, got "${v}".`);
-            return fallback;
-        }
-        return Number(v);
-    };
-    const requestId = str('request-id');
-    const requestKey = str('request-key');
-    let resume;
-    if (requestId || requestKey) {
-        if (!requestId)
-            problems.push('Input `request-key` was given without `request-id`: resuming needs both.');
-        else if (!requestKey)
-            problems.push('Input `request-id` was given without `request-key` (the request\'s private key): resuming needs both.');
-        else if (!/^[A-Za-z0-9_-]{1,64}$/.test(requestId))
-            problems.push(`Input \`request-id\` must be the platform's request id (letters, digits, - and _), got "${requestId}".`);
-        else
-            resume = { id: requestId, key: requestKey };
-    }
-    const api = oneOf('api', ['auto', 'v1', 'rpc'], 'auto');
-    const contract = str('contract');
-    const email = str('email');
-    const target = str('target');
-    const aim = oneOf('aim', ['test', 'production'], 'test');
-    if (!resume) {
-        if (!contract)
-            problems.push('Input `contract` is required (your Odoo Enterprise contract reference), unless you resume with `request-id` and `request-key`.');
-        if (!target)
-            problems.push('Input `target` is required (the Odoo version to reach, e.g. `18.0` or `saas~18.2`), unless you resume.');
-        if (!email && api !== 'rpc')
-            problems.push('Input `email` is required for the v1 API (`api: v1` or `auto`): the address the platform writes to.');
-    }
-    if (target && !TARGET_PATTERN.test(target)) {
-        problems.push(`Input \`target\` must look like an Odoo version (\`18.0\`, \`17.0\`, \`saas~18.2\`), got "${target}".`);
-    }
-    if (email && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email))
-        problems.push(`Input \`email\` must be an e-mail address, got "${email}".`);
-    const timezone = str('timezone');
-    if (timezone && !/^[A-Za-z0-9_+\-/]{1,64}$/.test(timezone))
-        problems.push(`Input \`timezone\` must be a timezone name such as \`Europe/Brussels\`, got "${timezone}".`);
-    const envVars = [];
-    for (const line of str('env-vars').split(/\r?\n/)) {
-        const t = line.trim();
-        if (!t || t.startsWith('#'))
-            continue;
-        if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(t))
-            problems.push(`Input \`env-vars\` takes lines of \`NAME=value\`; this line is not: "${t.slice(0, 40)}".`);
-        else
-            envVars.push(t);
-    }
-    // Where the dump comes from: exactly one, or none when resuming.
-    const sources = [];
-    const dump = str('dump');
-    const dumpArtifact = str('dump-artifact');
-    const dumpUrl = str('dump-url');
-    const dumpDatabase = str('dump-database');
-    if (dump)
-        sources.push({ kind: 'path', path: dump });
-    if (dumpArtifact) {
-        const runIdText = str('dump-artifact-run-id');
-        const repository = str('dump-artifact-repository');
-        let runId;
-        if (runIdText) {
-            if (/^\d+$/.test(runIdText))
-                runId = Number(runIdText);
-            else
-                problems.push(`Input \`dump-artifact-run-id\` must be a workflow run id (digits), got "${runIdText}".`);
-        }
-        if (repository && !/^[\w.-]+\/[\w.-]+$/.test(repository))
-            problems.push(`Input \`dump-artifact-repository\` must be \`owner/name\`, got "${repository}".`);
-        if (repository && !runId)
-            problems.push('Input `dump-artifact-repository` needs `dump-artifact-run-id` (the run that made the artifact).');
-        sources.push({ kind: 'artifact', name: dumpArtifact, runId, repository: repository || undefined });
-    }
-    else if (str('dump-artifact-run-id') || str('dump-artifact-repository')) {
-        problems.push('Inputs `dump-artifact-run-id` and `dump-artifact-repository` only apply with `dump-artifact`.');
-    }
-    if (dumpUrl) {
-        const why = urlProblem(dumpUrl, false);
-        if (why)
-            problems.push(`Input \`dump-url\` ${why}`);
-        sources.push({ kind: 'url', url: dumpUrl, headers: str('dump-url-headers') });
-    }
-    else if (str('dump-url-headers')) {
-        problems.push('Input `dump-url-headers` only applies with `dump-url`.');
-    }
-    if (dumpDatabase) {
-        if (!/^(postgres(ql)?:\/\/|[a-z]+=)/i.test(dumpDatabase)) {
-            problems.push('Input `dump-database` must be a PostgreSQL connection string (`postgresql://user:password@host:5432/db` or `host=... dbname=...`).');
-        }
-        sources.push({ kind: 'database', connection: dumpDatabase });
-    }
-    if (sources.length > 1) {
-        problems.push(`Give exactly one of \`dump\`, \`dump-artifact\`, \`dump-url\`, \`dump-database\`; got ${sources.map((s) => sourceInputName(s)).join(' and ')}.`);
-    }
-    else if (sources.length === 0 && !resume) {
-        problems.push('No dump given: set one of `dump` (a path), `dump-artifact`, `dump-url` or `dump-database`, or resume with `request-id` and `request-key`.');
-    }
-    const filename = str('filename');
-    if (filename && (/[/\\\0]/.test(filename) || filename === '.' || filename === '..' || filename.length > 200)) {
-        problems.push(`Input \`filename\` must be a plain file name without path separators, got "${filename}".`);
-    }
-    const platformUrl = str('platform-url', 'https://upgrade.odoo.com').replace(/\/+$/, '') || 'https://upgrade.odoo.com';
-    const platformWhy = urlProblem(platformUrl, true);
-    if (platformWhy)
-        problems.push(`Input \`platform-url\` ${platformWhy}`);
-    const uploadMethod = oneOf('upload-method', ['auto', 'https', 'sftp'], 'auto');
-    const thresholdText = str('sftp-threshold', '512MiB') || '512MiB';
-    let sftpThreshold = parseSize(thresholdText);
-    if (sftpThreshold === undefined) {
-        problems.push(`Input \`sftp-threshold\` must be a size such as \`512MiB\` (units B, KiB, MiB, GiB, TiB), got "${thresholdText}".`);
-        sftpThreshold = 512 * 1024 ** 2;
-    }
-    const downloadVia = oneOf('download-via', ['https', 'sftp'], 'https');
-    const sshPrivateKey = get('ssh-private-key')?.trim() ?? '';
-    if (sshPrivateKey && !/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(sshPrivateKey)) {
-        problems.push('Input `ssh-private-key` must be a private key in OpenSSH or PEM format (text starting with `-----BEGIN ... PRIVATE KEY-----`).');
-    }
-    const wait = bool('wait', true);
-    const pollIntervalSeconds = wholeNumber('poll-interval', 30, 1, 3600);
-    const timeoutMinutes = wholeNumber('timeout-minutes', 330, 1, 60 * 24 * 30);
-    const download = oneOf('download', ['archive', 'sql', 'none'], 'archive');
-    const runnerTemp = env.RUNNER_TEMP || external_node_path_default().join(env.TMPDIR || '/tmp', 'runner');
-    const outputDir = external_node_path_default().resolve(env.GITHUB_WORKSPACE || '.', str('output-dir') || external_node_path_default().join(runnerTemp, 'odoo-upgrade'));
-    const artifactRaw = get('artifact-name');
-    const artifactName = artifactRaw === undefined ? DEFAULT_ARTIFACT_NAME : artifactRaw.trim();
-    if (artifactName && /[":<>|*?\r\n\\/]/.test(artifactName.replace(/\{(stem|target)\}/g, ''))) {
-        problems.push(`Input \`artifact-name\` must not contain any of " : < > | * ? \\ / or line breaks, got "${artifactName}".`);
-    }
-    const retentionText = str('artifact-retention-days');
-    const artifactRetentionDays = retentionText ? wholeNumber('artifact-retention-days', 0, 1, 90) : undefined;
-    const summary = bool('summary', true);
-    const prComment = bool('pr-comment', false);
-    const wipe = bool('wipe', false);
-    if (wipe && api === 'v1')
-        problems.push('Input `wipe` only works with the rpc protocol (`api: rpc` or `auto`); the v1 API has no wipe.');
-    const requireText = str('require-recent-test');
-    const requireRecentTest = requireText ? wholeNumber('require-recent-test', 0, 1, 365) : undefined;
-    if (download === 'sql' && api === 'rpc')
-        problems.push('Input `download: sql` needs the v1 API; the rpc protocol returns a dump directory (use `archive`).');
-    if (problems.length)
-        throw new InputError(problems);
-    return {
-        contract,
-        email,
-        target,
-        aim,
-        timezone,
-        envVars,
-        source: sources[0],
-        filename,
-        api,
-        platformUrl,
-        uploadMethod,
-        sftpThreshold,
-        downloadVia,
-        sshPrivateKey,
-        resume,
-        wait,
-        pollIntervalSeconds,
-        timeoutMinutes,
-        download,
-        outputDir,
-        artifactName,
-        artifactRetentionDays,
-        summary,
-        prComment,
-        githubToken: str('github-token'),
-        wipe,
-        requireRecentTest,
-        restoreDatabase: str('restore-database'),
-        filestoreDir: str('filestore-dir'),
-    };
-}
-function sourceInputName(s) {
-    return { path: '`dump`', artifact: '`dump-artifact`', url: '`dump-url`', database: '`dump-database`' }[s.kind];
-}
-/** Why a URL is refused (a sentence fragment), or undefined when it is fine. */
-function urlProblem(raw, isPlatform) {
-    let u;
-    try {
-        u = new URL(raw);
-    }
-    catch {
-        return `must be an absolute URL such as \`https://upgrade.odoo.com\`, got "${raw.slice(0, 80)}".`;
-    }
-    if (u.username || u.password)
-        return 'must not carry credentials (user:password@); pass secrets through their own inputs.';
-    const loopback = isLoopbackHost(u.hostname);
-    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
-        return `must use https:// (http:// is only allowed on a loopback address), got "${u.protocol}//${u.host}".`;
-    }
-    if (isPlatform && (u.search || u.hash))
-        return 'must be a base URL without query string or fragment.';
-    if (isPlatform && u.pathname !== '/' && u.pathname !== '')
-        return `must be a base URL (scheme and host), got path "${u.pathname}".`;
-    return undefined;
-}
-/** The artifact name for a run: the template with {stem} and {target} filled in and made safe. */
-function artifactNameFor(template, filename, target) {
-    const stem = filename.replace(/(\.sql\.gz|\.tar\.gz|\.[A-Za-z0-9]+)$/, '') || 'database';
-    return template.replace(/\{stem\}/g, stem).replace(/\{target\}/g, target).replace(/[":<>|*?\r\n\\/~]/g, '-');
-}
 
-// EXTERNAL MODULE: ./src/secrets.ts
-var secrets = __nccwpck_require__(27194);
-;// CONCATENATED MODULE: ./src/source/index.ts
-async function resolveSource(spec, ctx) {
-    switch (spec.kind) {
-        case 'path': {
-            const { fromPath } = await __nccwpck_require__.e(/* import() */ 54).then(__nccwpck_require__.bind(__nccwpck_require__, 59054));
-            return fromPath(spec.path);
-        }
-        case 'url': {
-            const { fromUrl } = await __nccwpck_require__.e(/* import() */ 64).then(__nccwpck_require__.bind(__nccwpck_require__, 61064));
-            return fromUrl({ url: spec.url, headers: spec.headers, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal });
-        }
-        case 'database': {
-            const { fromDatabase } = await Promise.resolve(/* import() */).then(__nccwpck_require__.bind(__nccwpck_require__, 1156));
-            return fromDatabase({
-                connection: spec.connection,
-                format: ctx.api === 'rpc' ? 'directory' : 'custom',
-                workDir: ctx.workDir,
-                log: ctx.log,
-                signal: ctx.signal,
-            });
-        }
-        case 'artifact': {
-            const { fromArtifact } = await __nccwpck_require__.e(/* import() */ 707).then(__nccwpck_require__.bind(__nccwpck_require__, 53707));
-            return fromArtifact({ ...spec, token: ctx.githubToken, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal });
-        }
-    }
-}
-
-// EXTERNAL MODULE: ./src/dump.ts
-var src_dump = __nccwpck_require__(87337);
-// EXTERNAL MODULE: ./src/platform/v1.ts
-var v1 = __nccwpck_require__(47086);
-;// CONCATENATED MODULE: ./src/platform/index.ts
-
-async function createPlatform(api, cfg, secrets) {
-    if (api === 'v1') {
-        return new v1/* V1Platform */.tX({
-            baseUrl: cfg.platformUrl,
-            secrets,
-            download: cfg.download,
-            uploadMethod: cfg.uploadMethod,
-            sftpThreshold: cfg.sftpThreshold,
-            downloadVia: cfg.downloadVia,
-            sshPrivateKey: cfg.sshPrivateKey,
-            retryBaseMs: retryBaseFromEnv(),
-            callTimeoutMs: callTimeoutFromEnv(),
-        });
-    }
-    const { RpcPlatform } = await Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(42)]).then(__nccwpck_require__.bind(__nccwpck_require__, 90042));
-    return new RpcPlatform({
-        serverUrl: cfg.platformUrl,
-        secrets,
-        download: cfg.download !== 'none',
-        sshPrivateKey: cfg.sshPrivateKey,
-        envVars: cfg.envVars,
-        contract: cfg.contract,
-        retryBaseMs: retryBaseFromEnv(),
-        callTimeoutMs: callTimeoutFromEnv(),
+/** The check as a pipeline stage: bytes pass through unchanged; at the end, a wrong CRC-32 fails it. */
+function crc32Transform(expected, mismatch) {
+    let crc = 0;
+    return new external_node_stream_.Transform({
+        transform(chunk, _enc, cb) {
+            crc = (0,external_node_zlib_.crc32)(chunk, crc);
+            cb(null, chunk);
+        },
+        flush(cb) {
+            cb(crc >>> 0 === expected >>> 0 ? null : mismatch());
+        },
     });
 }
-/** Tests shorten retry waits with ODOO_UPGRADE_RETRY_BASE_MS; users never need it. */
-function retryBaseFromEnv() {
-    const v = Number(process.env.ODOO_UPGRADE_RETRY_BASE_MS);
-    return Number.isFinite(v) && v > 0 ? v : undefined;
-}
-/** Tests shorten the bound on one API call with ODOO_UPGRADE_CALL_TIMEOUT_MS (default 60 s). */
-function callTimeoutFromEnv() {
-    const v = Number(process.env.ODOO_UPGRADE_CALL_TIMEOUT_MS);
-    return Number.isFinite(v) && v > 0 ? v : undefined;
+function checkCrc32(source, expected, wrap, mismatch) {
+    const check = crc32Transform(expected, mismatch);
+    source.on('error', (err) => check.destroy(wrap(err)));
+    check.on('close', () => source.destroy()); // a reader that stops early frees the file
+    return source.pipe(check);
 }
 
-// EXTERNAL MODULE: ./src/platform/types.ts
-var types = __nccwpck_require__(99674);
-// EXTERNAL MODULE: external "node:timers/promises"
-var external_node_timers_promises_ = __nccwpck_require__(58500);
-;// CONCATENATED MODULE: ./src/poll.ts
-// Waiting for the platform: status polls that start at poll-interval, back off while
-// nothing changes, and stay close enough to notice the end in time (within 60 s or 10%
-// of the wait so far, whichever is larger). Retry-After is honoured. Pure schedule first.
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(73024);
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(57975);
+;// CONCATENATED MODULE: ./src/formats/file-reader.ts
+// The file under yauzl, read through a reader that answers a read outside the file with an
+// error. yauzl 3.4 reads where a ZIP64 locator points without a bounds check, and past 2^53
+// fs.read throws out of a callback: an uncaught RangeError that ends the process.
 
-const MAX_DELAY_MS = 5 * 60_000;
-/** The delay before the next status call. */
-function nextDelay(s) {
-    // How late we may notice the end: 60 s, or 10% of the wait so far; never below the user's interval.
-    const ceiling = Math.min(MAX_DELAY_MS, Math.max(s.baseMs, 60_000, 0.1 * s.elapsedMs));
-    let delay = s.changed || s.previousMs === 0 ? s.baseMs : Math.min(ceiling, Math.round(s.previousMs * 1.5));
-    delay = Math.min(delay, Math.max(ceiling, s.baseMs));
-    if (s.retryAfterMs !== undefined)
-        delay = Math.max(delay, s.retryAfterMs);
-    return delay;
+
+
+class OutsideFileError extends Error {
 }
-class WaitTimeoutError extends Error {
-    name = 'WaitTimeoutError';
-    last;
-    constructor(message, last) {
-        super(message);
-        this.last = last;
+class BoundedFileReader extends yauzl.RandomAccessReader {
+    path;
+    fd;
+    size;
+    constructor(path, fd, size) {
+        super();
+        this.path = path;
+        this.fd = fd;
+        this.size = size;
+    }
+    _readStreamForRange(start, end) {
+        if (!(start >= 0 && end <= this.size))
+            throw new OutsideFileError(`bytes ${start} to ${end} lie outside the file's ${this.size}`);
+        // Its own descriptor: a stream sharing the reader's would see it closed under it when yauzl lets go.
+        return (0,external_node_fs_.createReadStream)(this.path, { start, end: end - 1, highWaterMark: 1 << 20 });
+    }
+    read(buffer, offset, length, position, cb) {
+        if (!(position >= 0 && position + length <= this.size)) {
+            setImmediate(cb, new OutsideFileError(`a record at offset ${position} lies outside the file's ${this.size} bytes`));
+            return;
+        }
+        (0,external_node_fs_.read)(this.fd, buffer, offset, length, position, (err, n) => cb(err, n));
+    }
+    close(cb) {
+        (0,external_node_fs_.close)(this.fd, cb);
     }
 }
-/** Polls until the request reaches success or failure; returns the last status. */
-async function waitForEnd(opts) {
-    const now = opts.now ?? Date.now;
-    const pause = opts.wait ?? ((ms, signal) => (0,external_node_timers_promises_.setTimeout)(ms, undefined, { signal }));
-    const started = now();
-    let status = opts.initial ?? (await opts.poll());
-    let polls = opts.initial ? 0 : 1;
-    let lastState = '';
-    let delay = 0;
-    for (;;) {
-        const changed = status.state !== lastState;
-        if (changed) {
-            const at = new Date(now());
-            opts.log(`${at.toISOString().slice(11, 19)}Z state: ${status.state}${status.message ? ` (${status.message})` : ''}`);
-            opts.onState?.(status, { state: status.state, at });
-            lastState = status.state;
-        }
-        if (status.phase !== 'running')
-            return { status, polls };
-        const elapsed = now() - started;
-        if (elapsed >= opts.timeoutMs) {
-            throw new WaitTimeoutError(`Stopped waiting after ${Math.round(elapsed / 60_000)} min; the request is still \`${status.state}\` on the platform.`, status);
-        }
-        delay = nextDelay({ baseMs: opts.baseMs, previousMs: delay, changed, elapsedMs: elapsed });
-        delay = Math.min(delay, Math.max(0, opts.timeoutMs - elapsed));
-        if (opts.between)
-            await opts.between(status);
-        await pause(delay, opts.signal);
-        status = await opts.poll();
-        polls++;
+/** yauzl over `path`; the file closes when the ZipFile and every stream it opened are done. */
+async function openBounded(path, options) {
+    const fd = await (0,external_node_util_.promisify)(external_node_fs_.open)(path, 'r');
+    try {
+        const { size } = await (0,external_node_util_.promisify)(external_node_fs_.fstat)(fd);
+        return await yauzl.fromRandomAccessReaderPromise(new BoundedFileReader(path, fd, size), size, options);
+    }
+    catch (err) {
+        (0,external_node_fs_.close)(fd, () => { }); // yauzl leaves a reader it could not open to its owner
+        throw err;
     }
 }
 
-// EXTERNAL MODULE: ./src/transfer/progress.ts
-var progress = __nccwpck_require__(50484);
-// EXTERNAL MODULE: ./src/http.ts
-var http = __nccwpck_require__(76803);
-;// CONCATENATED MODULE: ./src/publish/report.ts
-function newReport() {
-    return { startedAt: new Date(), resumed: false, timeline: [], downloads: [], warnings: [], notes: [] };
+;// CONCATENATED MODULE: ./src/formats/zip-entry.ts
+/** The file is not a zip, or is cut short / damaged: the message says which part. */
+class ZipFormatError extends Error {
+    name = 'ZipFormatError';
+}
+function methodName(method) {
+    const names = { 0: 'stored', 8: 'deflate', 9: 'deflate64', 12: 'bzip2', 14: 'lzma', 93: 'zstd', 95: 'xz', 99: 'AES-encrypted' };
+    return names[method] ?? 'unknown';
 }
 
-// EXTERNAL MODULE: ./src/publish/summary.ts
-var summary = __nccwpck_require__(21463);
-// EXTERNAL MODULE: ./src/platform/common.ts
-var common = __nccwpck_require__(39026);
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(48161);
-var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_);
-// EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(46752);
-// EXTERNAL MODULE: ./src/zip.ts
-var src_zip = __nccwpck_require__(50928);
-// EXTERNAL MODULE: ./src/retry.ts
-var retry = __nccwpck_require__(49809);
-;// CONCATENATED MODULE: ./src/recent-test.ts
+;// CONCATENATED MODULE: ./src/formats/zip.ts
+
+
+
+
+
+const STORED = 0;
+const DEFLATE = 8;
+const MAX_ENTRIES = 5_000_000; // each listed entry costs memory: a bound against forged counts
+const OPTIONS = { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true };
+const damaged = (err) => (err instanceof ZipFormatError ? err : new ZipFormatError(`${err.message} (damaged zip)`));
+/** Reads the central directory once; entries are then opened from the same file handle. */
+async function openZip(path) {
+    const zf = await openBounded(path, OPTIONS).catch((err) => {
+        if (err.code)
+            throw err; // ENOENT, EACCES: not a format problem
+        throw /signature not found/.test(err.message) ? new ZipFormatError('no end-of-central-directory record: not a zip, or the file was cut short') : damaged(err);
+    });
+    const cdStart = Number(zf.readEntryCursor); // local headers and data all lie before it
+    const entries = [];
+    try {
+        if (zf.entryCount > MAX_ENTRIES)
+            throw new ZipFormatError(`the zip announces ${zf.entryCount} entries, more than the ${MAX_ENTRIES} this reader accepts`);
+        await new Promise((resolve, reject) => {
+            zf.on('error', reject).on('end', resolve);
+            zf.on('entry', (e) => {
+                const name = yauzl.getFileNameLowLevel(e.generalPurposeBitFlag, e.fileNameRaw, e.extraFields, false);
+                const entry = { name, compressedSize: e.compressedSize, size: e.uncompressedSize, method: e.compressionMethod, crc32: e.crc32, offset: e.relativeOffsetOfLocalHeader, isDirectory: name.endsWith('/'), encrypted: e.isEncrypted(), ...unixMode(e) };
+                if (entry.offset + 30 + entry.compressedSize > cdStart)
+                    return reject(new ZipFormatError(`entry "${name}" points past the start of the central directory (damaged zip)`));
+                entries.push(entry);
+                zf.readEntry();
+            });
+            zf.readEntry();
+        });
+    }
+    catch (err) {
+        zf.close();
+        throw damaged(err);
+    }
+    async function open(entry) {
+        if (entry.encrypted)
+            throw new ZipFormatError(`entry "${entry.name}" is encrypted`);
+        if (entry.method !== STORED && entry.method !== DEFLATE)
+            throw new ZipFormatError(`entry "${entry.name}" uses compression method ${entry.method} (${methodName(entry.method)}); only stored and deflate are supported`);
+        // Only what yauzl reads to open an entry is kept per entry, so a long listing stays small.
+        const e = Object.assign(new yauzl.Entry(), { relativeOffsetOfLocalHeader: entry.offset, compressedSize: entry.compressedSize, uncompressedSize: entry.size, compressionMethod: entry.method, generalPurposeBitFlag: 0 });
+        const stream = await new Promise((resolve, reject) => zf.openReadStream(e, (err, s) => (err ? reject(damaged(err)) : resolve(s))));
+        return checkCrc32(stream, entry.crc32, damaged, () => new ZipFormatError(`entry "${entry.name}" fails its CRC-32 check (damaged zip)`));
+    }
+    return { entries, open, close: () => zf.close() };
+}
+async function listZip(path) {
+    const zip = await openZip(path);
+    zip.close();
+    return zip.entries;
+}
+/** One entry of the zip at `path`; yauzl counts open streams, so the file closes when this one ends. */
+async function openZipEntry(path, entry) {
+    const zip = await openZip(path);
+    return zip.open(entry).finally(() => zip.close());
+}
+/** "Version made by" 3 = Unix: the external attributes' high half is st_mode. */
+function unixMode(e) {
+    return e.versionMadeBy >> 8 === 3 ? { unixMode: e.externalFileAttributes >>> 16 } : {};
+}
+/** An entry's CRC-32 check as a pipeline stage, for bytes read some other way (ranges of a remote zip). */
+function verifier(entry) {
+    return crc32Transform(entry.crc32, () => new ZipFormatError(`entry "${entry.name}" fails its CRC-32 check (damaged zip)`));
+}
+
+
+/***/ }),
+
+/***/ 21099:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   F: () => (/* binding */ completeDigests),
+/* harmony export */   Q: () => (/* binding */ dumpSha256)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var _transfer_http_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4019);
+// One digest for a dump, whatever its shape: the same function names the dump a run would
+// upload (the reuse lookup), the dump it uploaded and the upgraded one it got back (the
+// result record), so two runs of the same bytes always agree.
+// A file: the SHA-256 of its bytes, which is also what the HTTPS and SFTP uploads compute as
+// they send. A directory (pg_dump -Fd, the rpc protocol's result): the SHA-256 of a listing
+// of its regular files, sorted by path, each line `path NUL size NUL sha256-of-file LF`.
+
+
+
+
+async function dumpSha256(p) {
+    const st = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.stat)(p);
+    if (!st.isDirectory())
+        return (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_3__/* .sha256File */ .Q3)(p);
+    const found = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readdir)(p, { recursive: true, withFileTypes: true });
+    const files = found
+        .filter((d) => d.isFile())
+        .map((d) => node_path__WEBPACK_IMPORTED_MODULE_2___default().relative(p, node_path__WEBPACK_IMPORTED_MODULE_2___default().join(d.parentPath, d.name)).split((node_path__WEBPACK_IMPORTED_MODULE_2___default().sep)).join('/'))
+        // Code-unit order, not locale order: the digest must not depend on the machine.
+        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const listing = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
+    for (const rel of files) {
+        const full = node_path__WEBPACK_IMPORTED_MODULE_2___default().join(p, rel);
+        listing.update(`${rel}\0${(await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.stat)(full)).size}\0${await (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_3__/* .sha256File */ .Q3)(full)}\n`);
+    }
+    return listing.digest('hex');
+}
+/** Gives the upgraded dump a digest when its download did not (a directory): the record needs one. */
+async function completeDigests(downloads) {
+    for (const f of downloads) {
+        if ((f.role === 'dump' || f.role === 'sql') && !f.sha256)
+            f.sha256 = await dumpSha256(f.path);
+    }
+}
+
+
+/***/ }),
+
+/***/ 95616:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   S: () => (/* binding */ githubHost),
+/* harmony export */   V: () => (/* binding */ runUrl)
+/* harmony export */ });
+// Which GitHub a job runs on. GitHub Enterprise Server (GHES) serves its REST API under
+// `<server>/api/v3` (the runner says where in GITHUB_API_URL) and has no artifact "results"
+// service (artifacts v4), which @actions/artifact refuses to use there. The rule for GHES is the
+// library's own (a host other than github.com, *.ghe.com or *.localhost), so the action skips
+// exactly where the library would throw.
+const trim = (u) => u.trim().replace(/\/+$/, '');
+function githubHost(env = process.env) {
+    const serverUrl = trim(env.GITHUB_SERVER_URL || 'https://github.com');
+    let host;
+    try {
+        host = new URL(serverUrl).hostname.toLowerCase();
+    }
+    catch {
+        throw new Error(`GITHUB_SERVER_URL is not a URL: "${serverUrl}".`);
+    }
+    const enterpriseServer = host !== 'github.com' && !host.endsWith('.ghe.com') && !host.endsWith('.localhost');
+    const implied = enterpriseServer ? `${serverUrl}/api/v3` : host.endsWith('.ghe.com') ? `https://api.${host}` : 'https://api.github.com';
+    return { serverUrl, apiUrl: trim(env.GITHUB_API_URL || implied), enterpriseServer };
+}
+/** The link to a workflow run (or one of its artifacts) on the job's own GitHub. */
+function runUrl(env, repository, runId) {
+    return `${githubHost(env).serverUrl}/${repository}/actions/runs/${runId}`;
+}
+
+
+/***/ }),
+
+/***/ 67133:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   OR: () => (/* binding */ handleArtifactName),
+/* harmony export */   jI: () => (/* binding */ openHandle),
+/* harmony export */   lz: () => (/* binding */ HandleError),
+/* harmony export */   q7: () => (/* binding */ sealHandle),
+/* harmony export */   tg: () => (/* binding */ collectMatcher),
+/* harmony export */   w4: () => (/* binding */ HANDLE_FILE)
+/* harmony export */ });
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+// A pending request's handle (what a later run needs to collect it: protocol, id, key or token,
+// node, ...), sealed under a passphrase so it can travel as a workflow artifact. AES-256-GCM
+// authenticates the whole envelope (its header is the additional data); the key comes from scrypt
+// with a random salt, so a leaked artifact costs an attacker a memory-hard guess per passphrase.
+
+const HANDLE_FILE = 'odoo-upgrade-handle.json';
+const FORMAT = 'odoo-upgrade-handle';
+const VERSION = 1;
+// N = 2^15, r = 8: 32 MiB and ~0.1 s per derivation here, the cost scrypt's authors suggest for
+// interactive use; an attacker pays it per guess. The parameters travel with the handle.
+const KDF = { N: 2 ** 15, r: 8, p: 1 };
+const MAX_N = 2 ** 20;
+const MAX_HANDLE_BYTES = 64 * 1024;
+/** A handle that cannot be opened, and which input to fix. */
+class HandleError extends Error {
+    name = 'HandleError';
+    input;
+    constructor(input, message) {
+        super(`${input}: ${message}`);
+        this.input = input;
+    }
+}
+function derive(passphrase, salt, kdf) {
+    const opts = { N: kdf.N, r: kdf.r, p: kdf.p, maxmem: 256 * kdf.N * kdf.r + 1024 * 1024 };
+    return new Promise((resolve, reject) => (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.scrypt)(passphrase.normalize('NFC'), salt, 32, opts, (err, key) => (err ? reject(err) : resolve(key))));
+}
+function header(e) {
+    return Buffer.from(JSON.stringify([e.format, e.version, e.kdf.name, e.kdf.N, e.kdf.r, e.kdf.p, e.kdf.salt, e.cipher, e.iv]));
+}
+async function sealHandle(handle, passphrase) {
+    if (!passphrase)
+        throw new HandleError('handle-passphrase', 'is empty.');
+    const salt = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(16);
+    const iv = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(12);
+    const key = await derive(passphrase, salt, KDF);
+    const head = { format: FORMAT, version: VERSION, kdf: { name: 'scrypt', ...KDF, salt: salt.toString('base64') }, cipher: 'aes-256-gcm', iv: iv.toString('base64') };
+    const c = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createCipheriv)('aes-256-gcm', key, iv);
+    c.setAAD(header(head));
+    const data = Buffer.concat([c.update(JSON.stringify(handle), 'utf8'), c.final()]);
+    const env = { ...head, tag: c.getAuthTag().toString('base64'), data: data.toString('base64') };
+    return `${JSON.stringify(env, null, 1)}\n`;
+}
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+function b64(value, what, bytes) {
+    if (typeof value !== 'string' || !B64.test(value))
+        throw damaged(`its ${what} is not base64`);
+    const buf = Buffer.from(value, 'base64');
+    if (bytes !== undefined && buf.length !== bytes)
+        throw damaged(`its ${what} has ${buf.length} bytes, not ${bytes}`);
+    return buf;
+}
+function damaged(why) {
+    return new HandleError('collect', `the pending handle is damaged (${why}); it cannot be collected. Start a new upgrade, or collect another handle.`);
+}
+/** Opens a sealed handle; a wrong passphrase and any change to the text are told apart only as far as GCM allows. */
+async function openHandle(text, passphrase) {
+    if (!passphrase)
+        throw new HandleError('handle-passphrase', 'is empty: collecting a pending handle needs the passphrase it was sealed with.');
+    if (text.length > MAX_HANDLE_BYTES)
+        throw damaged('larger than 64 KiB');
+    let env;
+    try {
+        env = JSON.parse(text);
+    }
+    catch {
+        throw damaged('not JSON; truncated?');
+    }
+    if (!env || typeof env !== 'object' || env.format !== FORMAT)
+        throw damaged('not an odoo-upgrade handle');
+    if (env.version !== VERSION)
+        throw damaged(`format version ${String(env.version)}, this action reads ${VERSION}`);
+    const k = env.kdf;
+    if (!k || k.name !== 'scrypt' || !Number.isInteger(k.N) || !Number.isInteger(k.r) || !Number.isInteger(k.p))
+        throw damaged('no valid scrypt parameters');
+    // Bounds keep a forged header from making the derivation take minutes or gigabytes.
+    if (k.N < 2 ** 14 || k.N > MAX_N || (k.N & (k.N - 1)) !== 0 || k.r < 1 || k.r > 16 || k.p < 1 || k.p > 4)
+        throw damaged('scrypt parameters out of range');
+    if (env.cipher !== 'aes-256-gcm')
+        throw damaged('unknown cipher');
+    const salt = b64(k.salt, 'salt', 16);
+    const iv = b64(env.iv, 'nonce', 12);
+    const tag = b64(env.tag, 'tag', 16);
+    const data = b64(env.data, 'data');
+    const key = await derive(passphrase, salt, k);
+    let plain;
+    try {
+        const d = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createDecipheriv)('aes-256-gcm', key, iv);
+        d.setAAD(header(env));
+        d.setAuthTag(tag);
+        plain = Buffer.concat([d.update(data), d.final()]).toString('utf8');
+    }
+    catch {
+        throw new HandleError('handle-passphrase', 'the pending handle does not open with this passphrase: the passphrase differs from the one it was sealed with, or the handle was altered. Nothing was sent to the platform.');
+    }
+    return checkHandle(JSON.parse(plain));
+}
+function checkHandle(v) {
+    const h = v;
+    const str = (x) => typeof x === 'string' && x.length > 0;
+    if (!h || typeof h !== 'object' || (h.api !== 'v1' && h.api !== 'rpc') || !str(h.id) || !str(h.key) || !str(h.platformUrl) || typeof h.target !== 'string') {
+        throw damaged('its content lacks the request');
+    }
+    return h;
+}
+/** The artifact name of a request's handle: one per request, findable by pattern. */
+function handleArtifactName(stem, target, id) {
+    const clean = (s) => s.replace(/[^A-Za-z0-9._~-]+/g, '-').replace(/^-+|-+$/g, '') || 'dump';
+    return `odoo-upgrade-pending-${clean(stem)}-${clean(target)}-${clean(id)}`;
+}
+/** `collect` as a matcher: a name, or a pattern where `*` stands for any run of characters. */
+function collectMatcher(pattern) {
+    const p = pattern.trim();
+    if (!p.includes('*'))
+        return (name) => name === p;
+    const parts = p.split('*');
+    // Linear: each part found left to right (no regex backtracking on long names).
+    return (name) => {
+        if (!name.startsWith(parts[0]) || !name.endsWith(parts[parts.length - 1]))
+            return false;
+        let at = parts[0].length;
+        const end = name.length - parts[parts.length - 1].length;
+        if (end < at)
+            return false;
+        for (const part of parts.slice(1, -1)) {
+            const i = name.indexOf(part, at);
+            if (i < 0 || i + part.length > end)
+                return false;
+            at = i + part.length;
+        }
+        return true;
+    };
+}
+
+
+/***/ }),
+
+/***/ 15820:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   gX: () => (/* binding */ findHandle),
+/* harmony export */   i2: () => (/* binding */ writeHandleFile),
+/* harmony export */   ig: () => (/* binding */ deleteHandle)
+/* harmony export */ });
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(48161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var undici__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(46752);
+/* harmony import */ var _net_http_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(59663);
+/* harmony import */ var _formats_zip_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(57700);
+/* harmony import */ var _recent_test_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(74121);
+/* harmony import */ var _ghes_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(95616);
+/* harmony import */ var _handle_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(67133);
+// Pending requests as workflow artifacts (handle-passphrase / collect): a run that leaves a
+// request running publishes its sealed handle; a later run finds the newest handle matching
+// `collect` in this repository's artifacts, opens it, and deletes it once the request ended.
+// The listing follows require-recent-test's rules (newest first, bounded, fork runs ignored).
+
+
+
+
+
+
+
+
+
+const MAX_PAGES = 10;
+const MAX_HANDLE_ZIP = 1024 * 1024;
+const MAX_HANDLE_TEXT = 64 * 1024;
+function where(env) {
+    const repository = env.GITHUB_REPOSITORY ?? '';
+    if (!/^[^/\s]+\/[^/\s]+$/.test(repository)) {
+        throw new _handle_js__WEBPACK_IMPORTED_MODULE_7__/* .HandleError */ .lz('collect', "looks through this repository's artifacts, but GITHUB_REPOSITORY is not set (is this a GitHub Actions job?).");
+    }
+    return { api: (0,_ghes_js__WEBPACK_IMPORTED_MODULE_8__/* .githubHost */ .S)(env).apiUrl, repository };
+}
+/** The newest pending handle whose artifact name matches `pattern`; an error naming `collect` when there is none. */
+async function findHandle(pattern, ctx) {
+    const { api, repository } = where(ctx.env);
+    if (!ctx.token)
+        throw new _handle_js__WEBPACK_IMPORTED_MODULE_7__/* .HandleError */ .lz('collect', 'reads this repository\'s artifacts through the GitHub API, which needs `github-token` (leave it at its default, with `permissions: actions: read`).');
+    const matches = (0,_handle_js__WEBPACK_IMPORTED_MODULE_7__/* .collectMatcher */ .tg)(pattern);
+    const listing = { days: 0, target: '', token: ctx.token, env: ctx.env, log: ctx.log, signal: ctx.signal, input: '`collect`', consequence: 'Nothing was sent to the platform.' };
+    let listed = 0;
+    const skipped = [];
+    for (let page = 1; page <= MAX_PAGES; page++) {
+        const { artifacts } = await (0,_recent_test_js__WEBPACK_IMPORTED_MODULE_6__/* .listPage */ .ks)(api, repository, page, listing);
+        listed += artifacts.length;
+        for (const a of artifacts) {
+            if (!matches(a.name))
+                continue;
+            if (a.expired) {
+                skipped.push(`"${a.name}" expired`);
+                continue;
+            }
+            // Anyone can open a pull request from a fork; its runs may store artifacts of any name.
+            if (a.fromFork) {
+                skipped.push(`"${a.name}" stored by a run of a fork`);
+                continue;
+            }
+            const sealed = await downloadHandle(a, api, ctx);
+            if (typeof sealed === 'string')
+                return { artifact: { id: a.id, name: a.name, createdAt: a.createdAt, ...(a.runId !== undefined ? { runId: a.runId } : {}) }, sealed };
+            skipped.push(`"${a.name}" ${sealed.problem}`);
+        }
+        if (artifacts.length < 100)
+            break;
+    }
+    throw new _handle_js__WEBPACK_IMPORTED_MODULE_7__/* .HandleError */ .lz('collect', `no pending handle named "${pattern}" was found in the artifacts of ${repository} (${listed} listed${skipped.length ? `; ${skipped.slice(0, 5).join('; ')}` : ''}). ` +
+        'A handle is deleted once its request is collected; it expires with its retention; and only a run with `handle-passphrase` that left its request running (`wait: false`, or `timeout-minutes`) publishes one. Nothing was sent to the platform.');
+}
+/** The handle file inside a (small) artifact zip, or why it cannot be read. */
+async function downloadHandle(a, api, ctx) {
+    // The token goes to the API only, never to wherever a listing points.
+    if (!a.downloadUrl || new URL(a.downloadUrl).origin !== new URL(api).origin)
+        return { problem: 'has no download address on the API' };
+    if (a.size > MAX_HANDLE_ZIP)
+        return { problem: 'is too large to be a handle' };
+    const res = await (0,undici__WEBPACK_IMPORTED_MODULE_3__/* .request */ .Em)(a.downloadUrl, { method: 'GET', headers: (0,_recent_test_js__WEBPACK_IMPORTED_MODULE_6__/* .ghHeaders */ ._k)(ctx.token), signal: ctx.signal, dispatcher: (0,_net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .dispatcher */ .oh)() });
+    let bytes;
+    if (res.statusCode >= 300 && res.statusCode < 400 && typeof res.headers.location === 'string') {
+        await (0,_recent_test_js__WEBPACK_IMPORTED_MODULE_6__/* .discard */ .vf)(res.body);
+        const blob = await (0,undici__WEBPACK_IMPORTED_MODULE_3__/* .request */ .Em)(new URL(res.headers.location, a.downloadUrl).toString(), { method: 'GET', signal: ctx.signal, dispatcher: (0,_net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .dispatcher */ .oh)() });
+        if (blob.statusCode !== 200) {
+            await (0,_recent_test_js__WEBPACK_IMPORTED_MODULE_6__/* .discard */ .vf)(blob.body);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .HttpStatusError */ .F9(`downloading artifact "${a.name}"`, blob.statusCode, undefined, '');
+        }
+        bytes = await (0,_net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .readBounded */ .CB)(blob.body, MAX_HANDLE_ZIP);
+    }
+    else if (res.statusCode === 200) {
+        bytes = await (0,_net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .readBounded */ .CB)(res.body, MAX_HANDLE_ZIP);
+    }
+    else {
+        await (0,_recent_test_js__WEBPACK_IMPORTED_MODULE_6__/* .discard */ .vf)(res.body);
+        if (res.statusCode === 404 || res.statusCode === 410)
+            return { problem: 'is gone since it was listed' };
+        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .HttpStatusError */ .F9(`downloading artifact "${a.name}"`, res.statusCode, undefined, '');
+    }
+    const dir = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.mkdtemp)(node_path__WEBPACK_IMPORTED_MODULE_1___default().join(ctx.env.RUNNER_TEMP || node_os__WEBPACK_IMPORTED_MODULE_2___default().tmpdir(), 'handle-'));
+    try {
+        const file = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(dir, 'handle.zip');
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.writeFile)(file, bytes);
+        const zip = await (0,_formats_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .openZip */ .QH)(file).catch((err) => {
+            if (err instanceof _formats_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .ZipFormatError */ .PA)
+                return undefined;
+            throw err;
+        });
+        if (!zip)
+            return { problem: 'is not a readable zip' };
+        try {
+            const entry = zip.entries.find((e) => e.name === _handle_js__WEBPACK_IMPORTED_MODULE_7__/* .HANDLE_FILE */ .w4);
+            if (!entry)
+                return { problem: `holds no ${_handle_js__WEBPACK_IMPORTED_MODULE_7__/* .HANDLE_FILE */ .w4}` };
+            if (entry.size > MAX_HANDLE_TEXT)
+                return { problem: `holds a ${_handle_js__WEBPACK_IMPORTED_MODULE_7__/* .HANDLE_FILE */ .w4} too large to be a handle` };
+            return (await (0,_net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .readBounded */ .CB)(await zip.open(entry), MAX_HANDLE_TEXT)).toString('utf8');
+        }
+        catch (err) {
+            if (err instanceof _formats_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .ZipFormatError */ .PA || err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .BadAnswerError */ .ac)
+                return { problem: `holds a damaged ${_handle_js__WEBPACK_IMPORTED_MODULE_7__/* .HANDLE_FILE */ .w4}` };
+            throw err;
+        }
+        finally {
+            zip.close();
+        }
+    }
+    finally {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.rm)(dir, { recursive: true, force: true });
+    }
+}
+/** Deletes a collected handle's artifact; false (and the reason logged by the caller) when GitHub refused. */
+async function deleteHandle(artifactId, ctx) {
+    const { api, repository } = where(ctx.env);
+    const res = await (0,undici__WEBPACK_IMPORTED_MODULE_3__/* .request */ .Em)(`${api}/repos/${repository}/actions/artifacts/${artifactId}`, { method: 'DELETE', headers: (0,_recent_test_js__WEBPACK_IMPORTED_MODULE_6__/* .ghHeaders */ ._k)(ctx.token), signal: ctx.signal, dispatcher: (0,_net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .dispatcher */ .oh)() });
+    await (0,_recent_test_js__WEBPACK_IMPORTED_MODULE_6__/* .discard */ .vf)(res.body);
+    if (res.statusCode === 204 || res.statusCode === 404)
+        return true;
+    if (res.statusCode === 403)
+        return 'the token may not delete artifacts (403): give the job `permissions: actions: write`';
+    return `GitHub answered HTTP ${res.statusCode}`;
+}
+/** Writes the sealed handle where the artifact is made from. */
+async function writeHandleFile(dir, sealed) {
+    const file = node_path__WEBPACK_IMPORTED_MODULE_1___default().join(dir, _handle_js__WEBPACK_IMPORTED_MODULE_7__/* .HANDLE_FILE */ .w4);
+    const fh = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.open)(file, 'wx', 0o600);
+    try {
+        await fh.writeFile(sealed, 'utf8');
+    }
+    finally {
+        await fh.close();
+    }
+    return file;
+}
+
+
+/***/ }),
+
+/***/ 74121:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   FX: () => (/* binding */ RESULT_FILE),
+/* harmony export */   _k: () => (/* binding */ ghHeaders),
+/* harmony export */   hN: () => (/* binding */ recordProblem),
+/* harmony export */   kN: () => (/* binding */ newScan),
+/* harmony export */   ks: () => (/* binding */ listPage),
+/* harmony export */   nL: () => (/* binding */ findRecentTest),
+/* harmony export */   u3: () => (/* binding */ scanRecords),
+/* harmony export */   vf: () => (/* binding */ discard),
+/* harmony export */   w: () => (/* binding */ RESULT_SCHEMA)
+/* harmony export */ });
+/* unused harmony exports parseResultRecord, parseArtifactList, artifactProblem, RecentTestError, proofText, readRecord */
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(48161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var undici__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(46752);
+/* harmony import */ var _net_http_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(59663);
+/* harmony import */ var _formats_zip_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(57700);
+/* harmony import */ var _net_retry_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(37893);
+/* harmony import */ var _ghes_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(95616);
 // `require-recent-test`: proof, kept on GitHub, that a test upgrade of the same target ran lately.
 // Every run that publishes its artifact adds RESULT_FILE to it; a production run asking for
 // the proof looks through this repository's artifacts for such a record, before it creates
@@ -75073,9 +76689,11 @@ var retry = __nccwpck_require__(49809);
 
 
 
+
 const RESULT_FILE = 'odoo-upgrade-result.json';
 const RESULT_SCHEMA = 1;
 const INPUT = '`require-recent-test`';
+const CANNOT_SKIP = 'The check cannot be skipped, so nothing was sent to the platform.';
 const DAY_MS = 86_400_000;
 const CLOCK_SKEW_MS = 5 * 60_000;
 const PER_PAGE = 100;
@@ -75084,46 +76702,6 @@ const MAX_INSPECTED = 30;
 const TAIL_BYTES = 64 * 1024;
 const MAX_TAIL_BYTES = 2 * 1024 * 1024;
 const MAX_RECORD_BYTES = 64 * 1024;
-function buildResultRecord(report, env, now) {
-    const num = (v) => (v && /^\d+$/.test(v) ? Number(v) : undefined);
-    const upgraded = report.downloads.find((f) => f.role === 'dump' || f.role === 'sql');
-    const rec = {
-        schema: RESULT_SCHEMA,
-        tool: 'odoo-upgrade-action',
-        requestId: report.requestId ?? '',
-        api: report.api ?? '',
-        aim: report.aim ?? report.final?.aim ?? '',
-        target: report.target ?? report.final?.target ?? '',
-        state: report.final?.state ?? '',
-        phase: report.final?.phase ?? '',
-        dump: {},
-        finishedAt: now.toISOString(),
-        repository: env.GITHUB_REPOSITORY ?? '',
-    };
-    if (report.final?.databaseVersion)
-        rec.databaseVersion = report.final.databaseVersion;
-    const filename = report.filename || report.final?.filename;
-    if (filename)
-        rec.dump.filename = filename;
-    const sha = report.upload?.sha256 ?? report.dump?.sha256;
-    if (sha)
-        rec.dump.sha256 = sha;
-    if (upgraded?.sha256)
-        rec.upgradedSha256 = upgraded.sha256;
-    const runId = num(env.GITHUB_RUN_ID);
-    const attempt = num(env.GITHUB_RUN_ATTEMPT);
-    if (runId !== undefined)
-        rec.runId = runId;
-    if (attempt !== undefined)
-        rec.runAttempt = attempt;
-    if (env.GITHUB_WORKFLOW)
-        rec.workflow = env.GITHUB_WORKFLOW;
-    if (env.GITHUB_REF)
-        rec.ref = env.GITHUB_REF;
-    if (env.GITHUB_SHA)
-        rec.sha = env.GITHUB_SHA;
-    return rec;
-}
 /** The record in a file's text, or why it is not one. */
 function parseResultRecord(text) {
     let v;
@@ -75151,7 +76729,7 @@ function parseResultRecord(text) {
 function parseArtifactList(body) {
     const b = body;
     if (!Array.isArray(b.artifacts))
-        throw new http/* BadAnswerError */.ac('the artifact list has no `artifacts` array');
+        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .BadAnswerError */ .ac('the artifact list has no `artifacts` array');
     const artifacts = b.artifacts.map((x) => {
         const run = (x.workflow_run ?? {});
         const repoId = run.repository_id;
@@ -75219,71 +76797,81 @@ async function findRecentTest(opts) {
         throw new RecentTestError(`Input ${INPUT} reads this repository's artifacts through the GitHub API, which needs a token: input \`github-token\` is empty. ` +
             'Leave it at its default (`${{ github.token }}`) with `permissions: actions: read`.');
     }
-    const api = (env.GITHUB_API_URL || 'https://api.github.com').replace(/\/+$/, '');
+    const api = (0,_ghes_js__WEBPACK_IMPORTED_MODULE_7__/* .githubHost */ .S)(env).apiUrl;
     const now = opts.now ?? Date.now();
     const want = { target, repository, days, now };
-    const reasons = new Map();
-    const skip = (why) => reasons.set(why, (reasons.get(why) ?? 0) + 1);
-    let listed = 0;
-    let inspected = 0;
-    let morePages = false;
-    const tmp = await (0,promises_.mkdtemp)(external_node_path_default().join(env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'recent-test-'));
+    const scan = newScan();
+    const tmp = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.mkdtemp)(node_path__WEBPACK_IMPORTED_MODULE_2___default().join(env.RUNNER_TEMP || node_os__WEBPACK_IMPORTED_MODULE_1___default().tmpdir(), 'recent-test-'));
     try {
-        for (let page = 1; page <= MAX_PAGES; page++) {
-            const { artifacts } = await listPage(api, repository, page, opts);
-            listed += artifacts.length;
-            for (const a of artifacts) {
-                const problem = artifactProblem(a, days, now);
-                if (problem) {
-                    skip(problem);
-                    continue;
-                }
-                if (inspected >= MAX_INSPECTED) {
-                    skip('not opened (limit reached)');
-                    continue;
-                }
-                inspected++;
-                const read = await readRecord(a, api, opts, external_node_path_default().join(tmp, `${a.id}.zip`));
-                if (typeof read === 'string') {
-                    skip(read);
-                    continue;
-                }
-                const bad = recordProblem(read, a, want);
-                if (bad) {
-                    skip(bad);
-                    continue;
-                }
-                const runUrl = read.runId !== undefined ? `${(env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '')}/${repository}/actions/runs/${read.runId}` : undefined;
-                const proof = {
-                    days,
-                    target: read.target,
-                    requestId: read.requestId,
-                    finishedAt: read.finishedAt,
-                    artifact: { id: a.id, name: a.name },
-                    ...(read.runId !== undefined ? { runId: read.runId } : {}),
-                    ...(read.runAttempt !== undefined ? { runAttempt: read.runAttempt } : {}),
-                    ...(read.workflow ? { workflow: read.workflow } : {}),
-                    ...(runUrl ? { runUrl } : {}),
-                };
-                log(`${INPUT}: ${proofText(proof)}.`);
-                return proof;
+        for await (const { artifact: a, record: read } of scanRecords(scan, { api, repository, days, now, tmp }, opts)) {
+            const bad = recordProblem(read, a, want);
+            if (bad) {
+                scan.skip(bad);
+                continue;
             }
-            // The listing is newest first: a page with nothing recent ends the search.
-            const anyRecent = artifacts.some((a) => a.createdAt >= now - days * DAY_MS);
-            if (artifacts.length < PER_PAGE || !anyRecent)
-                break;
-            if (page === MAX_PAGES)
-                morePages = true;
+            const runUrl = read.runId !== undefined ? (0,_ghes_js__WEBPACK_IMPORTED_MODULE_7__/* .runUrl */ .V)(env, repository, read.runId) : undefined;
+            const proof = {
+                days,
+                target: read.target,
+                requestId: read.requestId,
+                finishedAt: read.finishedAt,
+                artifact: { id: a.id, name: a.name },
+                ...(read.runId !== undefined ? { runId: read.runId } : {}),
+                ...(read.runAttempt !== undefined ? { runAttempt: read.runAttempt } : {}),
+                ...(read.workflow ? { workflow: read.workflow } : {}),
+                ...(runUrl ? { runUrl } : {}),
+            };
+            log(`${INPUT}: ${proofText(proof)}.`);
+            return proof;
         }
     }
     finally {
-        await (0,promises_.rm)(tmp, { recursive: true, force: true }).catch(() => undefined);
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.rm)(tmp, { recursive: true, force: true }).catch(() => undefined);
     }
+    const { listed, inspected, morePages, reasons } = scan;
     const why = [...reasons.entries()].map(([r, n]) => `${n} ${r}`).join('; ');
     throw new RecentTestError(`Input ${INPUT} is ${days}: no test upgrade of target ${target} that ended well in the last ${days} day${days === 1 ? '' : 's'} was found in the artifacts of ${repository} ` +
         `(${listed} listed${morePages ? ` in the first ${MAX_PAGES * PER_PAGE}` : ''}, ${inspected} opened${why ? `: ${why}` : ''}). ` +
         `Run a test upgrade (aim: test) of target ${target} with its artifact published (a non-empty \`artifact-name\`), then run this again; ` +
         `or raise ${INPUT} if your last test is older. Nothing was sent to the platform.`);
+}
+function newScan() {
+    const reasons = new Map();
+    return { listed: 0, inspected: 0, morePages: false, reasons, skip: (why) => reasons.set(why, (reasons.get(why) ?? 0) + 1) };
+}
+/**
+ * The result records of this repository's artifacts that may be trusted and are recent enough,
+ * newest first, bounded (pages listed, artifacts opened); what is passed over is counted in
+ * `scan`, in the caller's words when `words` is given. Shared by require-recent-test and reuse-days.
+ */
+async function* scanRecords(scan, where, opts, words = (why) => why) {
+    const { api, repository, days, now, tmp } = where;
+    for (let page = 1; page <= MAX_PAGES; page++) {
+        const { artifacts } = await listPage(api, repository, page, opts);
+        scan.listed += artifacts.length;
+        for (const a of artifacts) {
+            const problem = artifactProblem(a, days, now);
+            if (problem) {
+                scan.skip(words(problem));
+                continue;
+            }
+            if (scan.inspected >= MAX_INSPECTED) {
+                scan.skip('not opened (limit reached)');
+                continue;
+            }
+            scan.inspected++;
+            const record = await readRecord(a, api, opts, node_path__WEBPACK_IMPORTED_MODULE_2___default().join(tmp, `${a.id}.zip`));
+            if (typeof record === 'string')
+                scan.skip(words(record));
+            else
+                yield { artifact: a, record };
+        }
+        // The listing is newest first: a page with nothing recent ends the search.
+        if (artifacts.length < PER_PAGE || !artifacts.some((a) => a.createdAt >= now - days * DAY_MS))
+            break;
+        if (page === MAX_PAGES)
+            scan.morePages = true;
+    }
 }
 /** One human line saying what proved the test. */
 function proofText(p) {
@@ -75294,25 +76882,25 @@ async function listPage(api, repository, page, opts) {
     const url = `${api}/repos/${repository}/actions/artifacts?per_page=${PER_PAGE}&page=${page}`;
     try {
         // A GET: safe to repeat after a network blip or a 5xx, so one hiccup does not block production.
-        const { body } = await (0,retry/* withRetry */.bD)(() => (0,http/* callJson */.X_)({ url, what: `listing the artifacts of ${repository}`, headers: ghHeaders(opts.token), signal: opts.signal }), {
+        const { body } = await (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_6__/* .withRetry */ .bD)(() => (0,_net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .callJson */ .X_)({ url, what: `listing the artifacts of ${repository}`, headers: ghHeaders(opts.token), signal: opts.signal }), {
             attempts: 3,
             baseMs: Number(opts.env.ODOO_UPGRADE_RETRY_BASE_MS) > 0 ? Number(opts.env.ODOO_UPGRADE_RETRY_BASE_MS) : 1000,
             signal: opts.signal,
-            retryable: (err) => (err instanceof http/* HttpStatusError */.F9 ? (err.status >= 500 || err.status === 429 ? (err.retryAfterMs ?? true) : false) : (0,retry/* isTransientNetworkError */.l)(err)),
-            onRetry: (err, attempt) => opts.log(`${INPUT}: listing the artifacts failed (${err.message}); trying again (${attempt + 1}/3).`),
+            retryable: (err) => (err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .HttpStatusError */ .F9 ? (err.status >= 500 || err.status === 429 ? (err.retryAfterMs ?? true) : false) : (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_6__/* .isTransientNetworkError */ .l)(err)),
+            onRetry: (err, attempt) => opts.log(`${opts.input ?? INPUT}: listing the artifacts failed (${err.message}); trying again (${attempt + 1}/3).`),
         });
         return parseArtifactList(body);
     }
     catch (err) {
-        throw restError(err, `listing the artifacts of ${repository}`, repository);
+        throw restError(err, `listing the artifacts of ${repository}`, repository, opts);
     }
 }
 function ghHeaders(token) {
     return { authorization: `Bearer ${token}`, accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' };
 }
 /** The REST failure in words that say which permission or input to fix; never silent. */
-function restError(err, doing, repository) {
-    const status = err instanceof http/* HttpStatusError */.F9 ? err.status : undefined;
+function restError(err, doing, repository, opts) {
+    const status = err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .HttpStatusError */ .F9 ? err.status : undefined;
     let text;
     if (status === 401)
         text = 'the token in `github-token` was refused (401: bad or expired credentials).';
@@ -75320,11 +76908,11 @@ function restError(err, doing, repository) {
         text = 'the token in `github-token` may not read this repository\'s Actions artifacts (403): give the workflow (or job) `permissions: actions: read`.';
     else if (status === 404)
         text = `${repository || 'it'} was not found, or the token in \`github-token\` cannot see it (404).`;
-    else if (err instanceof http/* HttpStatusError */.F9 || err instanceof http/* BadAnswerError */.ac)
+    else if (err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .HttpStatusError */ .F9 || err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .BadAnswerError */ .ac)
         text = err.message;
     else
         text = `the GitHub API could not be reached (${err.code ?? err?.message ?? String(err)}).`;
-    return new RecentTestError(`Input ${INPUT}: ${doing} failed: ${text} The check cannot be skipped, so nothing was sent to the platform.`, { cause: err });
+    return new RecentTestError(`Input ${opts.input ?? INPUT}: ${doing} failed: ${text} ${opts.consequence ?? CANNOT_SKIP}`, { cause: err });
 }
 /**
  * The record in one artifact, or why there is none. Only the zip's tail (its central
@@ -75339,7 +76927,7 @@ async function readRecord(a, api, opts, file) {
     let blobUrl;
     let blobHeaders = {};
     try {
-        const res = await (0,undici/* request */.Em)(a.downloadUrl, { method: 'GET', headers: ghHeaders(opts.token), signal: opts.signal, dispatcher: (0,http/* dispatcher */.oh)() });
+        const res = await (0,undici__WEBPACK_IMPORTED_MODULE_3__/* .request */ .Em)(a.downloadUrl, { method: 'GET', headers: ghHeaders(opts.token), signal: opts.signal, dispatcher: (0,_net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .dispatcher */ .oh)() });
         await discard(res.body);
         const location = res.headers.location;
         if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string') {
@@ -75353,20 +76941,20 @@ async function readRecord(a, api, opts, file) {
             return 'gone since it was listed';
         }
         else {
-            throw new http/* HttpStatusError */.F9(doing, res.statusCode, undefined, '');
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .HttpStatusError */ .F9(doing, res.statusCode, undefined, '');
         }
     }
     catch (err) {
-        throw restError(err, doing, '');
+        throw restError(err, doing, '', opts);
     }
-    const fh = await (0,promises_.open)(file, 'w+');
+    const fh = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.open)(file, 'w+');
     try {
         let total = a.size;
         let tailStart = total;
         const fetchInto = async (start, end) => {
             const got = await fetchRange(blobUrl, blobHeaders, start, end, opts.signal).catch((err) => {
                 // The signed address is a secret of sorts: the message names the artifact only.
-                throw new RecentTestError(`Input ${INPUT}: ${doing} failed: ${err.message} The check cannot be skipped, so nothing was sent to the platform.`);
+                throw new RecentTestError(`Input ${opts.input ?? INPUT}: ${doing} failed: ${err.message} ${opts.consequence ?? CANNOT_SKIP}`);
             });
             total = got.total;
             await fh.truncate(total);
@@ -75378,22 +76966,23 @@ async function readRecord(a, api, opts, file) {
         tailStart = await fetchInto(Math.max(0, total - TAIL_BYTES), total - 1);
         let entries;
         try {
-            entries = await (0,src_zip/* listZip */.oV)(file);
+            entries = await (0,_formats_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .listZip */ .oV)(file);
         }
         catch (err) {
-            if (!(err instanceof src_zip/* ZipFormatError */.PA))
+            if (!(err instanceof _formats_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .ZipFormatError */ .PA))
                 throw err;
             if (tailStart === 0)
                 return 'not a zip';
             tailStart = await fetchInto(Math.max(0, total - MAX_TAIL_BYTES), total - 1);
-            entries = await (0,src_zip/* listZip */.oV)(file).catch((e) => {
-                if (e instanceof src_zip/* ZipFormatError */.PA)
+            entries = await (0,_formats_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .listZip */ .oV)(file).catch((e) => {
+                if (e instanceof _formats_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .ZipFormatError */ .PA)
                     return undefined;
                 throw e;
             });
             if (!entries)
                 return 'not a readable zip';
         }
+        opts.onZip?.(a, { blobUrl, blobHeaders, total, entries });
         const entry = entries.find((e) => e.name === RESULT_FILE);
         if (!entry)
             return `no ${RESULT_FILE}`;
@@ -75404,10 +76993,10 @@ async function readRecord(a, api, opts, file) {
             await fetchInto(entry.offset, Math.min(total, entry.offset + 30 + 2 * 0xffff + entry.compressedSize) - 1);
         let text;
         try {
-            text = (await (0,http/* readBounded */.CB)(await (0,src_zip/* openZipEntry */.qs)(file, entry), MAX_RECORD_BYTES)).toString('utf8');
+            text = (await (0,_net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .readBounded */ .CB)(await (0,_formats_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .openZipEntry */ .qs)(file, entry), MAX_RECORD_BYTES)).toString('utf8');
         }
         catch (err) {
-            if (err instanceof src_zip/* ZipFormatError */.PA || err instanceof http/* BadAnswerError */.ac)
+            if (err instanceof _formats_zip_js__WEBPACK_IMPORTED_MODULE_5__/* .ZipFormatError */ .PA || err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .BadAnswerError */ .ac)
                 return `${RESULT_FILE} unreadable`;
             throw err;
         }
@@ -75420,94 +77009,700 @@ async function readRecord(a, api, opts, file) {
 }
 /** Bytes start..end (inclusive) of a blob, and its total size; a server ignoring ranges is read only when small. */
 async function fetchRange(url, headers, start, end, signal) {
-    const res = await (0,undici/* request */.Em)(url, { method: 'GET', headers: { ...headers, range: `bytes=${start}-${end}` }, signal, dispatcher: (0,http/* dispatcher */.oh)() });
+    const res = await (0,undici__WEBPACK_IMPORTED_MODULE_3__/* .request */ .Em)(url, { method: 'GET', headers: { ...headers, range: `bytes=${start}-${end}` }, signal, dispatcher: (0,_net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .dispatcher */ .oh)() });
     if (res.statusCode === 206) {
         const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''));
         if (!m) {
             await discard(res.body);
-            throw new http/* BadAnswerError */.ac('the artifact store answered a range without a valid Content-Range.');
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .BadAnswerError */ .ac('the artifact store answered a range without a valid Content-Range.');
         }
-        const bytes = await (0,http/* readBounded */.CB)(res.body, MAX_TAIL_BYTES + 2 * 0xffff + MAX_RECORD_BYTES);
+        const bytes = await (0,_net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .readBounded */ .CB)(res.body, MAX_TAIL_BYTES + 2 * 0xffff + MAX_RECORD_BYTES);
         const from = Number(m[1]);
         if (bytes.length !== Number(m[2]) - from + 1)
-            throw new http/* BadAnswerError */.ac('the artifact store sent a range of the wrong length.');
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .BadAnswerError */ .ac('the artifact store sent a range of the wrong length.');
         return { start: from, bytes, total: Number(m[3]) };
     }
     if (res.statusCode === 200) {
         // Whole blob: fine when small, refused when large (never read a dump to find a small file).
-        const bytes = await (0,http/* readBounded */.CB)(res.body, MAX_TAIL_BYTES);
+        const bytes = await (0,_net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .readBounded */ .CB)(res.body, MAX_TAIL_BYTES);
         return { start: 0, bytes, total: bytes.length };
     }
     await discard(res.body);
-    throw new http/* HttpStatusError */.F9('the artifact store', res.statusCode, undefined, '');
+    throw new _net_http_js__WEBPACK_IMPORTED_MODULE_4__/* .HttpStatusError */ .F9('the artifact store', res.statusCode, undefined, '');
 }
 /** Drops an answer's body without leaving an unhandled stream error behind. */
 async function discard(body) {
     await body.dump({ limit: 64 * 1024 }).catch(() => undefined);
 }
 
-;// CONCATENATED MODULE: ./src/publish/index.ts
-// Publishing a run: step outputs, the workflow artifact, the job summary.
+
+/***/ }),
+
+/***/ 38427:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   X: () => (/* binding */ ageText),
+/* harmony export */   a: () => (/* binding */ reusedMarkdown)
+/* harmony export */ });
+/* harmony import */ var _publish_html_text_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(19132);
+/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(50484);
+// Words for a reused result (reuse-days), shared by the log, the job summary and the PR comment.
+// Kept apart from reuse.ts so the pure renderers do not pull in the network code.
 
 
-
-
-
-
-/** Sets outputs that have a value; an output is written as soon as it is known. */
-function writeOutputs(values) {
-    for (const [name, value] of Object.entries(values))
-        if (value !== undefined && value !== '')
-            core/* setOutput */.uH(name, value);
+/** The summary's and the PR comment's sentence: plainly reused, from which run, request and date, how old. */
+function reusedMarkdown(r) {
+    const runText = r.runId !== undefined ? `run ${r.runId}${r.runAttempt && r.runAttempt > 1 ? ` (attempt ${r.runAttempt})` : ''}` : 'an earlier run';
+    const run = r.runUrl && /^https?:\/\/[^\s()<>]+$/.test(r.runUrl) ? `[${runText}](${r.runUrl})` : runText;
+    return (`♻️ **Reused result** (\`reuse-days: ${r.days}\`): no request was sent to the platform. ` +
+        `This is the upgrade of ${run}${r.workflow ? ` of ${(0,_publish_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .escapeMarkdown */ .FV)(r.workflow)}` : ''}, request \`${r.requestId.replace(/[`\r\n|]/g, ' ')}\`, ` +
+        `finished ${(0,_publish_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .escapeMarkdown */ .FV)(r.finishedAt)} (${ageText(r.ageMs)} ago), from artifact ${(0,_publish_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .escapeMarkdown */ .FV)(r.artifact.name)} (id ${r.artifact.id}).`);
 }
-const NOTES_READ_LIMIT = 2 * 1024 * 1024;
-async function publishResults(report, cfg, opts) {
-    const notes = report.downloads.find((f) => f.role === 'notes' || f.role === 'report');
-    if (notes) {
-        const fh = await (0,promises_.open)(notes.path, 'r');
-        try {
-            const buf = Buffer.alloc(Math.min(notes.bytes, NOTES_READ_LIMIT));
-            await fh.read(buf, 0, buf.length, 0);
-            report.notesHtml = buf.toString('utf8');
+/** "3h05m", or "2 days 4h" past a day. */
+function ageText(ms) {
+    const days = Math.floor(ms / 86_400_000);
+    if (!days)
+        return (0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatDuration */ .a3)(ms / 1000);
+    const hours = Math.floor((ms % 86_400_000) / 3_600_000);
+    return `${days} day${days === 1 ? '' : 's'}${hours ? ` ${hours}h` : ''}`;
+}
+
+
+/***/ }),
+
+/***/ 79407:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _shim_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(52710);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(58500);
+/* harmony import */ var node_timers_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_timers_promises__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3894);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(29610);
+/* harmony import */ var _inputs_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(38422);
+/* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(27194);
+/* harmony import */ var _platform_index_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(30331);
+/* harmony import */ var _net_http_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(59663);
+/* harmony import */ var _github_recent_test_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(74121);
+/* harmony import */ var _publish_index_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(5205);
+/* harmony import */ var _pipeline_state_js__WEBPACK_IMPORTED_MODULE_11__ = __nccwpck_require__(68147);
+/* harmony import */ var _github_pending_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(15820);
+// Entry point: the real dependencies (the runner through @actions/core, this process's
+// environment and signals, the platform clients, the wall clock, GitHub's services), then
+// the pipeline. The first import sets __dirname/__filename: ssh2 reads them at load time
+// and they do not exist in an ESM bundle.
+
+
+
+
+
+
+
+
+
+
+
+
+
+const deps = {
+    inputs: (0,_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .envInputGetter */ .tt)(process.env),
+    env: process.env,
+    io: {
+        info: (line) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .info */ .pq(line),
+        warning: (line) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .warning */ .$e(line),
+        debug: (line) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .debug */ .Yz(line),
+        group: (name, fn) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .group */ .Os(name, fn),
+        setSecret: (value) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .setSecret */ .Pq(value),
+        setOutput: (name, value) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .setOutput */ .uH(name, value),
+        setFailed: (message) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .setFailed */ .C1(message),
+        appendSummary: async (markdown) => {
+            const file = process.env.GITHUB_STEP_SUMMARY;
+            if (file)
+                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.appendFile)(file, markdown, 'utf8');
+        },
+    },
+    state: _pipeline_state_js__WEBPACK_IMPORTED_MODULE_11__/* .runnerState */ .E,
+    secrets: _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O3,
+    createPlatform: (api, cfg) => (0,_platform_index_js__WEBPACK_IMPORTED_MODULE_7__/* .createPlatform */ .Q)(api, cfg, _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O3),
+    clock: { now: () => Date.now(), sleep: (ms, signal) => (0,node_timers_promises__WEBPACK_IMPORTED_MODULE_2__.setTimeout)(ms, undefined, { signal }) },
+    github: {
+        findRecentTest: _github_recent_test_js__WEBPACK_IMPORTED_MODULE_9__/* .findRecentTest */ .nL,
+        publish: _publish_index_js__WEBPACK_IMPORTED_MODULE_10__/* .publishResults */ .ku,
+        comment: (report, cfg, log) => (0,_publish_index_js__WEBPACK_IMPORTED_MODULE_10__/* .commentOnPullRequest */ .rh)(report, cfg, _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O3, log),
+        publishHandle: async ({ name, file, dir, retentionDays, log }) => {
+            const { publishArtifact } = await __nccwpck_require__.e(/* import() */ 625).then(__nccwpck_require__.bind(__nccwpck_require__, 67625));
+            return publishArtifact({ name, files: [file], rootDirectory: dir, retentionDays, log });
+        },
+        findHandle: _github_pending_js__WEBPACK_IMPORTED_MODULE_12__/* .findHandle */ .gX,
+        deleteHandle: _github_pending_js__WEBPACK_IMPORTED_MODULE_12__/* .deleteHandle */ .ig,
+    },
+    signals: {
+        on: (signal, listener) => process.on(signal, listener),
+        off: (signal, listener) => process.off(signal, listener),
+        exit: (code) => process.exit(code),
+    },
+    closeNetwork: _net_http_js__WEBPACK_IMPORTED_MODULE_8__/* .closeDispatcher */ .uB,
+};
+await (0,_main_js__WEBPACK_IMPORTED_MODULE_4__/* .run */ .e)(deps);
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
+
+/***/ }),
+
+/***/ 38422:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   FP: () => (/* binding */ artifactNameFor),
+/* harmony export */   Xg: () => (/* binding */ readConfig),
+/* harmony export */   tt: () => (/* binding */ envInputGetter)
+/* harmony export */ });
+/* unused harmony exports DEFAULT_ARTIFACT_NAME, TARGET_PATTERN, InputError, parseSize, sourceInputName */
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _net_url_policy_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1785);
+// All inputs → one typed, validated Config. Pure: reads through an injected getter so tests
+// need no environment. Every problem names its input and what is allowed, and all problems
+// are reported at once, before anything reaches the platform.
+
+
+
+const DEFAULT_ARTIFACT_NAME = 'odoo-upgraded-{stem}-{target}';
+const TARGET_PATTERN = /^(saas~)?\d{1,2}\.\d+$/;
+class InputError extends Error {
+    problems;
+    constructor(problems) {
+        super(problems.length === 1 ? problems[0] : `${problems.length} inputs are wrong:\n- ${problems.join('\n- ')}`);
+        this.name = 'InputError';
+        this.problems = problems;
+    }
+}
+function envInputGetter(env = process.env) {
+    return (name) => env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`];
+}
+const BOOLEAN_TRUE = ['true', 'True', 'TRUE'];
+const BOOLEAN_FALSE = ['false', 'False', 'FALSE'];
+function parseSize(text) {
+    // Trimmed first: two \s* around an optional unit made the match quadratic on long blank runs.
+    const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?$/.exec(text.trim());
+    if (!m)
+        return undefined;
+    const unit = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 }[m[2] ?? 'B'] ?? 1;
+    const value = Math.round(Number(m[1]) * unit);
+    return Number.isSafeInteger(value) ? value : undefined;
+}
+/** local@domain.tld, checked in one pass (the regex it replaces backtracked quadratically). */
+function isEmail(v) {
+    const at = v.indexOf('@');
+    if (at <= 0 || at !== v.lastIndexOf('@') || /\s/.test(v))
+        return false;
+    return v.slice(at + 2, -1).includes('.');
+}
+/** Like .replace(/\/+$/, ''), which is quadratic on a long run of slashes followed by more text. */
+function trimTrailingSlashes(v) {
+    let end = v.length;
+    while (end > 0 && v[end - 1] === '/')
+        end--;
+    return v.slice(0, end);
+}
+function readConfig(get, env = {}) {
+    const problems = [];
+    const str = (name, fallback = '') => {
+        const v = get(name);
+        return v === undefined ? fallback : v.trim();
+    };
+    const bool = (name, fallback) => {
+        const v = str(name);
+        if (v === '')
+            return fallback;
+        if (BOOLEAN_TRUE.includes(v))
+            return true;
+        if (BOOLEAN_FALSE.includes(v))
+            return false;
+        problems.push(`Input \`${name}\` must be \`true\` or \`false\`, got "${v}".`);
+        return fallback;
+    };
+    const oneOf = (name, allowed, fallback) => {
+        const v = str(name);
+        if (v === '')
+            return fallback;
+        if (allowed.includes(v))
+            return v;
+        problems.push(`Input \`${name}\` must be one of ${allowed.map((a) => `\`${a}\``).join(', ')}, got "${v}".`);
+        return fallback;
+    };
+    const wholeNumber = (name, fallback, min, max = Number.MAX_SAFE_INTEGER) => {
+        const v = str(name);
+        if (v === '')
+            return fallback;
+        if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+            const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
+            problems.push(`Input \`${name}\` must be a whole number ${range}, got "${v}".`);
+            return fallback;
         }
-        finally {
-            await fh.close();
+        return Number(v);
+    };
+    const requestId = str('request-id');
+    const requestKey = str('request-key');
+    let resume;
+    if (requestId || requestKey) {
+        if (!requestId)
+            problems.push('Input `request-key` was given without `request-id`: resuming needs both.');
+        else if (!requestKey)
+            problems.push('Input `request-id` was given without `request-key` (the request\'s private key): resuming needs both.');
+        else if (!/^[A-Za-z0-9_-]{1,64}$/.test(requestId))
+            problems.push(`Input \`request-id\` must be the platform's request id (letters, digits, - and _), got "${requestId}".`);
+        else
+            resume = { id: requestId, key: requestKey };
+    }
+    const collect = str('collect');
+    const handlePassphrase = get('handle-passphrase') ?? '';
+    if (collect) {
+        if (resume || requestId || requestKey)
+            problems.push('Input `collect` resumes the request its handle names: give `collect` or `request-id`/`request-key`, not both.');
+        if (!handlePassphrase)
+            problems.push('Input `collect` needs `handle-passphrase`: the pending handle is encrypted with it.');
+        if (collect.length > 256 || /[":<>|?\r\n\\/]/.test(collect))
+            problems.push(`Input \`collect\` must be an artifact name, or a pattern with \`*\` (e.g. \`odoo-upgrade-pending-prod-18.0-*\`), without " : < > | ? \\ / or line breaks, got "${collect.slice(0, 80)}".`);
+    }
+    if (handlePassphrase && handlePassphrase.length < 12)
+        problems.push('Input `handle-passphrase` must be at least 12 characters long: use a long random secret (it protects the request key in an artifact).');
+    const collecting = Boolean(collect);
+    const api = oneOf('api', ['auto', 'v1', 'rpc'], 'auto');
+    const contract = str('contract');
+    const email = str('email');
+    const target = str('target');
+    const aim = oneOf('aim', ['test', 'production'], 'test');
+    if (!resume && !collecting) {
+        // With dump-database the contract can come from the database itself (database.enterprise_code); with
+        // reuse-days a run may need no request at all (pull requests from forks get no secrets): a miss then says so.
+        const reuseAsked = /^0*[1-9]\d*$/.test(str('reuse-days'));
+        if (!contract && !str('dump-database') && !reuseAsked) {
+            problems.push('Input `contract` is required (your Odoo Enterprise contract reference), unless you resume with `request-id` and `request-key`, dump a database with `dump-database` (its `database.enterprise_code` is used), or set `reuse-days` (a run that reuses needs no contract).');
         }
+        if (!target)
+            problems.push('Input `target` is required (the Odoo version to reach, e.g. `18.0` or `saas~18.2`), unless you resume.');
+        if (!email && api !== 'rpc')
+            problems.push('Input `email` is required for the v1 API (`api: v1` or `auto`): the address the platform writes to.');
     }
-    if (opts.artifactName && report.downloads.length) {
-        const { publishArtifact } = await __nccwpck_require__.e(/* import() */ 625).then(__nccwpck_require__.bind(__nccwpck_require__, 67625));
-        // The record a later production run with require-recent-test looks for.
-        const record = external_node_path_default().join(cfg.outputDir, RESULT_FILE);
-        await (0,promises_.writeFile)(record, `${JSON.stringify(buildResultRecord(report, process.env, new Date()), null, 2)}\n`, 'utf8');
-        const files = [...report.downloads.map((f) => f.path), record];
-        const a = await core/* group */.Os('Publish the artifact', () => publishArtifact({ name: opts.artifactName, files, rootDirectory: cfg.outputDir, retentionDays: cfg.artifactRetentionDays, log: opts.log }));
-        report.artifact = { name: opts.artifactName, id: a.id, url: a.url, size: a.size };
-        writeOutputs({ 'artifact-id': String(a.id), 'artifact-url': a.url });
+    if (target && !TARGET_PATTERN.test(target)) {
+        problems.push(`Input \`target\` must look like an Odoo version (\`18.0\`, \`17.0\`, \`saas~18.2\`), got "${target}".`);
     }
+    if (email && !isEmail(email))
+        problems.push(`Input \`email\` must be an e-mail address, got "${email}".`);
+    const timezone = str('timezone');
+    if (timezone && !/^[A-Za-z0-9_+\-/]{1,64}$/.test(timezone))
+        problems.push(`Input \`timezone\` must be a timezone name such as \`Europe/Brussels\`, got "${timezone}".`);
+    const envVars = [];
+    for (const line of str('env-vars').split(/\r?\n/)) {
+        const t = line.trim();
+        if (!t || t.startsWith('#'))
+            continue;
+        if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(t))
+            problems.push(`Input \`env-vars\` takes lines of \`NAME=value\`; this line is not: "${t.slice(0, 40)}".`);
+        // A lone CR or Unicode line separator would read as a second line on the platform's side.
+        else if (/[\0-\x08\x0b-\x1f\x7f\x85\u2028\u2029]/.test(t))
+            problems.push(`Input \`env-vars\` line "${t.split('=')[0]}=..." holds a control character or line separator; values must be one line of text.`);
+        else
+            envVars.push(t);
+    }
+    // Where the dump comes from: exactly one, or none when resuming.
+    const sources = [];
+    const dump = str('dump');
+    const dumpArtifact = str('dump-artifact');
+    const dumpUrl = str('dump-url');
+    const dumpDatabase = str('dump-database');
+    if (dump)
+        sources.push({ kind: 'path', path: dump });
+    if (dumpArtifact) {
+        const runIdText = str('dump-artifact-run-id');
+        const repository = str('dump-artifact-repository');
+        let runId;
+        if (runIdText) {
+            if (/^\d+$/.test(runIdText))
+                runId = Number(runIdText);
+            else
+                problems.push(`Input \`dump-artifact-run-id\` must be a workflow run id (digits), got "${runIdText}".`);
+        }
+        if (repository && !/^[\w.-]+\/[\w.-]+$/.test(repository))
+            problems.push(`Input \`dump-artifact-repository\` must be \`owner/name\`, got "${repository}".`);
+        if (repository && !runId)
+            problems.push('Input `dump-artifact-repository` needs `dump-artifact-run-id` (the run that made the artifact).');
+        sources.push({ kind: 'artifact', name: dumpArtifact, runId, repository: repository || undefined });
+    }
+    else if (str('dump-artifact-run-id') || str('dump-artifact-repository')) {
+        problems.push('Inputs `dump-artifact-run-id` and `dump-artifact-repository` only apply with `dump-artifact`.');
+    }
+    if (dumpUrl) {
+        const why = (0,_net_url_policy_js__WEBPACK_IMPORTED_MODULE_1__/* .urlProblem */ .r)(dumpUrl, false);
+        if (why)
+            problems.push(`Input \`dump-url\` ${why}`);
+        sources.push({ kind: 'url', url: dumpUrl, headers: str('dump-url-headers') });
+    }
+    else if (str('dump-url-headers')) {
+        problems.push('Input `dump-url-headers` only applies with `dump-url`.');
+    }
+    if (dumpDatabase) {
+        if (!/^(postgres(ql)?:\/\/|[a-z]+=)/i.test(dumpDatabase)) {
+            problems.push('Input `dump-database` must be a PostgreSQL connection string (`postgresql://user:password@host:5432/db` or `host=... dbname=...`).');
+        }
+        sources.push({ kind: 'database', connection: dumpDatabase });
+    }
+    if (sources.length > 1) {
+        problems.push(`Give exactly one of \`dump\`, \`dump-artifact\`, \`dump-url\`, \`dump-database\`; got ${sources.map((s) => sourceInputName(s)).join(' and ')}.`);
+    }
+    else if (sources.length && collecting) {
+        problems.push(`Input \`collect\` goes on with a request that has its dump already; remove ${sourceInputName(sources[0])}.`);
+    }
+    else if (sources.length === 0 && !resume && !collecting) {
+        problems.push('No dump given: set one of `dump` (a path), `dump-artifact`, `dump-url` or `dump-database`, or resume with `request-id` and `request-key`.');
+    }
+    const filename = str('filename');
+    if (filename && (/[/\\\0]/.test(filename) || filename === '.' || filename === '..' || filename.length > 200)) {
+        problems.push(`Input \`filename\` must be a plain file name without path separators, got "${filename}".`);
+    }
+    const platformUrl = trimTrailingSlashes(str('platform-url', 'https://upgrade.odoo.com')) || 'https://upgrade.odoo.com';
+    const platformWhy = (0,_net_url_policy_js__WEBPACK_IMPORTED_MODULE_1__/* .urlProblem */ .r)(platformUrl, true);
+    if (platformWhy)
+        problems.push(`Input \`platform-url\` ${platformWhy}`);
+    const uploadMethod = oneOf('upload-method', ['auto', 'https', 'sftp'], 'auto');
+    const thresholdText = str('sftp-threshold', '512MiB') || '512MiB';
+    let sftpThreshold = parseSize(thresholdText);
+    if (sftpThreshold === undefined) {
+        problems.push(`Input \`sftp-threshold\` must be a size such as \`512MiB\` (units B, KiB, MiB, GiB, TiB), got "${thresholdText}".`);
+        sftpThreshold = 512 * 1024 ** 2;
+    }
+    const downloadVia = oneOf('download-via', ['https', 'sftp'], 'https');
+    const sshPrivateKey = get('ssh-private-key')?.trim() ?? '';
+    if (sshPrivateKey && !/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(sshPrivateKey)) {
+        problems.push('Input `ssh-private-key` must be a private key in OpenSSH or PEM format (text starting with `-----BEGIN ... PRIVATE KEY-----`).');
+    }
+    const wait = bool('wait', true);
+    const pollIntervalSeconds = wholeNumber('poll-interval', 30, 1, 3600);
+    const timeoutMinutes = wholeNumber('timeout-minutes', 330, 1, 60 * 24 * 30);
+    const download = oneOf('download', ['archive', 'sql', 'none'], 'archive');
+    const runnerTemp = env.RUNNER_TEMP || node_path__WEBPACK_IMPORTED_MODULE_0___default().join(env.TMPDIR || '/tmp', 'runner');
+    const outputDir = node_path__WEBPACK_IMPORTED_MODULE_0___default().resolve(env.GITHUB_WORKSPACE || '.', str('output-dir') || node_path__WEBPACK_IMPORTED_MODULE_0___default().join(runnerTemp, 'odoo-upgrade'));
+    const artifactRaw = get('artifact-name');
+    const artifactName = artifactRaw === undefined ? DEFAULT_ARTIFACT_NAME : artifactRaw.trim();
+    if (artifactName && /[":<>|*?\r\n\\/]/.test(artifactName.replace(/\{(stem|target)\}/g, ''))) {
+        problems.push(`Input \`artifact-name\` must not contain any of " : < > | * ? \\ / or line breaks, got "${artifactName}".`);
+    }
+    const retentionText = str('artifact-retention-days');
+    const artifactRetentionDays = retentionText ? wholeNumber('artifact-retention-days', 0, 1, 90) : undefined;
+    const summary = bool('summary', true);
+    const prComment = bool('pr-comment', false);
+    const wipe = bool('wipe', false);
+    if (wipe && api === 'v1')
+        problems.push('Input `wipe` only works with the rpc protocol (`api: rpc` or `auto`); the v1 API has no wipe.');
+    const requireText = str('require-recent-test');
+    const requireRecentTest = requireText ? wholeNumber('require-recent-test', 0, 1, 365) : undefined;
+    const reuseDays = wholeNumber('reuse-days', 0, 0, 90);
+    if (reuseDays > 0 && aim === 'production') {
+        problems.push(`Input \`reuse-days\` (${reuseDays}) only applies to \`aim: test\`: a production upgrade is always a fresh request. Remove \`reuse-days\` or set it to 0.`);
+    }
+    if (reuseDays > 0 && collecting)
+        problems.push('Input `reuse-days` does not apply with `collect` (the request exists already).');
+    if (reuseDays > 0 && resume) {
+        problems.push('Input `reuse-days` looks for an earlier upgrade of the same dump: it does not apply when resuming with `request-id`.');
+    }
+    const restoreDatabase = str('restore-database');
+    const filestoreDir = str('filestore-dir');
+    const originalFilestore = str('original-filestore');
+    if (originalFilestore) {
+        if (!restoreDatabase || !filestoreDir)
+            problems.push('Input `original-filestore` only applies with `restore-database` and `filestore-dir` (it is merged into the restored filestore).');
+        if (/^[a-z][a-z0-9+.-]*:/i.test(originalFilestore) && !/^[a-z]:[\\/]/i.test(originalFilestore)) {
+            const why = (0,_net_url_policy_js__WEBPACK_IMPORTED_MODULE_1__/* .urlProblem */ .r)(originalFilestore, false);
+            if (why)
+                problems.push(`Input \`original-filestore\` ${why}`);
+        }
+        else if (/[\0\r\n]/.test(originalFilestore))
+            problems.push('Input `original-filestore` must be a path, an artifact name or an https URL on one line.');
+    }
+    const jobsText = str('restore-jobs');
+    const restoreJobs = jobsText ? wholeNumber('restore-jobs', 1, 1, 64) : undefined;
+    if (jobsText && !restoreDatabase)
+        problems.push('Input `restore-jobs` only applies with `restore-database`.');
+    if (download === 'sql' && api === 'rpc')
+        problems.push('Input `download: sql` needs the v1 API; the rpc protocol returns a dump directory (use `archive`).');
+    if (problems.length)
+        throw new InputError(problems);
+    return {
+        contract,
+        email,
+        target,
+        aim,
+        timezone,
+        envVars,
+        source: sources[0],
+        filename,
+        api,
+        platformUrl,
+        uploadMethod,
+        sftpThreshold,
+        downloadVia,
+        sshPrivateKey,
+        resume,
+        collect,
+        handlePassphrase,
+        wait,
+        pollIntervalSeconds,
+        timeoutMinutes,
+        download,
+        outputDir,
+        artifactName,
+        artifactRetentionDays,
+        summary,
+        prComment,
+        githubToken: str('github-token'),
+        wipe,
+        requireRecentTest,
+        reuseDays,
+        restoreDatabase,
+        filestoreDir,
+        originalFilestore,
+        restoreJobs,
+    };
 }
-async function writeSummary(report, secrets) {
-    const file = process.env.GITHUB_STEP_SUMMARY;
-    if (!file)
-        return;
-    const text = (0,summary/* renderSummary */.Br)(report, (s) => secrets.redact(s));
-    await (0,promises_.appendFile)(file, `${text}\n`, 'utf8');
+function sourceInputName(s) {
+    return { path: '`dump`', artifact: '`dump-artifact`', url: '`dump-url`', database: '`dump-database`' }[s.kind];
 }
-/** The PR comment, when asked; a reason not to comment goes into the summary as a note. */
-async function commentOnPullRequest(report, cfg, secrets, log) {
-    const { prCommentTarget, readEventPayload, renderComment, upsertPrComment } = await __nccwpck_require__.e(/* import() */ 206).then(__nccwpck_require__.bind(__nccwpck_require__, 71206));
-    const target = prCommentTarget(process.env, await readEventPayload(process.env), cfg.githubToken);
-    if ('skip' in target) {
-        report.notes.push(target.skip);
-        return;
-    }
-    const env = process.env;
-    const runUrl = `${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`;
-    const database = (0,common/* stemOf */.Vc)(report.filename || report.final?.filename || report.requestId || 'database');
-    const body = renderComment(report, { runUrl, database, redact: (s) => secrets.redact(s) });
-    await upsertPrComment({ token: cfg.githubToken, repository: env.GITHUB_REPOSITORY ?? '', issueNumber: target.issueNumber, database, body, log });
+/** The artifact name for a run: the template with {stem} and {target} filled in and made safe. */
+function artifactNameFor(template, filename, target) {
+    const stem = filename.replace(/(\.sql\.gz|\.tar\.gz|\.[A-Za-z0-9]+)$/, '') || 'database';
+    return template.replace(/\{stem\}/g, stem).replace(/\{target\}/g, target).replace(/[":<>|*?\r\n\\/~]/g, '-');
 }
 
-;// CONCATENATED MODULE: ./src/guards.ts
+
+/***/ }),
+
+/***/ 29610:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  e: () => (/* binding */ run)
+});
+
+;// CONCATENATED MODULE: ./src/pipeline/secret-inputs.ts
+const SECRET_INPUTS = [
+    { name: 'contract', form: 'text' },
+    { name: 'request-key', form: 'text' },
+    { name: 'github-token', form: 'text' },
+    { name: 'dump-url', form: 'url' },
+    { name: 'dump-url-headers', form: 'headers' },
+    { name: 'dump-database', form: 'connection' },
+    { name: 'restore-database', form: 'connection' },
+    { name: 'ssh-private-key', form: 'text' },
+    { name: 'handle-passphrase', form: 'text' },
+    { name: 'original-filestore', form: 'url-if-url' },
+];
+/** Registers (and so masks, in every encoded form the registry knows) each secret input's raw value. */
+function maskSecretInputs(get, secrets) {
+    for (const { name, form } of SECRET_INPUTS) {
+        const raw = get(name)?.trim();
+        if (raw)
+            registerValue(raw, form, secrets);
+    }
+}
+function registerValue(raw, form, secrets) {
+    switch (form) {
+        case 'text':
+            return secrets.add(raw);
+        case 'url':
+            return registerUrl(raw, secrets);
+        case 'url-if-url':
+            // A local path is not a secret; a URL may carry a signature or credentials.
+            if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw))
+                registerUrl(raw, secrets);
+            return;
+        case 'headers':
+            return registerHeaders(raw, secrets);
+        case 'connection':
+            return registerConnection(raw, secrets);
+    }
+}
+/** The whole URL, its userinfo, its query string and each query value. */
+function registerUrl(raw, secrets) {
+    secrets.addUrl(raw);
+    // Even where URL parsing fails, what follows `?` or precedes `@` is the secret part.
+    const query = raw.indexOf('?');
+    if (query >= 0)
+        secrets.add(raw.slice(query + 1).split('#')[0]);
+    const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#@]*)@/i.exec(raw)?.[1];
+    if (userinfo) {
+        secrets.add(userinfo);
+        const password = userinfo.slice(userinfo.indexOf(':') + 1);
+        if (userinfo.includes(':')) {
+            secrets.add(password);
+            secrets.add(safeDecode(password));
+        }
+    }
+}
+/** `Name: value` lines: each value, and the credentials after an auth scheme (`Bearer xyz`). */
+function registerHeaders(raw, secrets) {
+    for (const line of raw.split(/\r?\n/)) {
+        const colon = line.indexOf(':');
+        if (colon < 0)
+            continue;
+        const value = line.slice(colon + 1).trim();
+        secrets.add(value);
+        const scheme = /^\S+\s+(.+)$/.exec(value);
+        if (scheme)
+            secrets.add(scheme[1].trim());
+    }
+}
+/** A PostgreSQL connection string, URL (`postgresql://u:pw@h/db?password=..`) or keywords (`password='x y'`). */
+function registerConnection(raw, secrets) {
+    secrets.add(raw);
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw))
+        return registerUrl(raw, secrets);
+    for (const m of raw.matchAll(/(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/gi)) {
+        const value = m[1];
+        secrets.add(value);
+        if (value.startsWith("'"))
+            secrets.add(value.slice(1, -1).replace(/\\(.)/g, '$1'));
+    }
+}
+function safeDecode(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
+}
+
+// EXTERNAL MODULE: ./src/transfer/progress.ts
+var progress = __nccwpck_require__(50484);
+;// CONCATENATED MODULE: ./src/publish/report.ts
+function newReport() {
+    return { startedAt: new Date(), resumed: false, timeline: [], downloads: [], warnings: [], notes: [] };
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/cancellation.ts
+const SIGNALS = ['SIGINT', 'SIGTERM'];
+const HARD_EXIT_MS = 7_000;
+function watchCancellation(source, onCancel) {
+    const controller = new AbortController();
+    const listener = (sig) => {
+        if (controller.signal.aborted)
+            return;
+        onCancel(sig);
+        controller.abort(new Error(`cancelled by ${sig}`));
+        // Cleanup (summary, work dir) gets 7 s; after that exit rather than be killed mid-write.
+        setTimeout(() => source.exit(1), HARD_EXIT_MS).unref();
+    };
+    for (const s of SIGNALS)
+        source.on(s, listener);
+    return {
+        signal: controller.signal,
+        stop: () => {
+            for (const s of SIGNALS)
+                source.off(s, listener);
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/job.ts
+
+
+
+function startJob(deps) {
+    const { io, secrets } = deps;
+    const report = newReport();
+    report.startedAt = new Date(deps.clock.now());
+    const log = (line) => io.info(secrets.redact(line));
+    const warn = (line) => io.warning(secrets.redact(line));
+    const cancellation = watchCancellation(deps.signals, (sig) => {
+        io.warning(`Received ${sig}: stopping.`);
+        report.outcome = 'cancelled';
+    });
+    const releases = [];
+    return {
+        deps,
+        report,
+        signal: cancellation.signal,
+        cancellation,
+        transfer: { log, signal: cancellation.signal, progress: (label, total) => (0,progress/* progress */.qB)({ label, total, log }) },
+        log,
+        warn,
+        output: (values) => {
+            for (const [name, value] of Object.entries(values))
+                if (value !== undefined && value !== '')
+                    io.setOutput(name, value);
+        },
+        releases,
+        onEnd: (release) => releases.unshift(release),
+    };
+}
+
+// EXTERNAL MODULE: external "node:timers/promises"
+var promises_ = __nccwpck_require__(58500);
+;// CONCATENATED MODULE: ./src/steps/poll.ts
+// Waiting for the platform: status polls that start at poll-interval, back off while
+// nothing changes, and stay close enough to notice the end in time (within 60 s or 10%
+// of the wait so far, whichever is larger). Retry-After is honoured. Pure schedule first.
+
+const MAX_DELAY_MS = 5 * 60_000;
+/** The delay before the next status call. */
+function nextDelay(s) {
+    // How late we may notice the end: 60 s, or 10% of the wait so far; never below the user's interval.
+    const ceiling = Math.min(MAX_DELAY_MS, Math.max(s.baseMs, 60_000, 0.1 * s.elapsedMs));
+    let delay = s.changed || s.previousMs === 0 ? s.baseMs : Math.min(ceiling, Math.round(s.previousMs * 1.5));
+    delay = Math.min(delay, Math.max(ceiling, s.baseMs));
+    if (s.retryAfterMs !== undefined)
+        delay = Math.max(delay, s.retryAfterMs);
+    return delay;
+}
+class WaitTimeoutError extends Error {
+    name = 'WaitTimeoutError';
+    last;
+    constructor(message, last) {
+        super(message);
+        this.last = last;
+    }
+}
+/** Polls until the request reaches success or failure; returns the last status. */
+async function waitForEnd(opts) {
+    const now = opts.now ?? Date.now;
+    const pause = opts.wait ?? ((ms, signal) => (0,promises_.setTimeout)(ms, undefined, { signal }));
+    const started = now();
+    let status = opts.initial ?? (await opts.poll());
+    let polls = opts.initial ? 0 : 1;
+    let lastState = '';
+    let delay = 0;
+    for (;;) {
+        const changed = status.state !== lastState;
+        if (changed) {
+            const at = new Date(now());
+            opts.log(`${at.toISOString().slice(11, 19)}Z state: ${status.state}${status.message ? ` (${status.message})` : ''}`);
+            opts.onState?.(status, { state: status.state, at });
+            lastState = status.state;
+        }
+        if (status.phase !== 'running')
+            return { status, polls };
+        const elapsed = now() - started;
+        if (elapsed >= opts.timeoutMs) {
+            throw new WaitTimeoutError(`Stopped waiting after ${Math.round(elapsed / 60_000)} min; the request is still \`${status.state}\` on the platform.`, status);
+        }
+        delay = nextDelay({ baseMs: opts.baseMs, previousMs: delay, changed, elapsedMs: elapsed });
+        delay = Math.min(delay, Math.max(0, opts.timeoutMs - elapsed));
+        if (opts.between)
+            await opts.between(status);
+        await pause(delay, opts.signal);
+        status = await opts.poll();
+        polls++;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/steps/guards.ts
 class GuardError extends Error {
     name = 'GuardError';
 }
@@ -75559,46 +77754,1122 @@ function uncertainCreateMessage(detail, cfg) {
     ].join(' ');
 }
 
-// EXTERNAL MODULE: ./src/transfer/http.ts + 2 modules
-var transfer_http = __nccwpck_require__(85932);
-// EXTERNAL MODULE: external "node:child_process"
-var external_node_child_process_ = __nccwpck_require__(31421);
+;// CONCATENATED MODULE: ./src/pipeline/outcome.ts
+// How a run that threw ended, in the words of the summary: cancelled, timed out, refused by
+// the platform (failure), or broken on our side (error). Always with the error redacted.
+
+
+function classify(err, report, cancelled) {
+    if (cancelled)
+        return 'cancelled';
+    if (err instanceof WaitTimeoutError)
+        return 'timeout';
+    if (report.outcome && report.outcome !== 'started')
+        return report.outcome;
+    return report.final?.phase === 'failure' ? 'failure' : 'error';
+}
+/** Records a failed run: outcome, how to go on, the message; marks the step failed. */
+function recordFailure(job, err) {
+    const { report, deps } = job;
+    const e = deps.secrets.redactError(err);
+    report.outcome = classify(err, report, job.signal.aborted);
+    if (report.requestId && job.cfg && report.outcome !== 'failure')
+        report.resumeHint = resumeHint(report.requestId, job.cfg);
+    report.error = e.message;
+    deps.io.setFailed(e.message);
+    if (deps.env.RUNNER_DEBUG === '1' && e.stack)
+        deps.io.debug(e.stack);
+}
+
+// EXTERNAL MODULE: ./src/inputs.ts
+var inputs = __nccwpck_require__(38422);
+;// CONCATENATED MODULE: ./src/steps/configure.ts
+// Phase 1: the inputs, validated all at once, and the rules about whether the run may go ahead.
+
+
+function configure(job) {
+    const { deps, report } = job;
+    const cfg = (0,inputs/* readConfig */.Xg)(deps.inputs, deps.env);
+    job.cfg = cfg;
+    guardProduction(cfg, deps.env);
+    const ignored = guardRecentTest(cfg);
+    if (ignored)
+        job.warn(ignored);
+    report.target = cfg.target || undefined;
+    report.aim = cfg.aim;
+    return cfg;
+}
+/** A production run with require-recent-test: proof of a test upgrade before anything is created. */
+async function checkRecentTest(job, cfg) {
+    const days = recentTestDays(cfg);
+    if (days === undefined)
+        return;
+    const { deps } = job;
+    job.report.recentTest = await deps.io.group('Find a recent test upgrade', () => deps.github.findRecentTest({ days, target: cfg.target, token: cfg.githubToken, env: deps.env, log: job.log, signal: job.signal, now: deps.clock.now() }));
+}
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: external "node:fs/promises"
+var external_node_fs_promises_ = __nccwpck_require__(51455);
+;// CONCATENATED MODULE: ./src/steps/work-dir.ts
+// The run's private scratch directory: dump copies and, through TMPDIR, the temporary files
+// of libraries (ephemeral SSH keys). Removed at the end; the post step removes it when this
+// step was killed first, so its place is recorded in the step state at once.
+
+
+const WORK_DIR_PREFIX = 'odoo-upgrade-work-';
+async function makeWorkDir(job, cfg) {
+    const { env, state } = job.deps;
+    const workDir = await (0,external_node_fs_promises_.mkdtemp)(external_node_path_default().join(env.RUNNER_TEMP || '/tmp', WORK_DIR_PREFIX));
+    job.onEnd(() => (0,external_node_fs_promises_.rm)(workDir, { recursive: true, force: true }).catch(() => undefined));
+    state.save('work-dir', workDir);
+    state.save('output-dir', cfg.outputDir);
+    env.TMPDIR = workDir;
+    return workDir;
+}
+
+;// CONCATENATED MODULE: ./src/source/index.ts
+async function resolveSource(spec, ctx) {
+    switch (spec.kind) {
+        case 'path': {
+            const { fromPath } = await __nccwpck_require__.e(/* import() */ 54).then(__nccwpck_require__.bind(__nccwpck_require__, 59054));
+            return fromPath(spec.path);
+        }
+        case 'url': {
+            const { fromUrl } = await __nccwpck_require__.e(/* import() */ 683).then(__nccwpck_require__.bind(__nccwpck_require__, 61064));
+            return fromUrl({ url: spec.url, headers: spec.headers, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal });
+        }
+        case 'database': {
+            const { fromDatabase } = await __nccwpck_require__.e(/* import() */ 543).then(__nccwpck_require__.bind(__nccwpck_require__, 47543));
+            return fromDatabase({
+                connection: spec.connection,
+                format: ctx.api === 'rpc' ? 'directory' : 'custom',
+                workDir: ctx.workDir,
+                log: ctx.log,
+                signal: ctx.signal,
+            });
+        }
+        case 'artifact': {
+            const { fromArtifact } = await __nccwpck_require__.e(/* import() */ 529).then(__nccwpck_require__.bind(__nccwpck_require__, 15529));
+            return fromArtifact({ ...spec, token: ctx.githubToken, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal });
+        }
+    }
+}
+
+// EXTERNAL MODULE: ./src/formats/inspect.ts + 11 modules
+var inspect = __nccwpck_require__(9827);
+;// CONCATENATED MODULE: ./src/steps/find-dump.ts
+// Phase 2: the dump, wherever it comes from (path, artifact, URL, live database), checked
+// for its format before anything is created on the platform.
+
+
+
+const INPUT_OF = { path: 'dump', artifact: 'dump-artifact', url: 'dump-url', database: 'dump-database' };
+/** The dump to upload, or undefined when the run resumes a request without one. */
+async function findDump(job, cfg, workDir) {
+    return cfg.source ? fetchAndCheck(job, cfg, cfg.source, workDir) : undefined;
+}
+async function fetchAndCheck(job, cfg, source, workDir) {
+    const { io } = job.deps;
+    const api = cfg.api === 'rpc' ? 'rpc' : 'v1';
+    const dump = await io.group('Find the dump', () => resolveSource(source, { api, workDir, githubToken: cfg.githubToken, log: job.log, signal: job.signal }));
+    job.onEnd(() => dump.cleanup().catch(() => undefined));
+    const info = await io.group('Check the dump', async () => {
+        const i = await (0,inspect/* inspectDump */.tq)(dump.path, { api, input: INPUT_OF[source.kind] });
+        job.log(`${dump.description}: ${i.detail}, ${i.size} bytes`);
+        return i;
+    });
+    job.report.filename = cfg.filename || external_node_path_default().basename(dump.path).replace(/\/$/, '');
+    job.report.dump = { format: info.format, size: info.size, detail: info.detail, source: dump.description };
+    return info;
+}
+
+// EXTERNAL MODULE: ./src/platform/types.ts
+var types = __nccwpck_require__(99674);
+// EXTERNAL MODULE: ./src/net/http.ts
+var http = __nccwpck_require__(59663);
+// EXTERNAL MODULE: ./src/net/retry.ts
+var retry = __nccwpck_require__(37893);
+// EXTERNAL MODULE: ./src/transfer/http.ts
+var transfer_http = __nccwpck_require__(4019);
+;// CONCATENATED MODULE: ./src/steps/open-request.ts
+
+
+
+
+
+async function openRequest(job, cfg) {
+    const { report, deps } = job;
+    const opened = cfg.resume ? await resume(job, cfg, cfg.resume) : await create(job, cfg);
+    job.onEnd(() => opened.platform.close().catch(() => undefined));
+    report.resumed = Boolean(cfg.resume);
+    report.api = opened.platform.api;
+    report.requestId = opened.ref.id;
+    deps.state.save('request-id', opened.ref.id);
+    job.output({ 'request-id': opened.ref.id, 'request-key': opened.ref.key });
+    return opened;
+}
+async function create(job, cfg) {
+    const opened = await job.deps.io.group('Create the request', () => createWithFallback(job.deps, cfg, job.report.filename ?? '', job.transfer).catch((err) => {
+        throw createMayExist(err) ? new Error(uncertainCreateMessage((0,transfer_http/* describeError */.Uc)(err), cfg)) : err;
+    }));
+    job.log(`Request ${opened.ref.id} created with the ${opened.platform.api} protocol.`);
+    for (const w of opened.ref.warnings ?? []) {
+        job.warn(w);
+        job.report.warnings.push(w);
+    }
+    return opened;
+}
+/** Whether a failed create may still have made a request: anything but a definite answer. */
+function createMayExist(err) {
+    if (err instanceof types/* PlatformError */.W || err instanceof types/* EndpointMissingError */.a)
+        return false;
+    if (err instanceof http/* HttpStatusError */.F9 && err.status < 500)
+        return false;
+    return !(0,retry/* neverReachedServer */.aD)(err);
+}
+async function createWithFallback(deps, cfg, filename, ctx) {
+    const params = { contract: cfg.contract, email: cfg.email, target: cfg.target, aim: cfg.aim, filename, timezone: cfg.timezone, envVars: cfg.envVars };
+    const first = await deps.createPlatform(cfg.api === 'rpc' ? 'rpc' : 'v1', cfg);
+    const created = await first.create(params, ctx).catch(async (err) => {
+        await first.close();
+        if (cfg.api !== 'auto' || !(err instanceof types/* EndpointMissingError */.a))
+            throw err;
+        ctx.log(`${err.message}: nothing was created; using the protocol of Odoo's upgrade script (rpc) instead.`);
+        return undefined;
+    });
+    if (created)
+        return { platform: first, ref: created };
+    const second = await deps.createPlatform('rpc', cfg);
+    return { platform: second, ref: await second.create(params, ctx) };
+}
+function resume(job, cfg, { id, key }) {
+    return job.deps.io.group('Resume the request', () => findRequest(job.deps, cfg, { id, key }, job.transfer));
+}
+/** Finds which protocol knows the request, and its current state. */
+async function findRequest(deps, cfg, ref, ctx) {
+    const apis = cfg.api === 'auto' ? ['v1', 'rpc'] : [cfg.api];
+    let lastError;
+    for (const api of apis) {
+        const platform = await deps.createPlatform(api, cfg);
+        try {
+            const status = await platform.status(ref, ctx);
+            ctx.log(`Request ${ref.id} (${api}) is \`${status.state}\`.`);
+            return { platform, ref, resumedStatus: status };
+        }
+        catch (err) {
+            await platform.close();
+            lastError = err;
+            if (!(err instanceof types/* EndpointMissingError */.a))
+                throw err;
+        }
+    }
+    throw lastError;
+}
+
+;// CONCATENATED MODULE: ./src/steps/send-dump.ts
+const WAITING_FOR_DUMP = new Set(['draft', 'new']);
+/** Whether the request still waits for its dump (and for `process`). */
+function needsDump(resumedStatus) {
+    return !resumedStatus || WAITING_FOR_DUMP.has(resumedStatus.state);
+}
+async function sendDump(job, request, dump) {
+    const { platform, ref, resumedStatus } = request;
+    if (!needsDump(resumedStatus))
+        return;
+    if (!dump) {
+        throw new Error(`Request ${ref.id} is still waiting for its dump (state \`${resumedStatus?.state}\`): give one of \`dump\`, \`dump-artifact\`, \`dump-url\`, \`dump-database\` to upload it.`);
+    }
+    const { io } = job.deps;
+    const { report } = job;
+    report.upload = await io.group(`Upload the dump (${dump.size} bytes)`, () => platform.upload(ref, dump, job.transfer));
+    if (report.dump && report.upload.sha256)
+        report.dump.sha256 = report.upload.sha256;
+    const { warnings } = await io.group('Start the upgrade', () => platform.process(ref, job.transfer));
+    for (const w of warnings) {
+        job.warn(w);
+        report.warnings.push(w);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/steps/wait.ts
+
+
+
+const SHOWN_LOG_LINES = 200;
+/** The request's final, successful status when the run waited for it; undefined when it left it running. */
+async function awaitOutcome(job, cfg, request) {
+    if (!cfg.wait) {
+        // A resumed (or collected) request may have ended meanwhile: then its results are collected now.
+        const seen = await lookOnce(job, cfg, request);
+        return seen.phase === 'success' ? seen : undefined;
+    }
+    // A state read before the dump was sent is stale; one read on resume of a started request is current.
+    const known = needsDump(request.resumedStatus) ? undefined : request.resumedStatus;
+    const final = await waitToTheEnd(job, cfg, request, known);
+    if (final.phase === 'failure')
+        throw new Error(failureMessage(request.ref, final));
+    return final;
+}
+async function lookOnce(job, cfg, { platform, ref }) {
+    const { report } = job;
+    const status = await platform.status(ref, job.transfer);
+    report.final = status;
+    report.timeline.push({ state: status.state, at: new Date(job.deps.clock.now()) });
+    report.outcome = status.phase === 'failure' ? 'failure' : 'started';
+    report.resumeHint = resumeHint(ref.id, cfg);
+    job.output({ state: status.state, 'database-version': status.databaseVersion, postgresql: status.postgresql });
+    if (status.phase === 'failure')
+        throw new Error(failureMessage(ref, status));
+    if (status.phase === 'success') {
+        report.outcome = undefined;
+        job.log(`The request is \`${status.state}\`: collecting its results now.`);
+    }
+    else {
+        job.log(`Not waiting (wait: false). The request is \`${status.state}\`; resume it later with request-id ${ref.id}.`);
+    }
+    return status;
+}
+async function waitToTheEnd(job, cfg, { platform, ref }, initial) {
+    const { report, deps } = job;
+    const { clock } = deps;
+    const started = clock.now();
+    const logs = platform.logs ? logStreamer(platform, ref, job.transfer) : undefined;
+    const r = await deps.io
+        .group('Wait for the upgrade', () => waitForEnd({
+        poll: () => platform.status(ref, job.transfer),
+        baseMs: cfg.pollIntervalSeconds * 1000,
+        timeoutMs: cfg.timeoutMinutes * 60_000,
+        signal: job.signal,
+        log: job.log,
+        initial,
+        now: () => clock.now(),
+        wait: (ms, signal) => clock.sleep(ms, signal),
+        onState: (s, t) => {
+            report.timeline.push(t);
+            report.final = s;
+        },
+        between: logs,
+    }))
+        .finally(() => {
+        // Whatever ended the wait (the end, timeout, cancel): the user sees how long it lasted.
+        report.waitSeconds = (clock.now() - started) / 1000;
+        job.output({ 'elapsed-seconds': String(Math.round(report.waitSeconds)), state: report.final?.state });
+    });
+    report.polls = r.polls;
+    await logs?.(r.status, true);
+    report.final = r.status;
+    job.output({ 'database-version': r.status.databaseVersion, postgresql: r.status.postgresql });
+    return r.status;
+}
+function failureMessage(ref, st) {
+    return `The upgrade of request ${ref.id} ended in state \`${st.state}\`${st.message ? `: ${st.message}` : '.'}`;
+}
+/** The platform's upgrade log (rpc), a few lines at a time between polls; `final` flushes the end. */
+function logStreamer(platform, ref, ctx) {
+    let offset = 0;
+    return async (st, final = false) => {
+        if ((!final && st.state !== 'progress') || !platform.logs)
+            return;
+        try {
+            const text = await platform.logs(ref, offset, ctx);
+            offset += Buffer.byteLength(text);
+            const lines = text.split('\n').filter(Boolean);
+            const shown = lines.slice(-SHOWN_LOG_LINES);
+            if (lines.length > shown.length)
+                ctx.log(`  | (${lines.length - shown.length} earlier lines are in upgrade.log)`);
+            if (shown.length)
+                ctx.log(shown.map((l) => `  | ${l}`).join('\n'));
+        }
+        catch {
+            // The log is a courtesy; the status polls decide.
+        }
+    };
+}
+
+;// CONCATENATED MODULE: ./src/steps/download.ts
+// Phase 6: the results come down into output-dir; with `wipe`, the platform then forgets
+// every request of the contract (the rpc wipe is contract-wide).
+
+async function downloadResults(job, cfg, { platform, ref }, final) {
+    const { io } = job.deps;
+    const { report } = job;
+    await (0,external_node_fs_promises_.mkdir)(cfg.outputDir, { recursive: true });
+    report.downloads = await io.group('Download the results', () => platform.download(ref, final, cfg.outputDir, job.transfer));
+    const dumpFile = report.downloads.find((f) => f.role === 'dump' || f.role === 'sql');
+    const notes = report.downloads.find((f) => f.role === 'notes' || f.role === 'report');
+    job.output({ 'upgraded-dump': dumpFile?.path, notes: notes?.path });
+    if (cfg.wipe && platform.wipe) {
+        // rpc only (refused with v1 when the inputs are read); what the platform says it wiped goes to the log.
+        await io.group('Wipe the request from the platform', async () => job.log((await platform.wipe?.(ref, job.transfer)) ?? ''));
+    }
+}
+
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(73024);
-// EXTERNAL MODULE: external "node:stream/promises"
-var external_node_stream_promises_ = __nccwpck_require__(46466);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(48161);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(38522);
-// EXTERNAL MODULE: ./src/source/database.ts
-var database = __nccwpck_require__(1156);
-;// CONCATENATED MODULE: ./src/restore.ts
-// The `restore-database` and `filestore-dir` inputs: the upgraded dump goes into a
-// PostgreSQL server (a fresh or empty database, never one holding data) and the upgraded
-// filestore into a folder, so later steps can run Odoo on the result. The password
-// travels in PGPASSWORD only (no argv, no message), and whatever the PostgreSQL tools
-// print is redacted before it is logged or thrown.
+// EXTERNAL MODULE: ./src/secrets.ts
+var secrets = __nccwpck_require__(27194);
+// EXTERNAL MODULE: ./src/formats/zip.ts + 3 modules
+var formats_zip = __nccwpck_require__(57700);
+// EXTERNAL MODULE: ./src/formats/io.ts
+var io = __nccwpck_require__(93842);
+// EXTERNAL MODULE: ./src/postgres/connection.ts
+var connection = __nccwpck_require__(58824);
+// EXTERNAL MODULE: ./src/postgres/tools.ts
+var postgres_tools = __nccwpck_require__(18880);
+;// CONCATENATED MODULE: ./src/postgres/dump-version.ts
+// Which pg_dump made a dump, read from its first bytes only: the archive header of a custom
+// or directory dump (toc.dat), or the "Dumped by pg_dump version" comment of plain SQL. The
+// restore needs a pg_restore at least that new; reading the whole dump to learn it would cost
+// as much as the restore.
 
 
 
 
 
+const HEAD = 4096;
+/** The first bytes of a stream, then the stream is destroyed. */
+async function streamHead(stream, bytes = HEAD) {
+    const parts = [];
+    let got = 0;
+    try {
+        for await (const chunk of stream) {
+            parts.push(chunk);
+            got += chunk.length;
+            if (got >= bytes)
+                break;
+        }
+    }
+    catch {
+        // a short or damaged stream: what arrived is all there is to read
+    }
+    finally {
+        stream.destroy();
+    }
+    return Buffer.concat(parts).subarray(0, bytes);
+}
+function withMajor(v) {
+    const m = v.pgDump && /^(\d+(?:\.\d+)*)/.exec(v.pgDump)?.[1];
+    return { ...v, major: m ? (0,postgres_tools/* majorOf */.Ds)(m) : undefined };
+}
+/** pg_dump's archive header (custom format, or a directory dump's toc.dat), as pg_restore reads it. */
+function archiveVersions(buf) {
+    if (buf.subarray(0, 5).toString('latin1') !== 'PGDMP')
+        return {};
+    let pos = 5;
+    const byte = () => {
+        if (pos >= buf.length)
+            throw new RangeError('short header');
+        return buf[pos++];
+    };
+    try {
+        const maj = byte();
+        const min = byte();
+        const rev = maj > 1 || (maj === 1 && min > 0) ? byte() : 0;
+        const v = maj * 10_000 + min * 100 + rev;
+        const intSize = byte();
+        if (v >= 10_700)
+            byte(); // offset size
+        const int = () => {
+            const sign = byte();
+            let n = 0;
+            for (let i = 0; i < intSize; i++)
+                n += byte() * 2 ** (8 * i);
+            return sign ? -n : n;
+        };
+        const str = () => {
+            const len = int();
+            if (len < 0)
+                return undefined;
+            if (pos + len > buf.length)
+                throw new RangeError('short header');
+            const s = buf.toString('utf8', pos, pos + len);
+            pos += len;
+            return s;
+        };
+        byte(); // format
+        if (v >= 11_500)
+            byte();
+        else if (v >= 10_400)
+            int();
+        else if (v >= 10_200)
+            byte();
+        if (v < 10_400)
+            return {};
+        for (let i = 0; i < 7; i++)
+            int(); // creation time
+        str(); // database name
+        if (v < 11_000)
+            return {};
+        const server = str();
+        const pgDump = str();
+        return withMajor({ server, pgDump });
+    }
+    catch {
+        return {};
+    }
+}
+/** The comments at the top of pg_dump's plain SQL. */
+function sqlVersions(buf) {
+    const text = buf.toString('utf8');
+    const server = /^--\s*Dumped from database version (.+)$/m.exec(text)?.[1]?.trim();
+    const pgDump = /^--\s*Dumped by pg_dump version (.+)$/m.exec(text)?.[1]?.trim();
+    return withMajor({ server, pgDump });
+}
+/** The versions of a dump of the shape the restore found; {} when it does not say. */
+async function dumpVersions(file, shape) {
+    try {
+        if (shape === 'custom')
+            return archiveVersions(await (0,io/* readHead */.zy)(file, HEAD));
+        if (shape === 'directory')
+            return archiveVersions(await (0,io/* readHead */.zy)(external_node_path_default().join(file, 'toc.dat'), HEAD));
+        if (shape === 'sql')
+            return sqlVersions(await (0,io/* readHead */.zy)(file, HEAD));
+        const raw = (0,external_node_fs_.createReadStream)(file);
+        try {
+            return sqlVersions(await streamHead(raw.pipe((0,external_node_zlib_.createGunzip)())));
+        }
+        finally {
+            raw.destroy();
+        }
+    }
+    catch {
+        return {};
+    }
+}
+
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(57075);
+;// CONCATENATED MODULE: ./src/postgres/sql-filter.ts
+// Plain SQL from a newer pg_dump into an older server: pg_dump 17+ opens its script with
+// `SET transaction_timeout = 0;`, which a server before 17 rejects ("unrecognized
+// configuration parameter"), and psql with ON_ERROR_STOP then stops the whole restore.
+// This stream drops exactly such lines: a whole-line `SET name = ...;` (or pg_dump's
+// `SELECT pg_catalog.set_config('name', ...);`) at the start of a statement, for a setting
+// the target server does not have. Everything else passes byte for byte, so real errors
+// still fail the restore.
+//
+// It follows the SQL just enough to know where statements start: quotes, dollar quotes and
+// comments (a function body may hold a `SET` line of its own, which must stay), and COPY
+// data blocks (a row may read like SQL). COPY data, the bulk of any dump, is passed on in
+// whole chunks without being split into lines; SQL lines are held only until their end.
+
+const SET_LINE = /^\s*SET\s+(?:SESSION\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*(?:=|\s+TO\s+)[^;]*;\s*$/i;
+const SET_CONFIG_LINE = /^\s*SELECT\s+(?:pg_catalog\.)?set_config\(\s*'([A-Za-z_][A-Za-z0-9_]*)'\s*,[^;]*;\s*$/i;
+const COPY_FROM_STDIN = /^\s*COPY\s[\s\S]*\sFROM\s+stdin\b[^;]*;\s*$/i;
+const NL = 0x0a;
+/** The setting a line sets, when it is a whole-line SET (or set_config) statement. */
+function settingOf(line) {
+    return (SET_LINE.exec(line) ?? SET_CONFIG_LINE.exec(line))?.[1]?.toLowerCase();
+}
+class UnknownSettingFilter extends external_node_stream_.Transform {
+    known;
+    onDrop;
+    dropRestrict;
+    copy = false; // inside a COPY ... FROM stdin data block
+    copyLineStart = true; // (copy mode) the next byte starts a line
+    copyHeld; // (copy mode) a short line start that may be `\.`
+    sqlLine = []; // (sql mode) the line so far
+    lex = { kind: 'normal' };
+    statementStart = true;
+    constructor(opts) {
+        super();
+        this.known = opts.known;
+        this.onDrop = opts.onDrop;
+        this.dropRestrict = opts.dropRestrict ?? false;
+    }
+    _transform(chunk, _enc, done) {
+        try {
+            if (this.copyHeld) {
+                // A line start too short to tell `\.` from data was held back (at most 3 bytes).
+                chunk = Buffer.concat([this.copyHeld, chunk]);
+                this.copyHeld = undefined;
+                this.copyLineStart = true;
+            }
+            let pos = 0;
+            while (pos < chunk.length)
+                pos = this.copy ? this.copyData(chunk, pos) : this.sqlData(chunk, pos);
+            done();
+        }
+        catch (err) {
+            done(err);
+        }
+    }
+    _flush(done) {
+        if (this.copyHeld)
+            this.push(this.copyHeld);
+        if (this.sqlLine.length)
+            this.line(Buffer.concat(this.sqlLine), false);
+        done();
+    }
+    /** COPY data: pass everything on, watching only for the `\.` line that ends the block. */
+    copyData(chunk, pos) {
+        return this.copyScan(chunk, pos, this.copyLineStart);
+    }
+    copyScan(chunk, pos, lineStart) {
+        let start = pos;
+        let at = pos;
+        let fresh = lineStart;
+        for (;;) {
+            if (fresh) {
+                const end = endOfData(chunk.subarray(at, at + 4));
+                if (end === 'end') {
+                    if (at > start)
+                        this.push(chunk.subarray(start, at));
+                    return this.leaveCopy(at);
+                }
+                if (end === 'undecided' && at + 4 > chunk.length) {
+                    if (at > start)
+                        this.push(chunk.subarray(start, at));
+                    this.copyHeld = Buffer.from(chunk.subarray(at));
+                    return chunk.length;
+                }
+            }
+            const nl = chunk.indexOf(NL, at);
+            if (nl < 0) {
+                this.push(chunk.subarray(start, chunk.length));
+                this.copyLineStart = false;
+                return chunk.length;
+            }
+            at = nl + 1;
+            fresh = true;
+            if (at >= chunk.length) {
+                this.push(chunk.subarray(start, at));
+                this.copyLineStart = true;
+                return at;
+            }
+            if (at - start > 1 << 20) {
+                this.push(chunk.subarray(start, at));
+                start = at;
+            }
+        }
+    }
+    /** `\.` at `pos` ends the COPY block: hand that line on and return to SQL. */
+    leaveCopy(pos) {
+        this.copy = false;
+        this.copyLineStart = true;
+        this.statementStart = true;
+        this.lex = { kind: 'normal' };
+        return pos; // the `\.` line goes through the SQL path as a line of its own
+    }
+    /** SQL: collect the line, then decide on it whole. */
+    sqlData(chunk, pos) {
+        const nl = chunk.indexOf(NL, pos);
+        if (nl < 0) {
+            this.sqlLine.push(Buffer.from(chunk.subarray(pos)));
+            return chunk.length;
+        }
+        this.sqlLine.push(chunk.subarray(pos, nl + 1));
+        const line = this.sqlLine.length === 1 ? this.sqlLine[0] : Buffer.concat(this.sqlLine);
+        this.sqlLine = [];
+        this.line(line, true);
+        return nl + 1;
+    }
+    line(buf, complete) {
+        // latin1 maps bytes one to one: every character the lexer looks at is ASCII.
+        const text = buf.toString('latin1').replace(/\r?\n$/, '');
+        const atStart = this.statementStart && this.lex.kind === 'normal';
+        if (atStart && complete) {
+            if (text === '\\.') {
+                this.push(buf);
+                return;
+            }
+            if (this.dropRestrict && /^\\(un)?restrict\s+\S+\s*$/.test(text)) {
+                this.onDrop(text, text.startsWith('\\u') ? '\\unrestrict' : '\\restrict');
+                return;
+            }
+            const setting = settingOf(text);
+            if (setting && !this.known.has(setting)) {
+                this.onDrop(text, setting);
+                return;
+            }
+        }
+        this.push(buf);
+        if (atStart && /^\s*\\/.test(text))
+            return; // a psql meta-command line (\connect, \restrict): no statement
+        const startsCopy = atStart && COPY_FROM_STDIN.test(text);
+        this.scan(text);
+        if (startsCopy && this.statementStart && this.lex.kind === 'normal') {
+            this.copy = true;
+            this.copyLineStart = true;
+        }
+    }
+    /** Follows quotes and comments through one line; notes whether it ends a statement. */
+    scan(text) {
+        let i = 0;
+        const n = text.length;
+        while (i < n) {
+            const lex = this.lex;
+            const c = text[i];
+            if (lex.kind === 'quote') {
+                if (lex.backslash && c === '\\')
+                    i += 2;
+                else if (c === lex.close) {
+                    if (text[i + 1] === lex.close)
+                        i += 2;
+                    else {
+                        this.lex = { kind: 'normal' };
+                        i++;
+                    }
+                }
+                else
+                    i++;
+                continue;
+            }
+            if (lex.kind === 'dollar') {
+                const end = text.indexOf(lex.tag, i);
+                if (end < 0)
+                    return;
+                this.lex = { kind: 'normal' };
+                i = end + lex.tag.length;
+                continue;
+            }
+            if (lex.kind === 'comment') {
+                if (c === '*' && text[i + 1] === '/') {
+                    this.lex = lex.depth > 1 ? { kind: 'comment', depth: lex.depth - 1 } : { kind: 'normal' };
+                    i += 2;
+                }
+                else if (c === '/' && text[i + 1] === '*') {
+                    this.lex = { kind: 'comment', depth: lex.depth + 1 };
+                    i += 2;
+                }
+                else
+                    i++;
+                continue;
+            }
+            if (c === '-' && text[i + 1] === '-')
+                return; // the rest of the line is a comment
+            if (c === '/' && text[i + 1] === '*') {
+                this.lex = { kind: 'comment', depth: 1 };
+                i += 2;
+                continue;
+            }
+            if (c === "'") {
+                const prev = text[i - 1];
+                const escape = (prev === 'E' || prev === 'e') && !/[A-Za-z0-9_]/.test(text[i - 2] ?? ' ');
+                this.lex = { kind: 'quote', close: "'", backslash: escape };
+                this.statementStart = false;
+                i++;
+                continue;
+            }
+            if (c === '"') {
+                this.lex = { kind: 'quote', close: '"', backslash: false };
+                this.statementStart = false;
+                i++;
+                continue;
+            }
+            if (c === '$' && !/[A-Za-z0-9_$]/.test(text[i - 1] ?? ' ')) {
+                const tag = /^\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i, i + 66))?.[0];
+                if (tag) {
+                    this.lex = { kind: 'dollar', tag };
+                    this.statementStart = false;
+                    i += tag.length;
+                    continue;
+                }
+            }
+            if (c === ';')
+                this.statementStart = true;
+            else if (c !== ' ' && c !== '\t' && c !== '\r')
+                this.statementStart = false;
+            i++;
+        }
+    }
+}
+/** Whether a line start is the `\.` that ends COPY data: 'end', 'not', or 'undecided' (too few bytes yet). */
+function endOfData(b) {
+    const want = [0x5c, 0x2e]; // \.
+    for (let i = 0; i < 2; i++) {
+        if (i >= b.length)
+            return 'undecided';
+        if (b[i] !== want[i])
+            return 'not';
+    }
+    if (b.length === 2)
+        return 'undecided';
+    if (b[2] === NL)
+        return 'end';
+    if (b[2] === 0x0d)
+        return b.length === 3 ? 'undecided' : b[3] === NL ? 'end' : 'not';
+    return 'not';
+}
+/** Whether a psql knows `\restrict` (added in the minor releases of August 2025). */
+function psqlKnowsRestrict(version) {
+    const [major, minor] = version.split('.').map(Number);
+    const since = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
+    if (major >= 18)
+        return true;
+    return since[major] !== undefined && minor >= since[major];
+}
+
+// EXTERNAL MODULE: external "node:child_process"
+var external_node_child_process_ = __nccwpck_require__(31421);
+// EXTERNAL MODULE: external "node:stream/promises"
+var external_node_stream_promises_ = __nccwpck_require__(46466);
+;// CONCATENATED MODULE: ./src/postgres/psql.ts
+// Running psql and pg_restore for one connection. The password travels in PGPASSWORD only
+// (no argv, no message), and whatever the tools print is redacted before it is logged or
+// thrown; errors are explained in terms of what the user can change.
 
 
 
-
-
-
-const restore_INPUT = 'restore-database';
 class RestoreError extends Error {
     name = 'RestoreError';
 }
+class PgClient {
+    tools;
+    env;
+    reg;
+    log;
+    signal;
+    input;
+    constructor(opts) {
+        this.tools = opts.tools;
+        this.env = { ...process.env, PGCONNECT_TIMEOUT: process.env.PGCONNECT_TIMEOUT ?? '30', PGAPPNAME: 'odoo-upgrade-action' };
+        if (opts.parts.password !== undefined)
+            this.env.PGPASSWORD = opts.parts.password;
+        this.reg = opts.secrets;
+        this.log = opts.log;
+        this.signal = opts.signal;
+        this.input = opts.input;
+    }
+    /** One statement through psql; its unaligned output. */
+    query(conn, sql) {
+        return this.exec(this.tools.psql, ['--no-password', '--no-psqlrc', '-qAtX', '-v', 'ON_ERROR_STOP=1', `--dbname=${conn}`, '-c', sql], undefined, true);
+    }
+    /** A whole SQL script fed on stdin, in one transaction: a failure leaves the database empty. */
+    psqlStream(conn, input) {
+        const args = ['--no-password', '--no-psqlrc', '-qX', '-v', 'ON_ERROR_STOP=1', '--single-transaction', `--dbname=${conn}`, '-f', '-'];
+        return this.exec(this.tools.psql, args, input, false);
+    }
+    pgRestore(args) {
+        if (!this.tools.pgRestore)
+            throw new Error('pg_restore was not looked up');
+        return this.exec(this.tools.pgRestore, ['--no-password', ...args], undefined, false);
+    }
+    async exec(bin, args, input, capture) {
+        const child = (0,external_node_child_process_.spawn)(bin, args, { env: this.env, stdio: [input ? 'pipe' : 'ignore', capture ? 'pipe' : 'ignore', 'pipe'], signal: this.signal });
+        const stderr = [];
+        let stdout = '';
+        let partial = '';
+        child.stdout?.setEncoding('utf8').on('data', (d) => (stdout += d));
+        child.stderr.setEncoding('utf8').on('data', (d) => {
+            const lines = (partial + d).split('\n');
+            partial = lines.pop() ?? '';
+            for (const line of lines)
+                keep(line);
+        });
+        const keep = (line) => {
+            if (!line.trim())
+                return;
+            stderr.push(this.reg.redact(line));
+            if (stderr.length > 40)
+                stderr.shift();
+        };
+        const closed = new Promise((resolve, reject) => {
+            child.once('error', reject);
+            child.once('close', resolve);
+        });
+        // psql stops reading at the first error (ON_ERROR_STOP): a broken pipe then is expected.
+        const fed = input
+            ? (0,external_node_stream_promises_.pipeline)(input, child.stdin).then(() => undefined, (e) => (e.code === 'EPIPE' || e.code === 'ERR_STREAM_PREMATURE_CLOSE' ? undefined : e))
+            : Promise.resolve(undefined);
+        const [code, feedError] = await Promise.all([closed, fed]);
+        if (partial)
+            keep(partial);
+        const name = external_node_path_default().basename(bin);
+        if (code !== 0)
+            throw explain(this.input, name, code, stderr);
+        if (feedError)
+            throw new RestoreError(`${this.input}: could not read the dump: ${feedError.message}`);
+        for (const line of stderr.filter((l) => !/^NOTICE:/.test(l)).slice(-10))
+            this.log(`  ${name}: ${line}`);
+        return stdout;
+    }
+}
+function explain(input, tool, code, stderr) {
+    const text = stderr.join('\n');
+    const tail = stderr.slice(-6).join(' | ') || 'no message';
+    if (/unsupported version .* in file header/i.test(text)) {
+        return new RestoreError(`${input}: ${tool} is older than the pg_dump that made the dump (${tail}). Install newer PostgreSQL client tools in an earlier step.`);
+    }
+    if (/password authentication failed|no password supplied/i.test(text)) {
+        return new RestoreError(`${input}: the server refused the login (${tail}). Check the user and password in the connection string.`);
+    }
+    if (/could not connect|Connection refused|could not translate host name|timeout expired/i.test(text)) {
+        return new RestoreError(`${input}: ${tool} could not reach the server (${tail}). Check the host and port, and that the runner can reach it (a service container maps its port to localhost).`);
+    }
+    return new RestoreError(`${input}: ${tool} failed (exit ${code ?? 'signal'}): ${tail}`);
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(77598);
+;// CONCATENATED MODULE: ./src/postgres/filestore.ts
+// The filestore beside a restored database, built as Odoo's own script builds it: the
+// platform returns only the files the upgrade added or changed, so the ORIGINAL filestore
+// is laid down first and the UPGRADED files over it. Sources are folders, zips (an Odoo
+// dump's `filestore/`) and tars (plain or gzipped). Whatever the source, only regular files
+// at safe relative names are written: symlinks, devices, absolute names and `..` are
+// skipped with a log line, and no write ever goes through a symlink, so nothing lands
+// outside the destination. Free space is checked before copying.
+
+
+
+
+
+
+
+
+
+class FilestoreError extends Error {
+    name = 'FilestoreError';
+}
+/** The non-filestore files at the root of an Odoo backup (zip or tar): never copied. */
+const BACKUP_FILES = /^(dump\.sql|manifest\.json)$/;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+/** A name's place under `root`, or undefined for names that would leave it. */
+function safeJoin(root, rel) {
+    if (!rel || rel.includes('\0') || external_node_path_default().isAbsolute(rel) || /^[A-Za-z]:/.test(rel))
+        return undefined;
+    const segs = rel.split(/[\\/]/).filter((s) => s !== '' && s !== '.');
+    if (!segs.length || segs.some((s) => s === '..'))
+        return undefined;
+    return external_node_path_default().join(root, ...segs);
+}
+/** What a file source looks like: a folder, a zip, a tar (maybe gzipped), or undefined. */
+async function sourceOf(p) {
+    const st = await (0,external_node_fs_promises_.lstat)(p).catch(() => undefined);
+    if (!st)
+        return undefined;
+    if (st.isDirectory()) {
+        // A folder holding `filestore/` (an unpacked dump) means that folder; a data-dir's
+        // `filestore/<database>/` (one folder that is not a hash bucket) means the one inside.
+        let dir = p;
+        const inner = await (0,external_node_fs_promises_.lstat)(external_node_path_default().join(p, 'filestore')).catch(() => undefined);
+        if (inner?.isDirectory())
+            dir = external_node_path_default().join(p, 'filestore');
+        const entries = await (0,external_node_fs_promises_.readdir)(dir, { withFileTypes: true });
+        if (entries.length === 1 && entries[0].isDirectory() && !BUCKET.test(entries[0].name))
+            dir = external_node_path_default().join(dir, entries[0].name);
+        return { kind: 'dir', path: dir };
+    }
+    if (!st.isFile())
+        return undefined;
+    const head = await (0,io/* readHead */.zy)(p, 512);
+    const n = head.length;
+    if (n >= 4 && head.readUInt32LE(0) === 0x04034b50) {
+        const files = (await (0,formats_zip/* listZip */.oV)(p)).filter((e) => !e.isDirectory).map((e) => e.name);
+        const base = files.some((x) => x.startsWith('filestore/')) ? 'filestore/' : '';
+        const inside = files.filter((x) => x.startsWith(base) && !BACKUP_FILES.test(x));
+        return { kind: 'zip', path: p, prefix: base + (wrapperOf(inside.map((x) => x.slice(base.length))) ?? '') };
+    }
+    if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b)
+        return { kind: 'tar', path: p, gzip: true };
+    if (n >= 262 && head.toString('latin1', 257, 262) === 'ustar')
+        return { kind: 'tar', path: p, gzip: false };
+    return undefined;
+}
+/** Odoo's filestore folders are the first two hex digits of each file's SHA-1. */
+const BUCKET = /^[0-9a-f]{2}$/;
+/** `name/` when every file sits in one folder that is not a bucket (a database's folder, a wrapper). */
+function wrapperOf(names) {
+    const first = names[0]?.split('/')[0];
+    if (!first || BUCKET.test(first) || !names.every((n) => n.startsWith(`${first}/`)))
+        return undefined;
+    return `${first}/`;
+}
+/** Whether a zip holds a filestore (an Odoo dump zip's `filestore/`). */
+async function zipHasFilestore(zip) {
+    return (await (0,formats_zip/* listZip */.oV)(zip)).some((e) => e.name.startsWith('filestore/') && !e.isDirectory);
+}
+/**
+ * Copies one source into `dest`, replacing files of the same name (the later source wins).
+ * `label` names the source in log lines.
+ */
+async function copyFilestore(source, dest, label, log) {
+    await (0,external_node_fs_promises_.mkdir)(dest, { recursive: true });
+    const result = { files: 0, skipped: 0, bytes: 0 };
+    const skip = (name, why) => {
+        result.skipped++;
+        if (result.skipped <= 20)
+            log(`Skipped "${name}" in the ${label} filestore: ${why}.`);
+        else if (result.skipped === 21)
+            log(`(further skipped entries of the ${label} filestore are not listed)`);
+    };
+    const write = async (item) => {
+        const target = safeJoin(dest, item.rel);
+        if (!target)
+            return skip(item.rel, 'its name leaves the filestore (absolute, or with ..)');
+        if (!(await safeParents(dest, target)))
+            return skip(item.rel, 'a folder on its way is a symlink or a file');
+        await (0,external_node_fs_promises_.mkdir)(external_node_path_default().dirname(target), { recursive: true });
+        // Written beside, then renamed: a half-written file never carries the final name, and
+        // a symlink already at that name is replaced, not followed.
+        const tmp = `${target}.${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.part`;
+        try {
+            await (0,external_node_stream_promises_.pipeline)(await item.open(), (0,external_node_fs_.createWriteStream)(tmp, { flags: 'wx', mode: 0o644 }));
+            await (0,external_node_fs_promises_.rename)(tmp, target);
+        }
+        catch (err) {
+            await (0,external_node_fs_promises_.rm)(tmp, { force: true });
+            throw err;
+        }
+        result.files++;
+        result.bytes += item.size;
+    };
+    if (source.kind === 'dir') {
+        const items = [];
+        await walk(source.path, '', items, skip);
+        await ensureSpace(dest, items.reduce((a, i) => a + i.size, 0), label);
+        for (const item of items)
+            await write(item);
+    }
+    else if (source.kind === 'zip') {
+        const entries = (await (0,formats_zip/* listZip */.oV)(source.path)).filter((e) => e.name.startsWith(source.prefix) && !e.isDirectory);
+        await ensureSpace(dest, entries.reduce((a, e) => a + e.size, 0), label);
+        for (const e of entries) {
+            const rel = e.name.slice(source.prefix.length);
+            if (!source.prefix && BACKUP_FILES.test(rel))
+                continue; // a backup's own files, not attachments
+            const type = e.unixMode !== undefined ? e.unixMode & S_IFMT : S_IFREG;
+            if (type === S_IFDIR)
+                continue;
+            if (type !== S_IFREG && type !== 0) {
+                skip(rel, type === 0o120000 ? 'a symlink' : 'not a regular file');
+                continue;
+            }
+            await write({ rel, size: e.size, open: () => (0,formats_zip/* openZipEntry */.qs)(source.path, e) });
+        }
+    }
+    else {
+        await copyTar(source, dest, label, write, skip);
+    }
+    return result;
+}
+async function walk(root, rel, out, skip) {
+    for (const d of await (0,external_node_fs_promises_.readdir)(external_node_path_default().join(root, rel), { withFileTypes: true })) {
+        const r = rel ? `${rel}/${d.name}` : d.name;
+        const full = external_node_path_default().join(root, r);
+        if (d.isDirectory())
+            await walk(root, r, out, skip);
+        else if (d.isFile()) {
+            const st = await (0,external_node_fs_promises_.lstat)(full);
+            out.push({ rel: r, size: st.size, open: async () => (0,external_node_fs_.createReadStream)(full) });
+        }
+        else
+            skip(r, d.isSymbolicLink() ? 'a symlink' : 'not a regular file');
+    }
+}
+async function copyTar(source, dest, label, write, skip) {
+    const { size } = await (0,external_node_fs_promises_.lstat)(source.path);
+    // The archive's own size is a floor for what it unpacks to; each entry is checked again below.
+    await ensureSpace(dest, size, label);
+    const tar = await __nccwpck_require__.e(/* import() */ 118).then(__nccwpck_require__.t.bind(__nccwpck_require__, 56118, 19));
+    const extract = tar.extract();
+    const input = (0,external_node_fs_.createReadStream)(source.path);
+    const feeding = (0,external_node_stream_promises_.pipeline)(source.gzip ? input.pipe((0,external_node_zlib_.createGunzip)()) : input, extract);
+    let wrapper;
+    try {
+        for await (const entry of extract) {
+            const h = entry.header;
+            const plain = h.name.replace(/^\.\//, '');
+            if (BACKUP_FILES.test(plain)) {
+                entry.resume(); // an Odoo backup's dump and manifest, not attachments
+                continue;
+            }
+            let name = plain.replace(/^filestore\//, '');
+            // A streamed archive cannot be listed first: its first file decides whether a wrapper
+            // folder (the database's name) is there, and that folder is stripped from every name.
+            if (h.type === 'file' || h.type === 'contiguous-file')
+                wrapper ??= wrapperOf([name]) ?? '';
+            if (wrapper && name.startsWith(wrapper))
+                name = name.slice(wrapper.length);
+            if (h.type === 'file' || h.type === 'contiguous-file') {
+                if (name) {
+                    await ensureSpace(dest, h.size ?? 0, label);
+                    await write({ rel: name, size: h.size ?? 0, open: async () => external_node_stream_.Readable.from(entry) });
+                }
+            }
+            else if (h.type !== 'directory')
+                skip(h.name, h.type === 'symlink' ? 'a symlink' : h.type === 'link' ? 'a hard link' : `a ${h.type} entry, not a regular file`);
+            entry.resume(); // drains what a skipped or written entry left
+        }
+        await feeding;
+    }
+    catch (err) {
+        input.destroy();
+        await feeding.catch(() => undefined);
+        throw err instanceof FilestoreError ? err : new FilestoreError(`cannot read the ${label} filestore archive ${external_node_path_default().basename(source.path)}: ${err.message}`);
+    }
+}
+/** Every folder from `root` down to `target`'s parent is a real folder (or does not exist yet). */
+async function safeParents(root, target) {
+    const rel = external_node_path_default().relative(root, external_node_path_default().dirname(target));
+    let at = root;
+    for (const seg of rel ? rel.split((external_node_path_default()).sep) : []) {
+        at = external_node_path_default().join(at, seg);
+        const st = await (0,external_node_fs_promises_.lstat)(at).catch(() => undefined);
+        if (!st)
+            return true;
+        if (!st.isDirectory())
+            return false;
+    }
+    return true;
+}
+/** Refuses to start a copy that cannot fit (with a small margin for folders and the filesystem). */
+async function ensureSpace(dest, bytes, label) {
+    const s = await (0,external_node_fs_promises_.statfs)(dest);
+    const free = Number(s.bavail) * Number(s.bsize);
+    const need = bytes + Math.min(64 * 1024 ** 2, bytes / 100);
+    if (need > free) {
+        throw new FilestoreError(`not enough free disk space for the ${label} filestore in ${dest}: it needs about ${mib(need)}, ${mib(free)} are free. ` +
+            'Free space on the runner (e.g. remove unused tool caches) or point `filestore-dir` at a larger disk.');
+    }
+}
+function mib(n) {
+    return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+;// CONCATENATED MODULE: ./src/postgres/restore.ts
+// The `restore-database` and `filestore-dir` inputs: the upgraded dump goes into a
+// PostgreSQL server (a fresh or empty database, never one holding data) and the filestore
+// into a folder, the way Odoo's own script does it: the original filestore first, the
+// upgraded files over it. Any pair of PostgreSQL versions that can work does: pg_restore
+// and psql are picked at least as new as the pg_dump that made the dump, and session
+// settings an older server does not know (pg_dump 17's `transaction_timeout`) are dropped
+// from plain SQL. Custom and directory dumps restore in parallel (`restore-jobs`).
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const INPUT = 'restore-database';
 async function restoreUpgraded(opts) {
-    const reg = opts.secrets ?? secrets/* secrets */.O;
+    const reg = opts.secrets ?? secrets/* secrets */.O3;
     const raw = opts.connection.trim();
     reg.add(raw);
     if (/^postgres(ql)?:\/\//i.test(raw))
         reg.addUrl(raw);
-    const parts = (0,database/* splitConnection */.nY)(raw);
+    const parts = (0,connection/* splitConnection */.nY)(raw);
     reg.add(parts.password);
     const log = (line) => opts.log(reg.redact(line));
     try {
@@ -75611,175 +78882,105 @@ async function restoreUpgraded(opts) {
 async function restore(opts, parts, reg, log) {
     const database = parts.dbname;
     if (!database)
-        throw new RestoreError(`${restore_INPUT}: the connection string names no database; add one (\`postgresql://user@host:5432/<new database>\`).`);
-    const shape = await shapeOf(opts.dump);
-    const tools = await findTools(opts.binDir);
-    const pg = new Pg(tools, parts, reg, log, opts.signal);
-    await prepareDatabase(pg, parts, database, log);
-    log(`Restoring ${external_node_path_default().basename(opts.dump)} (${shape}) into database "${database}"`);
-    if (shape === 'custom' || shape === 'directory') {
-        await pg.run('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--single-transaction', `--dbname=${parts.conn}`, opts.dump]);
+        throw new RestoreError(`${INPUT}: the connection string names no database; add one (\`postgresql://user@host:5432/<new database>\`).`);
+    if (opts.jobs !== undefined && !(Number.isInteger(opts.jobs) && opts.jobs >= 1 && opts.jobs <= 64)) {
+        throw new RestoreError(`restore-jobs: must be a whole number from 1 to 64, got ${opts.jobs}.`);
     }
-    else {
-        await pg.psqlStream(parts.conn, await sqlStream(opts.dump, shape));
+    const shape = await shapeOf(opts.dump);
+    const versions = shape === 'zip' ? await zipSqlVersions(opts.dump) : await dumpVersions(opts.dump, shape);
+    const archive = shape === 'custom' || shape === 'directory';
+    // pg_restore must read the archive: at least the pg_dump's major. psql runs plain SQL of any version.
+    const tools = await (0,postgres_tools/* findRestoreTools */.To)({ binDir: opts.binDir, minMajor: archive ? versions.major : undefined, input: INPUT });
+    const pg = new PgClient({ tools, parts, secrets: reg, log, signal: opts.signal, input: INPUT });
+    const maintenance = (0,connection/* withDatabase */.kR)(parts, 'postgres');
+    const serverVersion = (await pg.query(maintenance, 'SHOW server_version')).trim().split(' ')[0];
+    const made = versions.pgDump ? `made by pg_dump ${versions.pgDump.split(' ')[0]}` : 'pg_dump version not recorded';
+    log(`Restoring ${external_node_path_default().basename(opts.dump)} (${shape}, ${made}) into database "${database}" on PostgreSQL ${serverVersion}, with ${archive ? 'pg_restore' : 'psql'} ${tools.version}.`);
+    if (!archive && versions.major !== undefined && tools.major < versions.major) {
+        log(`Note: psql ${tools.version} is older than the pg_dump ${versions.major} that wrote this SQL; plain SQL usually still runs. If it does not, install client tools ${versions.major} or newer.`);
+    }
+    const created = await prepareDatabase(pg, parts, database, log);
+    try {
+        if (archive) {
+            const jobs = opts.jobs ?? (0,external_node_os_.availableParallelism)();
+            // --jobs and --single-transaction exclude each other: with several jobs, a failure is
+            // cleaned up by dropping the database this run created.
+            const mode = jobs > 1 ? [`--jobs=${Math.min(jobs, 64)}`] : ['--single-transaction'];
+            log(`pg_restore with ${jobs > 1 ? `${jobs} parallel jobs` : 'one job, in one transaction'}.`);
+            await pg.pgRestore(['--no-owner', '--no-privileges', '--exit-on-error', ...mode, `--dbname=${parts.conn}`, opts.dump]);
+        }
+        else {
+            const listed = (await pg.query(parts.conn, 'SELECT name FROM pg_catalog.pg_settings')).split('\n').map((l) => l.trim().toLowerCase());
+            const known = new Set([...listed, ...HIDDEN_SETTINGS].filter(Boolean));
+            const filter = new UnknownSettingFilter({
+                known,
+                dropRestrict: !psqlKnowsRestrict(tools.version),
+                onDrop: (line, setting) => log(setting.startsWith('\\')
+                    ? `Dropped pg_dump's \`${setting}\` line from the dump: psql ${tools.version} predates that command (it guards psql against a malicious server while restoring; the dump here comes from the upgrade).`
+                    : `Dropped \`${line.trim()}\` from the dump: PostgreSQL ${serverVersion} has no setting "${setting}" (a newer pg_dump wrote it; it only sets a session default).`),
+            });
+            await pg.psqlStream(parts.conn, (await sqlStream(opts.dump, shape)).pipe(filter));
+        }
+    }
+    catch (err) {
+        if (created && err?.name !== 'AbortError') {
+            await pg.query(maintenance, `DROP DATABASE IF EXISTS ${(0,connection/* ident */.bD)(database)}`).then(() => log(`The restore failed: dropped the database "${database}" this run created, so a new run can start clean.`), () => log(`The restore failed, and the partly restored database "${database}" could not be dropped: drop it before trying again.`));
+        }
+        else if (!created && archive) {
+            log(`The restore failed: database "${database}" may hold a partial restore; empty or drop it before trying again.`);
+        }
+        throw err;
     }
     const tables = Number((await pg.query(parts.conn, USER_TABLES)).trim());
     log(`Database "${database}" restored: ${tables} tables.`);
-    let filestoreFiles = 0;
-    if (opts.filestoreDir) {
-        filestoreFiles = shape === 'zip' ? await filestoreFromZip(opts.dump, opts.filestoreDir, log) : opts.filestore ? await copyTree(opts.filestore, opts.filestoreDir, log) : 0;
-        log(`Filestore: ${filestoreFiles} files in ${opts.filestoreDir}`);
-    }
-    return { database, tables, filestoreFiles };
+    const result = { database, tables, filestoreFiles: 0 };
+    if (opts.filestoreDir)
+        Object.assign(result, await restoreFilestore(opts, shape, log));
+    else if (opts.originalFilestore)
+        log('`original-filestore` is not used: `filestore-dir` is empty, so no filestore is written.');
+    return result;
 }
+/** Settings every server has that pg_settings does not list (GUC_NO_SHOW_ALL): never dropped. */
+const HIDDEN_SETTINGS = ['role', 'session_authorization', 'is_superuser', 'seed', 'transaction_isolation', 'transaction_read_only', 'transaction_deferrable'];
 const USER_TABLES = "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " +
     "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'";
-/** Creates the database, or accepts an existing one only when it holds no table: data is never overwritten. */
+/** Creates the database (true), or accepts an existing one only when it holds no table (false): data is never overwritten. */
 async function prepareDatabase(pg, parts, database, log) {
-    const maintenance = withDatabase(parts, 'postgres');
-    const exists = (await pg.query(maintenance, `SELECT 1 FROM pg_catalog.pg_database WHERE datname = ${literal(database)}`)).trim() === '1';
+    const maintenance = (0,connection/* withDatabase */.kR)(parts, 'postgres');
+    const exists = (await pg.query(maintenance, `SELECT 1 FROM pg_catalog.pg_database WHERE datname = ${(0,connection/* literal */.eu)(database)}`)).trim() === '1';
     if (exists) {
         const tables = Number((await pg.query(parts.conn, USER_TABLES)).trim());
         if (tables > 0) {
-            throw new RestoreError(`${restore_INPUT}: database "${database}" already exists and holds ${tables} tables; this action never restores over data. ` +
+            throw new RestoreError(`${INPUT}: database "${database}" already exists and holds ${tables} tables; this action never restores over data. ` +
                 `Name a new database in the connection string, or drop this one first (\`dropdb "${database}"\`) if it is a disposable copy.`);
         }
         log(`Database "${database}" exists and is empty: restoring into it.`);
-        return;
+        return false;
     }
     try {
-        await pg.query(maintenance, `CREATE DATABASE ${ident(database)} TEMPLATE template0 ENCODING 'UTF8'`);
+        await pg.query(maintenance, `CREATE DATABASE ${(0,connection/* ident */.bD)(database)} TEMPLATE template0 ENCODING 'UTF8'`);
     }
     catch (err) {
         if (/permission denied/i.test(err.message)) {
-            throw new RestoreError(`${restore_INPUT}: the role may not create databases. Create "${database}" empty beforehand (\`createdb -O <role> "${database}"\`), or grant the role CREATEDB.`);
+            throw new RestoreError(`${INPUT}: the role may not create databases. Create "${database}" empty beforehand (\`createdb -O <role> "${database}"\`), or grant the role CREATEDB.`);
         }
         throw err;
     }
     log(`Created database "${database}".`);
-}
-async function findTools(binDir) {
-    let dir = binDir;
-    if (!dir) {
-        try {
-            dir = external_node_path_default().dirname((await (0,database/* findPgDump */.vd)()).path);
-        }
-        catch {
-            throw new RestoreError(`${restore_INPUT}: the PostgreSQL client tools (psql, pg_restore) were not found on PATH or in /usr/lib/postgresql/*/bin. ` +
-                'Install them in an earlier step, of the target server\'s major version or newer (`sudo apt-get install -y postgresql-client`).');
-        }
-    }
-    return { psql: external_node_path_default().join(dir, 'psql'), pgRestore: external_node_path_default().join(dir, 'pg_restore') };
-}
-class Pg {
-    tools;
-    env;
-    reg;
-    log;
-    signal;
-    constructor(tools, parts, reg, log, signal) {
-        this.tools = tools;
-        this.env = { ...process.env, PGCONNECT_TIMEOUT: process.env.PGCONNECT_TIMEOUT ?? '30', PGAPPNAME: 'odoo-upgrade-action' };
-        if (parts.password !== undefined)
-            this.env.PGPASSWORD = parts.password;
-        this.reg = reg;
-        this.log = log;
-        this.signal = signal;
-    }
-    /** One statement through psql; its unaligned output. */
-    query(conn, sql) {
-        return this.exec(this.tools.psql, ['--no-password', '--no-psqlrc', '-qAtX', '-v', 'ON_ERROR_STOP=1', `--dbname=${conn}`, '-c', sql], undefined, true);
-    }
-    /** A whole SQL script fed on stdin, in one transaction: a failure leaves the database empty. */
-    psqlStream(conn, input) {
-        const args = ['--no-password', '--no-psqlrc', '-qX', '-v', 'ON_ERROR_STOP=1', '--single-transaction', `--dbname=${conn}`, '-f', '-'];
-        return this.exec(this.tools.psql, args, input, false);
-    }
-    run(tool, args) {
-        return this.exec(this.tools.pgRestore, ['--no-password', ...args], undefined, false);
-    }
-    async exec(bin, args, input, capture) {
-        const child = (0,external_node_child_process_.spawn)(bin, args, { env: this.env, stdio: [input ? 'pipe' : 'ignore', capture ? 'pipe' : 'ignore', 'pipe'], signal: this.signal });
-        const stderr = [];
-        let stdout = '';
-        child.stdout?.setEncoding('utf8').on('data', (d) => (stdout += d));
-        child.stderr.setEncoding('utf8').on('data', (d) => {
-            for (const line of d.split('\n')) {
-                if (!line.trim())
-                    continue;
-                stderr.push(this.reg.redact(line));
-                if (stderr.length > 40)
-                    stderr.shift();
-            }
-        });
-        const closed = new Promise((resolve, reject) => {
-            child.once('error', reject);
-            child.once('close', resolve);
-        });
-        // psql stops reading at the first error (ON_ERROR_STOP): a broken pipe then is expected.
-        const fed = input ? (0,external_node_stream_promises_.pipeline)(input, child.stdin).catch((e) => (e.code === 'EPIPE' ? undefined : e)) : Promise.resolve(undefined);
-        const [code, feedError] = await Promise.all([closed, fed]);
-        const name = external_node_path_default().basename(bin);
-        if (code !== 0)
-            throw explain(name, code, stderr);
-        if (feedError)
-            throw new RestoreError(`${restore_INPUT}: could not read the upgraded dump: ${feedError.message}`);
-        for (const line of stderr.filter((l) => !/^NOTICE:/.test(l)).slice(-10))
-            this.log(`  ${name}: ${line}`);
-        return stdout;
-    }
-}
-function explain(tool, code, stderr) {
-    const text = stderr.join('\n');
-    const tail = stderr.slice(-6).join(' | ') || 'no message';
-    if (/unsupported version .* in file header/i.test(text)) {
-        return new RestoreError(`${restore_INPUT}: ${tool} is older than the pg_dump that made the upgraded dump (${tail}). Install newer PostgreSQL client tools in an earlier step.`);
-    }
-    if (/password authentication failed|no password supplied/i.test(text)) {
-        return new RestoreError(`${restore_INPUT}: the server refused the login (${tail}). Check the user and password in the connection string.`);
-    }
-    if (/could not connect|Connection refused|could not translate host name|timeout expired/i.test(text)) {
-        return new RestoreError(`${restore_INPUT}: ${tool} could not reach the server (${tail}). Check the host and port, and that the runner can reach it (a service container maps its port to localhost).`);
-    }
-    return new RestoreError(`${restore_INPUT}: ${tool} failed (exit ${code ?? 'signal'}): ${tail}`);
-}
-/** The same connection with another database: to look around and create the target. */
-function withDatabase(parts, dbname) {
-    const conn = parts.conn;
-    const uri = /^(postgres(?:ql)?:\/\/[^/?]*)(\/[^?]*)?(\?.*)?$/i.exec(conn);
-    if (uri) {
-        const query = (uri[3] ?? '').slice(1).split('&').filter((p) => p && !/^dbname=/i.test(p));
-        return `${uri[1]}/${encodeURIComponent(dbname)}${query.length ? `?${query.join('&')}` : ''}`;
-    }
-    if (conn.includes('='))
-        return `${conn.replace(/(^|\s)dbname='(?:[^'\\]|\\.)*'/g, '').trim()} dbname='${dbname}'`;
-    return dbname;
-}
-function literal(s) {
-    return `'${s.replace(/'/g, "''")}'`;
-}
-function ident(s) {
-    return `"${s.replace(/"/g, '""')}"`;
+    return true;
 }
 // ---------------------------------------------------------------------------------------
-// The dump and the filestore
+// The dump
 async function shapeOf(p) {
-    const st = await (0,promises_.stat)(p).catch(() => undefined);
+    const st = await (0,external_node_fs_promises_.stat)(p).catch(() => undefined);
     if (!st)
-        throw new RestoreError(`${restore_INPUT}: the upgraded dump ${p} is missing.`);
+        throw new RestoreError(`${INPUT}: the upgraded dump ${p} is missing.`);
     if (st.isDirectory()) {
-        if ((await (0,promises_.stat)(external_node_path_default().join(p, 'toc.dat')).catch(() => undefined))?.isFile())
+        if ((await (0,external_node_fs_promises_.stat)(external_node_path_default().join(p, 'toc.dat')).catch(() => undefined))?.isFile())
             return 'directory';
-        throw new RestoreError(`${restore_INPUT}: ${p} is a folder without toc.dat, not a pg_dump directory dump.`);
+        throw new RestoreError(`${INPUT}: ${p} is a folder without toc.dat, not a pg_dump directory dump.`);
     }
-    const fh = await (0,promises_.open)(p, 'r');
-    const head = Buffer.alloc(8);
-    try {
-        await fh.read(head, 0, 8, 0);
-    }
-    finally {
-        await fh.close();
-    }
+    const head = Buffer.concat([await (0,io/* readHead */.zy)(p, 8), Buffer.alloc(8)]);
     if (head.subarray(0, 5).toString('latin1') === 'PGDMP')
         return 'custom';
     if (head.readUInt32LE(0) === 0x04034b50)
@@ -75788,86 +78989,738 @@ async function shapeOf(p) {
         return 'sql.gz';
     return 'sql';
 }
+async function zipSqlVersions(zip) {
+    const entry = (await (0,formats_zip/* listZip */.oV)(zip)).find((e) => e.name === 'dump.sql');
+    return entry ? sqlVersions(await streamHead(await (0,formats_zip/* openZipEntry */.qs)(zip, entry))) : {};
+}
 async function sqlStream(p, shape) {
     if (shape === 'sql')
         return (0,external_node_fs_.createReadStream)(p, { highWaterMark: 1 << 20 });
     if (shape === 'sql.gz')
         return (0,external_node_fs_.createReadStream)(p, { highWaterMark: 1 << 20 }).pipe((0,external_node_zlib_.createGunzip)());
-    const entry = (await (0,src_zip/* listZip */.oV)(p)).find((e) => e.name === 'dump.sql');
+    const entry = (await (0,formats_zip/* listZip */.oV)(p)).find((e) => e.name === 'dump.sql');
     if (!entry)
-        throw new RestoreError(`${restore_INPUT}: the upgraded archive ${external_node_path_default().basename(p)} holds no dump.sql.`);
-    return (0,src_zip/* openZipEntry */.qs)(p, entry);
+        throw new RestoreError(`${INPUT}: the upgraded archive ${external_node_path_default().basename(p)} holds no dump.sql.`);
+    return (0,formats_zip/* openZipEntry */.qs)(p, entry);
 }
-/** A zip entry's place under `root`, or undefined for names that would leave it. */
-function safeJoin(root, rel) {
-    if (!rel || rel.includes('\0') || external_node_path_default().isAbsolute(rel) || rel.split(/[\\/]/).some((s) => s === '..'))
-        return undefined;
-    return external_node_path_default().join(root, rel);
-}
-async function filestoreFromZip(zip, dest, log) {
-    const entries = (await (0,src_zip/* listZip */.oV)(zip)).filter((e) => e.name.startsWith('filestore/') && !e.isDirectory);
-    await (0,promises_.mkdir)(dest, { recursive: true });
-    let files = 0;
-    for (const e of entries) {
-        const target = safeJoin(dest, e.name.slice('filestore/'.length));
-        if (!target) {
-            log(`Skipped the archive entry "${e.name}": its name leaves the filestore.`);
-            continue;
+// ---------------------------------------------------------------------------------------
+// The filestore: original first, upgraded over it
+async function restoreFilestore(opts, shape, log) {
+    const dest = opts.filestoreDir;
+    const label = opts.originalLabel ?? 'original-filestore';
+    let original;
+    if (opts.originalFilestore) {
+        original = await sourceOf(opts.originalFilestore);
+        if (!original) {
+            throw new RestoreError(`${label}: ${opts.originalFilestore} is neither a folder nor a zip or tar archive of a filestore. Give the filestore folder, or a .zip/.tar/.tar.gz of it.`);
         }
-        files++;
-        if (await (0,promises_.stat)(target).catch(() => undefined))
-            continue; // content-addressed: same name, same bytes
-        await (0,promises_.mkdir)(external_node_path_default().dirname(target), { recursive: true });
-        await (0,external_node_stream_promises_.pipeline)(await (0,src_zip/* openZipEntry */.qs)(zip, e), (0,external_node_fs_.createWriteStream)(target, { flags: 'wx' }));
     }
-    return files;
+    let upgraded;
+    if (shape === 'zip' && (await zipHasFilestore(opts.dump)))
+        upgraded = { kind: 'zip', path: opts.dump, prefix: 'filestore/' };
+    else if (opts.filestore)
+        upgraded = { kind: 'dir', path: opts.filestore };
+    let originalFiles = 0;
+    if (original) {
+        const r = await copyFilestore(original, dest, 'original', log);
+        originalFiles = r.files;
+        log(`Filestore: ${r.files} original files (${label}) copied into ${dest}.`);
+    }
+    else {
+        log('No original filestore (the dump carries none and `original-filestore` is not set): the restored database has only the upgraded files ' +
+            'the platform returned, so attachments the upgrade did not touch are missing. Set `original-filestore` to the production filestore for a complete copy.');
+    }
+    let upgradedFiles = 0;
+    if (upgraded) {
+        const r = await copyFilestore(upgraded, dest, 'upgraded', log);
+        upgradedFiles = r.files;
+        log(`Filestore: ${r.files} upgraded files laid over it.`);
+    }
+    else
+        log('The upgrade returned no filestore files.');
+    const filestoreFiles = await countFiles(dest);
+    log(`Filestore: ${filestoreFiles} files in ${dest}.`);
+    return { filestoreFiles, originalFiles, upgradedFiles };
 }
-/** Regular files only: a symlink in a downloaded tree could point anywhere on the runner. */
-async function copyTree(src, dest, log) {
-    await (0,promises_.mkdir)(dest, { recursive: true });
-    let files = 0;
-    for (const name of await (0,promises_.readdir)(src)) {
-        const from = external_node_path_default().join(src, name);
-        const to = external_node_path_default().join(dest, name);
-        const st = await (0,promises_.lstat)(from);
-        if (st.isDirectory())
-            files += await copyTree(from, to, log);
-        else if (st.isFile()) {
-            files++;
-            await (0,promises_.copyFile)(from, to, external_node_fs_.constants.COPYFILE_EXCL).catch((e) => {
-                if (e.code !== 'EEXIST')
-                    throw e;
-            });
-        }
-        else
-            log(`Skipped ${name} in the filestore: not a regular file.`);
-    }
-    return files;
+async function countFiles(dir) {
+    const { readdir } = await Promise.resolve(/* import() */).then(__nccwpck_require__.t.bind(__nccwpck_require__, 51455, 23));
+    return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((d) => d.isFile()).length;
 }
 /** The downloaded files a restore starts from, or why there are none. */
 function restoreSources(downloads) {
     const dump = downloads.find((f) => f.role === 'dump' || f.role === 'sql');
     if (!dump)
-        throw new RestoreError(`${restore_INPUT}: nothing to restore: no upgraded dump was downloaded (\`download: none\`?).`);
+        throw new RestoreError(`${INPUT}: nothing to restore: no upgraded dump was downloaded (\`download: none\`?).`);
     return { dump: dump.path, filestore: downloads.find((f) => f.role === 'filestore')?.path };
 }
-/** The pipeline's restore phase: after the downloads, before publishing. */
-async function restoreStep(report, cfg, opts) {
+/** The original filestore: `original-filestore` (fetched if need be), else the uploaded zip dump's own. */
+async function findOriginal(cfg, opts, workspace) {
+    if (cfg.originalFilestore) {
+        const { fetchOriginalFilestore } = await Promise.all(/* import() */[__nccwpck_require__.e(529), __nccwpck_require__.e(166)]).then(__nccwpck_require__.bind(__nccwpck_require__, 51166));
+        const got = await fetchOriginalFilestore(cfg.originalFilestore, { workspace, workDir: opts.workDir ?? workspace, githubToken: cfg.githubToken, log: opts.log, signal: opts.signal });
+        return { ...got, label: 'original-filestore' };
+    }
+    if (opts.originalDump && (await shapeOf(opts.originalDump).catch(() => undefined)) === 'zip' && (await zipHasFilestore(opts.originalDump))) {
+        opts.log(`The original filestore comes from the uploaded dump ${external_node_path_default().basename(opts.originalDump)} (its filestore/).`);
+        return { path: opts.originalDump, label: 'the uploaded dump', cleanup: async () => { } };
+    }
+    return undefined;
+}
+/**
+ * Checks made before anything is sent, so a restore that cannot happen fails in seconds, not
+ * after the upgrade: client tools present, and an `original-filestore` meant as a path exists.
+ */
+async function preflightRestore(cfg, opts) {
+    if (!cfg.restoreDatabase)
+        return;
+    const tools = await (0,postgres_tools/* findRestoreTools */.To)({ input: INPUT });
+    opts.log(`Restore: psql and pg_restore ${tools.version} found (${external_node_path_default().dirname(tools.pgRestore)}).`);
+    const v = cfg.originalFilestore;
+    if (v && cfg.filestoreDir && !/^[a-z][a-z0-9+.-]*:\/\//i.test(v) && (/[/\\]/.test(v) || v.startsWith('.') || v.startsWith('~'))) {
+        const { resolvePath } = await __nccwpck_require__.e(/* import() */ 54).then(__nccwpck_require__.bind(__nccwpck_require__, 59054));
+        const abs = resolvePath(v);
+        if (!(await (0,external_node_fs_promises_.stat)(abs).catch(() => undefined))) {
+            throw new RestoreError(`original-filestore: nothing at ${abs}. Give the path of the original filestore folder (or a zip/tar of it), an artifact name, or an https URL.`);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/steps/restore.ts
+// Phase 7 (with `restore-database`): the upgraded dump goes into a PostgreSQL database and the
+// filestore into `filestore-dir`: first the original filestore (`original-filestore`, or the
+// uploaded zip dump's own), then the upgraded files over it, as Odoo's own script lays them.
+
+
+async function restoreResults(job, cfg, dump, workDir) {
+    const { report, deps } = job;
     if (!cfg.restoreDatabase) {
         if (cfg.filestoreDir)
-            opts.log('Input `filestore-dir` is ignored without `restore-database`.');
+            job.log('Input `filestore-dir` is ignored without `restore-database`.');
         return;
     }
     const from = restoreSources(report.downloads);
-    const r = await core/* group */.Os('Restore the upgraded database', () => restoreUpgraded({ connection: cfg.restoreDatabase, ...from, filestoreDir: cfg.filestoreDir ? external_node_path_default().resolve(process.env.GITHUB_WORKSPACE || '.', cfg.filestoreDir) : undefined, log: opts.log, signal: opts.signal }));
-    report.restored = { ...r, filestoreDir: cfg.filestoreDir || undefined };
-    writeOutputs({ 'restored-database': r.database });
+    const workspace = deps.env.GITHUB_WORKSPACE || '.';
+    const opts = { log: job.log, signal: job.signal, originalDump: dump?.path, workDir };
+    const restored = await deps.io.group('Restore the upgraded database', async () => {
+        const original = cfg.filestoreDir ? await findOriginal(cfg, opts, workspace) : undefined;
+        try {
+            return await restoreUpgraded({
+                connection: cfg.restoreDatabase,
+                ...from,
+                filestoreDir: cfg.filestoreDir ? external_node_path_default().resolve(workspace, cfg.filestoreDir) : undefined,
+                originalFilestore: original?.path,
+                originalLabel: original?.label,
+                jobs: cfg.restoreJobs,
+                log: job.log,
+                signal: job.signal,
+            });
+        }
+        finally {
+            await original?.cleanup();
+        }
+    });
+    report.restored = { database: restored.database, tables: restored.tables, filestoreFiles: restored.filestoreFiles, filestoreDir: cfg.filestoreDir || undefined };
+    job.output({ 'restored-database': restored.database });
+}
+
+;// CONCATENATED MODULE: ./src/postgres/contract.ts
+// The contract from the database, as Odoo's upgrade script finds it: with `dump-database`
+// and no `contract` input, the source database's `ir_config_parameter` row
+// `database.enterprise_code` is the subscription code. It is masked the moment it is read.
+
+
+
+
+const contract_INPUT = 'dump-database';
+class ContractError extends Error {
+    name = 'ContractError';
+}
+const QUERY = "SELECT value FROM ir_config_parameter WHERE key = 'database.enterprise_code'";
+/** The enterprise code stored in the database, masked; undefined when it holds none. */
+async function contractFromDatabase(opts) {
+    const reg = opts.secrets ?? secrets/* secrets */.O3;
+    const parts = (0,connection/* splitConnection */.nY)(opts.connection);
+    if (opts.connection.trim() !== parts.dbname)
+        reg.add(opts.connection.trim());
+    reg.add(parts.password);
+    const psql = await (0,postgres_tools/* newest */.BP)(opts.psql ? [opts.psql] : await (0,postgres_tools/* candidates */.Xi)('psql'));
+    if (!psql)
+        throw new ContractError(`${contract_INPUT}: psql was not found to read the contract from the database; install the PostgreSQL client tools (${(0,postgres_tools/* installHint */.J8)()}), or set \`contract\`.`);
+    const pg = new PgClient({ tools: { psql: psql.path }, parts, secrets: reg, log: (l) => opts.log(reg.redact(l)), signal: opts.signal, input: contract_INPUT });
+    let out;
+    try {
+        // A table check first: a database that is not Odoo's answers "no contract", not an SQL error.
+        const hasTable = (await pg.query(parts.conn, "SELECT to_regclass('ir_config_parameter') IS NOT NULL")).trim() === 't';
+        out = hasTable ? await pg.query(parts.conn, QUERY) : '';
+    }
+    catch (err) {
+        throw reg.redactError(err);
+    }
+    const code = out.split('\n')[0]?.trim();
+    if (!code)
+        return undefined;
+    reg.add(code); // before anything else can print it
+    return code;
+}
+/**
+ * Settles `cfg.contract` for a `dump-database` run: the input when given (a warning when the
+ * database holds another code, printing neither), else the database's own code.
+ */
+async function settleContract(cfg, opts) {
+    if (cfg.source?.kind !== 'database' || !cfg.source.connection)
+        return;
+    let fromDb;
+    try {
+        fromDb = await contractFromDatabase({ connection: cfg.source.connection, log: opts.log, signal: opts.signal, secrets: opts.secrets, psql: opts.psql });
+    }
+    catch (err) {
+        if (!cfg.contract)
+            throw err;
+        opts.log(`Could not read the contract from the database (${err.message}); using the \`contract\` input.`);
+        return;
+    }
+    if (!cfg.contract) {
+        if (!fromDb) {
+            throw new ContractError(`contract: the input is empty and the database holds no \`database.enterprise_code\` in ir_config_parameter (not an Enterprise database, or not Odoo). ` +
+                'Set `contract` to your Odoo Enterprise contract reference.');
+        }
+        cfg.contract = fromDb;
+        opts.log('Using the contract stored in the database (ir_config_parameter `database.enterprise_code`; masked).');
+        return;
+    }
+    if (fromDb && fromDb !== cfg.contract.trim()) {
+        opts.warn('The `contract` input differs from the contract stored in the database (`database.enterprise_code`): using the input.');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/steps/publish.ts
+// Phase 8: the upgraded database and its notes become a workflow artifact (with the result
+// record a later production run looks for).
+
+async function publish(job, cfg) {
+    const { report } = job;
+    const stem = report.filename || report.final?.filename || report.requestId || 'dump';
+    // A reused result is published already, by the run that made it: no second copy.
+    const artifactName = cfg.artifactName && !report.reused ? (0,inputs/* artifactNameFor */.FP)(cfg.artifactName, stem, report.final?.target || cfg.target) : '';
+    await job.deps.github.publish(report, cfg, { artifactName, log: job.log });
+}
+
+// EXTERNAL MODULE: ./src/github/digest.ts
+var digest = __nccwpck_require__(21099);
+// EXTERNAL MODULE: ./node_modules/undici/index.js
+var undici = __nccwpck_require__(46752);
+// EXTERNAL MODULE: ./src/github/ghes.ts
+var ghes = __nccwpck_require__(95616);
+// EXTERNAL MODULE: ./src/github/recent-test.ts
+var recent_test = __nccwpck_require__(74121);
+;// CONCATENATED MODULE: ./src/github/reuse.ts
+// `reuse-days`: a pull request's rehearsal need not ask the platform again for the upgrade of
+// a dump it already upgraded. The platform's result depends on the dump and the target only,
+// so a recent successful test upgrade of the same bytes to the same target, whose artifact
+// still holds the upgraded dump, is fetched from GitHub instead (Odoo.sh's model: upgrade the
+// backup once, restore it on every commit).
+// Listing, trust and record reading are require-recent-test's (src/recent-test.ts): the same
+// bounded newest-first listing, the same refusal of fork artifacts and of records naming
+// another run. Only the entries needed (the upgraded dump, its notes or report, the
+// filestore) are fetched, by range, straight from the artifact's zip into their files.
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const reuse_INPUT = '`reuse-days`';
+/** Why this trusted record cannot stand for this run's upgrade, in the words of the miss line. */
+function reuseProblem(rec, a, want) {
+    const base = (0,recent_test/* recordProblem */.hN)(rec, a, want);
+    if (base?.startsWith('target '))
+        return `different target (${base.slice('target '.length)})`;
+    if (base?.startsWith('made in ') || base?.startsWith('names run '))
+        return `record not trusted (${base})`;
+    if (base)
+        return base;
+    if (rec.state !== 'done' && rec.state !== 'delivered')
+        return `ended in state ${rec.state}`;
+    if (rec.dump.sha256 !== want.dumpSha256)
+        return rec.dump.sha256 ? 'different dump (another SHA-256)' : 'no dump SHA-256 in the record';
+    if (!rec.upgradedSha256 || !Array.isArray(rec.files))
+        return 'record without the upgraded dump\'s SHA-256 or file list (an older version of the action)';
+    if (want.api !== 'auto' && rec.api !== want.api)
+        return `made with the ${rec.api || 'unknown'} protocol, not ${want.api}`;
+    const role = want.download === 'sql' ? 'sql' : 'dump';
+    if (want.download !== 'none' && !rec.files.some((f) => f.role === role))
+        return `different download (no ${role} in the artifact)`;
+    return undefined;
+}
+/** Looks for a reusable upgrade and fetches it; a miss says in one line why there was none. */
+async function findReusable(opts) {
+    const { want, env, log } = opts;
+    const repository = env.GITHUB_REPOSITORY ?? '';
+    if (!/^[^/\s]+\/[^/\s]+$/.test(repository))
+        return { miss: 'GITHUB_REPOSITORY is not set (not a GitHub Actions job?)' };
+    if (!opts.token)
+        return { miss: 'input `github-token` is empty, so the artifacts cannot be listed' };
+    const { apiUrl: api, serverUrl: server } = (0,ghes/* githubHost */.S)(env);
+    const now = opts.now ?? Date.now();
+    const zips = new Map();
+    const lookup = {
+        days: want.days, target: want.target, token: opts.token, env, log, signal: opts.signal, now,
+        input: '`reuse-days`', consequence: 'Nothing was sent to the platform.',
+        onZip: (a, zip) => zips.set(a.id, zip),
+    };
+    const scan = (0,recent_test/* newScan */.kN)();
+    const tmp = await (0,external_node_fs_promises_.mkdtemp)(external_node_path_default().join(opts.workDir, 'reuse-'));
+    try {
+        for await (const { artifact: a, record: rec } of (0,recent_test/* scanRecords */.u3)(scan, { api, repository, days: want.days, now, tmp }, lookup, missWords)) {
+            const bad = reuseProblem(rec, a, { ...want, repository, now });
+            if (bad) {
+                scan.skip(bad);
+                continue;
+            }
+            const zip = zips.get(a.id);
+            if (!zip) {
+                scan.skip('artifact unreadable');
+                continue;
+            }
+            const got = await fetchResult(a, rec, zip, opts, tmp);
+            if (typeof got === 'string') {
+                scan.skip(got);
+                continue;
+            }
+            const server = (env.GITHUB_SERVER_URL || 'https://github.com').replace(/\/+$/, '');
+            const hit = {
+                days: want.days,
+                requestId: rec.requestId,
+                api: rec.api,
+                state: rec.state,
+                finishedAt: rec.finishedAt,
+                ageMs: Math.max(0, now - Date.parse(rec.finishedAt)),
+                artifact: { id: a.id, name: a.name, url: `${server}/${repository}/actions/runs/${a.runId ?? rec.runId ?? ''}/artifacts/${a.id}`, size: a.size },
+                fetchedBytes: got.fetched,
+                ...(rec.databaseVersion ? { databaseVersion: rec.databaseVersion } : {}),
+                ...(rec.runId !== undefined ? { runId: rec.runId, runUrl: `${server}/${repository}/actions/runs/${rec.runId}` } : {}),
+                ...(rec.runAttempt !== undefined ? { runAttempt: rec.runAttempt } : {}),
+                ...(rec.workflow ? { workflow: rec.workflow } : {}),
+            };
+            return { hit, record: rec, downloads: got.downloads };
+        }
+    }
+    catch (err) {
+        if (opts.signal?.aborted)
+            throw err; // cancelled: not a reason to upgrade
+        return { miss: `the artifacts of ${repository} could not be read (${plainReason(err)})` };
+    }
+    finally {
+        await (0,external_node_fs_promises_.rm)(tmp, { recursive: true, force: true }).catch(() => undefined);
+    }
+    const { listed, inspected, reasons } = scan;
+    if (!listed)
+        return { miss: `none found (no artifacts in ${repository})` };
+    const why = [...reasons.entries()].map(([r, n]) => `${n} ${r}`).join('; ');
+    return { miss: `none found among ${listed} artifact${listed === 1 ? '' : 's'} (${inspected} opened${why ? `: ${why}` : ''})` };
+}
+/** One line of words for the miss; require-recent-test's errors speak of their own input. */
+function plainReason(err) {
+    const cause = err.cause;
+    if (cause instanceof http/* HttpStatusError */.F9 && cause.status === 403)
+        return 'the token may not read Actions artifacts (403): give the job `permissions: actions: read`';
+    if (cause instanceof http/* HttpStatusError */.F9)
+        return `GitHub answered ${cause.status}`;
+    return String(err?.message ?? err)
+        .replace(/^Input `reuse-days`: /, '')
+        .replace(/ Nothing was sent to the platform\.$/, '');
+}
+/** The scan's reasons in the words of the miss line. */
+function missWords(why) {
+    if (why === 'expired')
+        return 'artifact expired';
+    if (why.includes('fork'))
+        return `not trusted (${why})`;
+    if (why === 'gone since it was listed')
+        return 'artifact expired or deleted since it was listed';
+    if (why.startsWith(recent_test/* RESULT_FILE */.FX) || why === 'not a zip')
+        return `not a result (${why})`;
+    return why;
+}
+/**
+ * Fetches the upgraded dump, its notes or report and the filestore into outputDir, checked
+ * against the record; or says why the artifact cannot serve (it then stays untouched).
+ */
+async function fetchResult(a, rec, zip, opts, tmp) {
+    const roles = opts.want.download === 'none' ? ['notes', 'report'] : ['dump', 'sql', 'notes', 'report', 'filestore'];
+    const files = (rec.files ?? []).filter((f) => roles.includes(f.role) && safeJoin(opts.outputDir, f.name));
+    const wanted = new Map();
+    for (const f of files) {
+        const inside = zip.entries.filter((e) => !e.isDirectory && (e.name === f.name || e.name.startsWith(`${f.name}/`)));
+        if (!inside.length) {
+            if (f.role === 'dump' || f.role === 'sql')
+                return `artifact no longer holds the upgraded ${f.role} ${f.name}`;
+            continue;
+        }
+        wanted.set(f.name, inside);
+    }
+    const stage = await (0,external_node_fs_promises_.mkdtemp)(external_node_path_default().join(tmp, 'files-'));
+    let fetched;
+    try {
+        fetched = await extract(zip, [...wanted.values()].flat(), stage, opts.signal);
+    }
+    catch (err) {
+        if (err instanceof formats_zip/* ZipFormatError */.PA)
+            return `artifact damaged (${err.message})`;
+        throw err;
+    }
+    const downloads = [];
+    for (const f of files) {
+        if (!wanted.has(f.name))
+            continue;
+        const staged = external_node_path_default().join(stage, f.name);
+        const st = await (0,external_node_fs_promises_.stat)(staged);
+        const isDump = f.role === 'dump' || f.role === 'sql';
+        const sha = isDump || f.sha256 ? await (0,digest/* dumpSha256 */.Q)(staged) : undefined;
+        if (isDump && sha !== rec.upgradedSha256)
+            return `upgraded dump does not match the record's SHA-256 (${sha} instead of ${rec.upgradedSha256})`;
+        if (f.sha256 && sha !== f.sha256)
+            return `${f.name} does not match the record's SHA-256`;
+        const bytes = st.isDirectory() ? f.bytes : st.size;
+        downloads.push({ role: f.role, path: external_node_path_default().join(opts.outputDir, f.name), bytes, ...(sha ? { sha256: sha } : {}) });
+    }
+    // Checked: now into place, replacing what an earlier run left there.
+    await (0,external_node_fs_promises_.mkdir)(opts.outputDir, { recursive: true });
+    for (const d of downloads) {
+        const rel = external_node_path_default().relative(opts.outputDir, d.path);
+        await (0,external_node_fs_promises_.rm)(d.path, { recursive: true, force: true });
+        await (0,external_node_fs_promises_.mkdir)(external_node_path_default().dirname(d.path), { recursive: true });
+        await (0,external_node_fs_promises_.rename)(external_node_path_default().join(stage, rel), d.path).catch(async (err) => {
+            // output-dir on another file system than the work dir: copy instead.
+            if (err.code !== 'EXDEV')
+                throw err;
+            await (0,external_node_fs_promises_.cp)(external_node_path_default().join(stage, rel), d.path, { recursive: true });
+        });
+    }
+    opts.log(`${reuse_INPUT}: fetched ${downloads.map((d) => `${d.role} ${external_node_path_default().relative(opts.outputDir, d.path)}`).join(', ')} (${(0,progress/* formatBytes */.z3)(fetched)} of the artifact's ${(0,progress/* formatBytes */.z3)(a.size)}); the upgraded dump matches the record's SHA-256.`);
+    return { downloads, fetched };
+}
+/**
+ * Writes the given zip entries under `dir`, each checked against its CRC-32 and size.
+ * Entries next to each other in the zip come in one range request; returns the bytes fetched.
+ */
+async function extract(zip, wanted, dir, signal) {
+    const all = [...zip.entries].sort((x, y) => x.offset - y.offset);
+    const index = new Map(all.map((e, i) => [e, i]));
+    const sorted = [...wanted].sort((x, y) => x.offset - y.offset);
+    const groups = [];
+    for (const e of sorted) {
+        const last = groups.at(-1);
+        if (last && index.get(last.at(-1)) + 1 === index.get(e))
+            last.push(e);
+        else
+            groups.push([e]);
+    }
+    let fetched = 0;
+    for (const group of groups) {
+        const first = group[0];
+        const after = all[index.get(group.at(-1)) + 1];
+        const end = (after ? after.offset : zip.total) - 1;
+        const res = await (0,undici/* request */.Em)(zip.blobUrl, { method: 'GET', headers: { ...zip.blobHeaders, range: `bytes=${first.offset}-${end}` }, signal, dispatcher: (0,http/* dispatcher */.oh)() });
+        if (res.statusCode !== 206 && res.statusCode !== 200) {
+            await (0,recent_test/* discard */.vf)(res.body);
+            throw new http/* HttpStatusError */.F9('the artifact store', res.statusCode, undefined, '');
+        }
+        const reader = byteReader(res.body, res.statusCode === 206 ? first.offset : 0, (n) => (fetched += n));
+        try {
+            for (const e of group) {
+                if (e.encrypted)
+                    throw new formats_zip/* ZipFormatError */.PA(`entry "${e.name}" is encrypted`);
+                if (e.method !== formats_zip/* STORED */.SD && e.method !== formats_zip/* DEFLATE */.eI)
+                    throw new formats_zip/* ZipFormatError */.PA(`entry "${e.name}" uses compression method ${e.method}`);
+                const dest = safeJoin(dir, e.name);
+                if (!dest)
+                    throw new formats_zip/* ZipFormatError */.PA(`entry "${e.name}" leaves its folder`);
+                await reader.skipTo(e.offset);
+                const head = await reader.read(30);
+                if (head.readUInt32LE(0) !== 0x04034b50)
+                    throw new formats_zip/* ZipFormatError */.PA(`no local header for entry "${e.name}"`);
+                await reader.skipTo(e.offset + 30 + head.readUInt16LE(26) + head.readUInt16LE(28));
+                await (0,external_node_fs_promises_.mkdir)(external_node_path_default().dirname(dest), { recursive: true });
+                const data = external_node_stream_.Readable.from(reader.take(e.compressedSize));
+                if (e.method === formats_zip/* DEFLATE */.eI)
+                    await (0,external_node_stream_promises_.pipeline)(data, (0,external_node_zlib_.createInflateRaw)(), (0,formats_zip/* verifier */.zi)(e), (0,external_node_fs_.createWriteStream)(dest));
+                else
+                    await (0,external_node_stream_promises_.pipeline)(data, (0,formats_zip/* verifier */.zi)(e), (0,external_node_fs_.createWriteStream)(dest));
+            }
+        }
+        finally {
+            await (0,recent_test/* discard */.vf)(res.body);
+        }
+    }
+    return fetched;
+}
+/** Sequential reads over a response body that starts at byte `start` of the zip. */
+function byteReader(body, start, onBytes) {
+    const it = body[Symbol.asyncIterator]();
+    let pending = Buffer.alloc(0);
+    let pos = start; // offset of pending[0] in the zip
+    const more = async () => {
+        const r = await it.next();
+        if (r.done)
+            throw new formats_zip/* ZipFormatError */.PA('the artifact store sent fewer bytes than the zip says (cut short?)');
+        onBytes(r.value.length);
+        const chunk = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.length);
+        pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    };
+    return {
+        async skipTo(at) {
+            if (at < pos)
+                throw new http/* BadAnswerError */.ac('zip entries overlap');
+            while (pos < at) {
+                if (!pending.length)
+                    await more();
+                const k = Math.min(at - pos, pending.length);
+                pending = pending.subarray(k);
+                pos += k;
+            }
+        },
+        async read(n) {
+            while (pending.length < n)
+                await more();
+            const out = pending.subarray(0, n);
+            pending = pending.subarray(n);
+            pos += n;
+            return out;
+        },
+        async *take(n) {
+            let left = n;
+            while (left > 0) {
+                if (!pending.length)
+                    await more();
+                const k = Math.min(left, pending.length);
+                const out = pending.subarray(0, k);
+                pending = pending.subarray(k);
+                pos += k;
+                left -= k;
+                yield out;
+            }
+        },
+    };
+}
+
+// EXTERNAL MODULE: ./src/github/reuse-text.ts
+var reuse_text = __nccwpck_require__(38427);
+;// CONCATENATED MODULE: ./src/steps/reuse.ts
+
+
+
+async function reuseEarlierUpgrade(job, cfg, info, workDir) {
+    if (!info)
+        return false;
+    const { report } = job;
+    const writeOutputs = job.output;
+    const ctx = { log: job.log, signal: job.signal, workDir };
+    const env = job.deps.env;
+    if (cfg.reuseDays === 0) {
+        writeOutputs({ reused: 'false' });
+        // The upload hashes what it sends, except rsync (rpc) and directories: the record of a test
+        // upgrade needs the dump's digest so that later runs can reuse it.
+        if (report.dump && cfg.aim === 'test' && cfg.artifactName && (cfg.api === 'rpc' || info.format === 'directory')) {
+            report.dump.sha256 = await (0,digest/* dumpSha256 */.Q)(info.path);
+        }
+        return false;
+    }
+    const outcome = await job.deps.io.group('Look for an upgrade to reuse', async () => {
+        const sha = await (0,digest/* dumpSha256 */.Q)(info.path);
+        if (report.dump)
+            report.dump.sha256 = sha;
+        ctx.log(`Dump SHA-256: ${sha}`);
+        return findReusable({
+            want: { days: cfg.reuseDays, target: cfg.target, dumpSha256: sha, download: cfg.download, api: cfg.api },
+            token: cfg.githubToken,
+            env,
+            outputDir: cfg.outputDir,
+            workDir: ctx.workDir,
+            log: ctx.log,
+            signal: ctx.signal,
+        });
+    });
+    if ('miss' in outcome) {
+        writeOutputs({ reused: 'false' });
+        if (!cfg.contract) {
+            throw new Error(`\`reuse-days: ${cfg.reuseDays}\`: nothing to reuse (${outcome.miss}), and input \`contract\` is empty, so no new upgrade can be requested ` +
+                '(pull requests from forks get no secrets). Run the rehearsal upgrade of this dump and target (aim: test, with its artifact published), then run this again. Nothing was sent to the platform.');
+        }
+        ctx.log(`\`reuse-days: ${cfg.reuseDays}\`: nothing to reuse, upgrading through the platform: ${outcome.miss}.`);
+        report.notes.push(`Nothing reused (reuse-days: ${cfg.reuseDays}): ${outcome.miss}.`);
+        return false;
+    }
+    const { hit, record, downloads } = outcome;
+    ctx.log(`\`reuse-days: ${cfg.reuseDays}\`: ${reusedText(hit)}. No request was sent to the platform.`);
+    report.reused = hit;
+    report.api = record.api === 'rpc' ? 'rpc' : 'v1';
+    report.requestId = record.requestId;
+    report.final = {
+        state: record.state,
+        phase: 'success',
+        target: record.target,
+        aim: record.aim,
+        ...(record.databaseVersion ? { databaseVersion: record.databaseVersion } : {}),
+        ...(record.dump.filename ? { filename: record.dump.filename } : {}),
+        raw: {},
+    };
+    report.timeline.push({ state: record.state, at: new Date(record.finishedAt) });
+    report.downloads = downloads;
+    report.artifact = { name: hit.artifact.name, id: hit.artifact.id, url: hit.artifact.url, size: hit.artifact.size };
+    const dump = downloads.find((f) => f.role === 'dump' || f.role === 'sql');
+    const notes = downloads.find((f) => f.role === 'notes' || f.role === 'report');
+    writeOutputs({
+        reused: 'true',
+        'reused-run-id': hit.runId !== undefined ? String(hit.runId) : undefined,
+        'request-id': record.requestId,
+        state: record.state,
+        'database-version': record.databaseVersion,
+        'upgraded-dump': dump?.path,
+        notes: notes?.path,
+        'artifact-id': String(hit.artifact.id),
+        'artifact-url': hit.artifact.url,
+    });
+    return true;
+}
+/** One plain sentence: which run, request and date, and how old. */
+function reusedText(r) {
+    const run = r.runId !== undefined ? `run ${r.runId}${r.runAttempt && r.runAttempt > 1 ? ` (attempt ${r.runAttempt})` : ''}${r.workflow ? ` of "${r.workflow}"` : ''}` : 'an earlier run';
+    return `reused the upgrade of ${run}: request ${r.requestId}, state ${r.state}, finished ${r.finishedAt} (${(0,reuse_text/* ageText */.X)(r.ageMs)} ago), artifact "${r.artifact.name}" (id ${r.artifact.id})`;
+}
+
+// EXTERNAL MODULE: ./src/github/handle.ts
+var github_handle = __nccwpck_require__(67133);
+// EXTERNAL MODULE: ./src/github/pending.ts
+var pending = __nccwpck_require__(15820);
+// EXTERNAL MODULE: ./src/platform/common.ts
+var common = __nccwpck_require__(39026);
+;// CONCATENATED MODULE: ./src/steps/pending.ts
+// Requests longer than a job (handle-passphrase, collect). A run that leaves its request
+// running publishes the request's handle, sealed under the passphrase, as a small artifact;
+// a later run with `collect` finds the newest matching handle, opens it and goes on as a
+// resume, and deletes the handle once the request has ended and its results are published.
+
+
+
+
+
+
+/** With `collect`: the pending handle becomes this run's request (resume), before anything else reaches the platform. */
+async function collectHandle(job, cfg) {
+    if (!cfg.collect)
+        return;
+    const { deps, report } = job;
+    const ctx = { token: cfg.githubToken, env: deps.env, log: job.log, signal: job.signal };
+    const { handle, artifact } = await deps.io.group('Find the pending handle', async () => {
+        const found = await deps.github.findHandle(cfg.collect, ctx);
+        const opened = await (0,github_handle/* openHandle */.jI)(found.sealed, cfg.handlePassphrase);
+        deps.secrets.add(opened.key);
+        return { handle: opened, artifact: found.artifact };
+    });
+    job.log(`Collecting request ${handle.id} (${handle.api}, ${handle.aim} upgrade to ${handle.target}${handle.dump ? ` of ${handle.dump.name}` : ''}, started ${handle.startedAt}) ` +
+        `from artifact "${artifact.name}" (id ${artifact.id}${artifact.runId !== undefined ? `, run ${artifact.runId}` : ''}).`);
+    Object.assign(cfg, { resume: { id: handle.id, key: handle.key }, api: handle.api, target: handle.target, aim: handle.aim === 'production' ? 'production' : 'test', platformUrl: handle.platformUrl });
+    report.target = handle.target;
+    report.aim = cfg.aim;
+    if (handle.dump) {
+        report.filename = handle.dump.name;
+        report.dump = { format: 'uploaded earlier', size: 0, detail: `uploaded by the run that started request ${handle.id}`, source: `pending handle "${artifact.name}"`, ...(handle.dump.sha256 ? { sha256: handle.dump.sha256 } : {}) };
+    }
+    report.handle = { name: artifact.name, collected: true };
+    job.output({ 'handle-name': artifact.name });
+    job.onEnd(() => dropHandle(job, artifact.id, artifact.name, ctx));
+}
+/** Once the collected request has ended and its results are out, nothing is left to collect. */
+async function dropHandle(job, id, name, ctx) {
+    const { outcome } = job.report;
+    if (outcome !== 'success' && outcome !== 'failure') {
+        job.log(`Handle "${name}" is kept: collect it again later.`);
+        return;
+    }
+    const done = await job.deps.github.deleteHandle(id, ctx).catch((e) => e.message);
+    if (done === true)
+        job.log(`Deleted the pending handle "${name}": request ${job.report.requestId} has ended.`);
+    else
+        job.warn(`Could not delete the pending handle "${name}" (${done}); delete it by hand, or a later collect finds the ended request again.`);
+}
+/** A request this run leaves running (wait: false, or timeout-minutes): with a passphrase, its handle is published. */
+async function parkRequest(job, cfg, { platform, ref }) {
+    if (!cfg.handlePassphrase)
+        return;
+    const { deps, report } = job;
+    if (cfg.collect) {
+        job.log(`Request ${ref.id} is still running: the pending handle "${report.handle?.name}" stays for the next collect.`);
+        return;
+    }
+    const stem = (0,common/* stemOf */.Vc)(report.filename || ref.id);
+    const name = (0,github_handle/* handleArtifactName */.OR)(stem, cfg.target, ref.id);
+    const handle = {
+        api: platform.api,
+        id: ref.id,
+        key: ref.key,
+        platformUrl: cfg.platformUrl,
+        target: cfg.target,
+        aim: cfg.aim,
+        ...(report.filename ? { dump: { name: report.filename, ...(report.dump?.sha256 ? { sha256: report.dump.sha256 } : {}) } } : {}),
+        startedAt: report.startedAt.toISOString(),
+        ...(deps.env.GITHUB_REPOSITORY ? { repository: deps.env.GITHUB_REPOSITORY } : {}),
+        ...(/^\d+$/.test(deps.env.GITHUB_RUN_ID ?? '') ? { runId: Number(deps.env.GITHUB_RUN_ID) } : {}),
+    };
+    const dir = await (0,external_node_fs_promises_.mkdtemp)(external_node_path_default().join(deps.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'odoo-upgrade-handle-'));
+    job.onEnd(() => (0,external_node_fs_promises_.rm)(dir, { recursive: true, force: true }));
+    const published = await deps.io.group('Publish the pending handle', async () => {
+        const file = await (0,pending/* writeHandleFile */.i2)(dir, await (0,github_handle/* sealHandle */.q7)(handle, cfg.handlePassphrase));
+        return deps.github.publishHandle({ name, file, dir, retentionDays: cfg.artifactRetentionDays, log: job.log });
+    });
+    report.handle = { name, collected: false };
+    job.output({ 'handle-name': name });
+    const text = `Pending handle published as artifact "${name}" (id ${published.id}, encrypted with \`handle-passphrase\`): a later run collects it with \`collect: ${name}\` (or a pattern such as \`odoo-upgrade-pending-${stem}-${cfg.target}-*\`) and the same passphrase.`;
+    job.log(text);
+    report.notes.push(text);
+}
+
+// EXTERNAL MODULE: ./src/publish/summary.ts
+var summary = __nccwpck_require__(21463);
+;// CONCATENATED MODULE: ./src/steps/finish.ts
+// The end of every run, whatever happened: the pull request comment and the job summary
+// (both redacted), then every release the phases registered, then the step state that tells
+// the post step there is nothing left to clean.
+
+async function finish(job) {
+    const { report, deps, cfg } = job;
+    const { io, secrets } = deps;
+    job.cancellation.stop();
+    report.finishedAt = new Date(deps.clock.now());
+    if (cfg?.prComment && report.requestId) {
+        await deps.github.comment(report, cfg, job.log).catch((e) => {
+            const msg = `Could not write the pull request comment: ${secrets.redact(e.message)}`;
+            io.setFailed(msg);
+            report.warnings.push(msg);
+        });
+    }
+    if (cfg?.summary !== false) {
+        const markdown = (0,summary/* renderSummary */.Br)(report, (s) => secrets.redact(s));
+        await io.appendSummary(`${markdown}\n`).catch((e) => job.warn(`Could not write the job summary: ${e.message}`));
+    }
+    for (const release of job.releases)
+        await release();
+    await deps.closeNetwork();
+    deps.state.save('finished', 'true');
 }
 
 ;// CONCATENATED MODULE: ./src/main.ts
 // The pipeline, top to bottom: inputs → dump → request → upload → process → wait →
-// download → publish. Each phase is one log group; whatever happens, the summary is
-// written and temporary things are removed.
+// download → restore → publish. Each phase is a step in src/steps/ that owns its log group;
+// whatever happens, the run ends in `finish`: summary written, temporary things removed.
 
 
 
@@ -75886,924 +79739,398 @@ async function restoreStep(report, cfg, opts) {
 
 
 
-
-
-
-const log = (line) => core/* info */.pq(secrets/* secrets */.O.redact(line));
-const warn = (line) => core/* warning */.$e(secrets/* secrets */.O.redact(line));
-async function run() {
-    const report = newReport();
-    const controller = new AbortController();
-    const onSignal = (sig) => {
-        if (controller.signal.aborted)
-            return;
-        core/* warning */.$e(`Received ${sig}: stopping.`);
-        report.outcome = 'cancelled';
-        controller.abort(new Error(`cancelled by ${sig}`));
-        // The runner kills 7.5 s after SIGINT (then 2.5 s after SIGTERM): never outlive that silently.
-        setTimeout(() => process.exit(1), 7_000).unref();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    let cfg;
-    let platform;
-    let dump;
-    let workDir;
+async function run(deps) {
+    // Before anything is read, validated or printed: a refused run must not show a secret either.
+    maskSecretInputs(deps.inputs, deps.secrets);
+    const job = startJob(deps);
     try {
-        cfg = readConfig(envInputGetter(), process.env);
-        registerSecrets(cfg);
-        guardProduction(cfg, process.env);
-        const ignored = guardRecentTest(cfg);
-        if (ignored)
-            warn(ignored);
-        report.target = cfg.target || undefined;
-        report.aim = cfg.aim;
-        const recentDays = recentTestDays(cfg);
-        if (recentDays !== undefined) {
-            const c = cfg;
-            report.recentTest = await core/* group */.Os('Find a recent test upgrade', () => findRecentTest({ days: recentDays, target: c.target, token: c.githubToken, env: process.env, log, signal: controller.signal }));
+        const cfg = configure(job);
+        await checkRecentTest(job, cfg);
+        const workDir = await makeWorkDir(job, cfg);
+        await collectHandle(job, cfg);
+        if (!cfg.resume)
+            await settleContract(cfg, { log: job.log, warn: job.warn, signal: job.signal, secrets: job.deps.secrets });
+        await preflightRestore(cfg, { log: job.log });
+        const dump = await findDump(job, cfg, workDir);
+        const ended = (await reuseEarlierUpgrade(job, cfg, dump, workDir)) || (await upgradeOnPlatform(job, cfg, dump));
+        if (ended) {
+            await restoreResults(job, cfg, dump, workDir);
+            await publish(job, cfg);
+            job.report.outcome = 'success';
         }
-        workDir = await (0,promises_.mkdtemp)(external_node_path_default().join(process.env.RUNNER_TEMP || '/tmp', 'odoo-upgrade-work-'));
-        // The post step removes these if this step is killed before its own cleanup; temporary
-        // files of libraries (ephemeral SSH keys) land in the work dir through TMPDIR.
-        core/* saveState */.LZ('work-dir', workDir);
-        core/* saveState */.LZ('output-dir', cfg.outputDir);
-        process.env.TMPDIR = workDir;
-        const ctx = {
-            log,
-            signal: controller.signal,
-            progress: (label, total) => (0,progress/* progress */.qB)({ label, total, log }),
-        };
-        const requested = cfg;
-        let info;
-        if (requested.source) {
-            dump = await core/* group */.Os('Find the dump', () => resolveSource(requested.source, { api: requested.api === 'rpc' ? 'rpc' : 'v1', workDir: workDir, githubToken: requested.githubToken, log, signal: controller.signal }));
-            info = await core/* group */.Os('Check the dump', async () => {
-                const i = await (0,src_dump/* inspectDump */.tq)(dump.path, { api: requested.api === 'rpc' ? 'rpc' : 'v1', input: inputOf(requested) });
-                log(`${dump.description}: ${i.detail}, ${i.size} bytes`);
-                return i;
-            });
-            report.filename = requested.filename || external_node_path_default().basename(dump.path).replace(/\/$/, '');
-            report.dump = { format: info.format, size: info.size, detail: info.detail, source: dump.description };
-        }
-        // The request: resumed, or created (auto: v1 first, rpc when v1 does not exist).
-        let ref;
-        let status;
-        if (requested.resume) {
-            report.resumed = true;
-            ({ platform, ref, status } = await core/* group */.Os('Resume the request', () => resume(requested, ctx)));
-        }
-        else {
-            ({ platform, ref } = await core/* group */.Os('Create the request', () => createWithFallback(requested, report.filename, ctx).catch((err) => {
-                throw createMayExist(err) ? new Error(uncertainCreateMessage((0,transfer_http/* describeError */.Uc)(err), requested)) : err;
-            })));
-            log(`Request ${ref.id} created with the ${platform.api} protocol.`);
-            for (const w of ref.warnings ?? []) {
-                warn(w);
-                report.warnings.push(w);
-            }
-        }
-        report.api = platform.api;
-        report.requestId = ref.id;
-        core/* saveState */.LZ('request-id', ref.id);
-        writeOutputs({ 'request-id': ref.id });
-        core/* setOutput */.uH('request-key', ref.key);
-        const needsUpload = !status || status.state === 'draft' || status.state === 'new';
-        // rpc: `pending` may mean "uploaded, never processed" (a run stopped in between); process is safe to repeat there.
-        if (status && platform.api === 'rpc' && status.state === 'pending')
-            await platform.process(ref, ctx);
-        if (needsUpload) {
-            if (!info)
-                throw new Error(`Request ${ref.id} is still waiting for its dump (state \`${status?.state}\`): give one of \`dump\`, \`dump-artifact\`, \`dump-url\`, \`dump-database\` to upload it.`);
-            const p = platform;
-            const dumpInfo = info;
-            report.upload = await core/* group */.Os(`Upload the dump (${dumpInfo.size} bytes)`, () => p.upload(ref, dumpInfo, ctx));
-            if (report.dump && report.upload.sha256)
-                report.dump.sha256 = report.upload.sha256;
-            const { warnings } = await core/* group */.Os('Start the upgrade', () => p.process(ref, ctx));
-            for (const w of warnings) {
-                warn(w);
-                report.warnings.push(w);
-            }
-            status = undefined;
-        }
-        if (!requested.wait) {
-            status = await platform.status(ref, ctx);
-            report.final = status;
-            report.timeline.push({ state: status.state, at: new Date() });
-            report.outcome = status.phase === 'failure' ? 'failure' : 'started';
-            report.resumeHint = resumeHint(ref.id, requested);
-            writeOutputs({ state: status.state, 'database-version': status.databaseVersion, postgresql: status.postgresql });
-            if (status.phase === 'failure')
-                throw new Error(failureMessage(ref, status));
-            log(`Not waiting (wait: false). The request is \`${status.state}\`; resume it later with request-id ${ref.id}.`);
-            return;
-        }
-        const waitStarted = Date.now();
-        const p = platform;
-        let final;
-        try {
-            const r = await core/* group */.Os('Wait for the upgrade', () => waitForEnd({
-                poll: () => p.status(ref, ctx),
-                baseMs: requested.pollIntervalSeconds * 1000,
-                timeoutMs: requested.timeoutMinutes * 60_000,
-                signal: controller.signal,
-                log,
-                initial: status,
-                onState: (s, t) => {
-                    report.timeline.push(t);
-                    report.final = s;
-                },
-                between: p.logs ? streamLogs(p, ref, ctx) : undefined,
-            }));
-            final = r.status;
-            report.polls = r.polls;
-            if (p.logs)
-                await streamLogs(p, ref, ctx, true)(final);
-        }
-        finally {
-            report.waitSeconds = (Date.now() - waitStarted) / 1000;
-            writeOutputs({ 'elapsed-seconds': String(Math.round(report.waitSeconds)), state: report.final?.state });
-        }
-        report.final = final;
-        writeOutputs({ 'database-version': final.databaseVersion, postgresql: final.postgresql });
-        if (final.phase === 'failure')
-            throw new Error(failureMessage(ref, final));
-        const outDir = requested.outputDir;
-        await (0,promises_.mkdir)(outDir, { recursive: true });
-        report.downloads = await core/* group */.Os('Download the results', () => p.download(ref, final, outDir, ctx));
-        const dumpFile = report.downloads.find((f) => f.role === 'dump' || f.role === 'sql');
-        const notes = report.downloads.find((f) => f.role === 'notes' || f.role === 'report');
-        writeOutputs({ 'upgraded-dump': dumpFile?.path, notes: notes?.path });
-        if (requested.wipe && p.wipe) {
-            const said = await core/* group */.Os('Wipe the request from the platform', () => p.wipe(ref, ctx));
-            log(said);
-        }
-        await restoreStep(report, requested, { log, signal: controller.signal });
-        await publishResults(report, requested, {
-            artifactName: requested.artifactName ? artifactNameFor(requested.artifactName, report.filename || final.filename || ref.id, final.target || requested.target) : '',
-            log,
-        });
-        report.outcome = 'success';
     }
     catch (err) {
-        const e = secrets/* secrets */.O.redactError(err);
-        if (controller.signal.aborted)
-            report.outcome = 'cancelled';
-        else if (err instanceof WaitTimeoutError)
-            report.outcome = 'timeout';
-        else if (!report.outcome || report.outcome === 'started')
-            report.outcome = report.final?.phase === 'failure' ? 'failure' : 'error';
-        if (report.requestId && cfg && report.outcome !== 'failure')
-            report.resumeHint = resumeHint(report.requestId, cfg);
-        report.error = e.message;
-        core/* setFailed */.C1(e.message);
-        if (process.env.RUNNER_DEBUG === '1' && e.stack)
-            core/* debug */.Yz(e.stack);
+        recordFailure(job, err);
     }
     finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        report.finishedAt = new Date();
-        if (cfg?.prComment && report.requestId) {
-            await commentOnPullRequest(report, cfg, secrets/* secrets */.O, log).catch((e) => {
-                const msg = secrets/* secrets */.O.redact(e.message);
-                core/* setFailed */.C1(`Could not write the pull request comment: ${msg}`);
-                report.warnings.push(`Could not write the pull request comment: ${msg}`);
-            });
-        }
-        if (cfg?.summary !== false) {
-            await writeSummary(report, secrets/* secrets */.O).catch((e) => warn(`Could not write the job summary: ${e.message}`));
-        }
-        await platform?.close().catch(() => undefined);
-        await dump?.cleanup().catch(() => undefined);
-        if (workDir)
-            await (0,promises_.rm)(workDir, { recursive: true, force: true }).catch(() => undefined);
-        await (0,http/* closeDispatcher */.uB)();
-        core/* saveState */.LZ('finished', 'true');
+        await finish(job);
     }
 }
-/** Whether a failed create may still have made a request: anything but a definite answer. */
-function createMayExist(err) {
-    if (err instanceof types/* PlatformError */.W || err instanceof types/* EndpointMissingError */.a)
+/** The platform's part: true once the results are downloaded, false when the run leaves the request running. */
+async function upgradeOnPlatform(job, cfg, dump) {
+    const request = await openRequest(job, cfg);
+    await sendDump(job, request, dump);
+    const final = await awaitOutcome(job, cfg, request).catch(async (err) => {
+        if (err instanceof WaitTimeoutError)
+            await parkRequest(job, cfg, request);
+        throw err;
+    });
+    if (!final)
+        return parkRequest(job, cfg, request).then(() => false);
+    await downloadResults(job, cfg, request, final);
+    return true;
+}
+
+
+/***/ }),
+
+/***/ 57497:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   eO: () => (/* binding */ noteSshIgnoresProxy),
+/* harmony export */   u9: () => (/* binding */ makeDispatcher)
+/* harmony export */ });
+/* unused harmony exports proxyFor, proxyConfigured, bypassed, headersDeadline */
+/* harmony import */ var node_net__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77030);
+/* harmony import */ var node_net__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_net__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var undici__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(46752);
+// How every HTTP request leaves the process: through a proxy when the environment names one
+// (with the semantics curl and @actions/http-client share, so the action's two HTTP stacks
+// agree on every URL), and with a total deadline on the answer's headers (undici's own
+// headersTimeout is re-armed by every 1xx answer, so a server trickling interim answers would
+// hold a request forever).
+
+
+/** The proxy URL for `url`, or undefined to go direct. */
+function proxyFor(url, env = process.env) {
+    // http_proxy serves http: URLs only (as curl and @actions/http-client): an HTTPS call is
+    // never sent to a proxy that was configured for plain HTTP.
+    const proxy = url.protocol === 'https:' ? (env.https_proxy ?? env.HTTPS_PROXY) : url.protocol === 'http:' ? (env.http_proxy ?? env.HTTP_PROXY) : undefined;
+    if (!proxy)
+        return undefined;
+    if (bypassed(url, env.no_proxy ?? env.NO_PROXY ?? ''))
+        return undefined;
+    return /^[a-z][a-z0-9+.-]*:\/\//i.test(proxy) ? proxy : `http://${proxy}`;
+}
+/** True when some variable names a proxy. */
+function proxyConfigured(env = process.env) {
+    return ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'].some((v) => env[v]);
+}
+let sshNoticeGiven = false;
+/** SSH transfers (SFTP, rsync over ssh) cannot go through an HTTP proxy: said once per run when one is set. */
+function noteSshIgnoresProxy(log, env = process.env) {
+    if (sshNoticeGiven || !proxyConfigured(env))
+        return;
+    sshNoticeGiven = true;
+    log('A proxy is set (HTTPS_PROXY/HTTP_PROXY), but SSH transfers (SFTP, rsync) cannot use an HTTP proxy: this transfer connects directly to the data server.');
+}
+/**
+ * NO_PROXY: entries split on commas or blanks, case-insensitive; `*` is everything; `name`,
+ * `.name` and `*.name` match the name and its subdomains (`*.` only subdomains); `host:port`
+ * only that port; an IP or CIDR (`10.0.0.0/8`) matches addresses. As in curl, loopback is
+ * proxied unless listed (GitHub's @actions/http-client, used for artifacts and comments,
+ * never proxies loopback names: list them in NO_PROXY and both stacks agree).
+ */
+function bypassed(url, noProxy) {
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
+    const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+    for (const raw of noProxy.split(/[,\s]+/)) {
+        const entry = raw.trim().toLowerCase();
+        if (!entry)
+            continue;
+        if (entry === '*')
+            return true;
+        const m = /^(\[[^\]]+\]|[^:]+|[0-9a-f:]+)(?::(\d+))?$/.exec(entry.includes('::') && !entry.startsWith('[') ? `[${entry}]` : entry);
+        if (!m)
+            continue;
+        if (m[2] && Number(m[2]) !== port)
+            continue;
+        const name = m[1].replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+        if (name.includes('/')) {
+            if (inCidr(host, name))
+                return true;
+            continue;
+        }
+        if (name.startsWith('*.')) {
+            if (host.endsWith(name.slice(1)))
+                return true;
+            continue;
+        }
+        const bare = name.replace(/^\./, '');
+        if (host === bare || host.endsWith(`.${bare}`))
+            return true;
+    }
+    return false;
+}
+function inCidr(host, cidr) {
+    const [net, bitsText] = cidr.split('/');
+    const a = ipBits(host);
+    const b = ipBits(net);
+    const bits = Number(bitsText);
+    if (!a || !b || a.length !== b.length || !Number.isInteger(bits) || bits < 0 || bits > a.length)
         return false;
-    if (err instanceof http/* HttpStatusError */.F9 && err.status < 500)
-        return false;
-    return !(0,retry/* neverReachedServer */.aD)(err);
+    return a.slice(0, bits) === b.slice(0, bits);
 }
-function registerSecrets(cfg) {
-    secrets/* secrets */.O.add(cfg.contract);
-    secrets/* secrets */.O.add(cfg.resume?.key);
-    secrets/* secrets */.O.add(cfg.sshPrivateKey);
-    secrets/* secrets */.O.add(cfg.githubToken);
-    secrets/* secrets */.O.add(cfg.restoreDatabase);
-    if (cfg.source?.kind === 'url') {
-        secrets/* secrets */.O.addUrl(cfg.source.url);
-        for (const line of cfg.source.headers.split(/\r?\n/)) {
-            const value = line.slice(line.indexOf(':') + 1).trim();
-            if (line.includes(':'))
-                secrets/* secrets */.O.add(value);
-        }
+function ipBits(ip) {
+    if ((0,node_net__WEBPACK_IMPORTED_MODULE_0__.isIP)(ip) === 4)
+        return ip.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('');
+    if ((0,node_net__WEBPACK_IMPORTED_MODULE_0__.isIP)(ip) !== 6)
+        return undefined;
+    const [head, tail = ''] = ip.split('::');
+    const parts = (s) => (s ? s.split(':') : []);
+    const h = parts(head);
+    const t = parts(tail);
+    if (t.at(-1)?.includes('.') || h.at(-1)?.includes('.'))
+        return undefined; // embedded IPv4: not worth the code
+    const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+    return groups.map((g) => parseInt(g, 16).toString(2).padStart(16, '0')).join('');
+}
+/** One dispatcher for the process: direct or through the proxy each URL asks for, headers deadline on every request. */
+function makeDispatcher(o, env = process.env) {
+    const options = { connect: { timeout: o.connectTimeoutMs }, headersTimeout: o.headersDeadlineMs, bodyTimeout: o.bodyTimeoutMs, keepAliveTimeout: o.keepAliveTimeoutMs };
+    const direct = new undici__WEBPACK_IMPORTED_MODULE_1__/* .Agent */ .g6(options);
+    const proxies = new Map();
+    const pick = (origin) => {
+        const proxy = proxyFor(new URL(String(origin)), env);
+        if (!proxy)
+            return direct;
+        let agent = proxies.get(proxy);
+        if (!agent)
+            proxies.set(proxy, (agent = new undici__WEBPACK_IMPORTED_MODULE_1__/* .ProxyAgent */ .kT({ ...options, uri: proxy })));
+        return agent;
+    };
+    return new Routed(headersDeadline(o.headersDeadlineMs)((opts, handler) => pick(opts.origin).dispatch(opts, handler)), () => [direct, ...proxies.values()]);
+}
+class Routed extends undici__WEBPACK_IMPORTED_MODULE_1__/* .Dispatcher */ .mk {
+    route;
+    agents;
+    constructor(route, agents) {
+        super();
+        this.route = route;
+        this.agents = agents;
     }
-    if (cfg.source?.kind === 'database') {
-        secrets/* secrets */.O.addUrl(cfg.source.connection);
-        const pw = /password=([^\s]+)/.exec(cfg.source.connection)?.[1];
-        secrets/* secrets */.O.add(pw);
+    dispatch(opts, handler) {
+        return this.route(opts, handler);
+    }
+    close(callback) {
+        const done = Promise.all(this.agents().map((a) => a.close())).then(() => undefined);
+        if (!callback)
+            return done;
+        void done.then(callback);
+    }
+    destroy(a, b) {
+        const err = typeof a === 'function' ? null : (a ?? null);
+        const callback = typeof a === 'function' ? a : b;
+        const done = Promise.all(this.agents().map((d) => d.destroy(err))).then(() => undefined);
+        if (!callback)
+            return done;
+        void done.then(callback);
     }
 }
-function inputOf(cfg) {
-    return { path: 'dump', artifact: 'dump-artifact', url: 'dump-url', database: 'dump-database' }[cfg.source.kind];
-}
-function failureMessage(ref, st) {
-    return `The upgrade of request ${ref.id} ended in state \`${st.state}\`${st.message ? `: ${st.message}` : '.'}`;
-}
-async function createWithFallback(cfg, filename, ctx) {
-    const params = { contract: cfg.contract, email: cfg.email, target: cfg.target, aim: cfg.aim, filename, timezone: cfg.timezone, envVars: cfg.envVars };
-    const first = await createPlatform(cfg.api === 'rpc' ? 'rpc' : 'v1', cfg, secrets/* secrets */.O);
-    try {
-        return { platform: first, ref: await first.create(params, ctx) };
-    }
-    catch (err) {
-        if (cfg.api !== 'auto' || !(err instanceof types/* EndpointMissingError */.a)) {
-            await first.close();
-            throw err;
-        }
-        await first.close();
-        ctx.log(`${err.message}: nothing was created; using the protocol of Odoo's upgrade script (rpc) instead.`);
-        const second = await createPlatform('rpc', cfg, secrets/* secrets */.O);
-        return { platform: second, ref: await second.create(params, ctx) };
-    }
-}
-/** Resume: find which protocol knows the request, and its current state. */
-async function resume(cfg, ctx) {
-    const ref = { id: cfg.resume.id, key: cfg.resume.key };
-    const apis = cfg.api === 'auto' ? ['v1', 'rpc'] : [cfg.api];
-    let lastError;
-    for (const api of apis) {
-        const platform = await createPlatform(api, cfg, secrets/* secrets */.O);
-        try {
-            const status = await platform.status(ref, ctx);
-            ctx.log(`Request ${ref.id} (${api}) is \`${status.state}\`.`);
-            return { platform, ref, status };
-        }
-        catch (err) {
-            await platform.close();
-            lastError = err;
-            if (!(err instanceof types/* EndpointMissingError */.a))
-                throw err;
-        }
-    }
-    throw lastError;
-}
-const logOffsets = new WeakMap();
-/** The platform's upgrade log (rpc), a few lines at a time between polls; `final` flushes the end. */
-function streamLogs(p, ref, ctx, final = false) {
-    return async (st) => {
-        if ((!final && st.state !== 'progress') || !p.logs)
-            return;
-        const offset = logOffsets.get(p) ?? 0;
-        try {
-            const text = await p.logs(ref, offset, ctx);
-            logOffsets.set(p, offset + Buffer.byteLength(text));
-            const lines = text.split('\n').filter(Boolean);
-            const shown = lines.slice(-200);
-            if (lines.length > shown.length)
-                ctx.log(`  | (${lines.length - shown.length} earlier lines are in upgrade.log)`);
-            if (shown.length)
-                ctx.log(shown.map((l) => `  | ${l}`).join('\n'));
-        }
-        catch {
-            // The log is a courtesy; the status polls decide.
-        }
+/**
+ * Fails a request whose final (non-1xx) headers have not arrived `ms` after the request was
+ * sent, however many interim answers or header bytes trickled in meanwhile.
+ */
+function headersDeadline(ms) {
+    return (dispatch) => (opts, handler) => {
+        let controller;
+        let timer;
+        let expired;
+        const stop = () => {
+            if (timer)
+                clearTimeout(timer);
+            timer = undefined;
+        };
+        const wrapped = {
+            onRequestStart(ctrl, context) {
+                controller = ctrl;
+                handler.onRequestStart?.(ctrl, context);
+                if (expired)
+                    ctrl.abort(expired);
+            },
+            onRequestUpgrade: handler.onRequestUpgrade?.bind(handler),
+            onRequestSent() {
+                stop();
+                timer = setTimeout(() => {
+                    const seconds = ms >= 1000 ? `${Math.round(ms / 1000)} s` : `${ms} ms`;
+                    expired = Object.assign(new Error(`No complete answer from the server within ${seconds} of the request (headers timeout).`), { code: 'ETIMEDOUT' });
+                    controller?.abort(expired);
+                }, ms);
+                timer.unref();
+                handler.onRequestSent?.();
+            },
+            onResponseStart(ctrl, statusCode, headers, statusMessage) {
+                if (statusCode >= 200)
+                    stop();
+                return handler.onResponseStart?.(ctrl, statusCode, headers, statusMessage);
+            },
+            onResponseData: (ctrl, chunk) => handler.onResponseData?.(ctrl, chunk),
+            onResponseEnd(ctrl, trailers) {
+                stop();
+                handler.onResponseEnd?.(ctrl, trailers);
+            },
+            onResponseError(ctrl, err) {
+                stop();
+                handler.onResponseError?.(ctrl, err);
+            },
+        };
+        return dispatch(opts, wrapped);
     };
 }
 
 
 /***/ }),
 
-/***/ 39026:
+/***/ 59663:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   MU: () => (/* binding */ CALL_TIMEOUT_MS),
-/* harmony export */   MW: () => (/* binding */ callTimeoutError),
-/* harmony export */   T7: () => (/* binding */ statusLost),
-/* harmony export */   Vc: () => (/* binding */ stemOf),
-/* harmony export */   XP: () => (/* binding */ assertPlatformUrl),
-/* harmony export */   dw: () => (/* binding */ retryableCall),
-/* harmony export */   hU: () => (/* binding */ phaseOf),
-/* harmony export */   v$: () => (/* binding */ callSignal)
+/* harmony export */   CB: () => (/* binding */ readBounded),
+/* harmony export */   F9: () => (/* binding */ HttpStatusError),
+/* harmony export */   UA: () => (/* binding */ snippet),
+/* harmony export */   X_: () => (/* binding */ callJson),
+/* harmony export */   ac: () => (/* binding */ BadAnswerError),
+/* harmony export */   mu: () => (/* binding */ parseRetryAfter),
+/* harmony export */   oV: () => (/* binding */ parseJsonAnswer),
+/* harmony export */   oh: () => (/* binding */ dispatcher),
+/* harmony export */   uB: () => (/* binding */ closeDispatcher)
 /* harmony export */ });
-/* harmony import */ var _http_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76803);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(49809);
-/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(99674);
+/* unused harmony export MAX_JSON_BYTES */
+/* harmony import */ var undici__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(46752);
+/* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(27194);
+/* harmony import */ var _dispatch_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(57497);
+// The one place that speaks HTTP: a shared dispatcher (proxy-aware through the usual
+// HTTPS_PROXY / NO_PROXY variables), JSON answers read with a size bound, and errors that
+// carry the status and Retry-After so callers can decide what is safe to retry.
 
 
 
-/** For calls that are safe to repeat: network faults, 429/5xx (with Retry-After), temporary refusals. */
-function retryableCall(err) {
-    if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_2__/* .PlatformError */ .W)
-        return err.temporary;
-    if (err instanceof _http_js__WEBPACK_IMPORTED_MODULE_0__/* .HttpStatusError */ .F9)
-        return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
-    return (0,_retry_js__WEBPACK_IMPORTED_MODULE_1__/* .isTransientNetworkError */ .l)(err);
+const MAX_JSON_BYTES = 4 * 1024 * 1024;
+let shared;
+function dispatcher() {
+    if (!shared) {
+        // Proxy chosen per URL (HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as curl); final headers within 120 s in all.
+        shared = (0,_dispatch_js__WEBPACK_IMPORTED_MODULE_2__/* .makeDispatcher */ .u9)({ connectTimeoutMs: 30_000, headersDeadlineMs: 120_000, bodyTimeoutMs: 300_000, keepAliveTimeoutMs: 10_000 });
+    }
+    return shared;
 }
-/** The default bound on one JSON call, as Odoo's own script allows each call. */
-const CALL_TIMEOUT_MS = 60_000;
-/** The run's signal and a per-call timeout in one; `timedOut` tells a hung call from a cancelled run. */
-function callSignal(signal, timeoutMs) {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    return { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, timedOut: () => timeout.aborted && !signal?.aborted };
+async function closeDispatcher() {
+    const d = shared;
+    shared = undefined;
+    await d?.close().catch(() => undefined);
 }
-/** A call that got no answer in time: a network fault (ETIMEDOUT), so callers may retry what is safe to repeat. */
-function callTimeoutError(what, timeoutMs, cause) {
-    return Object.assign(new Error(`${what}: no answer within ${Math.round(timeoutMs / 100) / 10} s`, { cause }), { code: 'ETIMEDOUT' });
+class HttpStatusError extends Error {
+    status;
+    retryAfterMs;
+    bodySnippet;
+    constructor(what, status, retryAfterMs, bodySnippet) {
+        // The body is the server's text: redacted here, whoever built the snippet.
+        const safe = (0,_secrets_js__WEBPACK_IMPORTED_MODULE_1__/* .redactAnswer */ .s2)(bodySnippet, 4000);
+        super(`${what}: HTTP ${status}${safe ? ` (${safe})` : ''}`);
+        this.name = 'HttpStatusError';
+        this.status = status;
+        this.retryAfterMs = retryAfterMs;
+        this.bodySnippet = safe;
+    }
 }
 /**
- * Status calls that kept failing after their retries: the request is not affected, only our
- * view of it. Says which request and how to pick it up again.
+ * An answer that is not what the protocol promises (HTML error page, truncated, too large,
+ * wrong shapes). Its message quotes the answer, so it is redacted at construction.
  */
-function statusLost(requestId, attempts, detail) {
-    return new _types_js__WEBPACK_IMPORTED_MODULE_2__/* .PlatformError */ .W(`status: no answer from the platform about request ${requestId} after ${attempts} attempts (${detail}). ` +
-        'The request itself is not affected and goes on on the platform: run the step again with the inputs ' +
-        `\`request-id: "${requestId}"\` and \`request-key\` (this run's masked \`request-key\` output) to resume waiting for it.`);
+class BadAnswerError extends Error {
+    name = 'BadAnswerError';
+    constructor(message, options) {
+        super((0,_secrets_js__WEBPACK_IMPORTED_MODULE_1__/* .redactAnswer */ .s2)(message, 8000), options);
+    }
 }
-function phaseOf(state, success, failure) {
-    if (success.includes(state))
-        return 'success';
-    if (failure.includes(state))
-        return 'failure';
-    return 'running';
+/** Retry-After as milliseconds: delta-seconds or an HTTP date; bounded to one hour. */
+function parseRetryAfter(value, now = Date.now()) {
+    const v = Array.isArray(value) ? value[0] : value;
+    if (!v)
+        return undefined;
+    let ms;
+    if (/^\s*\d+\s*$/.test(v))
+        ms = Number(v) * 1000;
+    else {
+        const t = Date.parse(v);
+        if (Number.isNaN(t))
+            return undefined;
+        ms = t - now;
+    }
+    return Math.min(Math.max(ms, 0), 3_600_000);
 }
-/** A dump's informative name without its extension(s), for result names. */
-function stemOf(filename) {
-    const base = filename.split(/[\\/]/).pop() || 'database';
-    return base.replace(/(\.sql\.gz|\.tar\.gz|\.[A-Za-z0-9]{1,8})$/, '') || 'database';
+/** Reads a body up to `max` bytes; more is an error (a hostile or broken server can't exhaust memory). */
+async function readBounded(body, max) {
+    const chunks = [];
+    let size = 0;
+    for await (const chunk of body) {
+        size += chunk.length;
+        if (size > max) {
+            body.destroy?.();
+            throw new BadAnswerError(`answer larger than ${Math.round(max / 1024)} KiB`);
+        }
+        chunks.push(Buffer.from(chunk));
+    }
+    return Buffer.concat(chunks);
 }
-function isLoopback(host) {
-    return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+/** A short, readable, redacted quote of a server's answer for a message (never the raw text). */
+function snippet(text, max = 160) {
+    // Redacted before the cut, so a cut never turns a recognisable secret into an unrecognisable piece;
+    // only a bounded head is worked on (an answer may be 4 MiB of anything).
+    const head = text.slice(0, 64 * 1024).replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+    return (0,_secrets_js__WEBPACK_IMPORTED_MODULE_1__/* .redactAnswer */ .s2)(head, max);
+}
+async function callJson(call) {
+    const headers = { accept: 'application/json', 'user-agent': 'odoo-upgrade-action', ...call.headers };
+    let body;
+    if (call.form) {
+        headers['content-type'] = 'application/x-www-form-urlencoded';
+        body = new URLSearchParams(call.form).toString();
+    }
+    else if (call.json !== undefined) {
+        headers['content-type'] = 'application/json';
+        body = JSON.stringify(call.json);
+    }
+    const res = await (0,undici__WEBPACK_IMPORTED_MODULE_0__/* .request */ .Em)(call.url, {
+        method: call.method ?? (body === undefined ? 'GET' : 'POST'),
+        headers,
+        body,
+        signal: call.signal,
+        dispatcher: dispatcher(),
+    });
+    const raw = await readBounded(res.body, MAX_JSON_BYTES).catch((err) => {
+        throw err instanceof BadAnswerError ? new BadAnswerError(`${call.what}: the platform's ${err.message}`) : err;
+    });
+    return parseJsonAnswer(call.what, res.statusCode, raw.toString('utf8'), res.headers['retry-after'], call.acceptAnyStatusWithJson);
 }
 /**
- * Key-bearing URLs the platform hands out are only followed to the platform's own host
- * (or a subdomain of its registrable domain), over https; loopback http only when the
- * platform itself is a loopback emulator. Anything else could send the key elsewhere.
+ * The framing of a JSON answer, pure: an HTTP error without a JSON body is an HttpStatusError,
+ * anything that is not a JSON object a BadAnswerError naming the call; both quote the answer redacted.
  */
-function assertPlatformUrl(url, platformUrl) {
-    let u;
+function parseJsonAnswer(what, status, text, retryAfter, acceptAnyStatusWithJson = false) {
+    let parsed;
+    let parseError = false;
     try {
-        u = new URL(url);
+        parsed = JSON.parse(text);
     }
     catch {
-        throw new Error('The platform gave a download URL that is not a URL; refusing to use it.');
+        parseError = true;
     }
-    const p = new URL(platformUrl);
-    const loopbackPlatform = isLoopback(p.hostname);
-    const sameSite = u.hostname === p.hostname || (!loopbackPlatform && u.hostname.endsWith(`.${registrable(p.hostname)}`));
-    const schemeOk = u.protocol === 'https:' || (u.protocol === 'http:' && loopbackPlatform && isLoopback(u.hostname));
-    if (!schemeOk || !(sameSite || (loopbackPlatform && isLoopback(u.hostname))) || u.username || u.password) {
-        throw new Error(`The platform gave a download URL on ${u.protocol}//${u.hostname}, which is not https on the platform's own host (${p.hostname}); refusing to send the request key there.`);
+    const ok = status >= 200 && status < 300;
+    if (!ok && (parseError || !acceptAnyStatusWithJson)) {
+        throw new HttpStatusError(what, status, parseRetryAfter(retryAfter), snippet(text));
     }
-}
-function registrable(host) {
-    return host.split('.').slice(-2).join('.');
+    if (parseError || parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+        throw new BadAnswerError(`${what}: the platform answered something that is not a JSON object (${snippet(text) || 'empty body'})`);
+    }
+    return { status, body: parsed };
 }
 
 
 /***/ }),
 
-/***/ 99674:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   W: () => (/* binding */ PlatformError),
-/* harmony export */   a: () => (/* binding */ EndpointMissingError)
-/* harmony export */ });
-/** A platform answer that says no (v1 failures, rpc errors): the message is the platform's own. */
-class PlatformError extends Error {
-    name = 'PlatformError';
-    reasons;
-    temporary;
-    constructor(message, reasons = [], temporary = false) {
-        super(message);
-        this.reasons = reasons;
-        this.temporary = temporary;
-    }
-}
-/** The endpoint does not exist (HTTP 404/405/410): the signal for api: auto to try the other protocol. */
-class EndpointMissingError extends Error {
-    name = 'EndpointMissingError';
-}
-
-
-/***/ }),
-
-/***/ 47086:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   ng: () => (/* binding */ describeFailures),
-/* harmony export */   tX: () => (/* binding */ V1Platform)
-/* harmony export */ });
-/* unused harmony exports mapV1Status, assertSameOrigin, worthSftpFallback */
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _http_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(76803);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(49809);
-/* harmony import */ var _transfer_http_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(85932);
-/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(99674);
-/* harmony import */ var _common_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(39026);
-// The documented Database Upgrade API (v1): form-encoded calls under /database/v1/, every
-// answer a JSON object whose `failures` list is read whatever the HTTP status.
-
-
-
-
-
-
-
-const V1_SUCCESS = ['done', 'delivered'];
-const V1_FAILURE = ['failed', 'cancelled', 'invalid'];
-function describeFailures(what, failures) {
-    const lines = failures.map((f) => {
-        let line = `${f.reason ?? 'UNKNOWN'}: ${f.message ?? '(no message)'}`;
-        if (Array.isArray(f.expected) && f.expected.length)
-            line += ` (expected one of: ${f.expected.slice(0, 40).join(', ')})`;
-        return line;
-    });
-    return `The platform refused ${what}:\n${lines.map((l) => `  - ${l}`).join('\n')}`;
-}
-function mapV1Status(request) {
-    const state = String(request.state ?? 'unknown').trim().toLowerCase();
-    const text = (v) => (v === null || v === undefined || v === '' ? undefined : String(v));
-    return {
-        state,
-        phase: (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .phaseOf */ .hU)(state, V1_SUCCESS, V1_FAILURE),
-        message: text(request.customer_message),
-        databaseVersion: text(request.database_version),
-        postgresql: text(request.postgresql),
-        target: text(request.target),
-        aim: text(request.aim),
-        filename: text(request.filename),
-        createdAt: text(request.created_at),
-        raw: request,
-    };
-}
-/**
- * On the platform's own host (and always for a loopback platform) a key-bearing URL must be
- * the platform's very origin: another port there is another server, maybe plain http.
- */
-function assertSameOrigin(url, platformUrl) {
-    const u = new URL(url);
-    const p = new URL(platformUrl);
-    const loopback = p.hostname === 'localhost' || p.hostname === '[::1]' || /^127\./.test(p.hostname);
-    if ((u.hostname === p.hostname || loopback) && u.origin !== p.origin) {
-        throw new Error(`The platform gave a download URL on ${u.origin}, not its own ${p.origin}; refusing to send the request key there.`);
-    }
-}
-class V1Platform {
-    api = 'v1';
-    opts;
-    filename = '';
-    constructor(opts) {
-        this.opts = opts;
-    }
-    endpoint(method) {
-        return `${this.opts.baseUrl}/database/v1/${method}`;
-    }
-    /** One call; failures become PlatformError, a missing endpoint EndpointMissingError. */
-    async call(method, form, ctx) {
-        let res;
-        // A call the platform never answers must not hold the run until the socket's own timeouts.
-        const timeoutMs = this.opts.callTimeoutMs ?? _common_js__WEBPACK_IMPORTED_MODULE_6__/* .CALL_TIMEOUT_MS */ .MU;
-        const { signal, timedOut } = (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .callSignal */ .v$)(ctx.signal, timeoutMs);
-        try {
-            res = await (0,_http_js__WEBPACK_IMPORTED_MODULE_2__/* .callJson */ .X_)({ url: this.endpoint(method), what: method, form, signal, acceptAnyStatusWithJson: true });
-        }
-        catch (err) {
-            if (err instanceof _http_js__WEBPACK_IMPORTED_MODULE_2__/* .HttpStatusError */ .F9 && [404, 405, 410].includes(err.status)) {
-                throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .EndpointMissingError */ .a(`${method}: the v1 endpoint does not exist on ${new URL(this.opts.baseUrl).host} (HTTP ${err.status})`);
-            }
-            if (timedOut())
-                throw (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .callTimeoutError */ .MW)(method, timeoutMs, err);
-            throw err;
-        }
-        const body = res.body;
-        const failures = Array.isArray(body.failures) ? body.failures : [];
-        if (failures.length) {
-            const reasons = failures.map((f) => String(f.reason ?? ''));
-            throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W(describeFailures(method, failures), reasons, reasons.some((r) => r === 'SERVER:ERROR'));
-        }
-        if (res.status >= 400)
-            throw new _http_js__WEBPACK_IMPORTED_MODULE_2__/* .HttpStatusError */ .F9(method, res.status, undefined, '');
-        const request = body.request;
-        return request && typeof request === 'object' ? request : {};
-    }
-    /** Retries calls that are safe to repeat: network faults, 429/5xx, SERVER:ERROR. */
-    async callIdempotent(method, form, ctx, attempts = 6) {
-        return (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .withRetry */ .bD)(() => this.call(method, form, ctx), {
-            attempts,
-            baseMs: this.opts.retryBaseMs ?? 2000,
-            signal: ctx.signal,
-            retryable: _common_js__WEBPACK_IMPORTED_MODULE_6__/* .retryableCall */ .dw,
-            onRetry: (err, attempt, delay) => ctx.log(`${method}: ${(0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .describeError */ .Uc)(err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
-        });
-    }
-    async create(p, ctx) {
-        this.filename = p.filename;
-        const form = { contract: p.contract, email: p.email, target: p.target, aim: p.aim, filename: p.filename };
-        if (p.timezone)
-            form.timezone = p.timezone;
-        // Retried only when the platform provably created nothing: never two requests for one run.
-        const request = await (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .withRetry */ .bD)(() => this.call('create', form, ctx), {
-            attempts: 5,
-            baseMs: this.opts.retryBaseMs ?? 2000,
-            signal: ctx.signal,
-            retryable: (err) => {
-                if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W)
-                    return err.temporary; // a failures answer created nothing
-                if (err instanceof _http_js__WEBPACK_IMPORTED_MODULE_2__/* .HttpStatusError */ .F9)
-                    return err.status === 429 || err.status === 503 ? (err.retryAfterMs ?? true) : false;
-                return (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .neverReachedServer */ .aD)(err);
-            },
-            onRetry: (err, attempt, delay) => ctx.log(`create: ${(0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .describeError */ .Uc)(err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
-        });
-        const id = request.id;
-        const key = request.key;
-        if ((typeof id !== 'number' && typeof id !== 'string') || typeof key !== 'string' || !key) {
-            throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W('create: the platform answered without a request id and key');
-        }
-        this.opts.secrets.add(key);
-        this.registerUrls(request);
-        return { id: String(id), key };
-    }
-    registerUrls(request) {
-        for (const [name, value] of Object.entries(request)) {
-            if (name.endsWith('_url') && typeof value === 'string')
-                this.opts.secrets.addUrl(value);
-        }
-    }
-    auth(ref) {
-        return { key: ref.key, request: ref.id };
-    }
-    async upload(ref, dump, ctx) {
-        if (dump.format === 'directory') {
-            throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W('The v1 API takes a single dump file, not a directory dump: make one with `pg_dump -Fc`, or use `api: rpc`.');
-        }
-        const useSftp = this.opts.uploadMethod === 'sftp' || (this.opts.uploadMethod === 'auto' && dump.size >= this.opts.sftpThreshold);
-        const started = Date.now();
-        if (useSftp) {
-            const { uploadViaSftp } = await Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(396)]).then(__nccwpck_require__.bind(__nccwpck_require__, 86396));
-            const r = await uploadViaSftp(this, ref, dump, ctx, this.opts);
-            return { method: 'sftp', bytes: r.bytes, sha256: r.sha256, seconds: (Date.now() - started) / 1000, resumes: r.resumes };
-        }
-        const query = new URLSearchParams(this.auth(ref)).toString();
-        const progress = ctx.progress('Upload', dump.size);
-        try {
-            const r = await (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .uploadFile */ .QM)(`${this.endpoint('upload')}?${query}`, dump.path, {
-                what: 'upload', progress, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs,
-            });
-            const answer = r.answer;
-            if (Array.isArray(answer?.failures) && answer.failures.length)
-                throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W(describeFailures('upload', answer.failures));
-            return { method: 'https', bytes: r.bytes, sha256: r.sha256, seconds: (Date.now() - started) / 1000, resumes: r.attempts - 1 };
-        }
-        finally {
-            progress.finish();
-        }
-    }
-    /** request_sftp_access, for the SFTP transport (v1-sftp.ts). */
-    async requestSftpAccess(ref, authorizedKeys, ctx) {
-        const url = `${this.endpoint('request_sftp_access')}?${new URLSearchParams(this.auth(ref))}`;
-        const { requestMultipart } = await __nccwpck_require__.e(/* import() */ 799).then(__nccwpck_require__.bind(__nccwpck_require__, 13799));
-        return requestMultipart(url, 'ssh_keys', 'authorized_keys', authorizedKeys, ctx, this.opts.retryBaseMs);
-    }
-    async process(ref, ctx) {
-        try {
-            await this.callIdempotent('process', this.auth(ref), ctx);
-        }
-        catch (err) {
-            // A retried process whose first try got through is refused for its state: not an error.
-            if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W) {
-                const st = await this.status(ref, ctx).catch(() => undefined);
-                if (st && st.state !== 'draft')
-                    return { warnings: [] };
-            }
-            throw err;
-        }
-        return { warnings: [] };
-    }
-    async status(ref, ctx) {
-        const attempts = 6;
-        const request = await this.callIdempotent('status', this.auth(ref), ctx, attempts).catch((err) => {
-            throw ctx.signal?.aborted || !(0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .retryableCall */ .dw)(err) ? err : (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .statusLost */ .T7)(ref.id, attempts, (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .describeError */ .Uc)(err));
-        });
-        this.registerUrls(request);
-        const st = mapV1Status(request);
-        if (st.filename)
-            this.filename = st.filename;
-        return st;
-    }
-    async skipTest(ref, ctx) {
-        await this.callIdempotent('skip_test', this.auth(ref), ctx);
-    }
-    async download(ref, status, outputDir, ctx) {
-        const files = [];
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.mkdir)(outputDir, { recursive: true });
-        const stem = (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .stemOf */ .Vc)(status.filename || this.filename || `request-${ref.id}`);
-        const checkUrl = (u) => {
-            this.opts.secrets.addUrl(u);
-            (0,_common_js__WEBPACK_IMPORTED_MODULE_6__/* .assertPlatformUrl */ .XP)(u, this.opts.baseUrl);
-            assertSameOrigin(u, this.opts.baseUrl);
-        };
-        if (this.opts.download !== 'none') {
-            const sql = this.opts.download === 'sql';
-            const dest = node_path__WEBPACK_IMPORTED_MODULE_0___default().join(outputDir, sql ? `upgraded_${stem}.sql` : `upgraded_${stem}.zip`);
-            if (this.opts.downloadVia === 'sftp' && !sql) {
-                const { downloadViaSftp } = await Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(396)]).then(__nccwpck_require__.bind(__nccwpck_require__, 86396));
-                files.push(await downloadViaSftp(this, ref, dest, ctx, this.opts));
-            }
-            else {
-                const url = String(status.raw[sql ? 'upgraded_sql_url' : 'upgraded_dump_url'] ?? '');
-                if (!url)
-                    throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W(`The platform gave no ${sql ? 'upgraded_sql_url' : 'upgraded_dump_url'} for request ${ref.id}.`);
-                const progress = ctx.progress('Download');
-                try {
-                    const r = await (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .downloadFile */ .PE)(url, dest, { what: 'download of the upgraded database', checkUrl, progress, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs });
-                    files.push({ role: sql ? 'sql' : 'dump', path: r.path, bytes: r.bytes, sha256: r.sha256 });
-                }
-                catch (err) {
-                    if (sql || !worthSftpFallback(err, ctx.signal))
-                        throw err;
-                    files.push(await this.sftpFallback(ref, dest, err, ctx));
-                }
-                finally {
-                    progress.finish();
-                }
-            }
-        }
-        const notesUrl = typeof status.raw.notes_url === 'string' ? status.raw.notes_url : '';
-        if (notesUrl) {
-            const dest = node_path__WEBPACK_IMPORTED_MODULE_0___default().join(outputDir, 'upgrade-notes.html');
-            try {
-                const r = await (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .downloadFile */ .PE)(notesUrl, dest, { what: 'download of the notes', checkUrl, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs });
-                files.push({ role: 'notes', path: r.path, bytes: r.bytes, sha256: r.sha256 });
-            }
-            catch (err) {
-                // Notes are informative: a missing notes document does not fail an upgrade that succeeded.
-                if (err instanceof _http_js__WEBPACK_IMPORTED_MODULE_2__/* .HttpStatusError */ .F9 && err.status === 404)
-                    ctx.log('The platform has no notes for this request.');
-                else
-                    throw err;
-            }
-        }
-        return files;
-    }
-    /**
-     * The HTTPS download of the archive gave up on faults of the way (cuts, timeouts, 5xx/429):
-     * the same file is on the request's SFTP server, which resumes by offset. Tried once.
-     */
-    async sftpFallback(ref, dest, httpsError, ctx) {
-        const { downloadViaSftp, hasSftpAccess } = await Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(396)]).then(__nccwpck_require__.bind(__nccwpck_require__, 86396));
-        const why = (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .describeError */ .Uc)(httpsError);
-        ctx.log(`The HTTPS download of the upgraded database failed after its retries (${why}); downloading it over SFTP instead` +
-            `${hasSftpAccess(this) ? ' (with the SFTP access of this run)' : ' (asking the platform for SFTP access)'}.`);
-        try {
-            const file = await downloadViaSftp(this, ref, dest, ctx, this.opts);
-            ctx.log('The upgraded database was downloaded over SFTP after the HTTPS download failed.');
-            return file;
-        }
-        catch (err) {
-            if (ctx.signal?.aborted)
-                throw err;
-            throw new _types_js__WEBPACK_IMPORTED_MODULE_5__/* .PlatformError */ .W(`The download of the upgraded database of request ${ref.id} failed over HTTPS (${why}) and over SFTP (${err.message}). ` +
-                `Run the step again with \`request-id: "${ref.id}"\` and \`request-key\` to download it again.`);
-        }
-    }
-    async close() { }
-}
-/**
- * Which HTTPS failures SFTP may get around: faults of the way (resets, cuts, timeouts) and
- * server trouble (5xx, 429) that lasted through the retries. Not a 4xx (a wrong request or a
- * file that does not exist: SFTP would not find it either), not a refused URL, not a cancel.
- */
-function worthSftpFallback(err, signal) {
-    if (signal?.aborted)
-        return false;
-    return (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_4__/* .retryableTransfer */ .cY)(err) !== false;
-}
-
-
-/***/ }),
-
-/***/ 19132:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   FV: () => (/* binding */ escapeMarkdown),
-/* harmony export */   Xs: () => (/* binding */ notesHeadlines),
-/* harmony export */   _l: () => (/* binding */ notesToMarkdown)
-/* harmony export */ });
-/* unused harmony exports decodeEntities, htmlToText */
-// Remote HTML (the platform's notes and reports) is never passed on raw: it is reduced to
-// text here, then escaped by whoever renders it. Tags are dropped, not interpreted.
-const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
-function decodeEntities(s) {
-    return s.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, e) => {
-        if (e[0] === '#') {
-            const code = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
-            return Number.isFinite(code) && code > 0 && code < 0x110000 ? String.fromCodePoint(code) : '';
-        }
-        return ENTITIES[e.toLowerCase()] ?? m;
-    });
-}
-/** HTML → plain text lines: scripts and styles removed whole, block tags become line breaks. */
-function htmlToText(html, maxChars = 200_000) {
-    const text = html
-        .slice(0, maxChars * 4)
-        .replace(/<!--[\s\S]*?-->/g, '')
-        .replace(/<(script|style|head|template|iframe|object|svg)\b[\s\S]*?<\/\1\s*>/gi, '')
-        .replace(/<(script|style)\b[\s\S]*$/gi, '')
-        .replace(/<li\b[^>]*>/gi, '\n- ')
-        .replace(/<h[1-6]\b[^>]*>/gi, '\n\n### ')
-        .replace(/<(br|\/p|\/div|\/h[1-6]|\/li|\/ul|\/ol|\/tr|p|div|tr|ul|ol|table)\b[^>]*>/gi, '\n')
-        .replace(/<\/?(td|th)\b[^>]*>/gi, ' ')
-        .replace(/<[^>]*>?/g, '');
-    return decodeEntities(text)
-        .replace(/[ \t\f\v\r]+/g, ' ')
-        .split('\n')
-        .map((l) => l.trim())
-        .join('\n')
-        .replace(/\n{3,}/g, '\n\n')
-        .trim()
-        .slice(0, maxChars);
-}
-/**
- * Escapes text for GitHub Markdown so it renders as the same text: no HTML, links, images,
- * mentions or emphasis can come out of it.
- */
-function escapeMarkdown(text) {
-    return text
-        .replace(/&/g, '&amp;')
-        .replace(/</g, '&lt;')
-        .replace(/>/g, '&gt;')
-        .replace(/([\\`*_{}[\]()#+!|~])/g, '\\$1')
-        .replace(/@/g, '@\u200b')
-        .replace(/^(\s*)-(?=\s)/gm, '$1\\-')
-        .replace(/^(\s*\d+)\.(?=\s)/gm, '$1\\.')
-        .replace(/https?:\/\//gi, (m) => m.replace(':', '&#58;'));
-}
-/** Notes as safe Markdown: headings and list items kept, everything else escaped text. */
-function notesToMarkdown(html, maxChars = 64_000) {
-    const text = htmlToText(html, maxChars);
-    return text
-        .split('\n')
-        .map((line) => {
-        if (line.startsWith('### '))
-            return `#### ${escapeMarkdown(line.slice(4))}`;
-        if (line.startsWith('- '))
-            return `- ${escapeMarkdown(line.slice(2))}`;
-        return escapeMarkdown(line);
-    })
-        .join('\n');
-}
-/** Headline items of the notes: the first few list items or lines, for a PR comment. */
-function notesHeadlines(html, max = 5) {
-    const lines = htmlToText(html, 50_000).split('\n');
-    const items = lines.filter((l) => l.startsWith('- ')).map((l) => l.slice(2));
-    const pool = items.length ? items : lines.filter((l) => l && !l.startsWith('### '));
-    return pool.slice(0, max).map((l) => (l.length > 200 ? `${l.slice(0, 197)}...` : l));
-}
-
-
-/***/ }),
-
-/***/ 21463:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Br: () => (/* binding */ renderSummary),
-/* harmony export */   aY: () => (/* binding */ code)
-/* harmony export */ });
-/* unused harmony exports MAX_SUMMARY_BYTES, bound */
-/* harmony import */ var _html_text_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(19132);
-/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(50484);
-// The job summary as a report: a status line, a table, the timeline, then the notes folded.
-// Pure: takes the RunReport, returns Markdown; every remote word is escaped, the whole is
-// bounded under 1 MiB, and a last pass redacts anything registered as secret.
-
-
-const MAX_SUMMARY_BYTES = 1024 * 1024 - 4096;
-const HEADLINE = {
-    success: '✅ Upgrade succeeded',
-    failure: '❌ Upgrade failed',
-    started: '⏳ Upgrade started (not waited for)',
-    timeout: '⌛ Stopped waiting: the upgrade is still running',
-    cancelled: '🛑 Cancelled: the upgrade may still be running',
-    error: '⚠️ The step failed',
-};
-function esc(v) {
-    return v === undefined || v === null || v === '' ? '—' : (0,_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .escapeMarkdown */ .FV)(String(v));
-}
-/** Inline code: no escaping inside (it would show), so backticks and line breaks are removed. */
-function code(v) {
-    if (v === undefined || v === '')
-        return '—';
-    return `\`${String(v).replace(/[`\r\n|]/g, ' ')}\``;
-}
-function time(d) {
-    return `${d.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
-}
-function renderSummary(r, redact = (s) => s) {
-    const out = [];
-    const outcome = r.outcome ?? 'error';
-    const finalState = r.final ? ` — state ${code(r.final.state)}` : '';
-    out.push(`## ${HEADLINE[outcome]}${finalState}`, '');
-    if (r.aim === 'production') {
-        out.push('> [!WARNING]', '> **Production upgrade.** The upgraded database replaces your production one: import it only after testing, and keep a backup.');
-        const t = r.recentTest;
-        if (t) {
-            const run = t.runId !== undefined ? (t.runUrl ? `[run ${t.runId}](${safeUrl(t.runUrl)})` : `run ${t.runId}`) : 'an unknown run';
-            out.push('>', `> Recent test (\`require-recent-test: ${t.days}\`): test upgrade to ${esc(t.target)}, request ${code(t.requestId)}, finished ${esc(t.finishedAt)} in ${run}` +
-                `${t.runAttempt && t.runAttempt > 1 ? ` (attempt ${t.runAttempt})` : ''}${t.workflow ? ` of ${esc(t.workflow)}` : ''}, artifact ${esc(t.artifact.name)} (id ${t.artifact.id}).`);
-        }
-        out.push('');
-    }
-    if (r.error)
-        out.push('> [!CAUTION]', ...quote(r.error), '');
-    if (r.final?.message)
-        out.push('**Message from the platform:**', '', ...quote(r.final.message), '');
-    for (const w of r.warnings)
-        out.push('> [!WARNING]', ...quote(w), '');
-    for (const n of r.notes)
-        out.push(`> ${(0,_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .escapeMarkdown */ .FV)(n).replace(/\n/g, ' ')}`, '');
-    if (r.resumeHint)
-        out.push('**To go on with this request:**', '', r.resumeHint, '');
-    const rows = [
-        ['Request', r.requestId ? `${code(r.requestId)}${r.resumed ? ' (resumed)' : ''}` : '—'],
-        ['Protocol', esc(r.api)],
-        ['Target', esc(r.target ?? r.final?.target)],
-        ['Aim', esc(r.aim ?? r.final?.aim)],
-        ['Dump', r.dump ? `${esc(r.filename)} — ${esc(r.dump.detail)}${r.dump.detail.includes((0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(r.dump.size)) ? '' : `, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(r.dump.size)}`}, from ${esc(r.dump.source)}` : esc(r.filename)],
-    ];
-    if (r.dump?.sha256 || r.upload?.sha256)
-        rows.push(['Uploaded sha256', `\`${r.upload?.sha256 ?? r.dump?.sha256}\``]);
-    if (r.upload) {
-        const rate = r.upload.seconds > 0 ? ` (${(r.upload.bytes / 1048576 / r.upload.seconds).toFixed(1)} MiB/s)` : '';
-        rows.push(['Upload', `${r.upload.method}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(r.upload.bytes)} in ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatDuration */ .a3)(r.upload.seconds)}${rate}${r.upload.resumes ? `, ${r.upload.resumes} resume(s)` : ''}`]);
-    }
-    if (r.final?.databaseVersion)
-        rows.push(['Detected source version', esc(r.final.databaseVersion)]);
-    if (r.final?.postgresql)
-        rows.push(['Detected PostgreSQL', esc(r.final.postgresql)]);
-    if (r.waitSeconds !== undefined)
-        rows.push(['Waited', `${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatDuration */ .a3)(r.waitSeconds)}${r.polls !== undefined ? ` (${r.polls} status checks)` : ''}`]);
-    for (const f of r.downloads) {
-        rows.push([`Downloaded ${f.role}`, `${code(f.path)}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(f.bytes)}${f.sha256 ? `, sha256 \`${f.sha256}\`` : ''}`]);
-    }
-    if (r.restored) {
-        const fs = r.restored.filestoreDir ? `; filestore: ${r.restored.filestoreFiles} files in ${code(r.restored.filestoreDir)}` : '';
-        rows.push(['Restored into', `database ${code(r.restored.database)} (${r.restored.tables} tables)${fs}`]);
-    }
-    if (r.artifact)
-        rows.push(['Artifact', `[${esc(r.artifact.name)}](${safeUrl(r.artifact.url)}) (${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_1__/* .formatBytes */ .z3)(r.artifact.size)})`]);
-    out.push('| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|').replace(/\n/g, ' ')} |`), '');
-    if (r.timeline.length) {
-        out.push('### Timeline', '', '| time | state |', '|---|---|');
-        for (const t of r.timeline)
-            out.push(`| ${time(t.at)} | ${code(t.state)} |`);
-        out.push('');
-    }
-    if (r.notesHtml) {
-        out.push('<details><summary>Upgrade notes from the platform</summary>', '', (0,_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .notesToMarkdown */ ._l)(r.notesHtml), '', '</details>', '');
-    }
-    out.push(`<sub>odoo-upgrade-action · started ${time(r.startedAt)}${r.finishedAt ? ` · finished ${time(r.finishedAt)}` : ''}</sub>`, '');
-    return bound(redact(out.join('\n')), MAX_SUMMARY_BYTES);
-}
-function quote(text) {
-    return (0,_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .escapeMarkdown */ .FV)(text).split('\n').map((l) => `> ${l}`);
-}
-function safeUrl(url) {
-    return /^https?:\/\/[^\s()<>]+$/.test(url) ? url : '#';
-}
-/** Cuts a text to `max` UTF-8 bytes on a line boundary, saying so. */
-function bound(text, max) {
-    if (Buffer.byteLength(text) <= max)
-        return text;
-    const note = '\n\n*(cut: the summary would exceed GitHub\'s 1 MiB limit; the full notes are in the artifact)*\n';
-    let cut = Buffer.from(text).subarray(0, max - Buffer.byteLength(note)).toString('utf8');
-    cut = cut.slice(0, Math.max(0, cut.lastIndexOf('\n')));
-    // A cut inside <details> would leave it open.
-    if (cut.lastIndexOf('<details>') > cut.lastIndexOf('</details>'))
-        cut += '\n</details>';
-    return cut.replace(/\uFFFD$/, '') + note;
-}
-
-
-/***/ }),
-
-/***/ 49809:
+/***/ 37893:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -76872,309 +80199,689 @@ function neverReachedServer(err) {
 
 /***/ }),
 
-/***/ 27194:
+/***/ 1785:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   O: () => (/* binding */ secrets)
+/* harmony export */   c: () => (/* binding */ isLoopbackHost),
+/* harmony export */   r: () => (/* binding */ urlProblem)
 /* harmony export */ });
-/* unused harmony export SecretRegistry */
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3894);
-// One registry of secret values. Every value is masked for the runner at first sight
-// and every string that leaves the process (log lines, errors, summary, comments,
-// artifacts) goes through redact(): a secret can only leak if it never reached here.
-
-const MIN_LENGTH = 4; // shorter values would redact ordinary words
-class SecretRegistry {
-    values = new Set();
-    mask;
-    constructor(mask = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq) {
-        this.mask = mask;
-    }
-    /** Registers a secret and the forms it takes in URLs, query strings and JSON. */
-    add(value) {
-        if (!value)
-            return;
-        const trimmed = value.trim();
-        if (trimmed.length < MIN_LENGTH)
-            return;
-        for (const form of variants(trimmed)) {
-            if (form.length < MIN_LENGTH || this.values.has(form))
-                continue;
-            this.values.add(form);
-            // A multi-line value (an SSH key) is masked line by line, as the runner matches lines.
-            for (const line of form.split(/\r?\n/))
-                if (line.trim().length >= MIN_LENGTH)
-                    this.mask(line.trim());
-        }
-    }
-    /** Registers a URL that embeds a secret: the whole URL, its path and query secrets. */
-    addUrl(url) {
-        if (!url)
-            return;
-        this.add(url);
-        try {
-            const u = new URL(url);
-            if (u.password)
-                this.add(decodeURIComponent(u.password));
-            for (const [, v] of u.searchParams)
-                this.add(v);
-        }
-        catch {
-            // not a URL: the whole value is already registered
-        }
-    }
-    has(value) {
-        return this.values.has(value);
-    }
-    list() {
-        return [...this.values];
-    }
-    redact(text) {
-        if (!text || this.values.size === 0)
-            return text;
-        // Longest first, so a URL is replaced whole before the key inside it.
-        let out = text;
-        for (const v of [...this.values].sort((a, b) => b.length - a.length)) {
-            if (out.includes(v))
-                out = out.split(v).join('***');
-        }
-        return out;
-    }
-    /** Redacts an error's message and stack in place and returns it (library errors too). */
-    redactError(err) {
-        const e = err instanceof Error ? err : new Error(String(err));
-        // Some errors (DOMException) have read-only fields: those get a redacted copy instead.
-        try {
-            e.message = this.redact(e.message);
-            if (e.stack)
-                e.stack = this.redact(e.stack);
-        }
-        catch {
-            const copy = new Error(this.redact(e.message));
-            copy.name = e.name;
-            return copy;
-        }
-        const cause = e.cause;
-        if (cause instanceof Error)
-            this.redactError(cause);
-        return e;
-    }
+// One policy for the addresses the action talks to: https everywhere, plain http only on a
+// loopback address (the emulator, a local test server), never credentials inside a URL.
+/** 127.0.0.0/8, localhost and ::1 (bare or in brackets, as URL.hostname gives it). */
+function isLoopbackHost(host) {
+    const h = host.toLowerCase();
+    return h === 'localhost' || h === '[::1]' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
-function variants(value) {
-    const forms = new Set([value]);
-    forms.add(encodeURIComponent(value));
-    forms.add(new URLSearchParams({ v: value }).toString().slice(2)); // form-encoding: spaces as +
-    forms.add(JSON.stringify(value).slice(1, -1));
+/** Why a URL given as an input is refused (a sentence fragment), or undefined when it is fine. */
+function urlProblem(raw, isPlatform) {
+    let u;
     try {
-        forms.add(encodeURI(value));
+        u = new URL(raw);
     }
     catch {
-        // lone surrogates: the other forms stand
+        return `must be an absolute URL such as \`https://upgrade.odoo.com\`, got "${raw.slice(0, 80)}".`;
     }
-    return [...forms];
+    if (u.username || u.password)
+        return 'must not carry credentials (user:password@); pass secrets through their own inputs.';
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopbackHost(u.hostname))) {
+        return `must use https:// (http:// is only allowed on a loopback address), got "${u.protocol}//${u.host}".`;
+    }
+    if (isPlatform && (u.search || u.hash))
+        return 'must be a base URL without query string or fragment.';
+    if (isPlatform && u.pathname !== '/' && u.pathname !== '')
+        return `must be a base URL (scheme and host), got path "${u.pathname}".`;
+    return undefined;
 }
-/** The process-wide registry used by the action (tests make their own). */
-const secrets = new SecretRegistry();
 
 
 /***/ }),
 
-/***/ 52710:
-/***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
-
-/* harmony import */ var node_url__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73136);
-/* harmony import */ var node_url__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_url__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
-
-
-const g = globalThis;
-g.__filename ??= (0,node_url__WEBPACK_IMPORTED_MODULE_0__.fileURLToPath)(import.meta.url);
-g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_1__.dirname)(g.__filename);
-
-
-/***/ }),
-
-/***/ 1156:
+/***/ 68147:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   fromDatabase: () => (/* binding */ fromDatabase),
-/* harmony export */   nY: () => (/* binding */ splitConnection),
-/* harmony export */   vd: () => (/* binding */ findPgDump)
+/* harmony export */   E: () => (/* binding */ runnerState)
 /* harmony export */ });
-/* unused harmony exports pgDumpCommand, explainFailure */
-/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
-/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(57975);
-/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_util__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(73024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(48161);
-/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_4__);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(76760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_5___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_5__);
-/* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(27194);
-/* harmony import */ var _dump_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(87337);
-/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(50484);
-// The `dump-database` input: runs the system pg_dump against a connection string. The
-// password is taken out of the string and handed over in PGPASSWORD, so it is in no
-// command line (visible in `ps`) and in no libpq message quoting the string; everything
-// pg_dump prints is redacted before it is logged.
+/* unused harmony export memoryState */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3894);
+// What the main step leaves for the post step (the runner's step state), under typed keys.
 
-
-
-
-
-
-
-
-
-const INPUT = 'dump-database';
-async function fromDatabase(opts) {
-    const reg = opts.secrets ?? _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O;
-    const raw = opts.connection.trim();
-    const parts = splitConnection(raw);
-    // The whole string, unless it is a bare database name: masking "odoo" would blank out
-    // every mention of upgrade.odoo.com. Query values such as sslmode stay readable.
-    if (raw !== parts.dbname)
-        reg.add(raw);
-    reg.add(parts.password);
-    reg.add(/sslpassword=([^&\s]+)/.exec(raw)?.[1]);
-    const log = (line) => opts.log(reg.redact(line));
-    const pgDump = await findPgDump(opts.pgDump);
-    const target = describeTarget(parts);
-    const dir = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.mkdtemp)((0,node_path__WEBPACK_IMPORTED_MODULE_5__.join)(opts.workDir, 'dump-database-'));
-    const out = (0,node_path__WEBPACK_IMPORTED_MODULE_5__.join)(dir, `${safeName(parts.dbname ?? parts.user ?? 'database')}.dump`);
-    const jobs = Math.max(1, Math.floor(opts.jobs ?? Math.min(4, (0,node_os__WEBPACK_IMPORTED_MODULE_4__.availableParallelism)())));
-    const cmd = pgDumpCommand(parts, opts.format, jobs, out);
-    log(`Running pg_dump ${pgDump.version} (${opts.format === 'custom' ? 'custom format' : `directory format, ${jobs} jobs`}) on ${target}`);
-    try {
-        await runPgDump(pgDump.path, cmd, out, { ...opts, log }, reg);
-    }
-    catch (err) {
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(dir, { recursive: true, force: true });
-        // An abort carries no secret, and its DOMException cause cannot be rewritten.
-        throw err?.name === 'AbortError' ? err : reg.redactError(err);
-    }
-    return { path: out, kind: 'database', description: `pg_dump of ${target}`, cleanup: () => (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(dir, { recursive: true, force: true }) };
+/** The runner's step state, through @actions/core (GITHUB_STATE in, STATE_* out). */
+const runnerState = {
+    save: (key, value) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .saveState */ .LZ(key, value),
+    get: (key) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu(key),
+};
+/** State kept in memory: tests, and anything that runs both steps in one process. */
+function memoryState(initial = {}) {
+    const values = new Map(Object.entries(initial));
+    return { values, save: (key, value) => values.set(key, value), get: (key) => values.get(key) ?? '' };
 }
-/** The arguments and environment pg_dump runs with: the password only in the environment. */
-function pgDumpCommand(parts, format, jobs, out) {
-    const args = format === 'custom' ? ['--format=custom'] : ['--format=directory', `--jobs=${jobs}`];
-    args.push('--no-password', `--file=${out}`, `--dbname=${parts.conn}`);
-    const env = { ...process.env, PGCONNECT_TIMEOUT: process.env.PGCONNECT_TIMEOUT ?? '30' };
-    if (parts.password !== undefined)
-        env.PGPASSWORD = parts.password;
-    return { args, env };
+
+
+/***/ }),
+
+/***/ 39026:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Gb: () => (/* binding */ requestIdOf),
+/* harmony export */   I: () => (/* binding */ kindOf),
+/* harmony export */   MU: () => (/* binding */ CALL_TIMEOUT_MS),
+/* harmony export */   MW: () => (/* binding */ callTimeoutError),
+/* harmony export */   T7: () => (/* binding */ statusLost),
+/* harmony export */   VQ: () => (/* binding */ platformText),
+/* harmony export */   Vc: () => (/* binding */ stemOf),
+/* harmony export */   WK: () => (/* binding */ retryDetail),
+/* harmony export */   XP: () => (/* binding */ assertPlatformUrl),
+/* harmony export */   Xy: () => (/* binding */ objectOf),
+/* harmony export */   dw: () => (/* binding */ retryableCall),
+/* harmony export */   hU: () => (/* binding */ phaseOf),
+/* harmony export */   mR: () => (/* binding */ optionalText),
+/* harmony export */   v$: () => (/* binding */ callSignal)
+/* harmony export */ });
+/* harmony import */ var _net_http_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(59663);
+/* harmony import */ var _net_url_policy_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(1785);
+/* harmony import */ var _net_retry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(37893);
+/* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(27194);
+/* harmony import */ var _transfer_http_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4019);
+/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(99674);
+
+
+
+
+
+
+/**
+ * For calls that are safe to repeat: network faults, 429/5xx (with Retry-After), temporary
+ * refusals, and answers that could not be read (cut short, an HTML page, hostile shapes): one
+ * garbled answer must not end hours of waiting. Never used for `create`.
+ */
+function retryableCall(err) {
+    if (err instanceof _types_js__WEBPACK_IMPORTED_MODULE_4__/* .PlatformError */ .W)
+        return err.temporary;
+    if (err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_0__/* .BadAnswerError */ .ac)
+        return true;
+    if (err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_0__/* .HttpStatusError */ .F9)
+        return err.status === 429 || err.status >= 500 ? (err.retryAfterMs ?? true) : false;
+    return (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_1__/* .isTransientNetworkError */ .l)(err);
 }
-async function runPgDump(bin, cmd, out, opts, reg) {
-    const child = (0,node_child_process__WEBPACK_IMPORTED_MODULE_0__.spawn)(bin, cmd.args, { env: cmd.env, stdio: ['ignore', 'ignore', 'pipe'], signal: opts.signal, killSignal: 'SIGTERM' });
-    const stderr = [];
-    let partial = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (d) => {
-        const lines = (partial + d).split('\n');
-        partial = lines.pop() ?? '';
-        for (const l of lines)
-            keep(l);
-    });
-    const keep = (line) => {
-        if (!line.trim())
-            return;
-        const safe = reg.redact(line);
-        stderr.push(safe);
-        if (stderr.length > 40)
-            stderr.shift();
-        opts.log(safe);
-    };
-    const bar = (0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_8__/* .progress */ .qB)({ label: 'pg_dump written', log: opts.log, intervalMs: opts.progressIntervalMs ?? 30_000 });
-    const poll = setInterval(() => (0,_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .pathSize */ .v4)(out).then(bar.update, () => { }), Math.min(5000, opts.progressIntervalMs ?? 5000));
-    poll.unref();
-    let code;
+/** The default bound on one JSON call, as Odoo's own script allows each call. */
+const CALL_TIMEOUT_MS = 60_000;
+/** The run's signal and a per-call timeout in one; `timedOut` tells a hung call from a cancelled run. */
+function callSignal(signal, timeoutMs) {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    return { signal: signal ? AbortSignal.any([signal, timeout]) : timeout, timedOut: () => timeout.aborted && !signal?.aborted };
+}
+/** A call that got no answer in time: a network fault (ETIMEDOUT), so callers may retry what is safe to repeat. */
+function callTimeoutError(what, timeoutMs, cause) {
+    return Object.assign(new Error(`${what}: no answer within ${Math.round(timeoutMs / 100) / 10} s`, { cause }), { code: 'ETIMEDOUT' });
+}
+/**
+ * Status calls that kept failing after their retries: the request is not affected, only our
+ * view of it. Says which request and how to pick it up again.
+ */
+function statusLost(requestId, attempts, detail) {
+    return new _types_js__WEBPACK_IMPORTED_MODULE_4__/* .PlatformError */ .W(`status: no answer from the platform about request ${requestId} after ${attempts} attempts (${detail}). ` +
+        'The request itself is not affected and goes on on the platform: run the step again with the inputs ' +
+        `\`request-id: "${requestId}"\` and \`request-key\` (this run's masked \`request-key\` output) to resume waiting for it.`);
+}
+function phaseOf(state, success, failure) {
+    if (success.includes(state))
+        return 'success';
+    if (failure.includes(state))
+        return 'failure';
+    return 'running';
+}
+/** A dump's informative name without its extension(s), for result names. */
+function stemOf(filename) {
+    const base = filename.split(/[\\/]/).pop() || 'database';
+    return base.replace(/(\.sql\.gz|\.tar\.gz|\.[A-Za-z0-9]{1,8})$/, '') || 'database';
+}
+/**
+ * Key-bearing URLs the platform hands out are only followed to the platform's own host
+ * (or a subdomain of its registrable domain), over https; loopback http only when the
+ * platform itself is a loopback emulator. Anything else could send the key elsewhere.
+ */
+function assertPlatformUrl(url, platformUrl) {
+    let u;
     try {
-        code = await new Promise((resolve, reject) => {
-            child.once('error', reject);
-            child.once('close', (c) => resolve(c));
+        u = new URL(url);
+    }
+    catch {
+        throw new Error('The platform gave a download URL that is not a URL; refusing to use it.');
+    }
+    const p = new URL(platformUrl);
+    const loopbackPlatform = (0,_net_url_policy_js__WEBPACK_IMPORTED_MODULE_5__/* .isLoopbackHost */ .c)(p.hostname);
+    const sameSite = u.hostname === p.hostname || (!loopbackPlatform && u.hostname.endsWith(`.${registrable(p.hostname)}`));
+    const schemeOk = u.protocol === 'https:' || (u.protocol === 'http:' && loopbackPlatform && (0,_net_url_policy_js__WEBPACK_IMPORTED_MODULE_5__/* .isLoopbackHost */ .c)(u.hostname));
+    if (!schemeOk || !(sameSite || (loopbackPlatform && (0,_net_url_policy_js__WEBPACK_IMPORTED_MODULE_5__/* .isLoopbackHost */ .c)(u.hostname))) || u.username || u.password) {
+        throw new Error(`The platform gave a download URL on ${u.protocol}//${u.hostname}, which is not https on the platform's own host (${p.hostname}); refusing to send the request key there.`);
+    }
+}
+function registrable(host) {
+    return host.split('.').slice(-2).join('.');
+}
+const MAX_TEXT = 2000;
+/**
+ * The platform's own words (a refusal, a reason, a warning) as text for a message: any JSON
+ * value, bounded, and redacted like every other snippet of an answer.
+ */
+function platformText(v, max = MAX_TEXT) {
+    let s;
+    if (typeof v === 'string')
+        s = v;
+    else if (v === null || v === undefined)
+        s = '';
+    else {
+        try {
+            s = JSON.stringify(v) ?? String(v);
+        }
+        catch {
+            s = String(v);
+        }
+    }
+    const trimmed = s.trim();
+    const safe = (0,_secrets_js__WEBPACK_IMPORTED_MODULE_2__/* .redactAnswer */ .s2)(trimmed, max);
+    return trimmed.length > max ? `${safe}…` : safe;
+}
+/** Optional text of an answer: absent, null and empty are "nothing said". */
+function optionalText(v, max = MAX_TEXT) {
+    const s = platformText(v, max);
+    return s === '' ? undefined : s;
+}
+/** A plain JSON object (not null, not an array), or undefined. */
+function objectOf(v) {
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : undefined;
+}
+/** A request id as the platform gives it: a positive integer or a plain string of digits/letters. */
+function requestIdOf(v) {
+    if (typeof v === 'number')
+        return Number.isSafeInteger(v) && v >= 0 ? String(v) : undefined;
+    if (typeof v === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(v.trim()))
+        return v.trim();
+    return undefined;
+}
+/**
+ * A JSON type for messages about a value of the wrong kind (never the value itself: it may be a
+ * secret). Messages say "<name> is <kind>", never "<name>: <kind>", which the redaction would take for a value.
+ */
+function kindOf(v) {
+    if (v === undefined)
+        return 'missing';
+    return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+/** What a failed try was, for the retry line: its own "what: " prefix dropped (the line starts with it). */
+function retryDetail(what, err) {
+    const d = (0,_transfer_http_js__WEBPACK_IMPORTED_MODULE_3__/* .describeError */ .Uc)(err);
+    return d.startsWith(`${what}: `) ? d.slice(what.length + 2) : d;
+}
+
+
+/***/ }),
+
+/***/ 30331:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Q: () => (/* binding */ createPlatform)
+});
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(51455);
+// EXTERNAL MODULE: ./src/net/http.ts
+var http = __nccwpck_require__(59663);
+// EXTERNAL MODULE: ./src/net/retry.ts
+var retry = __nccwpck_require__(37893);
+// EXTERNAL MODULE: ./src/transfer/http.ts
+var transfer_http = __nccwpck_require__(4019);
+// EXTERNAL MODULE: ./src/platform/types.ts
+var types = __nccwpck_require__(99674);
+// EXTERNAL MODULE: ./src/platform/common.ts
+var common = __nccwpck_require__(39026);
+// EXTERNAL MODULE: ./src/platform/v1-answers.ts
+var v1_answers = __nccwpck_require__(50744);
+;// CONCATENATED MODULE: ./src/platform/v1.ts
+// The Database Upgrade API (v1), documented by Odoo until 2021 (the page was then removed as
+// outdated): form-encoded calls under /database/v1/, every answer a JSON object whose
+// `failures` list is read whatever the HTTP status. Answers are validated by the pure parsers
+// of v1-answers.ts: a hostile shape is a BadAnswerError naming the call, never a TypeError.
+
+
+
+
+
+
+
+
+
+class V1Platform {
+    api = 'v1';
+    opts;
+    filename = '';
+    constructor(opts) {
+        this.opts = opts;
+    }
+    endpoint(method) {
+        return `${this.opts.baseUrl}/database/v1/${method}`;
+    }
+    /** One call; failures become PlatformError, a missing endpoint EndpointMissingError. */
+    async call(method, form, ctx) {
+        let res;
+        // A call the platform never answers must not hold the run until the socket's own timeouts.
+        const timeoutMs = this.opts.callTimeoutMs ?? common/* CALL_TIMEOUT_MS */.MU;
+        const { signal, timedOut } = (0,common/* callSignal */.v$)(ctx.signal, timeoutMs);
+        try {
+            res = await (0,http/* callJson */.X_)({ url: this.endpoint(method), what: method, form, signal, acceptAnyStatusWithJson: true });
+        }
+        catch (err) {
+            if (err instanceof http/* HttpStatusError */.F9 && [404, 405, 410].includes(err.status)) {
+                throw new types/* EndpointMissingError */.a(`${method}: the v1 endpoint does not exist on ${new URL(this.opts.baseUrl).host} (HTTP ${err.status})`);
+            }
+            if (timedOut())
+                throw (0,common/* callTimeoutError */.MW)(method, timeoutMs, err);
+            throw err;
+        }
+        return (0,v1_answers/* parseV1Answer */.Fz)(method, res.status, res.body);
+    }
+    /**
+     * Retries calls that are safe to repeat: network faults, 429/5xx, SERVER:ERROR, and answers
+     * that could not be read (`parse` runs inside, so a hostile shape is retried like a 5xx).
+     */
+    async callIdempotent(method, form, ctx, attempts = 6, parse = (r) => r) {
+        return (0,retry/* withRetry */.bD)(async () => parse(await this.call(method, form, ctx)), {
+            attempts,
+            baseMs: this.opts.retryBaseMs ?? 2000,
+            signal: ctx.signal,
+            retryable: common/* retryableCall */.dw,
+            onRetry: (err, attempt, delay) => ctx.log(`${method}: ${(0,common/* retryDetail */.WK)(method, err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
         });
     }
-    finally {
-        clearInterval(poll);
-        if (partial)
-            keep(partial);
+    async create(p, ctx) {
+        this.filename = p.filename;
+        const form = { contract: p.contract, email: p.email, target: p.target, aim: p.aim, filename: p.filename };
+        if (p.timezone)
+            form.timezone = p.timezone;
+        // Retried only when the platform provably created nothing: never two requests for one run.
+        const request = await (0,retry/* withRetry */.bD)(() => this.call('create', form, ctx), {
+            attempts: 5,
+            baseMs: this.opts.retryBaseMs ?? 2000,
+            signal: ctx.signal,
+            retryable: (err) => {
+                if (err instanceof types/* PlatformError */.W)
+                    return err.temporary; // a failures answer created nothing
+                if (err instanceof http/* HttpStatusError */.F9)
+                    return err.status === 429 || err.status === 503 ? (err.retryAfterMs ?? true) : false;
+                return (0,retry/* neverReachedServer */.aD)(err);
+            },
+            onRetry: (err, attempt, delay) => ctx.log(`create: ${(0,common/* retryDetail */.WK)('create', err)}; nothing was created, trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
+        });
+        // Registered before anything is checked: whatever goes wrong next, the key is masked.
+        if (typeof request.key === 'string')
+            this.opts.secrets.add(request.key);
+        this.registerUrls(request);
+        const { id, key } = (0,v1_answers/* parseV1Create */.t6)(request);
+        return { id, key };
     }
-    if (code === 0) {
-        bar.update(await (0,_dump_js__WEBPACK_IMPORTED_MODULE_7__/* .pathSize */ .v4)(out));
-        bar.finish();
-        return;
+    registerUrls(request) {
+        for (const [name, value] of Object.entries(request)) {
+            if (name.endsWith('_url') && typeof value === 'string')
+                this.opts.secrets.addUrl(value);
+            if ((name === 'key' || name.endsWith('_key')) && typeof value === 'string')
+                this.opts.secrets.add(value);
+        }
     }
-    throw explainFailure(code, stderr);
+    auth(ref) {
+        return { key: ref.key, request: ref.id };
+    }
+    async upload(ref, dump, ctx) {
+        if (dump.format === 'directory') {
+            throw new types/* PlatformError */.W('The v1 API takes a single dump file, not a directory dump: make one with `pg_dump -Fc`, or use `api: rpc`.');
+        }
+        const useSftp = this.opts.uploadMethod === 'sftp' || (this.opts.uploadMethod === 'auto' && dump.size >= this.opts.sftpThreshold);
+        const started = Date.now();
+        if (useSftp) {
+            const { uploadViaSftp } = await Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(64)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5064));
+            const r = await uploadViaSftp(this, ref, dump, ctx, this.opts);
+            return { method: 'sftp', bytes: r.bytes, sha256: r.sha256, seconds: (Date.now() - started) / 1000, resumes: r.resumes };
+        }
+        const query = new URLSearchParams(this.auth(ref)).toString();
+        const progress = ctx.progress('Upload', dump.size);
+        try {
+            const r = await (0,transfer_http/* uploadFile */.QM)(`${this.endpoint('upload')}?${query}`, dump.path, {
+                what: 'upload', progress, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs,
+            });
+            const failures = (0,v1_answers/* failuresOf */.dJ)('upload', (0,common/* objectOf */.Xy)(r.answer) ?? {});
+            if (failures.length)
+                throw (0,v1_answers/* refusalOf */.Of)('upload', failures);
+            return { method: 'https', bytes: r.bytes, sha256: r.sha256, seconds: (Date.now() - started) / 1000, resumes: r.attempts - 1 };
+        }
+        finally {
+            progress.finish();
+        }
+    }
+    /** request_sftp_access, for the SFTP transport (v1-sftp.ts). */
+    async requestSftpAccess(ref, authorizedKeys, ctx) {
+        const url = `${this.endpoint('request_sftp_access')}?${new URLSearchParams(this.auth(ref))}`;
+        const { requestMultipart } = await __nccwpck_require__.e(/* import() */ 799).then(__nccwpck_require__.bind(__nccwpck_require__, 13799));
+        return requestMultipart(url, 'ssh_keys', 'authorized_keys', authorizedKeys, ctx, this.opts.retryBaseMs);
+    }
+    async process(ref, ctx) {
+        try {
+            await this.callIdempotent('process', this.auth(ref), ctx);
+        }
+        catch (err) {
+            // A retried process whose first try got through is refused for its state: not an error.
+            if (err instanceof types/* PlatformError */.W) {
+                const st = await this.status(ref, ctx).catch(() => undefined);
+                if (st && st.state !== 'draft')
+                    return { warnings: [] };
+            }
+            throw err;
+        }
+        return { warnings: [] };
+    }
+    async status(ref, ctx) {
+        const attempts = 6;
+        const st = await this.callIdempotent('status', this.auth(ref), ctx, attempts, (request) => {
+            this.registerUrls(request);
+            return (0,v1_answers/* mapV1Status */.QK)(request);
+        }).catch((err) => {
+            throw ctx.signal?.aborted || !(0,common/* retryableCall */.dw)(err) ? err : (0,common/* statusLost */.T7)(ref.id, attempts, (0,common/* retryDetail */.WK)('status', err));
+        });
+        if (st.filename)
+            this.filename = st.filename;
+        return st;
+    }
+    async skipTest(ref, ctx) {
+        await this.callIdempotent('skip_test', this.auth(ref), ctx);
+    }
+    async download(ref, status, outputDir, ctx) {
+        const files = [];
+        await (0,promises_.mkdir)(outputDir, { recursive: true });
+        const stem = (0,common/* stemOf */.Vc)(status.filename || this.filename || `request-${ref.id}`);
+        const checkUrl = (u) => {
+            this.opts.secrets.addUrl(u);
+            (0,common/* assertPlatformUrl */.XP)(u, this.opts.baseUrl);
+            (0,v1_answers/* assertSameOrigin */.dp)(u, this.opts.baseUrl);
+        };
+        if (this.opts.download !== 'none') {
+            const sql = this.opts.download === 'sql';
+            const dest = external_node_path_default().join(outputDir, sql ? `upgraded_${stem}.sql` : `upgraded_${stem}.zip`);
+            if (this.opts.downloadVia === 'sftp' && !sql) {
+                const { downloadViaSftp } = await Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(64)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5064));
+                files.push(await downloadViaSftp(this, ref, dest, ctx, this.opts));
+            }
+            else {
+                const url = String(status.raw[sql ? 'upgraded_sql_url' : 'upgraded_dump_url'] ?? '');
+                if (!url)
+                    throw new types/* PlatformError */.W(`The platform gave no ${sql ? 'upgraded_sql_url' : 'upgraded_dump_url'} for request ${ref.id}.`);
+                const progress = ctx.progress('Download');
+                try {
+                    const r = await (0,transfer_http/* downloadFile */.PE)(url, dest, { what: 'download of the upgraded database', checkUrl, progress, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs });
+                    files.push({ role: sql ? 'sql' : 'dump', path: r.path, bytes: r.bytes, sha256: r.sha256 });
+                }
+                catch (err) {
+                    if (sql || !worthSftpFallback(err, ctx.signal))
+                        throw err;
+                    files.push(await this.sftpFallback(ref, dest, err, ctx));
+                }
+                finally {
+                    progress.finish();
+                }
+            }
+        }
+        const notesUrl = typeof status.raw.notes_url === 'string' ? status.raw.notes_url : '';
+        if (notesUrl) {
+            const dest = external_node_path_default().join(outputDir, 'upgrade-notes.html');
+            try {
+                const r = await (0,transfer_http/* downloadFile */.PE)(notesUrl, dest, { what: 'download of the notes', checkUrl, signal: ctx.signal, log: ctx.log, retryBaseMs: this.opts.retryBaseMs });
+                files.push({ role: 'notes', path: r.path, bytes: r.bytes, sha256: r.sha256 });
+            }
+            catch (err) {
+                // Notes are informative: a missing notes document does not fail an upgrade that succeeded.
+                if (err instanceof http/* HttpStatusError */.F9 && err.status === 404)
+                    ctx.log('The platform has no notes for this request.');
+                else
+                    throw err;
+            }
+        }
+        return files;
+    }
+    /**
+     * The HTTPS download of the archive gave up on faults of the way (cuts, timeouts, 5xx/429):
+     * the same file is on the request's SFTP server, which resumes by offset. Tried once.
+     */
+    async sftpFallback(ref, dest, httpsError, ctx) {
+        const { downloadViaSftp, hasSftpAccess } = await Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(64)]).then(__nccwpck_require__.bind(__nccwpck_require__, 5064));
+        const why = (0,transfer_http/* describeError */.Uc)(httpsError);
+        ctx.log(`The HTTPS download of the upgraded database failed after its retries (${why}); downloading it over SFTP instead` +
+            `${hasSftpAccess(this) ? ' (with the SFTP access of this run)' : ' (asking the platform for SFTP access)'}.`);
+        try {
+            const file = await downloadViaSftp(this, ref, dest, ctx, this.opts);
+            ctx.log('The upgraded database was downloaded over SFTP after the HTTPS download failed.');
+            return file;
+        }
+        catch (err) {
+            if (ctx.signal?.aborted)
+                throw err;
+            throw new types/* PlatformError */.W(`The download of the upgraded database of request ${ref.id} failed over HTTPS (${why}) and over SFTP (${err.message}). ` +
+                `Run the step again with \`request-id: "${ref.id}"\` and \`request-key\` to download it again.`);
+        }
+    }
+    async close() { }
 }
-function explainFailure(code, stderr) {
-    const text = stderr.join('\n');
-    const tail = stderr.slice(-6).join(' | ');
-    if (/server version mismatch/i.test(text)) {
-        const server = /server version:\s*([\d.]+\w*)/i.exec(text)?.[1];
-        const mine = /pg_dump version:\s*([\d.]+\w*)/i.exec(text)?.[1];
-        const major = server?.split('.')[0];
-        return new _dump_js__WEBPACK_IMPORTED_MODULE_7__/* .DumpError */ .tR(`${INPUT}: pg_dump ${mine ?? '(this version)'} is older than the server (PostgreSQL ${server ?? 'newer'}) and refuses to dump it. ` +
-            `Install the client tools of that major version in an earlier step${major ? ` (Ubuntu/Debian: \`sudo apt-get install -y postgresql-client-${major}\`, ` +
-                'from the PostgreSQL apt repository https://apt.postgresql.org when the release lacks it)' : ''}; ` +
-            'this action uses the newest pg_dump it finds on PATH or in /usr/lib/postgresql/*/bin.');
-    }
-    if (/password authentication failed|no password supplied|authentication failed/i.test(text)) {
-        return new _dump_js__WEBPACK_IMPORTED_MODULE_7__/* .DumpError */ .tR(`${INPUT}: the server refused the login (${tail}). Check the user and password in the connection string.`);
-    }
-    if (/could not connect|Connection refused|could not translate host name|timeout expired/i.test(text)) {
-        return new _dump_js__WEBPACK_IMPORTED_MODULE_7__/* .DumpError */ .tR(`${INPUT}: pg_dump could not reach the server (${tail}). Check the host and port, and that the runner can reach the database.`);
-    }
-    return new _dump_js__WEBPACK_IMPORTED_MODULE_7__/* .DumpError */ .tR(`${INPUT}: pg_dump failed (exit ${code ?? 'signal'}): ${tail || 'no message'}.`);
+/**
+ * Which HTTPS failures SFTP may get around: faults of the way (resets, cuts, timeouts) and
+ * server trouble (5xx, 429) that lasted through the retries. Not a 4xx (a wrong request or a
+ * file that does not exist: SFTP would not find it either), not a refused URL, not a cancel.
+ */
+function worthSftpFallback(err, signal) {
+    if (signal?.aborted)
+        return false;
+    return (0,transfer_http/* retryableTransfer */.cY)(err) !== false;
 }
-/** The newest pg_dump on PATH or in the usual per-version folders: newer dumps older servers too. */
-async function findPgDump(explicit, candidates) {
-    candidates ??= explicit ? [explicit] : await defaultCandidates();
-    let best;
-    for (const path of [...new Set(candidates)]) {
-        const version = await pgDumpVersion(path);
-        if (!version)
-            continue;
-        const [maj, min] = version.split('.').map(Number);
-        const rank = maj * 1000 + (min || 0);
-        if (!best || rank > best.rank)
-            best = { path, version, rank };
+
+;// CONCATENATED MODULE: ./src/platform/index.ts
+
+async function createPlatform(api, cfg, secrets) {
+    if (api === 'v1') {
+        return new V1Platform({
+            baseUrl: cfg.platformUrl,
+            secrets,
+            download: cfg.download,
+            uploadMethod: cfg.uploadMethod,
+            sftpThreshold: cfg.sftpThreshold,
+            downloadVia: cfg.downloadVia,
+            sshPrivateKey: cfg.sshPrivateKey,
+            retryBaseMs: retryBaseFromEnv(),
+            callTimeoutMs: callTimeoutFromEnv(),
+        });
     }
-    if (best)
-        return { path: best.path, version: best.version };
-    throw new _dump_js__WEBPACK_IMPORTED_MODULE_7__/* .DumpError */ .tR(`${INPUT}: pg_dump was not found (${explicit ? `nothing runnable at ${explicit}` : 'looked on PATH and in /usr/lib/postgresql/*/bin'}). ` +
-        "Install the PostgreSQL client tools in an earlier step, of the server's major version or newer: Ubuntu/Debian `sudo apt-get install -y postgresql-client` " +
-        '(a given major, e.g. `postgresql-client-17`, comes from the PostgreSQL apt repository https://apt.postgresql.org), macOS `brew install libpq`.');
+    const { RpcPlatform } = await Promise.all(/* import() */[__nccwpck_require__.e(472), __nccwpck_require__.e(42)]).then(__nccwpck_require__.bind(__nccwpck_require__, 90042));
+    return new RpcPlatform({
+        serverUrl: cfg.platformUrl,
+        secrets,
+        download: cfg.download !== 'none',
+        sshPrivateKey: cfg.sshPrivateKey,
+        envVars: cfg.envVars,
+        contract: cfg.contract,
+        retryBaseMs: retryBaseFromEnv(),
+        callTimeoutMs: callTimeoutFromEnv(),
+    });
 }
-async function defaultCandidates() {
-    return [
-        ...(process.env.PATH ?? '').split(node_path__WEBPACK_IMPORTED_MODULE_5__.delimiter).filter(Boolean).map((d) => (0,node_path__WEBPACK_IMPORTED_MODULE_5__.join)(d, 'pg_dump')),
-        ...(await versionDirs('/usr/lib/postgresql', (v) => `/usr/lib/postgresql/${v}/bin/pg_dump`)), // Debian, Ubuntu
-        ...(await versionDirs('/usr', (v) => (v.startsWith('pgsql-') ? `/usr/${v}/bin/pg_dump` : undefined))), // RHEL
-        '/opt/homebrew/opt/libpq/bin/pg_dump',
-        '/usr/local/opt/libpq/bin/pg_dump',
-    ];
+/** Tests shorten retry waits with ODOO_UPGRADE_RETRY_BASE_MS; users never need it. */
+function retryBaseFromEnv() {
+    const v = Number(process.env.ODOO_UPGRADE_RETRY_BASE_MS);
+    return Number.isFinite(v) && v > 0 ? v : undefined;
 }
-async function versionDirs(root, pick) {
-    const names = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readdir)(root).catch(() => []);
-    return names.map(pick).filter((p) => !!p);
+/** Tests shorten the bound on one API call with ODOO_UPGRADE_CALL_TIMEOUT_MS (default 60 s). */
+function callTimeoutFromEnv() {
+    const v = Number(process.env.ODOO_UPGRADE_CALL_TIMEOUT_MS);
+    return Number.isFinite(v) && v > 0 ? v : undefined;
 }
-async function pgDumpVersion(path) {
-    try {
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.access)(path, node_fs__WEBPACK_IMPORTED_MODULE_3__.constants.X_OK);
-        const { stdout } = await (0,node_util__WEBPACK_IMPORTED_MODULE_1__.promisify)(node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile)(path, ['--version'], { timeout: 10_000 });
-        return /\(PostgreSQL\)\s+(\d+(?:\.\d+)?)/.exec(stdout)?.[1];
+
+
+/***/ }),
+
+/***/ 99674:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   W: () => (/* binding */ PlatformError),
+/* harmony export */   a: () => (/* binding */ EndpointMissingError)
+/* harmony export */ });
+/** A platform answer that says no (v1 failures, rpc errors): the message is the platform's own. */
+class PlatformError extends Error {
+    name = 'PlatformError';
+    reasons;
+    temporary;
+    constructor(message, reasons = [], temporary = false) {
+        super(message);
+        this.reasons = reasons;
+        this.temporary = temporary;
     }
-    catch {
-        return undefined;
+}
+/** The endpoint does not exist (HTTP 404/405/410): the signal for api: auto to try the other protocol. */
+class EndpointMissingError extends Error {
+    name = 'EndpointMissingError';
+}
+
+
+/***/ }),
+
+/***/ 50744:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Fz: () => (/* binding */ parseV1Answer),
+/* harmony export */   Of: () => (/* binding */ refusalOf),
+/* harmony export */   QK: () => (/* binding */ mapV1Status),
+/* harmony export */   dJ: () => (/* binding */ failuresOf),
+/* harmony export */   dp: () => (/* binding */ assertSameOrigin),
+/* harmony export */   t6: () => (/* binding */ parseV1Create)
+/* harmony export */ });
+/* unused harmony export describeFailures */
+/* harmony import */ var _net_url_policy_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1785);
+/* harmony import */ var _net_http_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(59663);
+/* harmony import */ var _types_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(99674);
+/* harmony import */ var _common_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(39026);
+// The v1 API's answers, validated by pure parsers (a hostile shape is a BadAnswerError naming the
+// call, never a TypeError), and the options the v1 client and its SFTP transport share. Kept apart
+// from the client so the transports (multipart, SFTP) need not import it.
+
+
+
+
+const V1_SUCCESS = ['done', 'delivered'];
+const V1_FAILURE = ['failed', 'cancelled', 'invalid'];
+/** The `failures` of a v1 answer: none when absent or null; otherwise a list of objects (or plain texts). */
+function failuresOf(what, body) {
+    const list = body.failures;
+    if (list === undefined || list === null)
+        return [];
+    if (!Array.isArray(list))
+        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_0__/* .BadAnswerError */ .ac(`${what}: the platform's \`failures\` is ${(0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .kindOf */ .I)(list)}, not a list`);
+    return list.map((item, i) => {
+        if (typeof item === 'string')
+            return { message: (0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .optionalText */ .mR)(item) };
+        const f = (0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .objectOf */ .Xy)(item);
+        if (!f)
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_0__/* .BadAnswerError */ .ac(`${what}: the platform's failure #${i + 1} is ${(0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .kindOf */ .I)(item)}, not an object`);
+        const expected = Array.isArray(f.expected) ? f.expected.slice(0, 40).map((v) => (0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .platformText */ .VQ)(v, 80)) : undefined;
+        return { reason: (0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .optionalText */ .mR)(f.reason, 200), message: (0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .optionalText */ .mR)(f.message), expected };
+    });
+}
+function describeFailures(what, failures) {
+    const lines = failures.map((f) => {
+        let line = `${f.reason ?? 'UNKNOWN'}: ${f.message ?? '(no message)'}`;
+        if (f.expected?.length)
+            line += ` (expected one of: ${f.expected.join(', ')})`;
+        return line;
+    });
+    return `The platform refused ${what}:\n${lines.map((l) => `  - ${l}`).join('\n')}`;
+}
+/** A failures answer: the platform's refusal (temporary for SERVER:ERROR). */
+function refusalOf(what, failures) {
+    const reasons = failures.map((f) => f.reason ?? '');
+    return new _types_js__WEBPACK_IMPORTED_MODULE_1__/* .PlatformError */ .W(describeFailures(what, failures), reasons, reasons.includes('SERVER:ERROR'));
+}
+/**
+ * Any v1 answer once it is a JSON object: failures are a refusal, an HTTP error without them an
+ * HttpStatusError, and the `request` object (empty when absent) is what the call returns.
+ */
+function parseV1Answer(what, httpStatus, body) {
+    const failures = failuresOf(what, body);
+    if (failures.length)
+        throw refusalOf(what, failures);
+    if (httpStatus >= 400)
+        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_0__/* .HttpStatusError */ .F9(what, httpStatus, undefined, '');
+    if (body.request === undefined || body.request === null)
+        return {};
+    const request = (0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .objectOf */ .Xy)(body.request);
+    if (!request)
+        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_0__/* .BadAnswerError */ .ac(`${what}: the platform's \`request\` is ${(0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .kindOf */ .I)(body.request)}, not an object`);
+    return request;
+}
+/** The create answer's request: its id and key, or a BadAnswerError (the request may exist all the same). */
+function parseV1Create(request) {
+    const id = (0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .requestIdOf */ .Gb)(request.id);
+    const key = typeof request.key === 'string' ? request.key.trim() : '';
+    if (id === undefined || !key || /\s/.test(key)) {
+        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_0__/* .BadAnswerError */ .ac(`create: the platform answered without a usable request id and key (the id is ${(0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .kindOf */ .I)(request.id)}, the key is ${key ? 'malformed' : (0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .kindOf */ .I)(request.key)})`);
+    }
+    return { id, key };
+}
+function mapV1Status(request) {
+    if (typeof request.state !== 'string' || !request.state.trim()) {
+        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_0__/* .BadAnswerError */ .ac(`status: the platform answered without a request state (the state is ${(0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .kindOf */ .I)(request.state)})`);
+    }
+    const state = request.state.trim().toLowerCase().slice(0, 100);
+    const text = (v) => (0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .optionalText */ .mR)(v, 200);
+    return {
+        state,
+        phase: (0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .phaseOf */ .hU)(state, V1_SUCCESS, V1_FAILURE),
+        message: (0,_common_js__WEBPACK_IMPORTED_MODULE_2__/* .optionalText */ .mR)(request.customer_message),
+        databaseVersion: text(request.database_version),
+        postgresql: text(request.postgresql),
+        target: text(request.target),
+        aim: text(request.aim),
+        filename: typeof request.filename === 'string' ? text(request.filename) : undefined,
+        createdAt: text(request.created_at),
+        raw: request,
+    };
+}
+/**
+ * On the platform's own host (and always for a loopback platform) a key-bearing URL must be
+ * the platform's very origin: another port there is another server, maybe plain http.
+ */
+function assertSameOrigin(url, platformUrl) {
+    const u = new URL(url);
+    const p = new URL(platformUrl);
+    const loopback = (0,_net_url_policy_js__WEBPACK_IMPORTED_MODULE_3__/* .isLoopbackHost */ .c)(p.hostname);
+    if ((u.hostname === p.hostname || loopback) && u.origin !== p.origin) {
+        throw new Error(`The platform gave a download URL on ${u.origin}, not its own ${p.origin}; refusing to send the request key there.`);
     }
 }
+
+
+/***/ }),
+
+/***/ 58824:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   bD: () => (/* binding */ ident),
+/* harmony export */   eu: () => (/* binding */ literal),
+/* harmony export */   ff: () => (/* binding */ describeTarget),
+/* harmony export */   kR: () => (/* binding */ withDatabase),
+/* harmony export */   nY: () => (/* binding */ splitConnection)
+/* harmony export */ });
 // ---------------------------------------------------------------------------------------
 // Connection strings, in libpq's two spellings
 function isUri(s) {
@@ -77277,645 +80984,788 @@ function safeDecode(v) {
         return v;
     }
 }
+/** The same connection with another database: to look around and create the target. */
+function withDatabase(parts, dbname) {
+    const conn = parts.conn;
+    const uri = /^(postgres(?:ql)?:\/\/[^/?]*)(\/[^?]*)?(\?.*)?$/i.exec(conn);
+    if (uri) {
+        const query = (uri[3] ?? '').slice(1).split('&').filter((p) => p && !/^dbname=/i.test(p));
+        return `${uri[1]}/${encodeURIComponent(dbname)}${query.length ? `?${query.join('&')}` : ''}`;
+    }
+    if (conn.includes('='))
+        return `${conn.replace(/(^|\s)dbname='(?:[^'\\]|\\.)*'/g, '').trim()} dbname='${dbname}'`;
+    return dbname;
+}
+/** Where a connection points, for messages: never the password. */
 function describeTarget(p) {
     const where = p.host ? `${p.host}${p.port ? `:${p.port}` : ''}` : 'the local server';
     return `database "${p.dbname ?? p.user ?? '(default)'}" on ${where}${p.user ? ` as ${p.user}` : ''}`;
 }
-function safeName(name) {
-    return name.replace(/[^\w.-]+/g, '_').replace(/^\.+/, '') || 'database';
+/** A SQL string literal. */
+function literal(s) {
+    return `'${s.replace(/'/g, "''")}'`;
+}
+/** A SQL identifier. */
+function ident(s) {
+    return `"${s.replace(/"/g, '""')}"`;
 }
 
 
 /***/ }),
 
-/***/ 85932:
+/***/ 18880:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   BP: () => (/* binding */ newest),
+/* harmony export */   Ds: () => (/* binding */ majorOf),
+/* harmony export */   J8: () => (/* binding */ installHint),
+/* harmony export */   To: () => (/* binding */ findRestoreTools),
+/* harmony export */   Xi: () => (/* binding */ candidates)
+/* harmony export */ });
+/* unused harmony exports PgToolError, toolVersion */
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(31421);
+/* harmony import */ var node_child_process__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_child_process__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(57975);
+/* harmony import */ var node_util__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_util__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_4__);
+// Finding the PostgreSQL client programs (pg_dump, pg_restore, psql) of the right version.
+// A runner often has several majors side by side (/usr/lib/postgresql/<major>/bin on Debian
+// and Ubuntu, /usr/pgsql-<major>/bin on RHEL, Homebrew's libpq): newer tools read older
+// dumps and talk to older servers, never the reverse, so the newest is taken, and a
+// minimum major (the pg_dump that made a dump) is checked with a message that says what to
+// install.
+
+
+
+
+
+class PgToolError extends Error {
+    name = 'PgToolError';
+}
+/** "15.18" → 15, "9.6.24" → 9.6 (before 10, the major had two parts). */
+function majorOf(version) {
+    const [a, b] = version.split('.').map(Number);
+    return a >= 10 ? a : Number(`${a}.${b || 0}`);
+}
+function rank(version) {
+    const [a, b, c] = version.split('.').map((n) => Number(n) || 0);
+    return a >= 10 ? a * 10_000 + b : a * 10_000 + b * 100 + c;
+}
+/** Every place a client program may live, in search order (PATH first). */
+async function candidates(tool, env = process.env) {
+    return [
+        ...(env.PATH ?? '').split(node_path__WEBPACK_IMPORTED_MODULE_4__.delimiter).filter(Boolean).map((d) => (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(d, tool)),
+        ...(await versionDirs('/usr/lib/postgresql', (v) => `/usr/lib/postgresql/${v}/bin/${tool}`)), // Debian, Ubuntu
+        ...(await versionDirs('/usr', (v) => (v.startsWith('pgsql-') ? `/usr/${v}/bin/${tool}` : undefined))), // RHEL
+        `/opt/homebrew/opt/libpq/bin/${tool}`,
+        `/usr/local/opt/libpq/bin/${tool}`,
+    ];
+}
+async function versionDirs(root, pick) {
+    const names = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readdir)(root).catch(() => []);
+    return names.map(pick).filter((p) => !!p);
+}
+/** What `<tool> --version` says, or undefined when nothing runnable is there. */
+async function toolVersion(path) {
+    try {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.access)(path, node_fs__WEBPACK_IMPORTED_MODULE_3__.constants.X_OK);
+        const { stdout } = await (0,node_util__WEBPACK_IMPORTED_MODULE_1__.promisify)(node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile)(path, ['--version'], { timeout: 10_000 });
+        return /\(PostgreSQL\)\s+(\d+(?:\.\d+){0,2})/.exec(stdout)?.[1];
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The newest runnable program among the paths, or undefined. */
+async function newest(paths) {
+    let best;
+    for (const path of [...new Set(paths)]) {
+        const version = await toolVersion(path);
+        if (!version)
+            continue;
+        if (!best || rank(version) > best.rank)
+            best = { path, version, major: majorOf(version), rank: rank(version) };
+    }
+    return best && { path: best.path, version: best.version, major: best.major };
+}
+/** How to get a given major of the client tools, for messages. */
+function installHint(major) {
+    const pkg = major ? `postgresql-client-${major}` : 'postgresql-client';
+    return (`Ubuntu/Debian: \`sudo apt-get install -y ${pkg}\`` +
+        (major ? ' (from the PostgreSQL apt repository https://apt.postgresql.org when the release lacks that major)' : '') +
+        `, RHEL: \`postgresql${major ?? ''}\` from https://yum.postgresql.org, macOS: \`brew install libpq\``);
+}
+/**
+ * psql and pg_restore from one folder, the newest found, and at least `minMajor` when given
+ * (the major of the pg_dump that made the dump: older pg_restore cannot read its archive).
+ */
+async function findRestoreTools(opts) {
+    const paths = opts.binDir ? [(0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(opts.binDir, 'pg_restore')] : await candidates('pg_restore', opts.env);
+    const found = await newest(paths);
+    if (!found) {
+        throw new PgToolError(`${opts.input}: the PostgreSQL client tools (psql, pg_restore) were not found ` +
+            `${opts.binDir ? `in ${opts.binDir}` : 'on PATH or in /usr/lib/postgresql/*/bin'}. Install them in an earlier step, ` +
+            `${opts.minMajor ? `version ${opts.minMajor} or newer` : "of the target server's major version or newer"} (${installHint(opts.minMajor)}).`);
+    }
+    if (opts.minMajor !== undefined && found.major < opts.minMajor) {
+        throw new PgToolError(`${opts.input}: the upgraded dump was made by pg_dump ${opts.minMajor}, and pg_restore ${found.version} (the newest here, ${found.path}) cannot read it: ` +
+            `PostgreSQL client tools ${opts.minMajor} or newer are needed. Install them in an earlier step (${installHint(opts.minMajor)}); ` +
+            'the action takes the newest it finds on PATH or in /usr/lib/postgresql/*/bin.');
+    }
+    const dir = (0,node_path__WEBPACK_IMPORTED_MODULE_4__.dirname)(found.path);
+    const psql = (0,node_path__WEBPACK_IMPORTED_MODULE_4__.join)(dir, 'psql');
+    if (!(await toolVersion(psql)))
+        throw new PgToolError(`${opts.input}: ${found.path} has no psql beside it; install the whole client package (${installHint(found.major)}).`);
+    return { psql, pgRestore: found.path, version: found.version, major: found.major };
+}
+
+
+/***/ }),
+
+/***/ 19132:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   FV: () => (/* binding */ escapeMarkdown),
+/* harmony export */   Xs: () => (/* binding */ notesHeadlines),
+/* harmony export */   _l: () => (/* binding */ notesToMarkdown)
+/* harmony export */ });
+/* unused harmony exports decodeEntities, htmlToText */
+// Remote HTML (the platform's notes and reports) is never passed on raw: it is reduced to
+// text here, then escaped by whoever renders it. Tags are dropped, not interpreted.
+const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+function decodeEntities(s) {
+    return s.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (m, e) => {
+        if (e[0] === '#') {
+            const code = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+            return Number.isFinite(code) && code > 0 && code < 0x110000 ? String.fromCodePoint(code) : '';
+        }
+        return ENTITIES[e.toLowerCase()] ?? m;
+    });
+}
+/** HTML → plain text lines: scripts and styles removed whole, block tags become line breaks. */
+function htmlToText(html, maxChars = 200_000) {
+    const text = html
+        .slice(0, maxChars * 4)
+        .replace(/<!--[\s\S]*?-->/g, '')
+        .replace(/<(script|style|head|template|iframe|object|svg)\b[\s\S]*?<\/\1\s*>/gi, '')
+        .replace(/<(script|style)\b[\s\S]*$/gi, '')
+        .replace(/<li\b[^>]*>/gi, '\n- ')
+        .replace(/<h[1-6]\b[^>]*>/gi, '\n\n### ')
+        .replace(/<(br|\/p|\/div|\/h[1-6]|\/li|\/ul|\/ol|\/tr|p|div|tr|ul|ol|table)\b[^>]*>/gi, '\n')
+        .replace(/<\/?(td|th)\b[^>]*>/gi, ' ')
+        .replace(/<[^>]*>?/g, '');
+    return decodeEntities(text)
+        .replace(/[ \t\f\v\r]+/g, ' ')
+        .split('\n')
+        .map((l) => l.trim())
+        .join('\n')
+        .replace(/\n{3,}/g, '\n\n')
+        .trim()
+        .slice(0, maxChars);
+}
+/**
+ * Escapes text for GitHub Markdown so it renders as the same text: no HTML, links, images,
+ * mentions or emphasis can come out of it.
+ */
+function escapeMarkdown(text) {
+    return text
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/>/g, '&gt;')
+        .replace(/([\\`*_{}[\]()#+!|~])/g, '\\$1')
+        .replace(/@/g, '@\u200b')
+        .replace(/^(\s*)-(?=\s)/gm, '$1\\-')
+        .replace(/^(\s*\d+)\.(?=\s)/gm, '$1\\.')
+        .replace(/https?:\/\//gi, (m) => m.replace(':', '&#58;'));
+}
+/** Notes as safe Markdown: headings and list items kept, everything else escaped text. */
+function notesToMarkdown(html, maxChars = 64_000) {
+    const text = htmlToText(html, maxChars);
+    return text
+        .split('\n')
+        .map((line) => {
+        if (line.startsWith('### '))
+            return `#### ${escapeMarkdown(line.slice(4))}`;
+        if (line.startsWith('- '))
+            return `- ${escapeMarkdown(line.slice(2))}`;
+        return escapeMarkdown(line);
+    })
+        .join('\n');
+}
+/** Headline items of the notes: the first few list items or lines, for a PR comment. */
+function notesHeadlines(html, max = 5) {
+    const lines = htmlToText(html, 50_000).split('\n');
+    const items = lines.filter((l) => l.startsWith('- ')).map((l) => l.slice(2));
+    const pool = items.length ? items : lines.filter((l) => l && !l.startsWith('### '));
+    return pool.slice(0, max).map((l) => (l.length > 200 ? `${l.slice(0, 197)}...` : l));
+}
+
+
+/***/ }),
+
+/***/ 5205:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  Uc: () => (/* binding */ describeError),
-  PE: () => (/* binding */ downloadFile),
-  cY: () => (/* binding */ retryableTransfer),
-  Q3: () => (/* binding */ sha256File),
-  QM: () => (/* binding */ uploadFile)
+  rh: () => (/* binding */ commentOnPullRequest),
+  ku: () => (/* binding */ publishResults)
 });
 
-// UNUSED EXPORTS: assertReadable
+// UNUSED EXPORTS: writeOutputs, writeSummary
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(77598);
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(73024);
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(51455);
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(57075);
-// EXTERNAL MODULE: external "node:stream/promises"
-var external_node_stream_promises_ = __nccwpck_require__(46466);
-// EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(46752);
-// EXTERNAL MODULE: ./src/http.ts
-var http = __nccwpck_require__(76803);
-// EXTERNAL MODULE: ./src/retry.ts
-var retry = __nccwpck_require__(49809);
-// EXTERNAL MODULE: ./src/transfer/thread.ts
-var thread = __nccwpck_require__(23071);
-;// CONCATENATED MODULE: ./src/transfer/file-sink.ts
-// Writes a download to disk on a thread of its own. The main thread only copies each received
-// chunk into a shared ring; the thread writes the ring to the file in small batches. Copying into
-// the page cache is the largest cost of a download on these VMs (~1.2 s of system time per GiB,
-// 67% of a profile, 0.2–2.4 s from one run to the next): done inline, receiving waits for it;
-// done here, it overlaps with receiving, decrypting and hashing the next bytes.
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 12 modules
+var core = __nccwpck_require__(3894);
+// EXTERNAL MODULE: ./src/publish/summary.ts
+var summary = __nccwpck_require__(21463);
+// EXTERNAL MODULE: ./src/platform/common.ts
+var common = __nccwpck_require__(39026);
+// EXTERNAL MODULE: ./src/github/recent-test.ts
+var recent_test = __nccwpck_require__(74121);
+;// CONCATENATED MODULE: ./src/publish/result-record.ts
+// The record every published run leaves in its artifact (odoo-upgrade-result.json): what a
+// later production run (require-recent-test) or pull request (reuse-days) reads back.
 
-// Control words shared with the thread (Int32 slots).
-const READ = 0; // bytes taken out of the ring, modulo 2^32 (written by the thread)
-const WRITTEN = 1; // bytes put in, modulo 2^32 (written by the main thread)
-const SEQ = 2; // bumped by the main thread after every change, so the thread never sleeps through one
-const CMD = 3; // 1: finish, 2: truncate and start over
-const FAILED = 4; // set by the thread when it stops on an error
-const ACKED = 5; // restarts done
-const SLEEPING = 6; // set by the thread while it waits: only then is a wake-up worth a call
-const FLUSH = 7; // set by the main thread: write out even less than a batch
-const SLOTS = 8;
-// The thread writes 32 KiB at a time, and is woken only when that much is waiting. Smaller
-// writes copy from memory still in cache: 1 GiB downloads took 2.03–2.33 s with 32 KiB,
-// 2.18–2.24 s with 128 KiB and 2.35–2.66 s with 1 MiB (4 alternating runs each, bench/).
-const BATCH = 32 * 1024;
-const SPILL = 256 * 1024;
-const FINISH = 1;
-const RESTART = 2;
-const THREAD = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { openSync, writeSync, ftruncateSync, closeSync } = require('node:fs');
-const [READ, WRITTEN, SEQ, CMD, FAILED, ACKED, SLEEPING, FLUSH] = [0, 1, 2, 3, 4, 5, 6, 7];
-const BATCH = workerData.batch;
-const ctrl = new Int32Array(workerData.ctrl);
-const ring = Buffer.from(workerData.ring);
-const mask = ring.length - 1;
-const MAX_WRITE = 4 * BATCH; // when it has fallen behind
-let fd, pos = 0, read = 0;
-try {
-  fd = openSync(workerData.file, 'w');
-  for (;;) {
-    const seq = Atomics.load(ctrl, SEQ);
-    const available = (Atomics.load(ctrl, WRITTEN) - read) >>> 0;
-    if (available >= BATCH || (available > 0 && Atomics.load(ctrl, FLUSH))) {
-      const at = read & mask;
-      const n = Math.min(available, ring.length - at, MAX_WRITE);
-      const view = ring.subarray(at, at + n);
-      for (let off = 0; off < n; ) off += writeSync(fd, view, off, n - off, pos + off);
-      pos += n;
-      read = (read + n) | 0;
-      Atomics.store(ctrl, READ, read);
-      Atomics.notify(ctrl, READ);
-      continue;
+
+function buildResultRecord(report, env, now, outputDir) {
+    const num = (v) => (v && /^\d+$/.test(v) ? Number(v) : undefined);
+    const upgraded = report.downloads.find((f) => f.role === 'dump' || f.role === 'sql');
+    const rec = {
+        schema: recent_test/* RESULT_SCHEMA */.w,
+        tool: 'odoo-upgrade-action',
+        requestId: report.requestId ?? '',
+        api: report.api ?? '',
+        aim: report.aim ?? report.final?.aim ?? '',
+        target: report.target ?? report.final?.target ?? '',
+        state: report.final?.state ?? '',
+        phase: report.final?.phase ?? '',
+        dump: {},
+        finishedAt: now.toISOString(),
+        repository: env.GITHUB_REPOSITORY ?? '',
+    };
+    if (report.final?.databaseVersion)
+        rec.databaseVersion = report.final.databaseVersion;
+    const filename = report.filename || report.final?.filename;
+    if (filename)
+        rec.dump.filename = filename;
+    const sha = report.upload?.sha256 ?? report.dump?.sha256;
+    if (sha)
+        rec.dump.sha256 = sha;
+    if (upgraded?.sha256)
+        rec.upgradedSha256 = upgraded.sha256;
+    if (upgraded && Number.isSafeInteger(upgraded.bytes) && upgraded.bytes > 0)
+        rec.upgradedBytes = upgraded.bytes;
+    rec.startedAt = report.startedAt.toISOString();
+    if (outputDir !== undefined && report.downloads.length) {
+        rec.files = report.downloads.map((f) => ({
+            role: f.role,
+            name: external_node_path_default().relative(outputDir, f.path).split((external_node_path_default()).sep).join('/'),
+            bytes: f.bytes,
+            ...(f.sha256 ? { sha256: f.sha256 } : {}),
+        }));
     }
-    if (available > 0) {
-      Atomics.store(ctrl, SLEEPING, 1);
-      Atomics.wait(ctrl, SEQ, seq);
-      Atomics.store(ctrl, SLEEPING, 0);
-      continue;
-    }
-    const cmd = Atomics.load(ctrl, CMD);
-    if (cmd === 1) {
-      closeSync(fd);
-      parentPort.postMessage({ bytes: pos });
-      break;
-    }
-    if (cmd === 2) {
-      ftruncateSync(fd, 0);
-      pos = 0;
-      Atomics.store(ctrl, CMD, 0);
-      Atomics.add(ctrl, ACKED, 1);
-      Atomics.notify(ctrl, ACKED);
-      continue;
-    }
-    Atomics.store(ctrl, SLEEPING, 1);
-    Atomics.wait(ctrl, SEQ, seq);
-    Atomics.store(ctrl, SLEEPING, 0);
-  }
-} catch (err) {
-  Atomics.store(ctrl, FAILED, 1);
-  Atomics.notify(ctrl, READ);
-  Atomics.notify(ctrl, ACKED);
-  parentPort.postMessage({ error: String((err && err.message) || err) });
+    const runId = num(env.GITHUB_RUN_ID);
+    const attempt = num(env.GITHUB_RUN_ATTEMPT);
+    if (runId !== undefined)
+        rec.runId = runId;
+    if (attempt !== undefined)
+        rec.runAttempt = attempt;
+    if (env.GITHUB_WORKFLOW)
+        rec.workflow = env.GITHUB_WORKFLOW;
+    if (env.GITHUB_REF)
+        rec.ref = env.GITHUB_REF;
+    if (env.GITHUB_SHA)
+        rec.sha = env.GITHUB_SHA;
+    return rec;
 }
-`;
-class FileSink {
-    thread;
-    ctrl;
-    ring;
-    written = 0; // modulo 2^32, as in the control word
-    failure;
-    backlog; // what the ring could not take yet, in order
-    flushing;
-    // The backlog's bytes are kept here while they fit: a reader pauses after the chunk that
-    // filled the ring, so this is a record or two, and a fresh copy each time would be garbage
-    // for V8 to collect (it showed as +20 MiB of peak memory over a 4 GiB download).
-    spill = Buffer.allocUnsafe(SPILL);
-    spilled = 0;
-    file;
-    batch;
-    /** Bytes handed to the sink since it was opened or restarted. */
-    bytes = 0;
-    /**
-     * Opens `file` (truncated) on the thread.
-     * The ring's size is a power of two; 8 MiB keeps a fast network busy while a write stalls.
-     */
-    constructor(file, opts = {}) {
-        this.file = file;
-        const size = opts.ringBytes ?? 8 * 1024 * 1024;
-        if (size & (size - 1))
-            throw new Error('FileSink: the ring size must be a power of two');
-        this.ctrl = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
-        const shared = new SharedArrayBuffer(size);
-        this.ring = Buffer.from(shared);
-        this.batch = Math.min(BATCH, size / 2);
-        this.thread = (0,thread/* startThread */.B)(THREAD, { file, ctrl: this.ctrl.buffer, ring: shared, batch: this.batch }, `writing ${file}`, (m) => Number(m.bytes));
-        this.thread.result.catch((err) => (this.failure = err));
-    }
-    /**
-     * Copies `chunk` into the ring. Returns a promise only when the ring was too full to take
-     * it all (await it: that is the backpressure); otherwise nothing, so the common case costs
-     * no promise. What did not fit is copied aside, so `chunk` may be reused once this returns.
-     */
-    write(chunk) {
-        if (this.failure)
-            throw this.failure;
-        if (Atomics.load(this.ctrl, FAILED))
-            return this.stopped(); // rejects with the thread's message
-        this.bytes += chunk.length;
-        if (this.backlog) {
-            this.backlog.push(this.keep(chunk));
-            return this.flushing;
-        }
-        const taken = this.copyIn(chunk, 0);
-        if (taken === chunk.length)
-            return undefined;
-        this.backlog = [this.keep(chunk.subarray(taken))];
-        this.flushing = this.flushBacklog();
-        return this.flushing;
-    }
-    /** Waits until everything handed over is in the file; returns the file's length. */
-    async drain() {
-        await this.flushing;
-        Atomics.store(this.ctrl, FLUSH, 1);
-        this.bump();
+
+// EXTERNAL MODULE: ./src/github/ghes.ts
+var ghes = __nccwpck_require__(95616);
+// EXTERNAL MODULE: ./src/github/digest.ts
+var digest = __nccwpck_require__(21099);
+;// CONCATENATED MODULE: ./src/publish/index.ts
+// Publishing a run: step outputs, the workflow artifact, the job summary.
+
+
+
+
+
+
+
+
+
+/** Sets outputs that have a value; an output is written as soon as it is known. */
+function writeOutputs(values) {
+    for (const [name, value] of Object.entries(values))
+        if (value !== undefined && value !== '')
+            core/* setOutput */.uH(name, value);
+}
+const NOTES_READ_LIMIT = 2 * 1024 * 1024;
+async function publishResults(report, cfg, opts) {
+    const notes = report.downloads.find((f) => f.role === 'notes' || f.role === 'report');
+    if (notes) {
+        const fh = await (0,promises_.open)(notes.path, 'r');
         try {
-            for (;;) {
-                const seen = Atomics.load(this.ctrl, READ);
-                if (this.written === seen)
-                    break;
-                await this.waitFor(READ, seen);
-                await this.stopped();
-            }
+            const buf = Buffer.alloc(Math.min(notes.bytes, NOTES_READ_LIMIT));
+            await fh.read(buf, 0, buf.length, 0);
+            report.notesHtml = buf.toString('utf8');
         }
         finally {
-            Atomics.store(this.ctrl, FLUSH, 0);
+            await fh.close();
         }
-        return this.bytes;
     }
-    /** Empties the file, to receive it again from its first byte. */
-    async restart() {
-        await this.drain();
-        const acked = Atomics.load(this.ctrl, ACKED);
-        this.command(RESTART);
-        while (Atomics.load(this.ctrl, ACKED) === acked) {
-            await this.waitFor(ACKED, acked);
-            await this.stopped();
-        }
-        this.bytes = 0;
-    }
-    /** Writes out the rest, closes the file and returns its length. */
-    async finish() {
-        await this.drain();
-        this.command(FINISH);
-        return this.thread.finish();
-    }
-    close() {
-        return this.thread.stop();
-    }
-    async flushBacklog() {
+    if (opts.artifactName && report.downloads.length) {
+        const { publishArtifact, ArtifactServiceUnavailable } = await __nccwpck_require__.e(/* import() */ 625).then(__nccwpck_require__.bind(__nccwpck_require__, 67625));
+        // The record a later production run with require-recent-test looks for.
+        const record = external_node_path_default().join(cfg.outputDir, recent_test/* RESULT_FILE */.FX);
+        // The record names the upgraded dump by digest, directories too: reuse-days checks it.
+        await (0,digest/* completeDigests */.F)(report.downloads);
+        await (0,promises_.writeFile)(record, `${JSON.stringify(buildResultRecord(report, process.env, new Date(), cfg.outputDir), null, 2)}\n`, 'utf8');
+        const files = [...report.downloads.map((f) => f.path), record];
+        writeOutputs({ 'artifact-name': opts.artifactName });
         try {
-            while (this.backlog.length) {
-                const chunk = this.backlog[0];
-                for (let from = 0;;) {
-                    const seen = Atomics.load(this.ctrl, READ);
-                    from = this.copyIn(chunk, from);
-                    if (from === chunk.length)
-                        break;
-                    await this.waitFor(READ, seen); // returns at once if the thread moved on since `seen`
-                    await this.stopped();
-                }
-                this.backlog.shift();
-            }
+            const a = await core/* group */.Os('Publish the artifact', () => publishArtifact({ name: opts.artifactName, files, rootDirectory: cfg.outputDir, retentionDays: cfg.artifactRetentionDays, log: opts.log }));
+            report.artifact = { name: opts.artifactName, id: a.id, url: a.url, size: a.size };
+            writeOutputs({ 'artifact-id': String(a.id), 'artifact-url': a.url });
         }
-        finally {
-            this.backlog = undefined;
-            this.flushing = undefined;
-            this.spilled = 0;
+        catch (err) {
+            if (!(err instanceof ArtifactServiceUnavailable))
+                throw err;
+            // The upgrade succeeded: its files stay where they are, for a step that can publish them.
+            const text = `${err.message} Artifact "${opts.artifactName}" was not published; every file stays in ${cfg.outputDir}. ` +
+                'To publish it, follow this step with actions/upload-artifact@v3 (the version GitHub Enterprise Server supports), ' +
+                'with `name` from this step\'s output `artifact-name` and `path` from its output `publish-dir`.';
+            core/* notice */.lm(text);
+            report.notes.push(text);
+            writeOutputs({ 'publish-dir': cfg.outputDir });
         }
     }
-    /** A copy of `chunk` that stays valid until the backlog is written out. */
-    keep(chunk) {
-        if (this.spilled + chunk.length > this.spill.length)
-            return Buffer.from(chunk);
-        const at = this.spilled;
-        this.spill.set(chunk, at);
-        this.spilled += chunk.length;
-        return this.spill.subarray(at, this.spilled);
+}
+async function writeSummary(report, secrets) {
+    const file = process.env.GITHUB_STEP_SUMMARY;
+    if (!file)
+        return;
+    const text = renderSummary(report, (s) => secrets.redact(s));
+    await appendFile(file, `${text}\n`, 'utf8');
+}
+/** The PR comment, when asked; a reason not to comment goes into the summary as a note. */
+async function commentOnPullRequest(report, cfg, secrets, log) {
+    const { prCommentTarget, readEventPayload, renderComment, upsertPrComment } = await __nccwpck_require__.e(/* import() */ 206).then(__nccwpck_require__.bind(__nccwpck_require__, 71206));
+    const target = prCommentTarget(process.env, await readEventPayload(process.env), cfg.githubToken);
+    if ('skip' in target) {
+        report.notes.push(target.skip);
+        return;
     }
-    /** Copies as much of chunk[from..] as the ring has room for; returns the new `from`. */
-    copyIn(chunk, from) {
-        const size = this.ring.length;
-        while (from < chunk.length) {
-            const room = size - this.used();
-            if (room === 0)
-                break;
-            const at = this.written & (size - 1);
-            const n = Math.min(chunk.length - from, room, size - at);
-            this.ring.set(chunk.subarray(from, from + n), at);
-            from += n;
-            this.written = (this.written + n) | 0;
-            Atomics.store(this.ctrl, WRITTEN, this.written);
-            if (this.used() >= this.batch)
-                this.bump();
+    const env = process.env;
+    const runUrl = (0,ghes/* runUrl */.V)(env, env.GITHUB_REPOSITORY ?? '', env.GITHUB_RUN_ID ?? '');
+    const database = (0,common/* stemOf */.Vc)(report.filename || report.final?.filename || report.requestId || 'database');
+    const body = renderComment(report, { runUrl, database, redact: (s) => secrets.redact(s) });
+    await upsertPrComment({ token: cfg.githubToken, repository: env.GITHUB_REPOSITORY ?? '', issueNumber: target.issueNumber, database, body, log });
+}
+
+
+/***/ }),
+
+/***/ 21463:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Br: () => (/* binding */ renderSummary),
+/* harmony export */   aY: () => (/* binding */ code)
+/* harmony export */ });
+/* unused harmony exports MAX_SUMMARY_BYTES, bound */
+/* harmony import */ var _html_text_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(19132);
+/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(50484);
+/* harmony import */ var _github_reuse_text_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(38427);
+// The job summary as a report: a status line, a table, the timeline, then the notes folded.
+// Pure: takes the RunReport, returns Markdown; every remote word is escaped, the whole is
+// bounded under 1 MiB, and a last pass redacts anything registered as secret.
+
+
+
+const MAX_SUMMARY_BYTES = 1024 * 1024 - 4096;
+const HEADLINE = {
+    success: '✅ Upgrade succeeded',
+    failure: '❌ Upgrade failed',
+    started: '⏳ Upgrade started (not waited for)',
+    timeout: '⌛ Stopped waiting: the upgrade is still running',
+    cancelled: '🛑 Cancelled: the upgrade may still be running',
+    error: '⚠️ The step failed',
+};
+function esc(v) {
+    return v === undefined || v === null || v === '' ? '—' : (0,_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .escapeMarkdown */ .FV)(String(v));
+}
+/** Inline code: no escaping inside (it would show), so backticks and line breaks are removed. */
+function code(v) {
+    if (v === undefined || v === '')
+        return '—';
+    return `\`${String(v).replace(/[`\r\n|]/g, ' ')}\``;
+}
+function time(d) {
+    return `${d.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+}
+function renderSummary(r, redact = (s) => s) {
+    const out = [];
+    const outcome = r.outcome ?? 'error';
+    const finalState = r.final ? ` — state ${code(r.final.state)}` : '';
+    out.push(`## ${HEADLINE[outcome]}${finalState}`, '');
+    if (r.aim === 'production') {
+        out.push('> [!WARNING]', '> **Production upgrade.** The upgraded database replaces your production one: import it only after testing, and keep a backup.');
+        const t = r.recentTest;
+        if (t) {
+            const run = t.runId !== undefined ? (t.runUrl ? `[run ${t.runId}](${safeUrl(t.runUrl)})` : `run ${t.runId}`) : 'an unknown run';
+            out.push('>', `> Recent test (\`require-recent-test: ${t.days}\`): test upgrade to ${esc(t.target)}, request ${code(t.requestId)}, finished ${esc(t.finishedAt)} in ${run}` +
+                `${t.runAttempt && t.runAttempt > 1 ? ` (attempt ${t.runAttempt})` : ''}${t.workflow ? ` of ${esc(t.workflow)}` : ''}, artifact ${esc(t.artifact.name)} (id ${t.artifact.id}).`);
         }
-        return from;
+        out.push('');
     }
-    used() {
-        return (this.written - Atomics.load(this.ctrl, READ)) >>> 0;
+    if (r.reused)
+        out.push('> [!NOTE]', `> ${(0,_github_reuse_text_js__WEBPACK_IMPORTED_MODULE_1__/* .reusedMarkdown */ .a)(r.reused)}`, '');
+    if (r.error)
+        out.push('> [!CAUTION]', ...quote(r.error), '');
+    if (r.final?.message)
+        out.push('**Message from the platform:**', '', ...quote(r.final.message), '');
+    for (const w of r.warnings)
+        out.push('> [!WARNING]', ...quote(w), '');
+    for (const n of r.notes)
+        out.push(`> ${(0,_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .escapeMarkdown */ .FV)(n).replace(/\n/g, ' ')}`, '');
+    if (r.resumeHint)
+        out.push('**To go on with this request:**', '', r.resumeHint, '');
+    const rows = [
+        ['Request', r.requestId ? `${code(r.requestId)}${r.resumed ? ' (resumed)' : ''}` : '—'],
+        ['Protocol', esc(r.api)],
+        ['Target', esc(r.target ?? r.final?.target)],
+        ['Aim', esc(r.aim ?? r.final?.aim)],
+        ['Dump', r.dump ? `${esc(r.filename)} — ${esc(r.dump.detail)}${r.dump.detail.includes((0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_2__/* .formatBytes */ .z3)(r.dump.size)) ? '' : `, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_2__/* .formatBytes */ .z3)(r.dump.size)}`}, from ${esc(r.dump.source)}` : esc(r.filename)],
+    ];
+    if (r.dump?.sha256 || r.upload?.sha256)
+        rows.push([r.reused ? 'Dump sha256' : 'Uploaded sha256', `\`${r.upload?.sha256 ?? r.dump?.sha256}\``]);
+    if (r.upload) {
+        const rate = r.upload.seconds > 0 ? ` (${(r.upload.bytes / 1048576 / r.upload.seconds).toFixed(1)} MiB/s)` : '';
+        rows.push(['Upload', `${r.upload.method}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_2__/* .formatBytes */ .z3)(r.upload.bytes)} in ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_2__/* .formatDuration */ .a3)(r.upload.seconds)}${rate}${r.upload.resumes ? `, ${r.upload.resumes} resume(s)` : ''}`]);
     }
-    command(cmd) {
-        Atomics.store(this.ctrl, CMD, cmd);
-        this.bump();
+    if (r.final?.databaseVersion)
+        rows.push(['Detected source version', esc(r.final.databaseVersion)]);
+    if (r.final?.postgresql)
+        rows.push(['Detected PostgreSQL', esc(r.final.postgresql)]);
+    if (r.waitSeconds !== undefined)
+        rows.push(['Waited', `${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_2__/* .formatDuration */ .a3)(r.waitSeconds)}${r.polls !== undefined ? ` (${r.polls} status checks)` : ''}`]);
+    for (const f of r.downloads) {
+        rows.push([`Downloaded ${f.role}`, `${code(f.path)}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_2__/* .formatBytes */ .z3)(f.bytes)}${f.sha256 ? `, sha256 \`${f.sha256}\`` : ''}`]);
     }
-    /** Tells the thread something changed; wakes it only if it sleeps (a notify is a runtime call). */
-    bump() {
-        Atomics.add(this.ctrl, SEQ, 1);
-        if (Atomics.load(this.ctrl, SLEEPING))
-            Atomics.notify(this.ctrl, SEQ);
+    if (r.restored) {
+        const fs = r.restored.filestoreDir ? `; filestore: ${r.restored.filestoreFiles} files in ${code(r.restored.filestoreDir)}` : '';
+        rows.push(['Restored into', `database ${code(r.restored.database)} (${r.restored.tables} tables)${fs}`]);
     }
-    /** Resolves when the slot no longer holds `from`, or the thread fails. */
-    async waitFor(slot, from) {
-        if (Atomics.load(this.ctrl, FAILED))
+    if (r.artifact)
+        rows.push(['Artifact', `[${esc(r.artifact.name)}](${safeUrl(r.artifact.url)}) (${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_2__/* .formatBytes */ .z3)(r.artifact.size)})`]);
+    out.push('| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|').replace(/\n/g, ' ')} |`), '');
+    if (r.timeline.length) {
+        out.push('### Timeline', '', '| time | state |', '|---|---|');
+        for (const t of r.timeline)
+            out.push(`| ${time(t.at)} | ${code(t.state)} |`);
+        out.push('');
+    }
+    if (r.notesHtml) {
+        out.push('<details><summary>Upgrade notes from the platform</summary>', '', (0,_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .notesToMarkdown */ ._l)(r.notesHtml), '', '</details>', '');
+    }
+    out.push(`<sub>odoo-upgrade-action · started ${time(r.startedAt)}${r.finishedAt ? ` · finished ${time(r.finishedAt)}` : ''}</sub>`, '');
+    return bound(redact(out.join('\n')), MAX_SUMMARY_BYTES);
+}
+function quote(text) {
+    return (0,_html_text_js__WEBPACK_IMPORTED_MODULE_0__/* .escapeMarkdown */ .FV)(text).split('\n').map((l) => `> ${l}`);
+}
+function safeUrl(url) {
+    return /^https?:\/\/[^\s()<>]+$/.test(url) ? url : '#';
+}
+/** Cuts a text to `max` UTF-8 bytes on a line boundary, saying so. */
+function bound(text, max) {
+    if (Buffer.byteLength(text) <= max)
+        return text;
+    const note = '\n\n*(cut: the summary would exceed GitHub\'s 1 MiB limit; the full notes are in the artifact)*\n';
+    let cut = Buffer.from(text).subarray(0, max - Buffer.byteLength(note)).toString('utf8');
+    cut = cut.slice(0, Math.max(0, cut.lastIndexOf('\n')));
+    // A cut inside <details> would leave it open.
+    if (cut.lastIndexOf('<details>') > cut.lastIndexOf('</details>'))
+        cut += '\n</details>';
+    return cut.replace(/\uFFFD$/, '') + note;
+}
+
+
+/***/ }),
+
+/***/ 27194:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   O3: () => (/* binding */ secrets),
+/* harmony export */   s2: () => (/* binding */ redactAnswer)
+/* harmony export */ });
+/* unused harmony export SecretRegistry */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3894);
+// One registry of secret values. Every value is masked for the runner at first sight
+// and every string that leaves the process (log lines, errors, summary, comments,
+// artifacts) goes through redact(): a secret can only leak if it never reached here.
+
+const MIN_LENGTH = 4; // shorter values would redact ordinary words
+class SecretRegistry {
+    values = new Set();
+    mask;
+    constructor(mask = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .setSecret */ .Pq) {
+        this.mask = mask;
+    }
+    /** Registers a secret and the forms it takes in URLs, query strings and JSON. */
+    add(value) {
+        if (!value)
             return;
-        const w = Atomics.waitAsync(this.ctrl, slot, from);
-        if (!w.async)
+        const trimmed = value.trim();
+        if (trimmed.length < MIN_LENGTH)
             return;
-        // A pending waitAsync does not keep the process alive: the thread does, while we wait on it.
-        this.thread.worker.ref();
+        for (const form of variants(trimmed)) {
+            if (form.length < MIN_LENGTH || this.values.has(form))
+                continue;
+            this.values.add(form);
+            // A multi-line value (an SSH key) is masked line by line, as the runner matches lines.
+            for (const line of form.split(/\r?\n/))
+                if (line.trim().length >= MIN_LENGTH)
+                    this.mask(line.trim());
+        }
+    }
+    /** Registers a URL that embeds a secret: the whole URL, its path and query secrets. */
+    addUrl(url) {
+        if (!url)
+            return;
+        this.add(url);
         try {
-            await Promise.race([w.value, this.thread.result.then(() => undefined, () => undefined)]);
+            const u = new URL(url);
+            if (u.password)
+                this.add(decodeURIComponent(u.password));
+            for (const [, v] of u.searchParams)
+                this.add(v);
         }
-        finally {
-            this.thread.worker.unref();
+        catch {
+            // not a URL: the whole value is already registered
         }
     }
-    /** Throws the thread's own error (with its message) once it has stopped on one. */
-    async stopped() {
-        if (!this.failure && !Atomics.load(this.ctrl, FAILED))
-            return;
-        await this.thread.result; // rejects with the thread's message
-        throw new Error(`writing ${this.file}: the writing thread stopped`);
+    has(value) {
+        return this.values.has(value);
+    }
+    list() {
+        return [...this.values];
+    }
+    redact(text) {
+        if (!text || this.values.size === 0)
+            return text;
+        // Longest first, so a URL is replaced whole before the key inside it.
+        let out = text;
+        for (const v of [...this.values].sort((a, b) => b.length - a.length)) {
+            if (out.includes(v))
+                out = out.split(v).join('***');
+        }
+        return out;
+    }
+    /** Redacts an error's message and stack in place and returns it (library errors too). */
+    redactError(err) {
+        const e = err instanceof Error ? err : new Error(String(err));
+        // Some errors (DOMException) have read-only fields: those get a redacted copy instead.
+        try {
+            e.message = this.redact(e.message);
+            if (e.stack)
+                e.stack = this.redact(e.stack);
+        }
+        catch {
+            const copy = new Error(this.redact(e.message));
+            copy.name = e.name;
+            return copy;
+        }
+        const cause = e.cause;
+        if (cause instanceof Error)
+            this.redactError(cause);
+        return e;
     }
 }
-
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(77030);
-var external_node_net_default = /*#__PURE__*/__nccwpck_require__.n(external_node_net_);
-// EXTERNAL MODULE: external "node:tls"
-var external_node_tls_ = __nccwpck_require__(41692);
-var external_node_tls_default = /*#__PURE__*/__nccwpck_require__.n(external_node_tls_);
-;// CONCATENATED MODULE: ./src/transfer/direct-http.ts
-// HTTP/1.1 over a connection of its own, for the large transfers: a file's download, and a
-// dump's upload. Node's HTTP clients hand every 16 KiB TLS record to JavaScript as a new
-// Buffer, through a stream and an HTTP parser: ~0.75 s of CPU per GiB here with undici, where
-// reading the same records into one reused buffer (`onread`) costs ~0.28 s (curl: ~0.5 s).
-// Uploads send the file from four reused buffers, where a read stream makes a new one per
-// chunk for the garbage collector. Measured in bench/. It speaks only what these transfers
-// need: one request per connection (Connection: close), Content-Length, chunked or
-// close-delimited answers. Proxies are undici's job: callers use this only when none is set.
-
-
-const SEND_BUFFERS = 4;
-const SEND_CHUNK = 256 * 1024;
-const READ_BUFFER = 64 * 1024;
-const MAX_HEAD = 64 * 1024;
-class Failure extends Error {
-    code;
-    constructor(message, code) {
-        super(message);
-        this.code = code;
+function variants(value) {
+    const forms = new Set([value]);
+    forms.add(encodeURIComponent(value));
+    forms.add(new URLSearchParams({ v: value }).toString().slice(2)); // form-encoding: spaces as +
+    forms.add(JSON.stringify(value).slice(1, -1));
+    try {
+        forms.add(encodeURI(value));
     }
-}
-function directGet(url, headers, opts = {}) {
-    return directRequest('GET', url, headers, undefined, opts);
-}
-/** POSTs `body` (Content-Length set from its size); resolves with the answer once its headers are in. */
-function directPost(url, headers, body, opts = {}) {
-    return directRequest('POST', url, { ...headers, 'content-length': String(body.size) }, body, opts);
-}
-function directRequest(method, url, headers, upload, opts) {
-    const u = new URL(url);
-    if (u.protocol !== 'https:' && u.protocol !== 'http:')
-        return Promise.reject(new Error(`unsupported protocol ${u.protocol}`));
-    const lines = [`${method} ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`];
-    for (const [name, value] of Object.entries(headers)) {
-        if (/[\r\n]/.test(name + value))
-            return Promise.reject(new Error(`header ${name}: line breaks are not allowed`));
-        lines.push(`${name}: ${value}`);
+    catch {
+        // lone surrogates: the other forms stand
     }
-    lines.push('connection: close', '', '');
-    const requestText = lines.join('\r\n');
-    return new Promise((resolveHead, rejectHead) => {
-        const host = u.hostname.replace(/^\[|\]$/g, '');
-        const port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
-        const buffer = Buffer.allocUnsafe(READ_BUFFER);
-        let head = [];
-        let headBytes = 0;
-        let response;
-        let framing = { kind: 'none' };
-        // Chunked framing: what is being read (a size line, data, the CRLF after it, trailers).
-        let chunkState = 'size';
-        let chunkLeft = 0;
-        let line = '';
-        let received = 0;
-        let finished = false;
-        let early = []; // body bytes that came with the headers, before pipe()
-        let writer;
-        let settleBody;
-        let bodyError;
-        let paused = false;
-        const onread = { buffer, callback: (n, buf) => onData(buf.subarray(0, n)) };
-        // tls.connect takes `onread` like net.connect (Node's docs; its types lack it).
-        const tlsOptions = { host, port, servername: external_node_net_default().isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], onread };
-        const socket = u.protocol === 'https:' ? external_node_tls_default().connect(tlsOptions) : external_node_net_default().connect({ host, port, onread });
-        const connected = u.protocol === 'https:' ? 'secureConnect' : 'connect';
-        socket.setTimeout(opts.connectTimeoutMs ?? 30_000);
-        socket.once(connected, () => {
-            socket.write(requestText);
-            if (!upload)
-                return void socket.setTimeout(opts.headersTimeoutMs ?? 120_000);
-            socket.setTimeout(opts.bodyTimeoutMs ?? 300_000);
-            send(upload).then(() => !response && !finished && socket.setTimeout(opts.headersTimeoutMs ?? 120_000), (err) => fail(err));
-        });
-        socket.on('timeout', () => {
-            const what = !response ? 'no answer' : 'nothing more of the body';
-            fail(new Failure(`${u.host} sent ${what} for ${Math.round(socketTimeout() / 1000)} s`, 'ETIMEDOUT'));
-        });
-        socket.on('error', (err) => fail(err));
-        socket.on('close', () => {
-            if (finished)
-                return;
-            if (framing.kind === 'close' && response)
-                return done();
-            const where = response ? `after ${received} bytes of the body` : 'before the answer';
-            fail(new Failure(`${u.host} closed the connection ${where}`, 'ECONNRESET'));
-        });
-        const onAbort = () => fail(opts.signal.reason ?? new Error('aborted'));
-        if (opts.signal?.aborted)
-            return onAbort();
-        opts.signal?.addEventListener('abort', onAbort, { once: true });
-        /** Sends the file from a few reused buffers; stops early if the answer comes first. */
-        async function send(body) {
-            const free = Array.from({ length: SEND_BUFFERS }, () => Buffer.allocUnsafe(SEND_CHUNK));
-            let wake;
-            const closed = new Promise((r) => socket.once('close', () => r()));
-            let sent = 0;
-            for (let pos = 0; pos < body.size;) {
-                while (!free.length && !finished && !response)
-                    await Promise.race([new Promise((r) => (wake = r)), closed]);
-                if (finished || response)
-                    return; // an early answer (an error, most likely) or a failure
-                const buf = free.pop();
-                const { bytesRead } = await body.file.read(buf, 0, Math.min(SEND_CHUNK, body.size - pos), pos);
-                if (bytesRead === 0)
-                    throw new Failure(`the file to send ended at ${pos} of ${body.size} bytes`, 'ERR_FILE_CHANGED');
-                if (finished || response)
-                    return;
-                pos += bytesRead;
-                body.onRead?.(buf.subarray(0, bytesRead));
-                const more = socket.write(buf.subarray(0, bytesRead), (err) => {
-                    free.push(buf);
-                    if (!err)
-                        body.onSent?.((sent += bytesRead));
-                    wake?.();
-                });
-                if (!more)
-                    await Promise.race([new Promise((r) => socket.once('drain', () => r())), closed]);
-            }
-        }
-        function socketTimeout() {
-            return socket.timeout ?? 0;
-        }
-        function fail(err) {
-            if (finished)
-                return;
-            finished = true;
-            opts.signal?.removeEventListener('abort', onAbort);
-            socket.destroy();
-            if (!response)
-                return rejectHead(err);
-            bodyError = err;
-            settleBody?.reject(err);
-        }
-        function done() {
-            if (finished)
-                return;
-            finished = true;
-            opts.signal?.removeEventListener('abort', onAbort);
-            socket.destroy();
-            settleBody?.resolve();
-        }
-        function onData(data) {
-            if (finished)
-                return false;
-            if (!response) {
-                data = readHead(data);
-                if (!data)
-                    return !finished;
-                if (!writer) {
-                    // The caller decides what to do with the body: hold on to it until pipe() or text().
-                    if (data.length)
-                        early.push(Buffer.from(data));
-                    socket.pause();
-                    return false;
-                }
-            }
-            body(data);
-            return !paused && !finished;
-        }
-        /** Collects the status line and headers; returns the bytes after them once complete. */
-        function readHead(data) {
-            head.push(Buffer.from(data));
-            headBytes += data.length;
-            const all = Buffer.concat(head);
-            const end = all.indexOf('\r\n\r\n');
-            if ((end < 0 ? headBytes : end) > MAX_HEAD) {
-                fail(new Failure(`the answer of ${u.host} has over ${MAX_HEAD} bytes of headers`, 'EPROTO'));
-                return undefined;
-            }
-            if (end < 0)
-                return undefined;
-            const [status, ...fields] = all.subarray(0, end).toString('latin1').split('\r\n');
-            const m = /^HTTP\/1\.[01] (\d{3})/.exec(status);
-            if (!m) {
-                fail(new Failure(`${u.host} did not answer in HTTP/1.1`, 'EPROTO'));
-                return undefined;
-            }
-            const statusCode = Number(m[1]);
-            const rest = all.subarray(end + 4);
-            head = [];
-            headBytes = 0;
-            if (statusCode >= 100 && statusCode < 200)
-                return rest.length ? readHead(rest) : undefined; // 100 Continue and the like
-            const h = {};
-            for (const f of fields) {
-                const colon = f.indexOf(':');
-                if (colon <= 0)
-                    continue;
-                const name = f.slice(0, colon).trim().toLowerCase();
-                const value = f.slice(colon + 1).trim();
-                h[name] = h[name] !== undefined ? `${h[name]}, ${value}` : value;
-            }
-            if (statusCode === 204 || statusCode === 304)
-                framing = { kind: 'none' };
-            else if (/\bchunked\b/i.test(h['transfer-encoding'] ?? ''))
-                framing = { kind: 'chunked' };
-            else if (h['content-length'] !== undefined) {
-                const left = Number(h['content-length']);
-                if (!Number.isSafeInteger(left) || left < 0) {
-                    fail(new Failure(`${u.host} sent a bad Content-Length`, 'EPROTO'));
-                    return undefined;
-                }
-                framing = { kind: 'length', left };
-            }
-            else
-                framing = { kind: 'close' };
-            socket.setTimeout(opts.bodyTimeoutMs ?? 300_000);
-            response = {
-                statusCode,
-                headers: h,
-                pipe: (write) => {
-                    writer = write;
-                    const p = new Promise((resolve, reject) => (settleBody = { resolve, reject }));
-                    if (bodyError)
-                        settleBody.reject(bodyError);
-                    else if (finished)
-                        settleBody.resolve();
-                    else {
-                        const held = early;
-                        early = [];
-                        for (const b of held)
-                            body(b);
-                        if (framing.kind === 'none' || (framing.kind === 'length' && framing.left === 0))
-                            done();
-                        else if (!paused && !finished)
-                            socket.resume();
-                    }
-                    return p;
-                },
-                text: async (limit) => {
-                    const parts = [];
-                    let size = 0;
-                    await response
-                        .pipe((c) => {
-                        if (size < limit)
-                            parts.push(Buffer.from(c.subarray(0, limit - size)));
-                        size += c.length;
-                        if (size >= limit)
-                            done();
-                        return undefined;
-                    })
-                        .catch(() => undefined);
-                    return Buffer.concat(parts).toString('utf8');
-                },
-                close: () => done(),
-            };
-            resolveHead(response);
-            return rest;
-        }
-        function body(data) {
-            if (framing.kind === 'chunked')
-                return chunked(data);
-            if (framing.kind === 'length') {
-                if (data.length > framing.left)
-                    data = data.subarray(0, framing.left);
-                framing.left -= data.length;
-                emit(data);
-                if (framing.left === 0)
-                    done();
-                return;
-            }
-            if (framing.kind === 'close')
-                return emit(data);
-            done();
-        }
-        function chunked(data) {
-            let i = 0;
-            while (i < data.length && !finished) {
-                if (chunkState === 'data') {
-                    const n = Math.min(chunkLeft, data.length - i);
-                    emit(data.subarray(i, i + n));
-                    i += n;
-                    chunkLeft -= n;
-                    if (chunkLeft === 0)
-                        chunkState = 'crlf';
-                    continue;
-                }
-                const nl = data.indexOf(10, i);
-                const piece = data.subarray(i, nl < 0 ? data.length : nl + 1).toString('latin1');
-                i += piece.length;
-                line += piece;
-                if (line.length > 4096)
-                    return fail(new Failure(`${u.host} sent a malformed chunked body`, 'EPROTO'));
-                if (nl < 0)
-                    continue;
-                const text = line.replace(/\r?\n$/, '');
-                line = '';
-                if (chunkState === 'crlf') {
-                    if (text !== '')
-                        return fail(new Failure(`${u.host} sent a malformed chunked body`, 'EPROTO'));
-                    chunkState = 'size';
-                }
-                else if (chunkState === 'size') {
-                    const size = /^([0-9a-fA-F]{1,12})\s*(;.*)?$/.exec(text);
-                    if (!size)
-                        return fail(new Failure(`${u.host} sent a malformed chunk size`, 'EPROTO'));
-                    chunkLeft = parseInt(size[1], 16);
-                    chunkState = chunkLeft === 0 ? 'trailer' : 'data';
-                }
-                else if (text === '') {
-                    return done(); // the empty line after the trailers
-                }
-            }
-        }
-        function emit(chunk) {
-            if (!chunk.length)
-                return;
-            received += chunk.length;
-            const wait = writer(chunk);
-            if (!wait || paused)
-                return;
-            paused = true;
-            socket.pause();
-            socket.setTimeout(0); // waiting for the disk is no silence of the server
-            wait.then(() => {
-                paused = false;
-                if (finished)
-                    return;
-                socket.setTimeout(opts.bodyTimeoutMs ?? 300_000);
-                socket.resume();
-            }, (err) => fail(err));
-        }
+    return [...forms];
+}
+/** The process-wide registry used by the action (tests make their own). */
+const secrets = new SecretRegistry();
+// ---------------------------------------------------------------------------------------------
+// Platform answers hold secrets the registry may not know yet (a `create` answer cut short
+// carries the new request's key before it was registered). Every snippet of a platform answer
+// goes through redactAnswer() before it reaches any message: by field name, by URL shape and
+// by the look of a random token, so it works on broken JSON, HTML pages and tracebacks alike.
+/** Field names whose values are secrets: key, token, password, secret, *_key, *-token, apiKey... */
+const SECRET_NAME = String.raw `[A-Za-z0-9_.-]{0,40}?(?:key|token|password|passwd|secret|signature|credential|authorization)s?`;
+/** A quote as it appears in JSON, Python reprs, escaped JSON inside JSON, and HTML. */
+const QUOTE = String.raw `(?:\\{0,3}["'\`]|&quot;|&#34;|&#0*39;|&#x0*27;|&apos;)`;
+// name, its closing quote if any, a separator; the value is found by hand (it may be cut short).
+const NAMED = new RegExp(String.raw `(?<![A-Za-z0-9])(${SECRET_NAME})(${QUOTE}?)(\s{0,8}(?:=>|=|:|&#58;)\s{0,8})`, 'gi');
+const QUOTE_AT = new RegExp(`^${QUOTE}`);
+/**
+ * The key of the platform's key-bearing URLs, /database/<region>/<id>/<key>/<resource>: up to the
+ * resource (a key in standard base64 may hold a "/" of its own), or the end of the URL.
+ */
+const KEYED_PATH = /(\/database\/[^/\s"'<>]{1,40}\/[^/\s"'<>]{1,40}\/)([^\s"'<>?#&\\]+?)(?=\/(?:status|upgraded|original|modules|notes|download|sql|archive)\b|[\s"'<>?#&\\]|$)/gi;
+/** Candidates for "looks like a random token": long runs of base64/url-safe/percent characters. */
+const TOKENISH = /[A-Za-z0-9+/_=%.-]{8,}/g;
+/** Public SSH keys (known_hosts lines) are shown as they are: they identify, they do not open. */
+const SSH_KEY_BEFORE = /(?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9@.-]+)\s+$/;
+const MAX_VALUE = 4096;
+/**
+ * Redacts a platform answer (or a piece of one). With `max`, only what can be shown is worked on
+ * (the first `max` characters, plus enough after them to see where a value cut by `max` ends) and
+ * at most `max` characters come back: a 4 MiB answer costs no more than a short one.
+ */
+function redactAnswer(text, max) {
+    if (!text)
+        return text;
+    if (max !== undefined)
+        return redactAnswer(text.slice(0, max + MAX_VALUE + 64)).slice(0, max);
+    let out = redactNamed(text);
+    out = out.replace(KEYED_PATH, (_m, head) => `${head}***`);
+    out = out.replace(TOKENISH, (tok, at, whole) => {
+        if (!looksRandom(tok))
+            return tok;
+        if (tok.startsWith('AAAA') && SSH_KEY_BEFORE.test(whole.slice(Math.max(0, at - 60), at)))
+            return tok;
+        return '***';
     });
+    return out;
+}
+function redactNamed(text) {
+    let out = '';
+    let last = 0;
+    NAMED.lastIndex = 0;
+    for (let m = NAMED.exec(text); m; m = NAMED.exec(text)) {
+        const [start, end] = valueAt(text, m.index + m[0].length);
+        if (end > start) {
+            out += text.slice(last, start) + '***';
+            last = end;
+        }
+        NAMED.lastIndex = Math.max(end, m.index + m[0].length);
+    }
+    return out + text.slice(last);
+}
+/**
+ * The value that starts at `i`, as [start, end): inside its quotes (up to the closing quote, or
+ * the end of a text cut short), or an unquoted run up to the first delimiter.
+ */
+function valueAt(text, i) {
+    const q = QUOTE_AT.exec(text.slice(i, i + 12));
+    if (q) {
+        const quote = q[0];
+        const start = i + quote.length;
+        // A bare quote character ends at the same character not escaped; an entity at the same entity.
+        // Looked for within MAX_VALUE only: many unclosed quotes must not make this quadratic.
+        const window = text.slice(start, start + MAX_VALUE);
+        const close = quote.length === 1 ? unescapedIndexOf(window, quote) : window.indexOf(quote);
+        return [start, start + (close < 0 ? window.length : close)];
+    }
+    // "Bearer xyz": the scheme stays, the credential goes.
+    const scheme = /^(?:Bearer|Basic|Token)\s+/i.exec(text.slice(i, i + 12));
+    const from = i + (scheme ? scheme[0].length : 0);
+    const m = /^[^\s"'`<>,;{}[\]()\\&|]+/.exec(text.slice(from, from + MAX_VALUE));
+    return [from, m ? from + m[0].length : from];
+}
+function unescapedIndexOf(text, ch) {
+    for (let k = 0; k < text.length; k++) {
+        if (text[k] === '\\')
+            k++;
+        else if (text[k] === ch)
+            return k;
+    }
+    return -1;
+}
+/**
+ * A random token (a key, a token, a signature, a hash), not a name: cut into word-like pieces
+ * (Capitalised words, UPPER runs, lower runs, digit runs), names give a few long pieces
+ * (InternalServerError: 3 of 6 letters on average), random base64 or hex many short ones.
+ * Paths and dotted names are judged part by part.
+ */
+function looksRandom(tok) {
+    for (const part of tok.split(/[./]+/)) {
+        if (part.length < 8 || /^\d{4}-\d\d-\d\d/.test(part))
+            continue; // dates are not keys
+        const pieces = part.match(/[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+/g) ?? [];
+        const chars = pieces.reduce((n, p) => n + p.length, 0);
+        const mean = chars / pieces.length;
+        // Long runs judged loosely; short ones (a base64 key split by its own "/") only when plainly random.
+        if (pieces.length >= 5 && ((chars >= 12 && part.length >= 16 && mean < 3.2) || (chars >= 8 && mean < 2.6)))
+            return true;
+    }
+    return false;
 }
 
-;// CONCATENATED MODULE: ./src/transfer/http.ts
-// Streaming HTTP transfers. Memory stays flat whatever the size: bodies flow through
-// fixed-size chunks, nothing is buffered whole; SHA-256 is computed as the bytes pass.
+
+/***/ }),
+
+/***/ 52710:
+/***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+/* harmony import */ var node_url__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(73136);
+/* harmony import */ var node_url__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_url__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(76760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+
+
+const g = globalThis;
+g.__filename ??= (0,node_url__WEBPACK_IMPORTED_MODULE_0__.fileURLToPath)(import.meta.url);
+g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_1__.dirname)(g.__filename);
+
+
+/***/ }),
+
+/***/ 4019:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   PE: () => (/* binding */ downloadFile),
+/* harmony export */   Q3: () => (/* binding */ sha256File),
+/* harmony export */   QM: () => (/* binding */ uploadFile),
+/* harmony export */   Uc: () => (/* binding */ describeError),
+/* harmony export */   cY: () => (/* binding */ retryableTransfer)
+/* harmony export */ });
+/* unused harmony export assertReadable */
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(57075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(46466);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_4__);
+/* harmony import */ var undici__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(46752);
+/* harmony import */ var _net_http_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(59663);
+/* harmony import */ var _net_retry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(37893);
+// Streaming HTTP transfers over undici (the one HTTP client). Memory stays flat whatever the
+// size: bodies flow in chunks of at most a few MiB, nothing is buffered whole; SHA-256 is
+// computed on this thread as the bytes pass (with SHA-NI 0.68 ms of CPU per MiB on the bench
+// machine, ~8% of a core at 1 Gbit/s: no thread is worth that; docs/benchmarks.md).
 
 
 
@@ -77924,55 +81774,74 @@ function directRequest(method, url, headers, upload, opts) {
 
 
 
-
-
-const CHUNK = 1024 * 1024;
-function counting(onChunk) {
-    return new external_node_stream_.Transform({
-        highWaterMark: CHUNK,
-        transform(chunk, _enc, cb) {
-            onChunk(chunk);
-            cb(null, chunk);
-        },
-    });
-}
+// Upload reads go to the socket as they are. Measured against nginx on loopback (128 MiB,
+// interleaved rounds): 128–256 KiB chunks ran 1.5–2.5× faster than 1–4 MiB ones, which leave
+// the socket idle while each big write is encrypted and flushed whole before the next one.
+const READ_CHUNK = 128 * 1024;
+// Received chunks queue up to this much while a write is on its way to disk; they go down in
+// one writev, so the disk sees few large writes whatever size the network reads were.
+const WRITE_QUEUE = 8 * 1024 * 1024;
 async function sha256File(file) {
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    await (0,external_node_stream_promises_.pipeline)((0,external_node_fs_.createReadStream)(file, { highWaterMark: CHUNK }), hash);
+    const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
+    await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.pipeline)((0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(file, { highWaterMark: 1024 * 1024 }), hash);
     return hash.digest('hex');
 }
 /** POSTs a file as application/octet-stream with Content-Length; retried whole after a cut. */
 async function uploadFile(url, file, opts) {
-    const { size } = await (0,promises_.stat)(file);
-    const post = direct(opts) ? postDirect : postUndici;
-    return (0,retry/* withRetry */.bD)(async (attempt) => {
+    const { size } = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat)(file);
+    return (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_7__/* .withRetry */ .bD)(async (attempt) => {
         let sent = 0;
         opts.progress?.update(0);
-        // SHA-256 of the bytes as they are sent, on this thread: the server limits an upload, not
-        // this thread. Against a hashing thread reading the file again, 100 MiB went up in 425–463 ms
-        // instead of 462–511 ms (curl 397–535 ms, 6 alternating rounds) with 70 MiB peak instead of 83.
-        const hash = (0,external_node_crypto_.createHash)('sha256');
-        const headers = { 'content-type': 'application/octet-stream', 'user-agent': 'odoo-upgrade-action' };
-        const body = {
-            size,
-            onRead: (block) => void hash.update(block),
-            onSent: (n) => {
-                sent = n;
-                opts.progress?.update(n);
-            },
-        };
-        const { statusCode, retryAfter, text } = await post(url, file, headers, body, opts);
+        const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
+        // The file's own read buffers go to the socket as they are: no copy, no re-chunking.
+        const source = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(file, { highWaterMark: READ_CHUNK });
+        async function* body() {
+            for await (const chunk of source) {
+                hash.update(chunk);
+                sent += chunk.length;
+                opts.progress?.update(sent);
+                yield chunk;
+            }
+        }
+        let statusCode;
+        let retryAfter;
+        let text;
+        try {
+            const res = await (0,undici__WEBPACK_IMPORTED_MODULE_5__/* .request */ .Em)(url, {
+                method: 'POST',
+                headers: { 'content-type': 'application/octet-stream', 'user-agent': 'odoo-upgrade-action', 'content-length': String(size) },
+                body: body(), // undici streams any async iterable; its types name Readable only
+                signal: opts.signal,
+                dispatcher: opts.dispatcher ?? (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .dispatcher */ .oh)(),
+            });
+            statusCode = res.statusCode;
+            retryAfter = res.headers['retry-after'];
+            text = (await (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .readBounded */ .CB)(res.body, 1024 * 1024)).toString('utf8');
+        }
+        catch (err) {
+            // A server that answers early (a 500, a 413) and closes while the body is still going
+            // out shows up as the socket's write error, before undici has read its answer: say what
+            // that means rather than a bare EPIPE. Still retried as a network error.
+            const code = err.code;
+            if (sent < size && !opts.signal?.aborted && (code === 'EPIPE' || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET')) {
+                throw Object.assign(new Error(`${opts.what}: the server closed the connection after ${sent} of ${size} bytes without an answer the client could read (it may have refused the upload early)`, { cause: err }), { code });
+            }
+            throw err;
+        }
+        finally {
+            source.destroy();
+        }
         if (statusCode < 200 || statusCode >= 300) {
-            throw new http/* HttpStatusError */.F9(opts.what, statusCode, (0,http/* parseRetryAfter */.mu)(retryAfter), (0,http/* snippet */.UA)(text));
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .HttpStatusError */ .F9(opts.what, statusCode, (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .parseRetryAfter */ .mu)(retryAfter), (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .snippet */ .UA)(text));
         }
         if (sent !== size)
-            throw new http/* BadAnswerError */.ac(`${opts.what}: sent ${sent} bytes of ${size}`);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: the server answered after ${sent} bytes of ${size}`);
         let answer;
         try {
             answer = JSON.parse(text);
         }
         catch {
-            throw new http/* BadAnswerError */.ac(`${opts.what}: the platform answered something that is not JSON (${(0,http/* snippet */.UA)(text) || 'empty body'})`);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: the platform answered something that is not JSON (${(0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .snippet */ .UA)(text) || 'empty body'})`);
         }
         return { bytes: sent, sha256: hash.digest('hex'), status: statusCode, answer, attempts: attempt };
     }, {
@@ -77981,44 +81850,33 @@ async function uploadFile(url, file, opts) {
         signal: opts.signal,
         retryable: retryableTransfer,
         onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); attempt ${attempt + 1} in ${Math.round(delay / 1000)} s`),
+    }).catch((err) => {
+        throw named(err, opts);
     });
 }
-/** The dump's transfers use direct-http.ts, unless a proxy is set (undici's proxy agent) or a caller says otherwise. */
-function direct(opts) {
-    return (opts.client ?? ((0,http/* proxied */.IY)() ? 'undici' : 'direct')) === 'direct';
-}
-async function postDirect(url, file, headers, body, opts) {
-    const fh = await (0,promises_.open)(file, 'r');
-    try {
-        const res = await directPost(url, headers, { ...body, file: fh }, { signal: opts.signal });
-        return { statusCode: res.statusCode, retryAfter: res.headers['retry-after'], text: await res.text(1024 * 1024) };
-    }
-    finally {
-        await fh.close();
-    }
-}
-async function postUndici(url, file, headers, body, opts) {
-    let sent = 0;
-    const counted = (0,external_node_fs_.createReadStream)(file, { highWaterMark: CHUNK }).pipe(counting((chunk) => {
-        body.onRead(chunk);
-        body.onSent?.((sent += chunk.length));
-    }));
-    const res = await (0,undici/* request */.Em)(url, {
-        method: 'POST',
-        headers: { ...headers, 'content-length': String(body.size) },
-        body: counted,
-        signal: opts.signal,
-        dispatcher: (0,http/* dispatcher */.oh)(),
-    });
-    return { statusCode: res.statusCode, retryAfter: res.headers['retry-after'], text: (await (0,http/* readBounded */.CB)(res.body, 1024 * 1024)).toString('utf8') };
+/**
+ * A failure that says which transfer failed: undici's own errors ("other side closed",
+ * "Response does not match the HTTP/1.1 protocol") name neither. Ours already do; a
+ * cancellation keeps its reason as it is.
+ */
+function named(err, opts) {
+    if (err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .HttpStatusError */ .F9 || err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac || opts.signal?.aborted)
+        return err;
+    if (!(err instanceof Error))
+        return new Error(`${opts.what} failed: ${String(err)}`);
+    if (err.message.startsWith(opts.what))
+        return err;
+    const code = describeError(err);
+    const reason = err.message && err.message !== code ? `${err.message} (${code})` : code;
+    return Object.assign(new Error(`${opts.what} failed: ${reason}`, { cause: err }), { code: err.code });
 }
 function retryableTransfer(err) {
-    if (err instanceof http/* HttpStatusError */.F9) {
+    if (err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .HttpStatusError */ .F9) {
         if (err.status === 429 || err.status >= 500)
             return err.retryAfterMs ?? true;
         return false;
     }
-    return (0,retry/* isTransientNetworkError */.l)(err);
+    return (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_7__/* .isTransientNetworkError */ .l)(err);
 }
 function describeError(err) {
     const e = err;
@@ -78030,24 +81888,14 @@ function describeError(err) {
  */
 async function downloadFile(url, dest, opts) {
     const part = `${dest}.part`;
-    await (0,promises_.rm)(part, { force: true });
+    const fh = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open)(part, 'w+');
+    const file = new HashedFile(fh);
     let etag;
     let total;
     let resumes = 0;
-    // Written on a thread of its own (file-sink.ts), started first so that it gets going while the
-    // connection is made. Hashed here as it arrives (a resume continues the same hash): the main
-    // thread has the CPU to spare since it no longer writes.
-    const sink = new FileSink(part);
-    let hash = (0,external_node_crypto_.createHash)('sha256');
-    // A partial file left behind would look like a result: it goes when the download gives up.
-    const giveUp = async (err) => {
-        await sink.close();
-        await (0,promises_.rm)(part, { force: true }).catch(() => undefined);
-        throw err;
-    };
     try {
-        await (0,retry/* withRetry */.bD)(async () => {
-            const have = await sink.drain();
+        await (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_7__/* .withRetry */ .bD)(async () => {
+            const have = file.position;
             const headers = { 'user-agent': 'odoo-upgrade-action', 'accept-encoding': 'identity' };
             if (have > 0) {
                 headers.range = `bytes=${have}-`;
@@ -78056,44 +81904,47 @@ async function downloadFile(url, dest, opts) {
             }
             const res = await getFollowing(url, headers, opts);
             if (res.statusCode === 416 && total !== undefined && have === total) {
-                await res.close();
+                await res.body.dump();
                 return;
             }
             if (res.statusCode !== 200 && res.statusCode !== 206) {
-                const text = await res.text(64 * 1024);
-                throw new http/* HttpStatusError */.F9(opts.what, res.statusCode, (0,http/* parseRetryAfter */.mu)(res.headers['retry-after']), (0,http/* snippet */.UA)(text));
+                const text = (await (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .readBounded */ .CB)(res.body, 64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
+                throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .HttpStatusError */ .F9(opts.what, res.statusCode, (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .parseRetryAfter */ .mu)(res.headers['retry-after']), (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .snippet */ .UA)(text));
             }
             const resEtag = header(res.headers.etag);
-            if (res.statusCode === 206) {
-                const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers['content-range']) ?? '');
-                if (!m || Number(m[1]) !== have)
-                    throw new http/* BadAnswerError */.ac(`${opts.what}: the server resumed at the wrong offset`);
-                if (m[3] !== '*')
-                    total = Number(m[3]);
-                if (etag && resEtag && etag !== resEtag)
-                    throw new http/* BadAnswerError */.ac(`${opts.what}: the file changed on the server during the download`);
-                resumes++;
-            }
-            else {
-                const length = header(res.headers['content-length']);
-                total = length !== undefined ? Number(length) : undefined;
-                if (have > 0) {
-                    resumes++; // the server ignored Range: start over
-                    await sink.restart();
-                    hash = (0,external_node_crypto_.createHash)('sha256');
+            try {
+                if (res.statusCode === 206) {
+                    const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers['content-range']) ?? '');
+                    if (!m || Number(m[1]) !== have)
+                        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: the server resumed at the wrong offset`);
+                    if (m[3] !== '*')
+                        total = Number(m[3]);
+                    if (etag && resEtag && etag !== resEtag)
+                        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: the file changed on the server during the download`);
+                    resumes++;
+                }
+                else {
+                    const length = header(res.headers['content-length']);
+                    total = length !== undefined ? Number(length) : undefined;
+                    if (total !== undefined && !Number.isSafeInteger(total))
+                        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: the server announced a length of ${(0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .snippet */ .UA)(String(length), 40)}`);
+                    if (have > 0) {
+                        resumes++; // the server ignored Range: start over
+                        await file.restart();
+                    }
                 }
             }
+            catch (err) {
+                // Destroying a body nobody reads emits an 'error' that would otherwise be uncaught.
+                res.body.once('error', () => undefined).destroy();
+                throw err;
+            }
             etag = resEtag ?? etag;
-            let done = res.statusCode === 206 ? have : 0;
-            opts.progress?.update(done);
-            await res.pipe((chunk) => {
-                done += chunk.length;
-                opts.progress?.update(done);
-                hash.update(chunk);
-                return sink.write(chunk);
-            });
-            if (total !== undefined && done !== total) {
-                throw Object.assign(new Error(`${opts.what}: connection ended at ${done} of ${total} bytes`), { code: 'ECONNRESET' });
+            opts.progress?.update(file.position);
+            file.onWritten = (at) => opts.progress?.update(at);
+            await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.pipeline)(res.body, file.writer());
+            if (total !== undefined && file.position !== total) {
+                throw Object.assign(new Error(`${opts.what}: connection ended at ${file.position} of ${total} bytes`), { code: 'ECONNRESET' });
             }
         }, {
             attempts: opts.attempts ?? 6,
@@ -78102,57 +81953,101 @@ async function downloadFile(url, dest, opts) {
             retryable: retryableTransfer,
             onRetry: (err, attempt, delay) => opts.log?.(`${opts.what} interrupted (${describeError(err)}); resuming (attempt ${attempt + 1}) in ${Math.round(delay / 1000)} s`),
         });
-        const bytes = await sink.finish();
-        const sha256 = hash.digest('hex');
-        const { size } = await (0,promises_.stat)(part);
+        const bytes = file.position;
+        const sha256 = file.digest();
+        await fh.close();
+        const { size } = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat)(part);
         if (size !== bytes)
-            throw new http/* BadAnswerError */.ac(`${opts.what}: ${size} bytes on disk, ${bytes} written`);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: ${size} bytes on disk, ${bytes} written`);
         if (total !== undefined && size !== total)
-            throw new http/* BadAnswerError */.ac(`${opts.what}: got ${size} bytes, the server announced ${total}`);
-        await (0,promises_.rename)(part, dest);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: got ${size} bytes, the server announced ${total}`);
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rename)(part, dest);
         return { path: dest, bytes: size, sha256, resumes };
     }
     catch (err) {
-        return giveUp(err);
+        // A partial file left behind would look like a result: it goes when the download gives up.
+        await fh.close().catch(() => undefined);
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(part, { force: true }).catch(() => undefined);
+        throw named(err, opts);
     }
-    finally {
-        await sink.close();
+}
+/**
+ * The partial download on disk and the SHA-256 of exactly what is on disk: bytes are hashed
+ * once written, so after a cut the hash and `position` agree and a resume goes on from there.
+ */
+class HashedFile {
+    position = 0;
+    onWritten;
+    hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
+    inflight = Promise.resolve();
+    fh;
+    constructor(fh) {
+        this.fh = fh;
+    }
+    async restart() {
+        await this.inflight;
+        await this.fh.truncate(0);
+        this.position = 0;
+        this.hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
+    }
+    digest() {
+        return this.hash.digest('hex');
+    }
+    /** A sink for one response body; queued chunks are written together with writev. */
+    writer() {
+        const write = (bufs, cb) => {
+            const p = this.writeAll(bufs);
+            this.inflight = p.catch(() => undefined);
+            p.then(() => cb(), cb);
+        };
+        return new node_stream__WEBPACK_IMPORTED_MODULE_3__.Writable({
+            highWaterMark: WRITE_QUEUE,
+            write: (chunk, _enc, cb) => write([chunk], cb),
+            writev: (chunks, cb) => write(chunks.map((c) => c.chunk), cb),
+            // A cut leaves the stream destroyed mid-write: the resume waits for that write to land.
+            destroy: (err, cb) => void this.inflight.then(() => cb(err)),
+        });
+    }
+    async writeAll(bufs) {
+        let rest = bufs;
+        while (rest.length) {
+            const { bytesWritten } = await this.fh.writev(rest, this.position);
+            let n = bytesWritten;
+            const done = [];
+            while (rest.length && n >= rest[0].length) {
+                n -= rest[0].length;
+                done.push(rest[0]);
+                rest = rest.slice(1);
+            }
+            if (n > 0) {
+                done.push(rest[0].subarray(0, n));
+                rest = [rest[0].subarray(n), ...rest.slice(1)];
+            }
+            if (bytesWritten === 0)
+                throw new Error(`writing ${this.position} bytes into the download file made no progress`);
+            for (const b of done)
+                this.hash.update(b);
+            this.position += bytesWritten;
+            this.onWritten?.(this.position);
+        }
     }
 }
 function header(v) {
     return Array.isArray(v) ? v[0] : v;
 }
-async function get(url, headers, opts) {
-    if (direct(opts))
-        return directGet(url, headers, { signal: opts.signal });
-    const res = await (0,undici/* request */.Em)(url, { method: 'GET', headers, signal: opts.signal, dispatcher: (0,http/* dispatcher */.oh)() });
-    return {
-        statusCode: res.statusCode,
-        headers: res.headers,
-        pipe: async (write) => {
-            for await (const chunk of res.body) {
-                const full = write(chunk);
-                if (full)
-                    await full;
-            }
-        },
-        text: async (limit) => (await (0,http/* readBounded */.CB)(res.body, limit).catch(() => Buffer.alloc(0))).toString('utf8'),
-        close: () => res.body.dump(),
-    };
-}
 async function getFollowing(url, headers, opts) {
     let current = url;
     for (let hop = 0;; hop++) {
         opts.checkUrl(current);
-        const res = await get(current, headers, opts);
+        const res = await (0,undici__WEBPACK_IMPORTED_MODULE_5__/* .request */ .Em)(current, { method: 'GET', headers, signal: opts.signal, dispatcher: opts.dispatcher ?? (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .dispatcher */ .oh)() });
         if (res.statusCode < 300 || res.statusCode >= 400 || res.statusCode === 304)
             return res;
-        await res.close();
+        await res.body.dump().catch(() => undefined);
         const location = header(res.headers.location);
         if (!location)
-            throw new http/* BadAnswerError */.ac(`${opts.what}: redirect without a Location`);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: redirect without a Location`);
         if (hop >= (opts.maxRedirects ?? 5))
-            throw new http/* BadAnswerError */.ac(`${opts.what}: too many redirects`);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: too many redirects`);
         current = new URL(location, current).toString();
     }
 }
@@ -78236,291 +82131,6 @@ function progress(opts) {
             opts.log(`${describe(opts.label, done, opts.total, now() - started, startBytes)} (${formatDuration((now() - started) / 1000)} in all)`);
         },
     };
-}
-
-
-/***/ }),
-
-/***/ 23071:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   B: () => (/* binding */ startThread)
-/* harmony export */ });
-/* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(75919);
-/* harmony import */ var node_worker_threads__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_worker_threads__WEBPACK_IMPORTED_MODULE_0__);
-// A worker thread running an inline script: a script rather than a module file, so that the
-// bundle carries it without a second entry. Its heap is kept small (it holds a few buffers),
-// and it never keeps the process alive except while its answer is awaited.
-
-function startThread(script, workerData, what, accept) {
-    const worker = new node_worker_threads__WEBPACK_IMPORTED_MODULE_0__.Worker(script, {
-        eval: true,
-        workerData,
-        resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 },
-        stdout: false,
-        stderr: false,
-    });
-    worker.unref();
-    const result = new Promise((resolve, reject) => {
-        worker.once('message', (m) => (typeof m.error === 'string' ? reject(new Error(`${what}: ${m.error}`)) : resolve(accept(m))));
-        worker.once('error', reject);
-        worker.once('exit', (code) => reject(new Error(`${what}: the thread exited (${code})`)));
-    });
-    result.catch(() => undefined); // awaited by finish() or its owner; an early failure is not unhandled
-    const stop = () => worker.terminate().then(() => undefined, () => undefined);
-    return {
-        worker,
-        result,
-        stop,
-        async finish() {
-            worker.ref();
-            try {
-                return await result;
-            }
-            finally {
-                await stop();
-            }
-        },
-    };
-}
-
-
-/***/ }),
-
-/***/ 50928:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Lo: () => (/* binding */ methodName),
-/* harmony export */   PA: () => (/* binding */ ZipFormatError),
-/* harmony export */   SD: () => (/* binding */ STORED),
-/* harmony export */   eI: () => (/* binding */ DEFLATE),
-/* harmony export */   oV: () => (/* binding */ listZip),
-/* harmony export */   qs: () => (/* binding */ openZipEntry)
-/* harmony export */ });
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(57075);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_zlib__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(38522);
-/* harmony import */ var node_zlib__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_zlib__WEBPACK_IMPORTED_MODULE_3__);
-// A small ZIP reader driven by the central directory: the only reliable source of sizes
-// when entries were written with data descriptors (streamed zips). Entries are read
-// as streams, so a multi-GiB dump.sql never sits in memory; every entry is checked
-// against its CRC-32 and size as it streams, so corruption surfaces as a stream error.
-
-
-
-
-/** The file is not a zip, or is cut short / damaged: `reason` says which part. */
-class ZipFormatError extends Error {
-    name = 'ZipFormatError';
-}
-const EOCD_SIG = 0x06054b50;
-const ZIP64_LOCATOR_SIG = 0x07064b50;
-const ZIP64_EOCD_SIG = 0x06064b50;
-const CENTRAL_SIG = 0x02014b50;
-const LOCAL_SIG = 0x04034b50;
-const EOCD_MIN = 22;
-const MAX_COMMENT = 0xffff;
-const MAX_CENTRAL_DIRECTORY = 512 * 1024 * 1024; // sanity bound before allocating
-const STORED = 0;
-const DEFLATE = 8;
-async function listZip(path) {
-    const fh = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.open)(path, 'r');
-    try {
-        const size = (await fh.stat()).size;
-        const end = await findEndOfCentralDirectory(fh, size);
-        const cd = await readAt(fh, end.cdOffset, end.cdSize);
-        if (cd.length < end.cdSize)
-            throw new ZipFormatError('the central directory runs past the end of the file (truncated?)');
-        const entries = parseCentralDirectory(cd, end.entries);
-        for (const e of entries) {
-            // Local headers live before the central directory; anything else is damage.
-            if (e.offset + 30 + e.compressedSize > end.cdOffset) {
-                throw new ZipFormatError(`entry "${e.name}" points past the start of the central directory (damaged zip)`);
-            }
-        }
-        return entries;
-    }
-    finally {
-        await fh.close();
-    }
-}
-/** The entry's decompressed bytes; the stream errors on a CRC or size mismatch. */
-async function openZipEntry(path, entry) {
-    if (entry.encrypted)
-        throw new ZipFormatError(`entry "${entry.name}" is encrypted`);
-    if (entry.method !== STORED && entry.method !== DEFLATE) {
-        throw new ZipFormatError(`entry "${entry.name}" uses compression method ${entry.method} (${methodName(entry.method)}); only stored and deflate are supported`);
-    }
-    const fh = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.open)(path, 'r');
-    let dataStart;
-    try {
-        const local = await readAt(fh, entry.offset, 30);
-        if (local.length < 30 || local.readUInt32LE(0) !== LOCAL_SIG) {
-            throw new ZipFormatError(`no local header for entry "${entry.name}" at offset ${entry.offset} (damaged zip)`);
-        }
-        // The local extra field may differ in length from the central one (ZIP64, alignment).
-        dataStart = entry.offset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
-    }
-    finally {
-        await fh.close();
-    }
-    const raw = entry.compressedSize === 0 ? node_stream__WEBPACK_IMPORTED_MODULE_2__.Readable.from([]) : (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(path, { start: dataStart, end: dataStart + entry.compressedSize - 1 });
-    const check = verifier(entry);
-    const done = (err) => {
-        if (err && !check.destroyed)
-            check.destroy(err);
-    };
-    if (entry.method === DEFLATE)
-        (0,node_stream__WEBPACK_IMPORTED_MODULE_2__.pipeline)(raw, (0,node_zlib__WEBPACK_IMPORTED_MODULE_3__.createInflateRaw)(), check, done);
-    else
-        (0,node_stream__WEBPACK_IMPORTED_MODULE_2__.pipeline)(raw, check, done);
-    return check;
-}
-function verifier(entry) {
-    let crc = 0;
-    let size = 0;
-    return new node_stream__WEBPACK_IMPORTED_MODULE_2__.Transform({
-        transform(chunk, _enc, cb) {
-            crc = (0,node_zlib__WEBPACK_IMPORTED_MODULE_3__.crc32)(chunk, crc);
-            size += chunk.length;
-            if (size > entry.size)
-                return cb(new ZipFormatError(`entry "${entry.name}" holds more than its declared ${entry.size} bytes (damaged zip)`));
-            cb(null, chunk);
-        },
-        flush(cb) {
-            if (size !== entry.size)
-                return cb(new ZipFormatError(`entry "${entry.name}" ends after ${size} of ${entry.size} bytes (truncated or damaged zip)`));
-            if (crc >>> 0 !== entry.crc32 >>> 0)
-                return cb(new ZipFormatError(`entry "${entry.name}" fails its CRC-32 check (damaged zip)`));
-            cb();
-        },
-    });
-}
-async function findEndOfCentralDirectory(fh, size) {
-    if (size < EOCD_MIN)
-        throw new ZipFormatError(`only ${size} bytes: too short for a zip`);
-    const tailLen = Math.min(size, EOCD_MIN + MAX_COMMENT + 20);
-    const tailStart = size - tailLen;
-    const tail = await readAt(fh, tailStart, tailLen);
-    let at = -1;
-    for (let i = tail.length - EOCD_MIN; i >= 0; i--) {
-        // The comment length must reach exactly to the end, or this is a false match in data.
-        if (tail.readUInt32LE(i) === EOCD_SIG && i + EOCD_MIN + tail.readUInt16LE(i + 20) === tail.length) {
-            at = i;
-            break;
-        }
-    }
-    if (at < 0)
-        throw new ZipFormatError('no end-of-central-directory record: not a zip, or the file was cut short');
-    let entries = tail.readUInt16LE(at + 10);
-    let cdSize = tail.readUInt32LE(at + 12);
-    let cdOffset = tail.readUInt32LE(at + 16);
-    let cdEnd = tailStart + at; // the central directory must end where the end records begin
-    if (tail.readUInt16LE(at + 4) !== 0 || tail.readUInt16LE(at + 6) !== 0)
-        throw new ZipFormatError('a multi-part (split) zip');
-    const loc = at - 20;
-    if (loc >= 0 && tail.readUInt32LE(loc) === ZIP64_LOCATOR_SIG) {
-        const recOffset = Number(tail.readBigUInt64LE(loc + 8));
-        const rec = await readAt(fh, recOffset, 56);
-        if (rec.length < 56 || rec.readUInt32LE(0) !== ZIP64_EOCD_SIG)
-            throw new ZipFormatError('the ZIP64 end record is missing or damaged');
-        entries = safeNumber(rec.readBigUInt64LE(32));
-        cdSize = safeNumber(rec.readBigUInt64LE(40));
-        cdOffset = safeNumber(rec.readBigUInt64LE(48));
-        cdEnd = recOffset;
-    }
-    if (cdOffset + cdSize > cdEnd)
-        throw new ZipFormatError('the central directory overlaps its end record (truncated or damaged zip)');
-    if (cdSize > MAX_CENTRAL_DIRECTORY)
-        throw new ZipFormatError(`a central directory of ${cdSize} bytes is beyond what this reader accepts`);
-    return { entries, cdSize, cdOffset };
-}
-function parseCentralDirectory(cd, expected) {
-    const entries = [];
-    let p = 0;
-    while (p + 46 <= cd.length && cd.readUInt32LE(p) === CENTRAL_SIG) {
-        const flags = cd.readUInt16LE(p + 8);
-        const nameLen = cd.readUInt16LE(p + 28);
-        const extraLen = cd.readUInt16LE(p + 30);
-        const commentLen = cd.readUInt16LE(p + 32);
-        if (p + 46 + nameLen + extraLen + commentLen > cd.length)
-            throw new ZipFormatError('a central directory entry runs past its end (damaged zip)');
-        const nameBytes = cd.subarray(p + 46, p + 46 + nameLen);
-        const name = nameBytes.toString(flags & 0x800 ? 'utf8' : 'latin1');
-        let compressedSize = cd.readUInt32LE(p + 20);
-        let size = cd.readUInt32LE(p + 24);
-        let offset = cd.readUInt32LE(p + 42);
-        const extra = cd.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
-        const z64 = findExtra(extra, 0x0001);
-        if (z64) {
-            // Present only for the fields whose 32-bit slot is saturated, in this order.
-            let q = 0;
-            const next = () => {
-                if (q + 8 > z64.length)
-                    throw new ZipFormatError(`entry "${name}" has a short ZIP64 extra field (damaged zip)`);
-                const v = safeNumber(z64.readBigUInt64LE(q));
-                q += 8;
-                return v;
-            };
-            if (size === 0xffffffff)
-                size = next();
-            if (compressedSize === 0xffffffff)
-                compressedSize = next();
-            if (offset === 0xffffffff)
-                offset = next();
-        }
-        entries.push({
-            name,
-            compressedSize,
-            size,
-            method: cd.readUInt16LE(p + 10),
-            crc32: cd.readUInt32LE(p + 16),
-            offset,
-            isDirectory: name.endsWith('/'),
-            encrypted: (flags & 0x1) !== 0,
-        });
-        p += 46 + nameLen + extraLen + commentLen;
-    }
-    // The 16-bit count wraps for >65535 entries in non-ZIP64 archives: trust the walk then.
-    if (entries.length !== expected && entries.length % 0x10000 !== expected % 0x10000) {
-        throw new ZipFormatError(`the central directory lists ${entries.length} entries where ${expected} were announced (damaged zip)`);
-    }
-    return entries;
-}
-function findExtra(extra, id) {
-    for (let p = 0; p + 4 <= extra.length;) {
-        const len = extra.readUInt16LE(p + 2);
-        if (extra.readUInt16LE(p) === id)
-            return extra.subarray(p + 4, Math.min(extra.length, p + 4 + len));
-        p += 4 + len;
-    }
-    return undefined;
-}
-async function readAt(fh, position, length) {
-    const buf = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-        const { bytesRead } = await fh.read(buf, got, length - got, position + got);
-        if (bytesRead === 0)
-            break;
-        got += bytesRead;
-    }
-    return buf.subarray(0, got);
-}
-function safeNumber(v) {
-    if (v > BigInt(Number.MAX_SAFE_INTEGER))
-        throw new ZipFormatError('a ZIP64 size or offset is out of range (damaged zip)');
-    return Number(v);
-}
-function methodName(method) {
-    const names = { 0: 'stored', 8: 'deflate', 9: 'deflate64', 12: 'bzip2', 14: 'lzma', 93: 'zstd', 95: 'xz', 99: 'AES-encrypted' };
-    return names[method] ?? 'unknown';
 }
 
 
@@ -78919,8 +82529,10 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 __nccwpck_require__.d(__webpack_exports__, {
   Yz: () => (/* binding */ core_debug),
   z3: () => (/* binding */ error),
+  Gu: () => (/* binding */ getState),
   Os: () => (/* binding */ group),
   pq: () => (/* binding */ info),
+  lm: () => (/* binding */ notice),
   LZ: () => (/* binding */ saveState),
   C1: () => (/* binding */ setFailed),
   uH: () => (/* binding */ setOutput),
@@ -78928,7 +82540,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, endGroup, exportVariable, getBooleanInput, getIDToken, getInput, getMultilineInput, getState, isDebug, markdownSummary, notice, platform, setCommandEcho, startGroup, summary, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, addPath, endGroup, exportVariable, getBooleanInput, getIDToken, getInput, getMultilineInput, isDebug, markdownSummary, platform, setCommandEcho, startGroup, summary, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(70857);
@@ -78954,7 +82566,7 @@ function utils_toCommandValue(input) {
  * @returns The command properties to send with the actual annotation command
  * See IssueCommandProperties: https://github.com/actions/runner/blob/main/src/Runner.Worker/ActionCommandManager.cs#L646
  */
-function utils_toCommandProperties(annotationProperties) {
+function toCommandProperties(annotationProperties) {
     if (!Object.keys(annotationProperties).length) {
         return {};
     }
@@ -80897,7 +84509,7 @@ function core_debug(message) {
  * @param properties optional properties to add to the annotation.
  */
 function error(message, properties = {}) {
-    command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a warning issue
@@ -80905,7 +84517,7 @@ function error(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function warning(message, properties = {}) {
-    command_issueCommand('warning', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a notice issue
@@ -80913,7 +84525,7 @@ function warning(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function notice(message, properties = {}) {
-    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Writes info to log with console.log.

@@ -28370,55 +28370,115 @@ __webpack_unused_export__ = debug; // for test
 
 /***/ }),
 
-/***/ 6661:
-/***/ ((module, __webpack_exports__, __nccwpck_require__) => {
+/***/ 7169:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
-__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   b: () => (/* binding */ post)
-/* harmony export */ });
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
-/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3218);
-// The post step: runs after the main step whatever happened to it. When the main step was
-// killed before its own cleanup (SIGKILL, runner timeout), it removes what that step left:
-// its work dir (dump copies, ephemeral SSH keys through TMPDIR) and partial downloads.
 
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  $: () => (/* binding */ cleanUpAfterKill)
+});
+
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: ./src/steps/work-dir.ts
+// The run's private scratch directory: dump copies and, through TMPDIR, the temporary files
+// of libraries (ephemeral SSH keys). Removed at the end; the post step removes it when this
+// step was killed first, so its place is recorded in the step state at once.
 
 
 const WORK_DIR_PREFIX = 'odoo-upgrade-work-';
-async function post() {
-    const workDir = _actions_core__WEBPACK_IMPORTED_MODULE_2__/* .getState */ .Gu('work-dir');
-    const outputDir = _actions_core__WEBPACK_IMPORTED_MODULE_2__/* .getState */ .Gu('output-dir');
-    const requestId = _actions_core__WEBPACK_IMPORTED_MODULE_2__/* .getState */ .Gu('request-id');
-    if (_actions_core__WEBPACK_IMPORTED_MODULE_2__/* .getState */ .Gu('finished') === 'true')
+async function makeWorkDir(job, cfg) {
+    const { env, state } = job.deps;
+    const workDir = await mkdtemp(path.join(env.RUNNER_TEMP || '/tmp', WORK_DIR_PREFIX));
+    job.onEnd(() => rm(workDir, { recursive: true, force: true }).catch(() => undefined));
+    state.save('work-dir', workDir);
+    state.save('output-dir', cfg.outputDir);
+    env.TMPDIR = workDir;
+    return workDir;
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/post-cleanup.ts
+// What the post step does: runs after the main step whatever happened to it. When the main
+// step was killed before its own cleanup (SIGKILL, runner timeout), it removes what that step
+// left, read from the step state: its work dir (dump copies, ephemeral SSH keys through
+// TMPDIR) and partial downloads; and it says the request may still be running.
+
+
+
+async function cleanUpAfterKill(state, io) {
+    if (state.get('finished') === 'true')
         return; // the main step cleaned up after itself
+    const workDir = state.get('work-dir');
+    const outputDir = state.get('output-dir');
+    const requestId = state.get('request-id');
     // Only a directory the main step made: the name proves it, whatever the state says.
-    if (workDir && node_path__WEBPACK_IMPORTED_MODULE_0___default().basename(workDir).startsWith(WORK_DIR_PREFIX)) {
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(workDir, { recursive: true, force: true });
-        _actions_core__WEBPACK_IMPORTED_MODULE_2__/* .info */ .pq(`Removed the work directory the interrupted step left: ${workDir}`);
+    if (workDir && external_node_path_default().basename(workDir).startsWith(WORK_DIR_PREFIX)) {
+        await (0,promises_namespaceObject.rm)(workDir, { recursive: true, force: true });
+        io.info(`Removed the work directory the interrupted step left: ${workDir}`);
     }
     if (outputDir) {
-        const entries = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readdir)(outputDir, { withFileTypes: true }).catch(() => []);
+        const entries = await (0,promises_namespaceObject.readdir)(outputDir, { withFileTypes: true }).catch(() => []);
         for (const e of entries) {
             if (e.isFile() && e.name.endsWith('.part')) {
-                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(node_path__WEBPACK_IMPORTED_MODULE_0___default().join(outputDir, e.name), { force: true });
-                _actions_core__WEBPACK_IMPORTED_MODULE_2__/* .info */ .pq(`Removed a partial download: ${e.name}`);
+                await (0,promises_namespaceObject.rm)(external_node_path_default().join(outputDir, e.name), { force: true });
+                io.info(`Removed a partial download: ${e.name}`);
             }
         }
     }
     if (requestId) {
-        _actions_core__WEBPACK_IMPORTED_MODULE_2__/* .warning */ .$e(`The upgrade step stopped before it finished; request ${requestId} may still be running on the platform. Resume it with the inputs \`request-id: ${requestId}\` and \`request-key\` (the masked output of that step, if it was saved).`);
+        io.warning(`The upgrade step stopped before it finished; request ${requestId} may still be running on the platform. Resume it with the inputs \`request-id: ${requestId}\` and \`request-key\` (the masked output of that step, if it was saved).`);
     }
 }
+
+
+/***/ }),
+
+/***/ 8147:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   E: () => (/* binding */ runnerState)
+/* harmony export */ });
+/* unused harmony export memoryState */
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3218);
+// What the main step leaves for the post step (the runner's step state), under typed keys.
+
+/** The runner's step state, through @actions/core (GITHUB_STATE in, STATE_* out). */
+const runnerState = {
+    save: (key, value) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .saveState */ .LZ(key, value),
+    get: (key) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu(key),
+};
+/** State kept in memory: tests, and anything that runs both steps in one process. */
+function memoryState(initial = {}) {
+    const values = new Map(Object.entries(initial));
+    return { values, save: (key, value) => values.set(key, value), get: (key) => values.get(key) ?? '' };
+}
+
+
+/***/ }),
+
+/***/ 6661:
+/***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3218);
+/* harmony import */ var _pipeline_state_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8147);
+/* harmony import */ var _pipeline_post_cleanup_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7169);
+// The post step's entry: cleanup after a main step that was killed (src/pipeline/post-cleanup.ts),
+// reading the runner's step state.
+
+
+
 try {
-    await post();
+    await (0,_pipeline_post_cleanup_js__WEBPACK_IMPORTED_MODULE_2__/* .cleanUpAfterKill */ .$)(_pipeline_state_js__WEBPACK_IMPORTED_MODULE_1__/* .runnerState */ .E, { info: (l) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(l), warning: (l) => _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(l) });
 }
 catch (err) {
     // Cleanup is best effort: it must never turn a finished job red.
-    _actions_core__WEBPACK_IMPORTED_MODULE_2__/* .warning */ .$e(`Post-step cleanup failed: ${err.message}`);
+    _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`Post-step cleanup failed: ${err.message}`);
 }
 
 __webpack_async_result__();
@@ -28517,13 +28577,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 
 /***/ }),
 
-/***/ 1455:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-
-/***/ }),
-
 /***/ 7067:
 /***/ ((module) => {
 
@@ -28542,13 +28595,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
-
-/***/ }),
-
-/***/ 6760:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 
 /***/ }),
 
@@ -28644,10 +28690,11 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 __nccwpck_require__.d(__webpack_exports__, {
   Gu: () => (/* binding */ getState),
   pq: () => (/* binding */ info),
+  LZ: () => (/* binding */ saveState),
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, debug, endGroup, error, exportVariable, getBooleanInput, getIDToken, getInput, getMultilineInput, group, isDebug, markdownSummary, notice, platform, saveState, setCommandEcho, setFailed, setOutput, setSecret, startGroup, summary, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, addPath, debug, endGroup, error, exportVariable, getBooleanInput, getIDToken, getInput, getMultilineInput, group, isDebug, markdownSummary, notice, platform, setCommandEcho, setFailed, setOutput, setSecret, startGroup, summary, toPlatformPath, toPosixPath, toWin32Path
 
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
@@ -28796,16 +28843,16 @@ function file_command_issueFileCommand(command, message) {
     if (!filePath) {
         throw new Error(`Unable to find environment variable for file command ${command}`);
     }
-    if (!fs.existsSync(filePath)) {
+    if (!external_fs_namespaceObject.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
     }
-    fs.appendFileSync(filePath, `${toCommandValue(message)}${os.EOL}`, {
+    external_fs_namespaceObject.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_namespaceObject.EOL}`, {
         encoding: 'utf8'
     });
 }
 function file_command_prepareKeyValueMessage(key, value) {
-    const delimiter = `ghadelimiter_${crypto.randomUUID()}`;
-    const convertedValue = toCommandValue(value);
+    const delimiter = `ghadelimiter_${external_crypto_namespaceObject.randomUUID()}`;
+    const convertedValue = utils_toCommandValue(value);
     // These should realistically never happen, but just in case someone finds a
     // way to exploit uuid generation let's not allow keys or values that contain
     // the delimiter.
@@ -28815,7 +28862,7 @@ function file_command_prepareKeyValueMessage(key, value) {
     if (convertedValue.includes(delimiter)) {
         throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
     }
-    return `${key}<<${delimiter}${os.EOL}${convertedValue}${os.EOL}${delimiter}`;
+    return `${key}<<${delimiter}${external_os_namespaceObject.EOL}${convertedValue}${external_os_namespaceObject.EOL}${delimiter}`;
 }
 //# sourceMappingURL=file-command.js.map
 ;// CONCATENATED MODULE: external "path"
@@ -31559,9 +31606,9 @@ function group(name, fn) {
 function saveState(name, value) {
     const filePath = process.env['GITHUB_STATE'] || '';
     if (filePath) {
-        return issueFileCommand('STATE', prepareKeyValueMessage(name, value));
+        return file_command_issueFileCommand('STATE', file_command_prepareKeyValueMessage(name, value));
     }
-    issueCommand('save-state', { name }, toCommandValue(value));
+    command_issueCommand('save-state', { name }, utils_toCommandValue(value));
 }
 /**
  * Gets the value of an state set by this action's main execution.
@@ -31738,6 +31785,4 @@ function getIDToken(aud) {
 /******/ // This entry module used 'module' so it can't be inlined
 /******/ var __webpack_exports__ = __nccwpck_require__(6661);
 /******/ __webpack_exports__ = await __webpack_exports__;
-/******/ var __webpack_exports__post = __webpack_exports__.b;
-/******/ export { __webpack_exports__post as post };
 /******/ 
