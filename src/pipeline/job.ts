@@ -41,7 +41,16 @@ export function startJob(deps: Deps): Job {
     report,
     signal: cancellation.signal,
     cancellation,
-    transfer: { log, signal: cancellation.signal, progress: (label, total) => progress({ label, total, log }) },
+    transfer: {
+      log,
+      signal: cancellation.signal,
+      progress: (label, total) => progress({ label, total, log }),
+      // A platform's warning (a contract-wide wipe that took other requests) reaches the summary too.
+      warn: (line) => {
+        warn(line);
+        report.warnings.push(deps.secrets.redact(line));
+      },
+    },
     log,
     warn,
     output: (values) => {
