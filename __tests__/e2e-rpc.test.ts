@@ -2,7 +2,7 @@
 // create gets a 404, nothing is created, the run goes on over rpc with rsync to a real sshd.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -92,5 +92,60 @@ test('rpc: a failed upgrade fails the step with the reason', async () => {
     assert.match(run.summary, /Upgrade failed/);
   } finally {
     await run.cleanup();
+  }
+});
+
+test('rpc: a request left pending is resumed without a second process, as Odoo\'s script does; a sealed handle carries the SSH key a collect needs', async () => {
+  // Its own emulator, queueing long enough for the resume to find the request still `pending`.
+  const slow = await startRpcEmulator({ tls: true, timing: { pendingMs: 8_000, progressMs: 500 } });
+  try {
+    const slowEnv = { ...gh.env, NODE_EXTRA_CA_CERTS: slow.caFile! };
+    const keyFile = path.join(dir, 'resume-key');
+    await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'resume-test', '-f', keyFile]);
+    const sshKey = await readFile(keyFile, 'utf8');
+    const start = async (extra: Record<string, string>) => {
+      const r = await runAction({ inputs: { ...inputs({ api: 'rpc', wait: 'false', 'artifact-name': '', ...extra }), 'platform-url': slow.url }, env: slowEnv, timeoutMs: 120_000 });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(r.outputs.state, 'pending');
+      await r.cleanup();
+      return r.outputs;
+    };
+    const processes = () => slow.records.filter((r) => r.endpoint === 'upgrade/request/process').length;
+
+    // request-id + request-key (and the SSH key the request was created with: its data server lets in no other).
+    const first = await start({ 'ssh-private-key': sshKey });
+    const resumed = await runAction({
+      inputs: { 'request-id': first['request-id'], 'request-key': first['request-key'], 'ssh-private-key': sshKey, api: 'rpc', 'platform-url': slow.url, 'poll-interval': '1', 'artifact-name': '' },
+      env: slowEnv,
+      timeoutMs: 120_000,
+    });
+    try {
+      assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
+      assert.match(resumed.stdout, new RegExp(`Request ${first['request-id']} \\(rpc\\) is \`pending\``));
+      assert.equal(resumed.outputs.state, 'done');
+      assert.equal(processes(), 1, 'process was called once, by the run that uploaded');
+    } finally {
+      await resumed.cleanup();
+    }
+
+    // A run with an ephemeral key and a passphrase: its handle carries that key, sealed, so the collect can download.
+    const second = await start({ 'handle-passphrase': 'rpc handle passphrase, long', 'github-token': gh.token });
+    const collected = await runAction({
+      inputs: { collect: second['handle-name'], 'handle-passphrase': 'rpc handle passphrase, long', 'github-token': gh.token, 'platform-url': slow.url, 'poll-interval': '1', 'artifact-name': '' },
+      env: { ...slowEnv, GITHUB_RUN_ID: '7000123' },
+      timeoutMs: 120_000,
+    });
+    try {
+      assert.equal(collected.code, 0, collected.stdout + collected.stderr);
+      assert.equal(collected.outputs.state, 'done');
+      assert.ok((await stat(collected.outputs['upgraded-dump'])).isDirectory());
+      assert.equal(processes(), 2, 'one process per request, none at resume');
+      assert.equal(slow.records.filter((r) => r.endpoint === 'upgrade/request/create').length, 2);
+      assert.deepEqual(findLeaks({ stdout: collected.stdout, summary: collected.summary }, [second['request-key']]), []);
+    } finally {
+      await collected.cleanup();
+    }
+  } finally {
+    await slow.close();
   }
 });

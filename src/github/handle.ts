@@ -26,6 +26,8 @@ export interface Handle {
   startedAt: string;
   repository?: string;
   runId?: number;
+  /** rpc: the SSH key made for the run that created the request (its data server lets in no other). */
+  sshPrivateKey?: string;
 }
 
 interface Envelope {

@@ -276,6 +276,10 @@ export class RpcPlatform implements Platform {
     });
   }
 
+  ephemeralSshKey(): string | undefined {
+    return this.pair?.ephemeral ? this.pair.privateKey : undefined;
+  }
+
   private keyPair(): KeyPair {
     this.pair ??= loadOrCreateKeyPair(this.opts.sshPrivateKey, this.opts.secrets);
     return this.pair;

@@ -72,6 +72,12 @@ export interface Platform {
   /** Text of the platform's log since `offset`, when the protocol has one (rpc). */
   logs?(ref: RequestRef, offset: number, ctx: TransferContext): Promise<string>;
   wipe?(ref: RequestRef, ctx: TransferContext): Promise<string>;
+  /**
+   * The SSH private key this client's transfers use, when it made one for this run: the data
+   * server lets in only the key sent at create, so a later run that goes on with the request
+   * (a sealed pending handle) needs it too.
+   */
+  ephemeralSshKey?(): string | undefined;
   /** Releases keys, connections and temporary files. Safe to call twice. */
   close(): Promise<void>;
 }

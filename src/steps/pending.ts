@@ -21,12 +21,14 @@ export async function collectHandle(job: Job, cfg: Config): Promise<void> {
     const found = await deps.github.findHandle(cfg.collect, ctx);
     const opened = await openHandle(found.sealed, cfg.handlePassphrase);
     deps.secrets.add(opened.key);
+    deps.secrets.add(opened.sshPrivateKey);
     return { handle: opened, artifact: found.artifact };
   });
   job.log(
     `Collecting request ${handle.id} (${handle.api}, ${handle.aim} upgrade to ${handle.target}${handle.dump ? ` of ${handle.dump.name}` : ''}, started ${handle.startedAt}) ` +
       `from artifact "${artifact.name}" (id ${artifact.id}${artifact.runId !== undefined ? `, run ${artifact.runId}` : ''}).`,
   );
+  if (handle.sshPrivateKey && !cfg.sshPrivateKey) cfg.sshPrivateKey = handle.sshPrivateKey;
   Object.assign(cfg, { resume: { id: handle.id, key: handle.key }, api: handle.api, target: handle.target, aim: handle.aim === 'production' ? 'production' : 'test', platformUrl: handle.platformUrl });
   report.target = handle.target;
   report.aim = cfg.aim;
@@ -72,6 +74,8 @@ export async function parkRequest(job: Job, cfg: Config, { platform, ref }: Open
     startedAt: report.startedAt.toISOString(),
     ...(deps.env.GITHUB_REPOSITORY ? { repository: deps.env.GITHUB_REPOSITORY } : {}),
     ...(/^\d+$/.test(deps.env.GITHUB_RUN_ID ?? '') ? { runId: Number(deps.env.GITHUB_RUN_ID) } : {}),
+    // Sealed with the rest: without it a collecting run could not fetch the rpc results.
+    ...(platform.ephemeralSshKey?.() ? { sshPrivateKey: platform.ephemeralSshKey() } : {}),
   };
   const dir = await mkdtemp(path.join(deps.env.RUNNER_TEMP || tmpdir(), 'odoo-upgrade-handle-'));
   job.onEnd(() => rm(dir, { recursive: true, force: true }));
