@@ -358,11 +358,17 @@ function describeEndToEnd(): void {
     } finally {
       await started.cleanup();
     }
-    await new Promise((r) => setTimeout(r, 1_000)); // the emulator's processing (a fraction of a second) ends
     await psql('postgres', 'DROP DATABASE IF EXISTS upgraded');
     collect['restore-database'] = collect['restore-database'].replace('postgresql://odoo:odoo@localhost:5432', superBase());
     const creates = emu.records.filter((r) => r.method === 'create').length;
-    const collected = await runStep(collect, { GITHUB_EVENT_NAME: 'schedule', GITHUB_RUN_ID: '7000777' });
+    // As the schedule does: collect until the request has ended; each earlier collect keeps the handle.
+    let collected = await runStep(collect, { GITHUB_EVENT_NAME: 'schedule', GITHUB_RUN_ID: '7000777' });
+    for (let tries = 0; collected.code === 0 && collected.outputs.state !== 'done' && tries < 20; tries++) {
+      assert.ok(gh.artifacts.some((a) => a.name === name), 'a request still running keeps its handle');
+      await collected.cleanup();
+      await new Promise((r) => setTimeout(r, 500));
+      collected = await runStep(collect, { GITHUB_EVENT_NAME: 'schedule', GITHUB_RUN_ID: '7000777' });
+    }
     try {
       assert.equal(collected.code, 0, collected.stdout + collected.stderr);
       assert.equal(collected.outputs.state, 'done');
