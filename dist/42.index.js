@@ -541,6 +541,9 @@ class RpcPlatform {
             onRetry: (err, attempt, delay) => ctx.log(`${what}: ${(0,common/* retryDetail */.WK)(what, err)}; trying again in ${Math.round(delay / 1000)} s (attempt ${attempt + 1})`),
         });
     }
+    ephemeralSshKey() {
+        return this.pair?.ephemeral ? this.pair.privateKey : undefined;
+    }
     keyPair() {
         this.pair ??= (0,ssh_keys/* loadOrCreateKeyPair */.BL)(this.opts.sshPrivateKey, this.opts.secrets);
         return this.pair;

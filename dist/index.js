@@ -77630,7 +77630,16 @@ function startJob(deps) {
         report,
         signal: cancellation.signal,
         cancellation,
-        transfer: { log, signal: cancellation.signal, progress: (label, total) => (0,progress/* progress */.qB)({ label, total, log }) },
+        transfer: {
+            log,
+            signal: cancellation.signal,
+            progress: (label, total) => (0,progress/* progress */.qB)({ label, total, log }),
+            // A platform's warning (a contract-wide wipe that took other requests) reaches the summary too.
+            warn: (line) => {
+                warn(line);
+                report.warnings.push(deps.secrets.redact(line));
+            },
+        },
         log,
         warn,
         output: (values) => {
@@ -79624,10 +79633,13 @@ async function collectHandle(job, cfg) {
         const found = await deps.github.findHandle(cfg.collect, ctx);
         const opened = await (0,github_handle/* openHandle */.jI)(found.sealed, cfg.handlePassphrase);
         deps.secrets.add(opened.key);
+        deps.secrets.add(opened.sshPrivateKey);
         return { handle: opened, artifact: found.artifact };
     });
     job.log(`Collecting request ${handle.id} (${handle.api}, ${handle.aim} upgrade to ${handle.target}${handle.dump ? ` of ${handle.dump.name}` : ''}, started ${handle.startedAt}) ` +
         `from artifact "${artifact.name}" (id ${artifact.id}${artifact.runId !== undefined ? `, run ${artifact.runId}` : ''}).`);
+    if (handle.sshPrivateKey && !cfg.sshPrivateKey)
+        cfg.sshPrivateKey = handle.sshPrivateKey;
     Object.assign(cfg, { resume: { id: handle.id, key: handle.key }, api: handle.api, target: handle.target, aim: handle.aim === 'production' ? 'production' : 'test', platformUrl: handle.platformUrl });
     report.target = handle.target;
     report.aim = cfg.aim;
@@ -79674,6 +79686,8 @@ async function parkRequest(job, cfg, { platform, ref }) {
         startedAt: report.startedAt.toISOString(),
         ...(deps.env.GITHUB_REPOSITORY ? { repository: deps.env.GITHUB_REPOSITORY } : {}),
         ...(/^\d+$/.test(deps.env.GITHUB_RUN_ID ?? '') ? { runId: Number(deps.env.GITHUB_RUN_ID) } : {}),
+        // Sealed with the rest: without it a collecting run could not fetch the rpc results.
+        ...(platform.ephemeralSshKey?.() ? { sshPrivateKey: platform.ephemeralSshKey() } : {}),
     };
     const dir = await (0,external_node_fs_promises_.mkdtemp)(external_node_path_default().join(deps.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'odoo-upgrade-handle-'));
     job.onEnd(() => (0,external_node_fs_promises_.rm)(dir, { recursive: true, force: true }));
