@@ -99,6 +99,7 @@ test('start publishes a sealed handle; a collect finds the request running and k
       assert.ok(late.outputs['artifact-id'], 'results published');
       assert.equal(handles(gh).length, 0, 'the collected handle is deleted');
       assert.match(late.stdout, /Deleted the pending handle/);
+      assert.match(late.summary, new RegExp(`Collected request ${id} from the pending handle "${name}"`));
       assert.deepEqual(findLeaks({ stdout: late.stdout, summary: late.summary }, [key, PASS]), []);
     } finally {
       await late.cleanup();
