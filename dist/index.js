@@ -79648,6 +79648,7 @@ async function collectHandle(job, cfg) {
         report.dump = { format: 'uploaded earlier', size: 0, detail: `uploaded by the run that started request ${handle.id}`, source: `pending handle "${artifact.name}"`, ...(handle.dump.sha256 ? { sha256: handle.dump.sha256 } : {}) };
     }
     report.handle = { name: artifact.name, collected: true };
+    report.notes.push(`Collected request ${handle.id} from the pending handle "${artifact.name}" (started ${handle.startedAt}${handle.runId !== undefined ? ` by run ${handle.runId}` : ''}).`);
     job.output({ 'handle-name': artifact.name });
     job.onEnd(() => dropHandle(job, artifact.id, artifact.name, ctx));
 }
