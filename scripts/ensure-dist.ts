@@ -1,15 +1,18 @@
 // Before the tests: the bundle the smoke tests spawn (dist/) must be what the sources build.
-// It is rebuilt unless the last build from this checkout had the same inputs (src/, the lock
-// file, the build scripts) and dist/ is still byte for byte what that build wrote. The
-// fingerprint lives in node_modules/.cache, never in the repository: a stale or hand-edited
-// bundle is never tested silently, and an unchanged one is not rebuilt for every test run.
+// `npm run build` ends by writing scripts/dist-stamp.json: fingerprints of what the bundle was
+// built from (src/, the lock file, the build scripts and command) and of dist/ as written.
+// The stamp is committed with dist/, so a fresh clone whose sources and bundle both match it
+// is not rebuilt (a build costs about a minute of CPU); any edit to either side, a stale or
+// hand-edited bundle included, no longer matches and the bundle is rebuilt before it is
+// tested. CI (scripts/check-dist.sh) rebuilds regardless and fails when dist/ or the stamp
+// differ from what is committed, so a stamp that claims too much never lands.
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const STAMP = path.join(ROOT, 'node_modules', '.cache', 'odoo-upgrade-action', 'dist-stamp.json');
+export const STAMP = path.join(ROOT, 'scripts', 'dist-stamp.json');
 
 async function files(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
@@ -32,25 +35,29 @@ async function sourceFingerprint(): Promise<string> {
   return createHash('sha256').update(await fingerprint(inputs)).update(pkg.scripts.build ?? '').digest('hex');
 }
 
-/** Builds dist/ unless it is known to be the build of the current sources. */
-export async function ensureDist(log: (line: string) => void = console.log): Promise<void> {
-  const source = await sourceFingerprint();
-  const stamp = JSON.parse(await readFile(STAMP, 'utf8').catch(() => '{}')) as { source?: string; dist?: string };
-  if (stamp.source === source && stamp.dist === (await fingerprint(await files(path.join(ROOT, 'dist'))))) {
-    log('dist/ is the build of these sources: not rebuilt.');
-  } else {
-    log('dist/ may not be the build of these sources: building it before the tests.');
-    const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-    if (r.status !== 0) {
-      throw new Error(`npm run build failed (${r.error?.message ?? `exit ${r.status}`}): the bundle's tests cannot run.`);
-    }
-    // A source edited during the build: no stamp, so the next run builds again.
-    if ((await sourceFingerprint()) === source) {
-      await mkdir(path.dirname(STAMP), { recursive: true });
-      await writeFile(STAMP, JSON.stringify({ source, dist: await fingerprint(await files(path.join(ROOT, 'dist'))) }));
-    }
-    log('dist/ built.');
-  }
+const distFingerprint = async () => fingerprint(await files(path.join(ROOT, 'dist')));
+
+/** The last step of `npm run build`: records what this dist/ was built from. */
+export async function writeStamp(): Promise<void> {
+  await writeFile(STAMP, `${JSON.stringify({ source: await sourceFingerprint(), dist: await distFingerprint() }, null, 2)}\n`);
 }
 
-if (import.meta.main) await ensureDist();
+/** Builds dist/ unless the stamp says it is the build of the current sources, and dist/ is still what that build wrote. */
+export async function ensureDist(log: (line: string) => void = console.log, force = false): Promise<void> {
+  const stamp = JSON.parse(await readFile(STAMP, 'utf8').catch(() => '{}')) as { source?: string; dist?: string };
+  if (!force && stamp.source === (await sourceFingerprint()) && stamp.dist === (await distFingerprint())) {
+    log('dist/ is the build of these sources: not rebuilt.');
+    return;
+  }
+  log(force ? 'Building dist/.' : 'dist/ may not be the build of these sources: building it before the tests.');
+  const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) {
+    throw new Error(`npm run build failed (${r.error?.message ?? `exit ${r.status}`}): the bundle's tests cannot run.`);
+  }
+  log('dist/ built.');
+}
+
+if (import.meta.main) {
+  if (process.argv.includes('--stamp')) await writeStamp();
+  else await ensureDist(console.log, process.argv.includes('--rebuild'));
+}
