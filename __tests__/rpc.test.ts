@@ -328,6 +328,42 @@ test('logs: Range from an offset, empty past the end', async () => {
   assertNoTokenInRecords();
 });
 
+test('logs: a key or token in the platform\'s log is redacted, and offsets added up from what was shown read on exactly', async () => {
+  emu.setScenario({});
+  const { p } = platform();
+  try {
+    const ref = await p.create(params(), ctx);
+    await p.upload(ref, await fileDump('r.sql', 1000), ctx);
+    await p.process(ref, ctx);
+    await waitEnd(p, ref);
+    const r = reqOf(ref);
+    const apiKey = 'Zx8kQ2pL9mN4vB7cR1tY6wE3';
+    const bare = 'a9F3kQ7mZ2xL8vN4bR6cT1yW5eH0';
+    const later = 'Qm4Xr9Tz2Kp7Vb3Nw8Lc5Hd1';
+    r.logText += [
+      `INFO odoo.addons.payment: provider configured with api_key = '${apiKey}'`,
+      `INFO upgrade: archive at https://upgrade.odoo.com/database/eu1/${ref.id}/${ref.key}/upgraded/archive`,
+      `WARNING odoo.http: unexpected session ${bare} in the request`,
+      'INFO upgrade: plain line after the secrets',
+      '',
+    ].join('\n');
+    // As the wait step does: the next offset is the sum of the byte lengths of what was returned.
+    const first = await p.logs(ref, 0, ctx);
+    for (const secret of [apiKey, bare, ref.key]) assert.ok(!first.includes(secret), `printed from the log: ${secret.slice(0, 4)}…\n${first}`);
+    assert.match(first, /upgrading to 18\.0/);
+    assert.match(first, /api_key = '\*\*\*'/);
+    assert.match(first, /\/database\/eu1\/\d+\/\*\*\*\/upgraded\/archive/);
+    assert.match(first, /unexpected session \*\*\* in the request/);
+    assert.match(first, /plain line after the secrets\n$/);
+    r.logText += `INFO upgrade: the next lines\nINFO auth: token=${later}\n`;
+    const second = await p.logs(ref, Buffer.byteLength(first), ctx);
+    assert.equal(second, 'INFO upgrade: the next lines\nINFO auth: token=***\n', 'the lines after the first call, once, redacted');
+    assert.equal(await p.logs(ref, Buffer.byteLength(first) + Buffer.byteLength(second), ctx), '');
+  } finally {
+    await p.close();
+  }
+});
+
 test('wipe with another contract is reported as not wiped', async () => {
   emu.setScenario({});
   const { p } = platform();
