@@ -290,18 +290,23 @@ export function fakePlatforms(scripts: FakeScript | Partial<Record<'v1' | 'rpc',
 
 // ---- for in-process runs of the real clients against test servers
 
-/** What NODE_EXTRA_CA_CERTS does for the bundle: this process trusts a test server's CA as well. */
+/** What NODE_EXTRA_CA_CERTS does for the bundle: this process trusts the certificates of a PEM file as well. */
 export async function trustCa(caFile: string): Promise<void> {
-  tls.setDefaultCACertificates([...tls.getCACertificates('default'), await readFile(caFile, 'utf8')]);
+  const pems = (await readFile(caFile, 'utf8')).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (!pems.length) throw new Error(`no certificate in ${caFile}`);
+  tls.setDefaultCACertificates([...tls.getCACertificates('default'), ...pems]);
 }
 
 /**
- * Runs `fn` with these variables in process.env, then puts back what was there: the real platform
+ * Runs `fn` with these variables in process.env (undefined: unset), then puts back what was there: the real platform
  * clients read their test knobs (ODOO_UPGRADE_RETRY_BASE_MS, ODOO_UPGRADE_CALL_TIMEOUT_MS) from it.
  */
-export async function withProcessEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+export async function withProcessEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
   const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
+  for (const [k, v] of Object.entries(vars)) {
+    if (v === undefined) delete process.env[k]; // undefined: the variable is not set during the run
+    else process.env[k] = v;
+  }
   try {
     return await fn();
   } finally {
