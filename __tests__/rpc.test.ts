@@ -27,7 +27,8 @@ const ctx: TransferContext = { log: (l) => lines.push(l), progress: () => ({ upd
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 before(async () => {
-  emu = await startRpcEmulator({ tls: true, timing: { pendingMs: 100, progressMs: 500 } });
+  // No PostgreSQL: these dumps are random bytes, returned as marked copies either way (a server would only be started).
+  emu = await startRpcEmulator({ tls: true, postgres: false, timing: { pendingMs: 100, progressMs: 500 } });
   // In-process stand-in for NODE_EXTRA_CA_CERTS: trust the emulator's CA for this process.
   tls.setDefaultCACertificates([...tls.getCACertificates('default'), await readFile(emu.caFile!, 'utf8')]);
   dir = await mkdtemp(path.join(tmpdir(), 'rpc-test-'));
