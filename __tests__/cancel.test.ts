@@ -65,8 +65,8 @@ function assertCancelled(run: { code: number | null; stdout: string; summary: st
 }
 
 const PHASES: Array<[string, Scenario, RegExp, Record<string, string>, number]> = [
-  // The upload's answer never comes (the emulator holds it until the client gives up, after the
-  // 60 s call timeout): a stop under 8.5 s proves the signal cut the upload short.
+  // The upload's answer never comes (the emulator holds it until the client gives up, after its
+  // 120 s deadline for an answer): a stop under 8.5 s proves the signal cut the upload short.
   ['upload', { dropCalls: [{ method: 'upload', count: 1, how: 'hang' }] }, /Upload the dump/, {}, 8_500],
   // Processing lasts 2 minutes on this emulator.
   ['wait', {}, /state: processing/, {}, 9_000],
