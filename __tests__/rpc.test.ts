@@ -17,6 +17,8 @@ import { EndpointMissingError, PlatformError, type RequestRef, type Status, type
 import { RsyncError } from '../src/transfer/rsync.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import { closeDispatcher } from '../src/net/http.ts';
+import { runPipeline, FakeClock } from './support/pipeline.ts';
+import { writeSampleSqlDump } from './support/sample-dump.ts';
 import type { DumpInfo } from '../src/formats/inspect.ts';
 
 const CONTRACT = 'M2026-rpc-contract-secret';
@@ -362,6 +364,38 @@ test('logs: a key or token in the platform\'s log is redacted, and offsets added
     assert.equal(await p.logs(ref, Buffer.byteLength(first) + Buffer.byteLength(second), ctx), '');
   } finally {
     await p.close();
+  }
+});
+
+test('a whole run prints the platform\'s log between polls with its keys and tokens redacted, every line once', async () => {
+  emu.setScenario({});
+  const dumpPath = path.join(dir, 'run.sql');
+  await writeSampleSqlDump(dumpPath, 200);
+  const apiKey = 'Zx8kQ2pL9mN4vB7cR1tY6wE3';
+  const bare = 'a9F3kQ7mZ2xL8vN4bR6cT1yW5eH0';
+  const patched = new Set<RpcRequest>();
+  const run = await runPipeline({
+    inputs: { contract: CONTRACT, target: '18.0', dump: dumpPath, 'platform-url': emu.url, api: 'rpc', 'poll-interval': '1', 'artifact-name': '', download: 'none' },
+    clock: new FakeClock(0.05),
+    // Once the request is processed, its log gets lines the run does not know to be secret.
+    onLine: () => {
+      for (const r of emu.requests.values()) {
+        if (r.processedAt === undefined || patched.has(r)) continue;
+        patched.add(r);
+        r.logText += `INFO odoo.addons.payment: provider configured with api_key = '${apiKey}'\nWARNING odoo.http: unexpected session ${bare} in the request\nINFO upgrade: the last line\n`;
+      }
+    },
+  });
+  try {
+    assert.equal(run.code, 0, run.stdout);
+    assert.equal(patched.size, 1);
+    const logLines = run.lines.flatMap((l) => l.split('\n')).filter((l) => l.startsWith('  | '));
+    assert.ok(logLines.some((l) => /api_key = '\*\*\*'/.test(l)), `the api_key line is shown, redacted:\n${logLines.join('\n')}`);
+    assert.ok(logLines.some((l) => /unexpected session \*\*\* in the request/.test(l)), logLines.join('\n'));
+    for (const secret of [apiKey, bare]) assert.ok(!run.stdout.includes(secret), `the log printed ${secret.slice(0, 4)}…`);
+    assert.equal(logLines.filter((l) => l.includes('the last line')).length, 1, 'each log line shown once');
+  } finally {
+    await run.cleanup();
   }
 });
 
