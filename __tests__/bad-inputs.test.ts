@@ -9,7 +9,7 @@ import path from 'node:path';
 import { readConfig, InputError } from '../src/inputs.ts';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { runAction, type ActionRun } from './support/action.ts';
-import { runPipeline, fakePlatforms, type PipelineRun } from './support/pipeline.ts';
+import { runPipeline, fakePlatforms, trustCa, type PipelineRun } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 
 const BASE: Record<string, string> = {
@@ -210,14 +210,14 @@ test('masks cover the secret parts of URLs, header lines and connection strings,
 // ---- failures found while running (files, guards): in-process against the emulator over real
 // sockets, and two through the bundle; no request may reach the platform
 
-let emu: Emulator; // HTTPS, for the bundle
-let plain: Emulator; // http on loopback, for the in-process runs
+let emu: Emulator; // HTTPS, for the bundle and the in-process runs (its CA trusted in this process)
 let dir: string;
 let goodDump: string;
 
 before(async () => {
-  emu = await startEmulator({ tls: true });
-  plain = await startEmulator();
+  // No PostgreSQL: no request may even be made.
+  emu = await startEmulator({ tls: true, postgres: false });
+  await trustCa(emu.caFile!);
   dir = await mkdtemp(path.join(tmpdir(), 'bad-inputs-'));
   goodDump = path.join(dir, 'db.sql');
   await writeSampleSqlDump(goodDump, 2_000);
@@ -229,7 +229,6 @@ before(async () => {
 
 after(async () => {
   await emu?.close();
-  await plain?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -268,12 +267,12 @@ function assertRefused(run: PipelineRun | ActionRun, server: Emulator, count: nu
 
 for (const [what, changes, expected] of RUN_CASES) {
   test(`in-process: ${what} fails before any request reaches the platform, secrets masked first`, async () => {
-    const count = plain.records.length;
-    const given = runInputs(plain, changes);
+    const count = emu.records.length;
+    const given = runInputs(emu, changes);
     // The real protocol clients, the real dump sources and inspection: only the runner is simulated.
     const run = await runPipeline({ inputs: given, env: { GITHUB_REPOSITORY: '' } });
     try {
-      assertRefused(run, plain, count, given, expected, what);
+      assertRefused(run, emu, count, given, expected, what);
     } finally {
       await run.cleanup();
     }

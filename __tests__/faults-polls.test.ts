@@ -1,8 +1,10 @@
-// Status polls that get no answer, through the bundle: the connection reset without an answer,
-// or a call left hanging past the client's per-call timeout (ODOO_UPGRADE_CALL_TIMEOUT_MS), on
-// v1 and on rpc. A few are retried with backoff and the run ends `done` with the emulator's
-// bytes; a platform that never answers exhausts the budget with an error that names the
-// request and how to resume. `create` is never sent twice.
+// Status polls that get no answer: the connection reset without an answer, or a call left
+// hanging past the client's per-call timeout (ODOO_UPGRADE_CALL_TIMEOUT_MS), on v1 and on rpc.
+// A few are retried with backoff and the run ends `done` with the emulator's bytes; a platform
+// that never answers exhausts the budget with an error that names the request and how to
+// resume. `create` is never sent twice. The pipeline runs in-process (the real clients over
+// real sockets, a fake clock for the polls); a create answered with broken JSON is the bundle's
+// smoke run.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -11,7 +13,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmulator, type Emulator, type Scenario } from '../emulator/server.ts';
 import { startRpcEmulator, type RpcEmulator, type RpcScenario } from '../emulator/rpc.ts';
-import { runAction, findLeaks, type ActionRun } from './support/action.ts';
+import { runAction, findLeaks } from './support/action.ts';
+import { runPipeline, FakeClock, trustCa, withProcessEnv } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 
 let v1: Emulator;
@@ -22,8 +25,11 @@ const CONTRACT = 'M777777-polls-secret';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 before(async () => {
-  v1 = await startEmulator({ tls: true, timing: { pendingMs: 200, processingMs: 400, testingMs: 300 } });
-  rpc = await startRpcEmulator({ tls: true, timing: { pendingMs: 200, progressMs: 800 } });
+  // No PostgreSQL: these runs are about polls, so the upgraded dumps are marked copies (cheap).
+  v1 = await startEmulator({ tls: true, postgres: false, timing: { pendingMs: 200, processingMs: 400, testingMs: 300 } });
+  rpc = await startRpcEmulator({ tls: true, postgres: false, timing: { pendingMs: 200, progressMs: 800 } });
+  await trustCa(v1.caFile!);
+  await trustCa(rpc.caFile!);
   dir = await mkdtemp(path.join(tmpdir(), 'faults-polls-'));
   dumpPath = path.join(dir, 'db.sql');
   await writeSampleSqlDump(dumpPath, 20_000);
@@ -35,28 +41,39 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const errorLines = (run: ActionRun) => run.stdout.split('\n').filter((l) => l.startsWith('::error')).join('\n');
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr?: string;
+  summary: string;
+  outputs: Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+const errorLines = (run: Ran) => run.stdout.split('\n').filter((l) => l.startsWith('::error')).join('\n');
 const count = (text: string, re: RegExp) => (text.match(new RegExp(re, 'g')) ?? []).length;
 
-function assertNoLeak(run: ActionRun, keys: string[]) {
-  assert.doesNotMatch(run.stderr, /\n\s+at .+:\d+:\d+/, `a crash with a stack trace: ${run.stderr}`);
-  const outputsWithoutKey = run.outputsRaw.replace(/^request-key<<(.+)\n[\s\S]*?\n\1$/m, '');
-  assert.deepEqual(findLeaks({ stdout: run.stdout, stderr: run.stderr, summary: run.summary, outputs: outputsWithoutKey }, [CONTRACT, ...keys]), []);
+function assertNoLeak(run: Ran, keys: string[]) {
+  for (const text of [run.stdout, run.stderr ?? '']) assert.doesNotMatch(text, /(\n|%0A)\s+at .+:\d+:\d+/, `a crash with a stack trace: ${text}`);
+  const outputsWithoutKey = JSON.stringify({ ...run.outputs, 'request-key': undefined });
+  assert.deepEqual(findLeaks({ stdout: run.stdout, stderr: run.stderr ?? '', summary: run.summary, outputs: outputsWithoutKey }, [CONTRACT, ...keys]), []);
+}
+
+/** In-process; the fake clock's polls take 50 real ms, so the emulator's request moves on between them. */
+function runIn(inputs: Record<string, string>, extraEnv: Record<string, string>): Promise<Ran> {
+  return withProcessEnv(extraEnv, () => runPipeline({ inputs, clock: new FakeClock(0.05) }));
 }
 
 // ---------------------------------------------------------------- v1
 
-async function runV1(s: Scenario, extraEnv: Record<string, string> = {}) {
+async function runV1(s: Scenario, extraEnv: Record<string, string> = {}, bundle = false) {
   const creates = () => v1.records.filter((r) => r.method === 'create').length;
   const before = creates();
   const from = v1.records.length;
   v1.setScenario(s);
   try {
-    const run = await runAction({
-      inputs: { contract: CONTRACT, email: 'ci@example.com', target: '18.0', dump: dumpPath, 'platform-url': v1.url, 'poll-interval': '1', 'artifact-name': '', api: 'v1' },
-      env: { NODE_EXTRA_CA_CERTS: v1.caFile!, ...extraEnv },
-      timeoutMs: 60_000,
-    });
+    const inputs = { contract: CONTRACT, email: 'ci@example.com', target: '18.0', dump: dumpPath, 'platform-url': v1.url, 'poll-interval': '1', 'artifact-name': '', api: 'v1' };
+    const run: Ran = bundle ? await runAction({ inputs, env: { NODE_EXTRA_CA_CERTS: v1.caFile!, ...extraEnv }, timeoutMs: 60_000 }) : await runIn(inputs, extraEnv);
     return { run, creates: creates() - before, records: v1.records.slice(from) };
   } finally {
     v1.setScenario({});
@@ -66,7 +83,7 @@ async function runV1(s: Scenario, extraEnv: Record<string, string> = {}) {
 test('v1: the first 3 status polls reset without an answer: retried with backoff, done, bytes intact, one create', async () => {
   const { run, creates, records } = await runV1({ dropCalls: [{ method: 'status', count: 3, how: 'reset' }] });
   try {
-    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(run.code, 0, run.stdout + (run.stderr ?? ''));
     assert.equal(creates, 1);
     assert.equal(run.outputs.state, 'done');
     assert.equal(count(run.stdout, /status: \S+; trying again in \d+ s \(attempt \d\)/), 3, run.stdout);
@@ -85,7 +102,7 @@ test('v1: a status poll left hanging past the per-call timeout is abandoned and 
   const started = Date.now();
   const { run, creates } = await runV1({ dropCalls: [{ method: 'status', count: 1, how: 'hang' }] }, { ODOO_UPGRADE_CALL_TIMEOUT_MS: '1500' });
   try {
-    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(run.code, 0, run.stdout + (run.stderr ?? ''));
     assert.equal(creates, 1);
     assert.match(run.stdout, /status: ETIMEDOUT; trying again/);
     assert.ok(Date.now() - started < 30_000, 'did not wait for the socket timeouts');
@@ -125,7 +142,7 @@ test('v1: status polls get garbled answers (an HTML page with 200, JSON cut shor
   ];
   const { run, creates, records } = await runV1({ httpErrors: garbled.map((body) => ({ method: 'status', status: 200, count: 1, body })) });
   try {
-    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(run.code, 0, run.stdout + (run.stderr ?? ''));
     assert.equal(creates, 1);
     assert.equal(run.outputs.state, 'done');
     const id = run.outputs['request-id'];
@@ -145,8 +162,8 @@ test('v1: status polls get garbled answers (an HTML page with 200, JSON cut shor
   }
 });
 
-test('v1: a create answered with JSON cut short: the uncertain-create message, never a second create', async () => {
-  const { run, creates, records } = await runV1({ httpErrors: [{ method: 'create', status: 200, count: 1, body: '{"failures": [], "request": {"id": 12, "key": "Zx9' }] });
+test('bundle smoke: v1: a create answered with JSON cut short: the uncertain-create message, never a second create', async () => {
+  const { run, creates, records } = await runV1({ httpErrors: [{ method: 'create', status: 200, count: 1, body: '{"failures": [], "request": {"id": 12, "key": "Zx9' }] }, {}, true);
   try {
     assert.equal(run.code, 1, run.stdout);
     assert.equal(creates, 1, 'create not sent again');
@@ -168,11 +185,7 @@ async function runRpc(s: RpcScenario, extraEnv: Record<string, string> = {}) {
   const from = rpc.records.length;
   rpc.setScenario(s);
   try {
-    const run = await runAction({
-      inputs: { contract: CONTRACT, target: '18.0', dump: dumpPath, 'platform-url': rpc.url, 'poll-interval': '1', 'artifact-name': '', api: 'rpc' },
-      env: { NODE_EXTRA_CA_CERTS: rpc.caFile!, ...extraEnv },
-      timeoutMs: 90_000,
-    });
+    const run = await runIn({ contract: CONTRACT, target: '18.0', dump: dumpPath, 'platform-url': rpc.url, 'poll-interval': '1', 'artifact-name': '', api: 'rpc' }, extraEnv);
     return { run, creates: creates() - before, records: rpc.records.slice(from) };
   } finally {
     rpc.setScenario({});
@@ -190,7 +203,7 @@ async function assertSameTree(local: string, remote: string) {
 test('rpc: the first 3 status polls reset without an answer: retried, done, the dump equals the data server\'s', async () => {
   const { run, creates, records } = await runRpc({ dropCalls: [{ endpoint: 'status', count: 3, how: 'reset' }] });
   try {
-    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(run.code, 0, run.stdout + (run.stderr ?? ''));
     assert.equal(creates, 1);
     assert.equal(run.outputs.state, 'done');
     assert.equal(count(run.stdout, /status: \S+; trying again in \d+ s \(attempt \d\)/), 3, run.stdout);
@@ -206,7 +219,7 @@ test('rpc: the first 3 status polls reset without an answer: retried, done, the 
 test('rpc: a status call left hanging past the per-call timeout is retried; done', async () => {
   const { run, creates } = await runRpc({ dropCalls: [{ endpoint: 'status', count: 1, how: 'hang' }] }, { ODOO_UPGRADE_CALL_TIMEOUT_MS: '1500' });
   try {
-    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(run.code, 0, run.stdout + (run.stderr ?? ''));
     assert.equal(creates, 1);
     assert.match(run.stdout, /status: ETIMEDOUT; trying again/);
     const r = requestOf(run.outputs['request-id']);

@@ -1,5 +1,6 @@
 // What the platform answers is not trusted: raw servers on loopback send cut, garbled and hostile
-// answers, through the bundle (log, errors, summary, outputs) and in-process. A key or token that
+// answers, to whole runs of the pipeline in-process (log, errors, summary, outputs; one of them
+// through the bundle) and to the clients alone. A key or token that
 // is in an answer but not yet known to the run never shows; a create whose answer cannot be read
 // is never sent again; garbled answers to idempotent calls are retried like a 5xx.
 import { test, before, after } from 'node:test';
@@ -9,7 +10,8 @@ import type net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runAction, type ActionRun } from './support/action.ts';
+import { runAction } from './support/action.ts';
+import { runPipeline, FakeClock, withProcessEnv } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import { closeDispatcher } from '../src/net/http.ts';
@@ -74,13 +76,16 @@ const v1CreateAnswer = (id = 10534) => JSON.stringify({
 });
 const rpcCreateAnswer = JSON.stringify({ jsonrpc: '2.0', id: 'not_used', result: { request_id: 77, token: TOKEN, assigned_host_uri: 'upgrade-eu1.odoo.com' } });
 
+/** A whole run, through the bundle or in-process: what it wrote, outputs without the request-key. */
+interface Ran { code: number | null; stdout: string; stderr: string; summary: string; outputsText: string; cleanup(): Promise<void> }
+
 /** Neither the secret nor any piece of it of 6 characters (or its URL-encoded form) anywhere the run writes. */
-function assertNothingOf(run: ActionRun, secret: string) {
+function assertNothingOf(run: Ran, secret: string) {
   const places = {
     stdout: run.stdout.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n'),
     stderr: run.stderr,
     summary: run.summary,
-    outputs: run.outputsRaw.replace(/^request-key<<(.+)\n[\s\S]*?\n\1$/m, ''),
+    outputs: run.outputsText,
   };
   for (const [where, text] of Object.entries(places)) {
     for (let i = 0; i + 6 <= secret.length; i++) {
@@ -88,20 +93,22 @@ function assertNothingOf(run: ActionRun, secret: string) {
       assert.ok(!text.includes(piece) && !text.includes(encodeURIComponent(piece)), `${where} shows "${piece}" of the secret:\n${text}`);
     }
   }
-  assert.doesNotMatch(run.stderr, /\n\s+at .+:\d+:\d+/, `a crash with a stack trace: ${run.stderr}`);
+  for (const text of [run.stdout, run.stderr]) assert.doesNotMatch(text, /(\n|%0A)\s+at .+:\d+:\d+/, `a crash with a stack trace: ${text}`);
 }
 
-const errorLines = (run: ActionRun) => run.stdout.split('\n').filter((l) => l.startsWith('::error')).join('\n');
+const errorLines = (run: Ran) => run.stdout.split('\n').filter((l) => l.startsWith('::error')).join('\n');
 
-async function runAgainst(raw: Raw, api: 'v1' | 'rpc', extra: Record<string, string> = {}) {
-  return runAction({
-    inputs: {
-      contract: CONTRACT, email: 'ci@example.com', target: '18.0', dump: dumpPath, 'platform-url': raw.url, api,
-      'poll-interval': '1', 'artifact-name': '', ...extra,
-    },
-    env: { ODOO_UPGRADE_CALL_TIMEOUT_MS: '5000' },
-    timeoutMs: 60_000,
-  });
+async function runAgainst(raw: Raw, api: 'v1' | 'rpc', { bundle = false }: { bundle?: boolean } = {}): Promise<Ran> {
+  const inputs = {
+    contract: CONTRACT, email: 'ci@example.com', target: '18.0', dump: dumpPath, 'platform-url': raw.url, api, 'poll-interval': '1', 'artifact-name': '',
+  };
+  const env = { ODOO_UPGRADE_CALL_TIMEOUT_MS: '5000' };
+  if (bundle) {
+    const run = await runAction({ inputs, env, timeoutMs: 60_000 });
+    return { ...run, outputsText: run.outputsRaw.replace(/^request-key<<(.+)\n[\s\S]*?\n\1$/m, '') };
+  }
+  const run = await withProcessEnv(env, () => runPipeline({ inputs, clock: new FakeClock(0.05) }));
+  return { ...run, stderr: '', outputsText: JSON.stringify({ ...run.outputs, 'request-key': undefined }) };
 }
 
 /** Cut points that fall inside the key itself, inside a key-bearing URL, just after the field name, and elsewhere. */
@@ -113,11 +120,12 @@ function cutPoints(answer: string, secret: string): number[] {
   return [...new Set(points.filter((p) => p > 0 && p < answer.length))].sort((a, b) => a - b);
 }
 
-test('v1 (bundle): a create answer cut at several points inside and around the key: the key shows nowhere, create is not sent again', async () => {
+test('v1 (the first through the bundle): a create answer cut at several points inside and around the key: the key shows nowhere, create is not sent again', async () => {
   const answer = v1CreateAnswer();
-  for (const cut of cutPoints(answer, KEY)) {
+  const points = cutPoints(answer, KEY);
+  for (const cut of points) {
     const raw = await rawServer((p) => (p.endsWith('/create') ? { body: answer.slice(0, cut) } : { status: 500, body: 'unexpected call' }));
-    const run = await runAgainst(raw, 'v1');
+    const run = await runAgainst(raw, 'v1', { bundle: cut === points[0] });
     try {
       assert.equal(run.code, 1, run.stdout);
       assert.equal(raw.hits.length, 1, `only one call, the create (cut at ${cut}): ${raw.hits.map((h) => h.path).join(', ')}`);
@@ -133,7 +141,7 @@ test('v1 (bundle): a create answer cut at several points inside and around the k
   }
 });
 
-test('rpc (bundle): a create answer cut at several points inside and around the token: the token shows nowhere, create is not sent again', async () => {
+test('rpc: a create answer cut at several points inside and around the token: the token shows nowhere, create is not sent again', async () => {
   for (const cut of cutPoints(rpcCreateAnswer, TOKEN)) {
     const raw = await rawServer((p) => (p.endsWith('/create') ? { body: rpcCreateAnswer.slice(0, cut) } : { status: 500, body: 'unexpected call' }));
     const run = await runAgainst(raw, 'rpc');
@@ -150,7 +158,7 @@ test('rpc (bundle): a create answer cut at several points inside and around the 
   }
 });
 
-test('v1 (bundle): an HTML error page that quotes a key-bearing URL, with 200 and with 502: the key shows nowhere; one create', async () => {
+test('v1: an HTML error page that quotes a key-bearing URL, with 200 and with 502: the key shows nowhere; one create', async () => {
   const page = `<!DOCTYPE html><html><body><h1>Upgrade platform</h1><p>Your request is at <a href="https://upgrade.odoo.com/database/eu1/10534/${encodeURIComponent(KEY)}/status">https://upgrade.odoo.com/database/eu1/10534/${KEY}/status</a></p></body></html>`;
   for (const status of [200, 502]) {
     const raw = await rawServer((p) => (p.endsWith('/create') ? { status, body: page, type: 'text/html' } : { status: 500, body: 'unexpected call' }));
@@ -169,7 +177,7 @@ test('v1 (bundle): an HTML error page that quotes a key-bearing URL, with 200 an
   }
 });
 
-test('v1 (bundle): a JSON answer with the key in fields nobody expects (a failure message object, a debug field): the key shows nowhere', async () => {
+test('v1: a JSON answer with the key in fields nobody expects (a failure message object, a debug field): the key shows nowhere', async () => {
   const answer = JSON.stringify({
     failures: [{ reason: 'SERVER:ERROR', message: { text: 'internal error', debug: { handle: KEY, request_key: KEY } }, expected: [KEY] }],
   });

@@ -17,6 +17,8 @@ import { EndpointMissingError, PlatformError, type RequestRef, type Status, type
 import { RsyncError } from '../src/transfer/rsync.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import { closeDispatcher } from '../src/net/http.ts';
+import { runPipeline, FakeClock } from './support/pipeline.ts';
+import { writeSampleSqlDump } from './support/sample-dump.ts';
 import type { DumpInfo } from '../src/formats/inspect.ts';
 
 const CONTRACT = 'M2026-rpc-contract-secret';
@@ -27,7 +29,8 @@ const ctx: TransferContext = { log: (l) => lines.push(l), progress: () => ({ upd
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 before(async () => {
-  emu = await startRpcEmulator({ tls: true, timing: { pendingMs: 100, progressMs: 500 } });
+  // No PostgreSQL: these dumps are random bytes, returned as marked copies either way (a server would only be started).
+  emu = await startRpcEmulator({ tls: true, postgres: false, timing: { pendingMs: 100, progressMs: 500 } });
   // In-process stand-in for NODE_EXTRA_CA_CERTS: trust the emulator's CA for this process.
   tls.setDefaultCACertificates([...tls.getCACertificates('default'), await readFile(emu.caFile!, 'utf8')]);
   dir = await mkdtemp(path.join(tmpdir(), 'rpc-test-'));
@@ -326,6 +329,75 @@ test('logs: Range from an offset, empty past the end', async () => {
     await p.close();
   }
   assertNoTokenInRecords();
+});
+
+test('logs: a key or token in the platform\'s log is redacted, and offsets added up from what was shown read on exactly', async () => {
+  emu.setScenario({});
+  const { p } = platform();
+  try {
+    const ref = await p.create(params(), ctx);
+    await p.upload(ref, await fileDump('r.sql', 1000), ctx);
+    await p.process(ref, ctx);
+    await waitEnd(p, ref);
+    const r = reqOf(ref);
+    const apiKey = 'Zx8kQ2pL9mN4vB7cR1tY6wE3';
+    const bare = 'a9F3kQ7mZ2xL8vN4bR6cT1yW5eH0';
+    const later = 'Qm4Xr9Tz2Kp7Vb3Nw8Lc5Hd1';
+    r.logText += [
+      `INFO odoo.addons.payment: provider configured with api_key = '${apiKey}'`,
+      `INFO upgrade: archive at https://upgrade.odoo.com/database/eu1/${ref.id}/${ref.key}/upgraded/archive`,
+      `WARNING odoo.http: unexpected session ${bare} in the request`,
+      'INFO upgrade: plain line after the secrets',
+      '',
+    ].join('\n');
+    // As the wait step does: the next offset is the sum of the byte lengths of what was returned.
+    const first = await p.logs(ref, 0, ctx);
+    for (const secret of [apiKey, bare, ref.key]) assert.ok(!first.includes(secret), `printed from the log: ${secret.slice(0, 4)}…\n${first}`);
+    assert.match(first, /upgrading to 18\.0/);
+    assert.match(first, /api_key = '\*\*\*'/);
+    assert.match(first, /\/database\/eu1\/\d+\/\*\*\*\/upgraded\/archive/);
+    assert.match(first, /unexpected session \*\*\* in the request/);
+    assert.match(first, /plain line after the secrets\n$/);
+    r.logText += `INFO upgrade: the next lines\nINFO auth: token=${later}\n`;
+    const second = await p.logs(ref, Buffer.byteLength(first), ctx);
+    assert.equal(second, 'INFO upgrade: the next lines\nINFO auth: token=***\n', 'the lines after the first call, once, redacted');
+    assert.equal(await p.logs(ref, Buffer.byteLength(first) + Buffer.byteLength(second), ctx), '');
+  } finally {
+    await p.close();
+  }
+});
+
+test('a whole run prints the platform\'s log between polls with its keys and tokens redacted, every line once', async () => {
+  emu.setScenario({});
+  const dumpPath = path.join(dir, 'run.sql');
+  await writeSampleSqlDump(dumpPath, 200);
+  const apiKey = 'Zx8kQ2pL9mN4vB7cR1tY6wE3';
+  const bare = 'a9F3kQ7mZ2xL8vN4bR6cT1yW5eH0';
+  const patched = new Set<RpcRequest>();
+  const earlier = new Set(emu.requests.values()); // other tests' requests
+  const run = await runPipeline({
+    inputs: { contract: CONTRACT, target: '18.0', dump: dumpPath, 'platform-url': emu.url, api: 'rpc', 'poll-interval': '1', 'artifact-name': '', download: 'none' },
+    clock: new FakeClock(0.05),
+    // Once the request is processed, its log gets lines the run does not know to be secret.
+    onLine: () => {
+      for (const r of emu.requests.values()) {
+        if (r.processedAt === undefined || patched.has(r) || earlier.has(r)) continue;
+        patched.add(r);
+        r.logText += `INFO odoo.addons.payment: provider configured with api_key = '${apiKey}'\nWARNING odoo.http: unexpected session ${bare} in the request\nINFO upgrade: the last line\n`;
+      }
+    },
+  });
+  try {
+    assert.equal(run.code, 0, run.stdout);
+    assert.equal(patched.size, 1);
+    const logLines = run.lines.flatMap((l) => l.split('\n')).filter((l) => l.startsWith('  | '));
+    assert.ok(logLines.some((l) => /api_key = '\*\*\*'/.test(l)), `the api_key line is shown, redacted:\n${logLines.join('\n')}`);
+    assert.ok(logLines.some((l) => /unexpected session \*\*\* in the request/.test(l)), logLines.join('\n'));
+    for (const secret of [apiKey, bare]) assert.ok(!run.stdout.includes(secret), `the log printed ${secret.slice(0, 4)}…`);
+    assert.equal(logLines.filter((l) => l.includes('the last line')).length, 1, 'each log line shown once');
+  } finally {
+    await run.cleanup();
+  }
 });
 
 test('wipe with another contract is reported as not wiped', async () => {

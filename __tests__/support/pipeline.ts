@@ -4,9 +4,10 @@
 // signals from an emitter, and either a fake platform or the real clients (against the
 // emulator over real sockets, for tests about the wire).
 import { EventEmitter } from 'node:events';
-import { mkdtemp, mkdir, rm, writeFile, stat } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { run } from '../../src/main.ts';
 import type { ActionIO, Deps, GitHubServices } from '../../src/pipeline/deps.ts';
 import { memoryState } from '../../src/pipeline/state.ts';
@@ -285,4 +286,33 @@ export function fakePlatforms(scripts: FakeScript | Partial<Record<'v1' | 'rpc',
     return p;
   };
   return Object.assign(factory, { made });
+}
+
+// ---- for in-process runs of the real clients against test servers
+
+/** What NODE_EXTRA_CA_CERTS does for the bundle: this process trusts the certificates of a PEM file as well. */
+export async function trustCa(caFile: string): Promise<void> {
+  const pems = (await readFile(caFile, 'utf8')).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (!pems.length) throw new Error(`no certificate in ${caFile}`);
+  tls.setDefaultCACertificates([...tls.getCACertificates('default'), ...pems]);
+}
+
+/**
+ * Runs `fn` with these variables in process.env (undefined: unset), then puts back what was there: the real platform
+ * clients read their test knobs (ODOO_UPGRADE_RETRY_BASE_MS, ODOO_UPGRADE_CALL_TIMEOUT_MS) from it.
+ */
+export async function withProcessEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  for (const [k, v] of Object.entries(vars)) {
+    if (v === undefined) delete process.env[k]; // undefined: the variable is not set during the run
+    else process.env[k] = v;
+  }
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 }

@@ -11,7 +11,7 @@ import { withRetry, neverReachedServer } from '../net/retry.ts';
 import { sha256File } from '../transfer/http.ts';
 import { rsyncTransfer, assertRsyncTools, type RsyncJob, type SshTarget } from '../transfer/rsync.ts';
 import { loadOrCreateKeyPair, makeKeyDir, writeKeyFiles, type KeyFiles, type KeyPair } from '../transfer/ssh-keys.ts';
-import type { SecretRegistry } from '../secrets.ts';
+import { redactAnswer, type SecretRegistry } from '../secrets.ts';
 import type { DumpInfo } from '../formats/inspect.ts';
 import {
   EndpointMissingError, PlatformError,
@@ -217,6 +217,11 @@ export class RpcPlatform implements Platform {
   private pair?: KeyPair;
   private keyDir?: { dir: string; cleanup(): Promise<void> };
   private keyFiles?: KeyFiles;
+  /**
+   * Where the caller's next log offset (bytes of redacted text it was given) falls in the raw log:
+   * redaction changes lengths, so the offsets the caller adds up are not the platform's.
+   */
+  private logMark?: { id: string; shown: number; raw: number };
 
   constructor(opts: RpcOptions) {
     this.opts = opts;
@@ -458,8 +463,23 @@ export class RpcPlatform implements Platform {
     return files;
   }
 
-  /** The upgrade log from byte `offset` (Range: bytes=N-), whole lines only. */
+  /**
+   * The upgrade log from byte `offset` (Range: bytes=N-), whole lines only, redacted as every other
+   * platform text is (the log is the platform's own words: a key or token in it must not be printed).
+   * `offset` counts the bytes of text this method returned, so a caller that adds up what it was
+   * given reads on from where the last call stopped, redacted or not.
+   */
   async logs(ref: RequestRef, offset: number, ctx: TransferContext): Promise<string> {
+    const shownOffset = Math.max(0, Math.floor(offset));
+    const mark = this.logMark;
+    const rawOffset = mark && mark.id === ref.id && mark.shown === shownOffset ? mark.raw : shownOffset;
+    const raw = await this.rawLogs(ref, rawOffset, ctx);
+    const text = redactAnswer(raw.toString('utf8'));
+    this.logMark = { id: ref.id, shown: shownOffset + Buffer.byteLength(text), raw: rawOffset + raw.length };
+    return text;
+  }
+
+  private async rawLogs(ref: RequestRef, offset: number, ctx: TransferContext): Promise<Buffer> {
     const url = `${this.url(this.nodeFor(ref), 'upgrade/request/logs')}?${new URLSearchParams({ token: ref.key })}`;
     const timeoutMs = this.opts.callTimeoutMs ?? CALL_TIMEOUT_MS;
     const { signal, timedOut } = callSignal(ctx.signal, timeoutMs);
@@ -477,7 +497,7 @@ export class RpcPlatform implements Platform {
     }
     if (res.statusCode === 416) {
       await res.body.dump();
-      return '';
+      return Buffer.alloc(0);
     }
     if (res.statusCode !== 200 && res.statusCode !== 206) {
       const text = await res.body.text().catch(() => '');
@@ -509,7 +529,7 @@ export class RpcPlatform implements Platform {
       const nl = buf.lastIndexOf(0x0a, MAX_LOG_BYTES - 1);
       buf = buf.subarray(0, nl >= 0 ? nl + 1 : MAX_LOG_BYTES);
     }
-    return buf.toString('utf8');
+    return buf;
   }
 
   /**
