@@ -165,3 +165,25 @@ test('close() stops sshd by PID, ends open sessions and removes its directories'
   });
   assert.equal(refused, true, 'nothing listens on the port any more');
 });
+
+test('the system user is created once when several processes start sshds at the same moment', { skip }, async () => {
+  // A fresh user only this test knows, so no other test file (running at the same time) meets it.
+  const name = `oua-race-${process.pid}-${Date.now() % 100000}`;
+  const sshdModule = new URL('../emulator/sshd.ts', import.meta.url).href;
+  const script = `const m = await import(${JSON.stringify(sshdModule)}); console.log(await m.ensureUser(${JSON.stringify(name)}, '/'));`;
+  try {
+    const runs = await Promise.allSettled(
+      Array.from({ length: 4 }, () => run(process.execPath, ['--input-type=module', '-e', script])),
+    );
+    const uids = runs.map((r) => (r.status === 'fulfilled' ? r.value.stdout.trim() : `failed: ${(r.reason as Error).message}`));
+    assert.equal(new Set(uids).size, 1, uids.join('\n'));
+    assert.match(uids[0]!, /^\d+$/);
+    const entries = (await readFile('/etc/passwd', 'utf8')).split('\n').filter((l) => l.startsWith(`${name}:`));
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0]!.split(':')[2], uids[0]);
+    const shadow = (await readFile('/etc/shadow', 'utf8')).split('\n').find((l) => l.startsWith(`${name}:`));
+    assert.equal(shadow?.split(':')[1], '*', 'no password, not locked: sshd without PAM lets the key in');
+  } finally {
+    await run('userdel', [name]).catch(() => undefined);
+  }
+});
