@@ -187,7 +187,9 @@ test('end to end through the bundle: restore-database and filestore-dir after a 
 test('end to end, in-process: a zip dump with a filestore restores with the original and the upgraded files', async () => {
   const { startEmulator } = await import('../emulator/server.ts');
   const { runPipeline, FakeClock } = await import('./support/pipeline.ts');
-  const emu = await startEmulator({ timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
+  // No PostgreSQL behind the emulator: this is about the filestores, and a marked copy of the
+  // uploaded dump.sql restores as well as an upgraded one (the bundle test above has the real one).
+  const emu = await startEmulator({ postgres: false, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
   try {
     // The production backup: dump.sql and filestore/ with two attachments the upgrade will not return.
     const src = path.join(dir, 'backup-src');
@@ -231,7 +233,7 @@ function readText(file: string): string {
 test('in-process: an original-filestore path that does not exist fails before any request is made', async () => {
   const { startEmulator } = await import('../emulator/server.ts');
   const { runPipeline } = await import('./support/pipeline.ts');
-  const emu = await startEmulator();
+  const emu = await startEmulator({ postgres: false });
   try {
     const dump = path.join(dir, 'pre.sql');
     await writeSampleSqlDump(dump, 10);
