@@ -163,7 +163,9 @@ export async function sqlOn(server: PgServer, database: string, query: string): 
 interface Template { data: string; password: string }
 
 function cacheRoot(): string {
-  // <repo>/node_modules/.cache/odoo-upgrade-action/pg-templates; the temp dir when there is no node_modules.
+  // ODOO_UPGRADE_PG_TEMPLATES, else <repo>/node_modules/.cache/odoo-upgrade-action/pg-templates
+  // (the temp dir when that is not writable).
+  if (process.env.ODOO_UPGRADE_PG_TEMPLATES) return process.env.ODOO_UPGRADE_PG_TEMPLATES;
   const nm = path.resolve(import.meta.dirname, '..', '..', 'node_modules');
   return path.join(nm, '.cache', 'odoo-upgrade-action', 'pg-templates');
 }
