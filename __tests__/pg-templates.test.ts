@@ -33,15 +33,24 @@ const skip = (await serverBin(MAJOR)) ? false : `no PostgreSQL ${MAJOR} server h
 
 test('two processes start the same major at once on an empty cache: both servers work, one template is left', { skip }, async () => {
   const support = new URL('./support/postgres.ts', import.meta.url).href;
-  // Each process makes a database of its own name, then reports what its server holds.
-  const script = (name: string) => `
+  // Another process and this one, at the same moment; each makes a database of its own name.
+  const script = `
     const { startServer, sqlOn } = await import(${JSON.stringify(support)});
     const s = await startServer(${MAJOR});
-    await sqlOn(s, 'postgres', 'CREATE DATABASE ${name}');
+    await sqlOn(s, 'postgres', 'CREATE DATABASE one_db');
     console.log(s.version + ' ' + await sqlOn(s, 'postgres', "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname NOT LIKE 'template%'"));
     await s.stop();`;
-  const outs = await Promise.all(['one_db', 'two_db'].map((name) =>
-    run(process.execPath, ['--input-type=module', '-e', script(name)], { env: { ...process.env, ODOO_UPGRADE_PG_TEMPLATES: cache } }).then((r) => r.stdout.trim())));
+  const other = run(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ODOO_UPGRADE_PG_TEMPLATES: cache } });
+  const mine = (async () => {
+    const s = await startServer(MAJOR);
+    try {
+      await sqlOn(s, 'postgres', 'CREATE DATABASE two_db');
+      return `${s.version} ${await sqlOn(s, 'postgres', "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname NOT LIKE 'template%'")}`;
+    } finally {
+      await s.stop();
+    }
+  })();
+  const outs = [(await other).stdout.trim(), await mine];
   // Each server holds only its own database besides `postgres` (names sorted in the C locale).
   assert.match(outs[0]!, new RegExp(`^${MAJOR}\\.\\d+ one_db,postgres$`), outs[0]);
   assert.match(outs[1]!, new RegExp(`^${MAJOR}\\.\\d+ postgres,two_db$`), outs[1]);
