@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startSshd, type Sshd } from '../emulator/sshd.ts';
+import { startSshd, ensureUser, type Sshd } from '../emulator/sshd.ts';
 import { loadOrCreateKeyPair, writeKeyFiles, type KeyPair } from '../src/transfer/ssh-keys.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 
@@ -172,10 +172,12 @@ test('the system user is created once when several processes start sshds at the 
   const sshdModule = new URL('../emulator/sshd.ts', import.meta.url).href;
   const script = `const m = await import(${JSON.stringify(sshdModule)}); console.log(await m.ensureUser(${JSON.stringify(name)}, '/'));`;
   try {
-    const runs = await Promise.allSettled(
-      Array.from({ length: 3 }, () => run(process.execPath, ['--input-type=module', '-e', script])),
-    );
-    const uids = runs.map((r) => (r.status === 'fulfilled' ? r.value.stdout.trim() : `failed: ${(r.reason as Error).message}`));
+    // Two other processes and this one, at the same moment.
+    const runs = await Promise.allSettled([
+      ...Array.from({ length: 2 }, () => run(process.execPath, ['--input-type=module', '-e', script]).then((r) => r.stdout.trim())),
+      ensureUser(name, '/').then(String),
+    ]);
+    const uids = runs.map((r) => (r.status === 'fulfilled' ? r.value : `failed: ${(r.reason as Error).message}`));
     assert.equal(new Set(uids).size, 1, uids.join('\n'));
     assert.match(uids[0]!, /^\d+$/);
     const entries = (await readFile('/etc/passwd', 'utf8')).split('\n').filter((l) => l.startsWith(`${name}:`));
