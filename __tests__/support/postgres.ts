@@ -204,6 +204,12 @@ async function makeTemplate(tag: string, bin: string, owner: Owner | undefined):
   };
   const existing = await read();
   if (existing) return existing;
+  // Half-made templates of processes killed during initdb (an hour old: none is still at work).
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    if (!name.startsWith('.making-')) continue;
+    const made = await stat(path.join(root, name)).catch(() => undefined);
+    if (made && Date.now() - made.mtimeMs > 3_600_000) await rm(path.join(root, name), { recursive: true, force: true });
+  }
   const tmp = await mkdtemp(path.join(root, '.making-'));
   try {
     if (owner) await chown(tmp, owner.uid, owner.gid);
@@ -221,11 +227,20 @@ async function makeTemplate(tag: string, bin: string, owner: Owner | undefined):
     }
     await rm(pwfile);
     await writeFile(path.join(tmp, 'password'), `${password}\n`, { mode: 0o600 });
-    await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
-      // Another process made it first (the target exists and is not empty): use theirs.
-      if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
-      await rm(tmp, { recursive: true, force: true });
-    });
+    try {
+      await rename(tmp, dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (await read()) {
+        await rm(tmp, { recursive: true, force: true }); // another process made it first: use theirs
+      } else {
+        // An unusable leftover (a copy cut short by hand): move it aside atomically, then ours goes in.
+        const stale = `${dir}.stale-${randomBytes(4).toString('hex')}`;
+        await rename(dir, stale).catch(() => undefined);
+        await rm(stale, { recursive: true, force: true });
+        await rename(tmp, dir).catch(() => rm(tmp, { recursive: true, force: true }));
+      }
+    }
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
