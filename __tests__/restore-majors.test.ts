@@ -55,28 +55,28 @@ const quiet = () => new SecretRegistry(() => {});
 
 // The majors are independent (one server each): restore into all of them at once.
 describe('15-made dumps into every major', { concurrency: true }, () => {
-for (const major of MAJORS) {
-  test(`15-made plain, custom and directory dumps restore into PostgreSQL ${major}`, async () => {
-    const server = servers.get(major)!;
-    // The three formats at once: each into its own database, the server shared.
-    await Promise.all(
-      (['plain', 'custom', 'directory'] as const).map(async (format) => {
-        const db = `r_${format}`;
-        const out = collect();
-        const r = await restoreUpgraded({ connection: server.uri(db), dump: dumps[format], log: out.log, secrets: quiet(), jobs: 2 });
-        assert.equal(r.tables, 4, `${format} into ${major}`);
-        // Partners, the first user's login and the large objects, in one psql run.
-        const got = await sqlOn(server, db, 'SELECT (SELECT count(*) FROM res_partner), (SELECT login FROM res_users ORDER BY id LIMIT 1), (SELECT count(*) FROM pg_largeobject_metadata)');
-        assert.equal(got, '300|admin|1', `${format} into ${major}`);
-        const said = out.lines.join('\n');
-        assert.match(said, new RegExp(`on PostgreSQL ${major}\\.\\d+`), said);
-        assert.match(said, /made by pg_dump 15\.\d+/);
-        if (format !== 'plain') assert.match(said, /pg_restore with 2 parallel jobs/);
-        assert.ok(!said.includes(server.password), 'no password in the log');
-      }),
-    );
-  });
-}
+  for (const major of MAJORS) {
+    test(`15-made plain, custom and directory dumps restore into PostgreSQL ${major}`, async () => {
+      const server = servers.get(major)!;
+      // The three formats at once: each into its own database, the server shared.
+      await Promise.all(
+        (['plain', 'custom', 'directory'] as const).map(async (format) => {
+          const db = `r_${format}`;
+          const out = collect();
+          const r = await restoreUpgraded({ connection: server.uri(db), dump: dumps[format], log: out.log, secrets: quiet(), jobs: 2 });
+          assert.equal(r.tables, 4, `${format} into ${major}`);
+          // Partners, the first user's login and the large objects, in one psql run.
+          const got = await sqlOn(server, db, 'SELECT (SELECT count(*) FROM res_partner), (SELECT login FROM res_users ORDER BY id LIMIT 1), (SELECT count(*) FROM pg_largeobject_metadata)');
+          assert.equal(got, '300|admin|1', `${format} into ${major}`);
+          const said = out.lines.join('\n');
+          assert.match(said, new RegExp(`on PostgreSQL ${major}\\.\\d+`), said);
+          assert.match(said, /made by pg_dump 15\.\d+/);
+          if (format !== 'plain') assert.match(said, /pg_restore with 2 parallel jobs/);
+          assert.ok(!said.includes(server.password), 'no password in the log');
+        }),
+      );
+    });
+  }
 });
 
 async function as17Writes(): Promise<string> {
