@@ -4,15 +4,14 @@
 // (`SET transaction_timeout = 0;`) restores into 15 with that line dropped and said; real
 // data errors still fail; a dump from a newer pg_dump than the tools here, and dump-database
 // against a newer server, fail with messages naming the versions and what to install.
-import { test, before, after } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startServer, sqlOn, clientBin, MAJORS, type PgServer } from './support/pg-servers.ts';
-import { ODOO_SCHEMA } from './support/postgres.ts';
+import { startServers, sqlOn, preferClientTools, MAJORS, ODOO_SCHEMA, type PgServer } from './support/postgres.ts';
 import { restoreUpgraded } from '../src/postgres/restore.ts';
 import { fromDatabase } from '../src/postgres/dump-source.ts';
 import { contractFromDatabase, settleContract } from '../src/postgres/contract.ts';
@@ -27,16 +26,19 @@ const dumps: Record<'plain' | 'custom' | 'directory', string> = { plain: '', cus
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'restore-majors-'));
-  client = await clientBin();
-  for (const s of await Promise.all(MAJORS.map((m) => startServer(m)))) servers.set(s.major, s);
-  // The source: an Odoo-like database on the 15 server, dumped by the machine's pg_dump 15.
+  client = await preferClientTools(); // the real psql/pg_dump, not Debian's Perl wrapper, for the code under test too
+  // Every major at once, each from its initdb'd template.
+  for (const [major, s] of await startServers(MAJORS)) servers.set(major, s);
+  // The source: an Odoo-like database on the 15 server, dumped once in each format by the machine's pg_dump 15.
   const src = servers.get(15)!;
   await sqlOn(src, 'postgres', 'CREATE DATABASE odoo_src');
   await run(path.join(client, 'psql'), ['-qX', '-v', 'ON_ERROR_STOP=1', '-d', src.uri('odoo_src'), '-c', ODOO_SCHEMA]);
-  for (const [format, flag] of [['plain', 'p'], ['custom', 'c'], ['directory', 'd']] as const) {
-    dumps[format] = path.join(dir, `src.${format}`);
-    await run(path.join(client, 'pg_dump'), [`-F${flag}`, '--no-owner', '-f', dumps[format], '-d', src.uri('odoo_src')]);
-  }
+  await Promise.all(
+    ([['plain', 'p'], ['custom', 'c'], ['directory', 'd']] as const).map(([format, flag]) => {
+      dumps[format] = path.join(dir, `src.${format}`);
+      return run(path.join(client, 'pg_dump'), [`-F${flag}`, '--no-owner', '-f', dumps[format], '-d', src.uri('odoo_src')]);
+    }),
+  );
 });
 
 after(async () => {
@@ -51,28 +53,31 @@ function collect() {
 
 const quiet = () => new SecretRegistry(() => {});
 
-for (const major of MAJORS) {
-  test(`15-made plain, custom and directory dumps restore into PostgreSQL ${major}`, async () => {
-    const server = servers.get(major)!;
-    // The three formats at once: each into its own database, the server shared.
-    await Promise.all(
-      (['plain', 'custom', 'directory'] as const).map(async (format) => {
-        const db = `r_${format}`;
-        const out = collect();
-        const r = await restoreUpgraded({ connection: server.uri(db), dump: dumps[format], log: out.log, secrets: quiet(), jobs: 2 });
-        assert.equal(r.tables, 4, `${format} into ${major}`);
-        assert.equal(await sqlOn(server, db, 'SELECT count(*) FROM res_partner'), '300');
-        assert.equal(await sqlOn(server, db, 'SELECT login FROM res_users ORDER BY id LIMIT 1'), 'admin');
-        assert.equal(await sqlOn(server, db, 'SELECT count(*) FROM pg_largeobject_metadata'), '1');
-        const said = out.lines.join('\n');
-        assert.match(said, new RegExp(`on PostgreSQL ${major}\\.\\d+`), said);
-        assert.match(said, /made by pg_dump 15\.\d+/);
-        if (format !== 'plain') assert.match(said, /pg_restore with 2 parallel jobs/);
-        assert.ok(!said.includes(server.password), 'no password in the log');
-      }),
-    );
-  });
-}
+// The majors are independent (one server each): restore into all of them at once.
+describe('15-made dumps into every major', { concurrency: true }, () => {
+  for (const major of MAJORS) {
+    test(`15-made plain, custom and directory dumps restore into PostgreSQL ${major}`, async () => {
+      const server = servers.get(major)!;
+      // The three formats at once: each into its own database, the server shared.
+      await Promise.all(
+        (['plain', 'custom', 'directory'] as const).map(async (format) => {
+          const db = `r_${format}`;
+          const out = collect();
+          const r = await restoreUpgraded({ connection: server.uri(db), dump: dumps[format], log: out.log, secrets: quiet(), jobs: 2 });
+          assert.equal(r.tables, 4, `${format} into ${major}`);
+          // Partners, the first user's login and the large objects, in one psql run.
+          const got = await sqlOn(server, db, 'SELECT (SELECT count(*) FROM res_partner), (SELECT login FROM res_users ORDER BY id LIMIT 1), (SELECT count(*) FROM pg_largeobject_metadata)');
+          assert.equal(got, '300|admin|1', `${format} into ${major}`);
+          const said = out.lines.join('\n');
+          assert.match(said, new RegExp(`on PostgreSQL ${major}\\.\\d+`), said);
+          assert.match(said, /made by pg_dump 15\.\d+/);
+          if (format !== 'plain') assert.match(said, /pg_restore with 2 parallel jobs/);
+          assert.ok(!said.includes(server.password), 'no password in the log');
+        }),
+      );
+    });
+  }
+});
 
 async function as17Writes(): Promise<string> {
   // pg_dump 17+ adds this line to the preamble; servers before 17 reject it.
@@ -189,33 +194,35 @@ test('the contract from the database: read, masked at once, used when the input 
   );
 });
 
-test('end to end through the bundle: dump-database without `contract` uses the database\'s code, masked everywhere', async () => {
+test('end to end, in-process: dump-database without `contract` uses the database\'s code, masked everywhere', async () => {
+  // The pipeline in this process with the real protocol clients against the emulator over
+  // real sockets; the bundle's own dump-database run is in examples.test.ts.
   const { startEmulator } = await import('../emulator/server.ts');
-  const { startGitHubFake } = await import('../emulator/github.ts');
-  const { runAction, findLeaks } = await import('./support/action.ts');
+  const { runPipeline, FakeClock } = await import('./support/pipeline.ts');
+  const { findLeaks } = await import('./support/action.ts');
   const server = servers.get(15)!;
   const code = 'M2026-from-the-db-7f3a9c';
   await sqlOn(server, 'odoo_src', `CREATE TABLE IF NOT EXISTS ir_config_parameter (id serial, key varchar UNIQUE, value text); INSERT INTO ir_config_parameter (key, value) VALUES ('database.enterprise_code', '${code}') ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`);
-  const emu = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
-  const gh = await startGitHubFake();
+  const emu = await startEmulator({ timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
   try {
-    const res = await runAction({
+    const res = await runPipeline({
       inputs: { email: 'ci@example.com', target: '18.0', 'dump-database': server.uri('odoo_src'), 'platform-url': emu.url, 'poll-interval': '1', 'artifact-name': '', download: 'none' },
-      env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile!, PATH: `${client}:${process.env.PATH}` },
+      env: { PATH: `${client}:${process.env.PATH}` },
+      clock: new FakeClock(0.1),
     });
     try {
-      assert.equal(res.code, 0, res.stdout + res.stderr);
+      assert.equal(res.code, 0, res.stdout);
       const reqs = [...emu.requests.values()];
       assert.equal(reqs.length, 1);
       assert.equal(reqs[0].contract, code, 'the platform got the code from the database');
       assert.match(res.stdout, /Using the contract stored in the database/);
       assert.match(res.stdout, new RegExp(`::add-mask::${code}`), 'masked as soon as it was read');
-      assert.deepEqual(findLeaks({ stdout: res.stdout.replace(/^::add-mask::.*$/gm, ''), stderr: res.stderr, summary: res.summary }, [code, server.password]), []);
+      assert.ok(res.stdout.indexOf(`::add-mask::${code}`) < res.stdout.indexOf('Using the contract stored in the database'), 'masked before it is mentioned');
+      assert.deepEqual(findLeaks({ stdout: res.stdout.replace(/^::add-mask::.*$/gm, ''), summary: res.summary, outputs: JSON.stringify(res.outputs) }, [code, server.password]), []);
     } finally {
       await res.cleanup();
     }
   } finally {
     await emu.close();
-    await gh.close();
   }
 });

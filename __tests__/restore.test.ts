@@ -9,7 +9,7 @@ import { mkdtemp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startPostgres, type TestPostgres } from './support/postgres.ts';
+import { startPostgres, preferClientTools, type TestPostgres } from './support/postgres.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { buildResults } from '../emulator/results.ts';
 import { restoreUpgraded, withDatabase, safeJoin, restoreSources } from '../src/postgres/restore.ts';
@@ -22,6 +22,7 @@ let dir: string;
 let archive: string;
 
 before(async () => {
+  await preferClientTools(); // the real client tools, not Debian's Perl wrapper, for the code under test too
   pg = await startPostgres();
   dir = await mkdtemp(path.join(tmpdir(), 'restore-test-'));
   const sql = path.join(dir, 'db.sql');
@@ -181,12 +182,14 @@ test('end to end through the bundle: restore-database and filestore-dir after a 
   }
 });
 
-test('end to end through the bundle: a zip dump with a filestore restores with the original and the upgraded files', async () => {
+// The pipeline in this process (the bundle's own restore run is the test above), with the
+// real protocol clients against the emulator over real sockets.
+test('end to end, in-process: a zip dump with a filestore restores with the original and the upgraded files', async () => {
   const { startEmulator } = await import('../emulator/server.ts');
-  const { startGitHubFake } = await import('../emulator/github.ts');
-  const { runAction } = await import('./support/action.ts');
-  const emu = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
-  const gh = await startGitHubFake();
+  const { runPipeline, FakeClock } = await import('./support/pipeline.ts');
+  // No PostgreSQL behind the emulator: this is about the filestores, and a marked copy of the
+  // uploaded dump.sql restores as well as an upgraded one (the bundle test above has the real one).
+  const emu = await startEmulator({ postgres: false, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
   try {
     // The production backup: dump.sql and filestore/ with two attachments the upgrade will not return.
     const src = path.join(dir, 'backup-src');
@@ -197,15 +200,15 @@ test('end to end through the bundle: a zip dump with a filestore restores with t
     await writeFile(path.join(src, 'filestore', 'bb', 'bb22'), 'original image');
     const zip = path.join(dir, 'backup.zip');
     await run('zip', ['-qr', zip, 'dump.sql', 'filestore'], { cwd: src });
-    const res = await runAction({
+    const res = await runPipeline({
       inputs: {
         contract: 'M-restore-contract', email: 'ci@example.com', target: '18.0', dump: zip, 'platform-url': emu.url, 'poll-interval': '1',
         'artifact-name': '', 'restore-database': superConn('restored_zip'), 'filestore-dir': 'data/filestore/restored_zip', 'restore-jobs': '2',
       },
-      env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile! },
+      clock: new FakeClock(0.1),
     });
     try {
-      assert.equal(res.code, 0, res.stdout + res.stderr);
+      assert.equal(res.code, 0, res.stdout);
       const fsDir = path.join(res.workspace, 'data', 'filestore', 'restored_zip');
       const files = (await readdir(fsDir, { recursive: true, withFileTypes: true })).filter((d) => d.isFile());
       assert.equal(files.length, 4, files.map((f) => f.name).join(' '));
@@ -220,7 +223,6 @@ test('end to end through the bundle: a zip dump with a filestore restores with t
     }
   } finally {
     await emu.close();
-    await gh.close();
   }
 });
 
@@ -228,31 +230,27 @@ function readText(file: string): string {
   return readFileSync(file, 'utf8');
 }
 
-test('through the bundle: an original-filestore path that does not exist fails before any request is made', async () => {
+test('in-process: an original-filestore path that does not exist fails before any request is made', async () => {
   const { startEmulator } = await import('../emulator/server.ts');
-  const { startGitHubFake } = await import('../emulator/github.ts');
-  const { runAction } = await import('./support/action.ts');
-  const emu = await startEmulator({ tls: true });
-  const gh = await startGitHubFake();
+  const { runPipeline } = await import('./support/pipeline.ts');
+  const emu = await startEmulator({ postgres: false });
   try {
     const dump = path.join(dir, 'pre.sql');
     await writeSampleSqlDump(dump, 10);
-    const res = await runAction({
+    const res = await runPipeline({
       inputs: {
         contract: 'M-restore-contract', email: 'ci@example.com', target: '18.0', dump, 'platform-url': emu.url, 'artifact-name': '',
         'restore-database': superConn('never_restored'), 'filestore-dir': 'fs', 'original-filestore': './backups/missing-filestore.tar.gz',
       },
-      env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile! },
     });
     try {
       assert.notEqual(res.code, 0);
-      assert.match(res.stdout + res.stderr, /original-filestore: nothing at .*backups\/missing-filestore\.tar\.gz/);
+      assert.match(res.stdout, /original-filestore: nothing at .*backups\/missing-filestore\.tar\.gz/);
       assert.equal(emu.requests.size, 0, 'no request was created');
     } finally {
       await res.cleanup();
     }
   } finally {
     await emu.close();
-    await gh.close();
   }
 });

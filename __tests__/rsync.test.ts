@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, readFile, rm, writeFile, readdir } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -188,27 +189,39 @@ test('an abort stops rsync and its ssh at once', async () => {
   await writeFile(src, randomBytes(2_000_000));
   const marker = `slow-${randomBytes(4).toString('hex')}.bin`;
   // Client-side processes naming the marker: our rsync and the ssh it started (not what sshd runs).
-  const clients = async () => {
+  const clients = () => {
     const found: string[] = [];
-    for (const pid of (await readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
-      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      let argv: string[];
+      try {
+        argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      } catch {
+        continue; // gone meanwhile
+      }
       const name = path.basename(argv[0] ?? '');
       if (!argv.some((a) => a.includes(marker)) || argv[1] === '--server' || name === 'sh') continue;
       found.push(name);
     }
     return found.sort();
   };
+  // Looks every 50 ms until `done` holds (or ~3 s pass): an event, not a fixed wait.
+  const until = async (done: (names: string[]) => boolean) => {
+    let names = clients();
+    for (let i = 0; i < 60 && !done(names); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      names = clients();
+    }
+    return names;
+  };
   const controller = new AbortController();
-  const started = Date.now();
   const run = rsyncTransfer(job({ sources: [src], dest: `/data/${marker}`, options: ['--bwlimit=200'], signal: controller.signal }));
-  await new Promise((r) => setTimeout(r, 500));
-  const running = await clients();
+  const running = await until((n) => n.includes('rsync') && n.includes('ssh'));
   assert.deepEqual(running, ['rsync', 'ssh'], 'rsync and ssh are running');
+  const abortedAt = Date.now();
   controller.abort(new Error('stopped by the test'));
   await assert.rejects(run, /stopped by the test/);
-  assert.ok(Date.now() - started < 3000);
-  await new Promise((r) => setTimeout(r, 200));
-  assert.deepEqual(await clients(), [], 'no client rsync or ssh left running');
+  assert.ok(Date.now() - abortedAt < 2500, 'stopped at once');
+  assert.deepEqual(await until((n) => n.length === 0), [], 'no client rsync or ssh left running');
 });
 
 // A link cut mid-transfer: rsync exits with a network error, the transfer is run again, and

@@ -2,26 +2,26 @@
 // a small TCP proxy on 127.0.0.1 that destroys its sockets after a number of bytes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile, readFile, truncate, copyFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startSshd, type Sshd } from '../emulator/sshd.ts';
 import { startProxy } from './support/cut-relay.ts';
-import { loadOrCreateKeyPair, writeKeyFiles, type KeyPair } from '../src/transfer/ssh-keys.ts';
+import { loadOrCreateKeyPair, type KeyPair } from '../src/transfer/ssh-keys.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import { sftpUpload, sftpDownload, HostKeyMismatchError, type SftpTarget, type SftpOptions } from '../src/transfer/sftp.ts';
 
-const run = promisify(execFile);
 const skip = process.getuid?.() === 0 ? false : 'needs root (sshd chroots and switches users)';
 const MiB = 1024 * 1024;
 
 let pair: KeyPair;
 let sshd: Sshd;
 let dir: string;
-let big: string; // 40 MiB of random bytes
+// 20 MiB of random bytes: the cuts below need more bytes than can be in flight (4 channels ×
+// a 2 MiB window, plus socket buffers) before and after them, not more.
+const BIG = 20 * MiB;
+let big: string;
 let bigSha: string;
 
 before(async () => {
@@ -30,7 +30,7 @@ before(async () => {
   sshd = await startSshd({ mode: 'sftp', authorizedKeys: pair.publicKey, sharedFile: 'db.dump' });
   dir = await mkdtemp(path.join(tmpdir(), 'sftp-test-'));
   big = path.join(dir, 'big.dump');
-  bigSha = await writeRandom(big, 40 * MiB);
+  bigSha = await writeRandom(big, BIG);
 });
 
 after(async () => {
@@ -64,19 +64,19 @@ async function resetShared(content: Buffer = Buffer.alloc(0)): Promise<void> {
 }
 
 
-test('upload: tens of MiB arrive intact, with the host key logged', { skip }, async () => {
+test('upload: a 20 MiB dump arrives intact, with the host key logged', { skip }, async () => {
   await resetShared();
   const logs: string[] = [];
   const updates: number[] = [];
   let finished = 0;
   const r = await sftpUpload(big, target(), options(logs, { progress: { update: (n) => updates.push(n), finish: () => finished++ } }));
-  assert.equal(r.bytes, 40 * MiB);
+  assert.equal(r.bytes, BIG);
   assert.equal(r.sha256, bigSha);
   assert.equal(await sha256Of(sshd.sharedFilePath as string), bigSha);
   assert.equal(r.hostKeyFingerprint, sshd.hostKeyFingerprint);
   assert.deepEqual(r.resumedFrom, []);
   assert.ok(logs.some((l) => l.includes(sshd.hostKeyFingerprint) && l.includes('ED25519')), logs.join('\n'));
-  assert.equal(updates.at(-1), 40 * MiB);
+  assert.equal(updates.at(-1), BIG);
   assert.equal(finished, 1);
 });
 
@@ -155,7 +155,7 @@ test('upload: a partial file from an earlier run is completed; a foreign or long
   await resetShared(Buffer.concat([whole, Buffer.alloc(MiB, 1)]));
   r = await sftpUpload(big, target(), options([]));
   assert.deepEqual(r.resumedFrom, []);
-  assert.equal((await stat(sshd.sharedFilePath as string)).size, 40 * MiB);
+  assert.equal((await stat(sshd.sharedFilePath as string)).size, BIG);
   assert.equal(await sha256Of(sshd.sharedFilePath as string), bigSha);
 });
 
@@ -205,7 +205,7 @@ test('upload: the user cannot create any file but the shared one; a refused key 
 
 test('download: resumes from the local partial file, also after a cut', { skip }, async () => {
   const remote = path.join(dir, 'remote-src');
-  const remoteSha = await writeRandom(remote, 24 * MiB + 777);
+  const remoteSha = await writeRandom(remote, 16 * MiB + 777);
   await resetShared(await readFile(remote));
   const local = path.join(dir, 'downloaded');
   await copyFile(remote, local);
@@ -214,7 +214,7 @@ test('download: resumes from the local partial file, also after a cut', { skip }
   let logs: string[] = [];
   let r = await sftpDownload(target(), local, options(logs));
   assert.deepEqual(r.resumedFrom, [7 * MiB + 5]);
-  assert.equal(r.bytes, 24 * MiB + 777);
+  assert.equal(r.bytes, 16 * MiB + 777);
   assert.equal(r.sha256, remoteSha);
   assert.equal(await sha256Of(local), remoteSha);
 
@@ -244,7 +244,7 @@ test('download: resumes from the local partial file, also after a cut', { skip }
 
 test('download over 4 channels: answers out of order are written in order; a cut resumes from the disk', { skip }, async () => {
   const remote = path.join(dir, 'remote-src-4');
-  const remoteSha = await writeRandom(remote, 24 * MiB + 333);
+  const remoteSha = await writeRandom(remote, 16 * MiB + 333);
   await resetShared(await readFile(remote));
   const local = path.join(dir, 'downloaded-4');
   await rm(local, { force: true });
@@ -286,38 +286,11 @@ test('abort: the signal stops an upload quickly and closes the connection', { sk
     assert.ok(Date.now() - aborted < 2000);
     for (let i = 0; i < 50 && proxy.open > 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(proxy.open, 0, 'the SSH connection is closed');
-    assert.ok((await stat(sshd.sharedFilePath as string)).size < 40 * MiB);
+    assert.ok((await stat(sshd.sharedFilePath as string)).size < BIG);
   } finally {
     await proxy.close();
   }
 });
 
-test('throughput on loopback: sftpUpload vs OpenSSH `sftp -b put` (~200 MiB, printed only)', { skip }, async () => {
-  const file = path.join(dir, 'throughput.dump');
-  const size = 200 * MiB;
-  const sha = await writeRandom(file, size);
-  const keys = await writeKeyFiles(pair, dir);
-  const knownHosts = path.join(dir, 'known_hosts');
-  await writeFile(knownHosts, `${sshd.knownHostsLine}\n`);
-  const batch = path.join(dir, 'batch');
-  await writeFile(batch, `put ${file} db.dump\n`);
-  try {
-    await resetShared();
-    let t0 = performance.now();
-    await run('sftp', ['-b', batch, '-P', String(sshd.port), '-i', keys.privateKeyPath, '-o', `UserKnownHostsFile=${knownHosts}`,
-      '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${sshd.user}@${sshd.host}`]);
-    const openssh = size / MiB / ((performance.now() - t0) / 1000);
-    assert.equal((await stat(sshd.sharedFilePath as string)).size, size);
-
-    await resetShared();
-    t0 = performance.now();
-    const r = await sftpUpload(file, target(), { log: () => {} });
-    const ours = size / MiB / ((performance.now() - t0) / 1000);
-    console.log(`# loopback upload of 200 MiB: sftpUpload ${ours.toFixed(1)} MiB/s, OpenSSH sftp put ${openssh.toFixed(1)} MiB/s`);
-    assert.equal(r.sha256, sha);
-    assert.equal(await sha256Of(sshd.sharedFilePath as string), sha);
-  } finally {
-    await rm(file, { force: true });
-    await keys.cleanup();
-  }
-});
+// Throughput against OpenSSH is measured by `npm run bench` (bench/worker-sftp.ts), not here: a
+// test asserts, and pushing 200 MiB twice to print a number cost more than the rest of this file.

@@ -9,13 +9,14 @@ import { fromDatabase, findPgDump, pgDumpCommand } from '../src/postgres/dump-so
 import { splitConnection } from '../src/postgres/connection.ts';
 import { DumpError, inspectDump } from '../src/formats/inspect.ts';
 import { SecretRegistry } from '../src/secrets.ts';
-import { startPostgres, type TestPostgres } from './support/postgres.ts';
+import { startPostgres, preferClientTools, type TestPostgres } from './support/postgres.ts';
 
 const run = promisify(execFile);
 let pg: TestPostgres;
 let work: string;
 
 before(async () => {
+  await preferClientTools(); // the real client tools, not Debian's Perl wrapper, for the code under test too
   pg = await startPostgres();
   work = await mkdtemp(join(tmpdir(), 'source-db-'));
 });

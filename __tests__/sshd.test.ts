@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startSshd, type Sshd } from '../emulator/sshd.ts';
+import { startSshd, ensureUser, type Sshd } from '../emulator/sshd.ts';
 import { loadOrCreateKeyPair, writeKeyFiles, type KeyPair } from '../src/transfer/ssh-keys.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 
@@ -164,4 +164,28 @@ test('close() stops sshd by PID, ends open sessions and removes its directories'
     s.once('error', () => resolve(true));
   });
   assert.equal(refused, true, 'nothing listens on the port any more');
+});
+
+test('the system user is created once when several processes start sshds at the same moment', { skip }, async () => {
+  // A fresh user only this test knows, so no other test file (running at the same time) meets it.
+  const name = `oua-race-${process.pid}-${Date.now() % 100000}`;
+  const sshdModule = new URL('../emulator/sshd.ts', import.meta.url).href;
+  const script = `const m = await import(${JSON.stringify(sshdModule)}); console.log(await m.ensureUser(${JSON.stringify(name)}, '/'));`;
+  try {
+    // Two other processes and this one, at the same moment.
+    const runs = await Promise.allSettled([
+      ...Array.from({ length: 2 }, () => run(process.execPath, ['--input-type=module', '-e', script]).then((r) => r.stdout.trim())),
+      ensureUser(name, '/').then(String),
+    ]);
+    const uids = runs.map((r) => (r.status === 'fulfilled' ? r.value : `failed: ${(r.reason as Error).message}`));
+    assert.equal(new Set(uids).size, 1, uids.join('\n'));
+    assert.match(uids[0]!, /^\d+$/);
+    const entries = (await readFile('/etc/passwd', 'utf8')).split('\n').filter((l) => l.startsWith(`${name}:`));
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0]!.split(':')[2], uids[0]);
+    const shadow = (await readFile('/etc/shadow', 'utf8')).split('\n').find((l) => l.startsWith(`${name}:`));
+    assert.equal(shadow?.split(':')[1], '*', 'no password, not locked: sshd without PAM lets the key in');
+  } finally {
+    await run('userdel', [name]).catch(() => undefined);
+  }
 });

@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { writeSection } from './section.ts';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, clientBin, sqlOn } from '../__tests__/support/pg-servers.ts';
+import { startServer, clientBin, sqlOn } from '../__tests__/support/postgres.ts';
 import { restoreUpgraded } from '../src/postgres/restore.ts';
 import { SecretRegistry } from '../src/secrets.ts';
 import { parseSize, label, MiB } from './data.ts';

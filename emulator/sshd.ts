@@ -220,13 +220,19 @@ async function sshdVersion(): Promise<[number, number]> {
 }
 
 const userCreation = new Map<string, Promise<number>>();
+// Several test processes start sshds at the same moment. Under one flock, "look, then create"
+// is atomic across them: exactly one runs useradd, the others find its user. The retries stay
+// for useradd's own /etc/passwd lock, which tools outside this flock may hold.
+const USERADD_LOCK = '/run/odoo-upgrade-emulator-useradd.lock';
 
 // sshd without PAM refuses accounts whose password field is locked ("!"): "*" means
 // "no password" without locking, so only the key gets in.
-function ensureUser(name: string, home: string): Promise<number> {
+export function ensureUser(name: string, home: string): Promise<number> {
   let p = userCreation.get(name);
   if (!p) {
     p = (async () => {
+      const useradd = ['useradd', '--system', '--no-create-home', '--home-dir', home, '--shell', '/bin/sh', '--password', '*', name];
+      const locked = await hasFlock();
       for (let attempt = 1; ; attempt++) {
         const existing = await uidOf(name);
         if (existing !== undefined) {
@@ -234,9 +240,13 @@ function ensureUser(name: string, home: string): Promise<number> {
           return existing;
         }
         try {
-          await run('useradd', ['--system', '--no-create-home', '--home-dir', home, '--shell', '/bin/sh', '--password', '*', name]);
+          if (locked) {
+            await run('flock', ['-w', '60', USERADD_LOCK, 'sh', '-c', 'id -u "$1" >/dev/null 2>&1 || { shift; exec "$@"; }', 'sh', name, ...useradd]);
+          } else {
+            await run(useradd[0]!, useradd.slice(1));
+          }
         } catch (err) {
-          // Another test process may be creating it (exit 9) or holding the passwd lock (10).
+          // Another process made it (exit 9) or holds the passwd lock (10): look again.
           if (attempt >= 10) throw err;
           await new Promise((r) => setTimeout(r, 100 * attempt));
         }
@@ -246,6 +256,10 @@ function ensureUser(name: string, home: string): Promise<number> {
     p.catch(() => userCreation.delete(name));
   }
   return p;
+}
+
+async function hasFlock(): Promise<boolean> {
+  return run('flock', ['--version']).then(() => true, () => false);
 }
 
 async function assertNotLocked(name: string): Promise<void> {

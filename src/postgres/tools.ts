@@ -6,7 +6,7 @@
 // install.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { access, readdir } from 'node:fs/promises';
+import { access, readdir, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 
@@ -50,12 +50,27 @@ async function versionDirs(root: string, pick: (name: string) => string | undefi
   return names.map(pick).filter((p): p is string => !!p);
 }
 
+// Answers by path and file identity: every restore or dump asks again about each candidate
+// (Debian's /usr/bin ones are a Perl wrapper), and a program replaced in place is asked anew.
+const versions = new Map<string, Promise<string | undefined>>();
+
 /** What `<tool> --version` says, or undefined when nothing runnable is there. */
 export async function toolVersion(path: string): Promise<string | undefined> {
   try {
     await access(path, constants.X_OK);
-    const { stdout } = await promisify(execFile)(path, ['--version'], { timeout: 10_000 });
-    return /\(PostgreSQL\)\s+(\d+(?:\.\d+){0,2})/.exec(stdout)?.[1];
+    const st = await stat(path);
+    const key = `${path}\0${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}`;
+    let answer = versions.get(key);
+    if (!answer) {
+      answer = promisify(execFile)(path, ['--version'], { timeout: 10_000 }).then(
+        ({ stdout }) => /\(PostgreSQL\)\s+(\d+(?:\.\d+){0,2})/.exec(stdout)?.[1],
+        () => undefined,
+      );
+      // Only answers are kept: a failed or timed-out ask is asked again next time.
+      void answer.then((v) => v === undefined && versions.delete(key));
+      versions.set(key, answer);
+    }
+    return await answer;
   } catch {
     return undefined;
   }
