@@ -4,7 +4,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -18,7 +18,6 @@ import { parseMultipart } from '../emulator/multipart.ts';
 import { ZipWriter } from '../emulator/zip-writer.ts';
 import { readZip, writeStoredZip } from '../emulator/zip-reader.ts';
 import { gzipSync } from 'node:zlib';
-import { startPostgres } from './support/postgres.ts';
 import { EmulatorPostgres } from '../emulator/postgres.ts';
 
 const run = promisify(execFile);
@@ -252,12 +251,16 @@ test('upload, process and status: from draft to done, with results built from th
 });
 
 test('with PostgreSQL: dump.sql is real SQL that psql restores, with the visible change; the filestore holds only what the upgrade added', async () => {
-  const pg = await startPostgres();
+  // One scratch server (a copy of the initdb template, no initdb of its own) serves the emulator and
+  // the restores that check its output, each restore in a database of its own.
+  const shared = new EmulatorPostgres();
+  const got = await shared.get();
+  assert.ok('server' in got, 'missing' in got ? got.missing : '');
+  const pg = got.server;
   const dir = await mkdtemp(path.join(tmpdir(), 'emu-real-'));
-  const env = { ...process.env, PGPASSWORD: pg.superPassword };
-  const psql = (db: string, ...args: string[]) => run('psql', ['-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-d', db, ...args], { env });
+  const psql = (db: string, ...args: string[]) => run(pg.tool('psql'), ['-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-d', db, ...args], { env: pg.env });
   try {
-    await withEmulator({ postgres: true }, async (emu) => {
+    await withEmulator({ postgres: shared }, async (emu) => {
       const uploads: Array<[string, Buffer]> = [
         ['db.sql.gz', gzipSync(SQL)],
         ['db.zip', await writeStoredZip({ 'dump.sql': SQL, 'filestore/ab/ab12': Buffer.from('an original attachment') })],
@@ -287,9 +290,62 @@ test('with PostgreSQL: dump.sql is real SQL that psql restores, with the visible
         assert.equal((await psql(db, '-c', 'SELECT request_id, target_version FROM odoo_upgrade_emulator')).stdout.trim(), `${ref.id}|17.0`);
       }
     });
+    // A shared server is its owner's: the emulator's close() left it running.
+    assert.equal((await psql('postgres', '-c', 'SELECT 1')).stdout.trim(), '1');
   } finally {
-    await pg.stop();
+    await shared.close();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('results are built as soon as process is called, while the request is still pending; done keeps its time', async () => {
+  await withEmulator({ timing: { pendingMs: 60_000, processingMs: 60, testingMs: 40 } }, async (emu) => {
+    const ref = await create(emu);
+    await upload(emu, ref, SQL);
+    await ok(emu, 'process', auth(ref));
+    const truth = emu.requests.get(ref.id)!;
+    // Wait on the emulator's own record (an event, not a clock): the build finished...
+    for (let i = 0; truth.builtAt === undefined && truth.buildError === undefined; i++) {
+      if (i > 2000) assert.fail('the build did not finish');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(truth.buildError, undefined);
+    // ... while the state machine is still where its timing puts it: nothing is hurried or shown early.
+    const st = (await ok(emu, 'status', auth(ref))).request!;
+    assert.equal(st.state, 'pending');
+    assert.equal((await get(String(st.upgraded_dump_url))).status, 404, 'no upgraded archive before done');
+    assert.equal(truth.upgradedArchiveSha256?.length, 64);
+  });
+});
+
+test('the PostgreSQL template is made once when several servers need it at the same moment', async () => {
+  // A temp dir of its own, so this test really makes the template (and races on it) whatever
+  // other test processes made before; the other tests keep using the shared one.
+  const saved = process.env.TMPDIR;
+  const tmp = await mkdtemp(path.join(tmpdir(), 'emu-template-race-'));
+  await chmod(tmp, 0o755); // PostgreSQL's service user (under root) passes through it
+  const restore = () => (saved === undefined ? delete process.env.TMPDIR : (process.env.TMPDIR = saved));
+  process.env.TMPDIR = tmp;
+  const lines: string[] = [];
+  const servers = [new EmulatorPostgres((l) => lines.push(`a ${l}`)), new EmulatorPostgres((l) => lines.push(`b ${l}`))];
+  try {
+    const got = await Promise.all(servers.map((s) => s.get()));
+    restore();
+    for (const g of got) assert.ok('server' in g, 'missing' in g ? g.missing : '');
+    const made = lines.filter((l) => /template made by initdb/.test(l));
+    assert.equal(made.length, 1, lines.join('\n'));
+    const root = path.join(tmp, 'odoo-upgrade-emulator-pg-templates');
+    const left = await readdir(root);
+    assert.equal(left.length, 1, `one template, no lock or half-made folder left: ${left.join(', ')}`);
+    for (const g of got) {
+      if (!('server' in g)) continue;
+      const { stdout } = await run(g.server.tool('psql'), ['-X', '-qAt', '-d', 'postgres', '-c', 'SELECT 1'], { env: g.server.env });
+      assert.equal(stdout.trim(), '1', 'both servers run from copies of that one template');
+    }
+  } finally {
+    restore();
+    await Promise.all(servers.map((s) => s.close()));
+    await rm(tmp, { recursive: true, force: true });
   }
 });
 

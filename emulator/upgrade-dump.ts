@@ -64,7 +64,10 @@ async function withScratch(pg: PgServer, input: UpgradeInput, dump: (db: string)
       `INSERT INTO public.${MARK_TABLE} (request_id, target_version) VALUES (${lit(String(input.requestId))}, ${lit(input.target)});`]);
     await dump(db);
   } finally {
-    await tool(pg, 'psql', ['-X', '-q', '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`]).catch(() => undefined);
+    // Off the build's path when the server takes it (close() waits for it): the result is ready before.
+    const drop = tool(pg, 'psql', ['-X', '-q', '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`]).catch(() => undefined);
+    if (pg.later) pg.later(drop);
+    else await drop;
   }
 }
 

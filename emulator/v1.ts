@@ -143,6 +143,7 @@ async function create(env: Env, p: Params, answer: Answer, cut: () => void): Pro
   });
   r.notesHtml = notesFor(env, r);
   env.requests.set(id, r);
+  env.builder.warm();
   env.log(`request ${id} created (${r.aim}, target ${r.target})`);
   if (env.runtime.scenario.cutCreateAnswer) return cut();
   answer([], requestJson(env, r));
