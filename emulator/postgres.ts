@@ -114,6 +114,17 @@ export class EmulatorPostgres {
   }
 }
 
+/**
+ * The initdb'd template the servers are copied from, made now if missing (under the lock):
+ * its data folder. Servers call this themselves; it is exported for tests of the race.
+ */
+export async function ensurePgTemplate(log: (line: string) => void = () => {}): Promise<string> {
+  const client = await clientTools();
+  const server = await serverBinaries(client.major);
+  const owner = process.getuid?.() === 0 ? await serviceUser() : undefined;
+  return (await ensureTemplate(server, owner, log)).data;
+}
+
 /** Client tools from PATH and their major (Debian's pg_wrapper picks the newest installed). */
 async function clientTools(): Promise<{ dir: string; major: number }> {
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(path.delimiter).filter(Boolean)) {
