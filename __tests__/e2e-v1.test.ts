@@ -23,7 +23,8 @@ let dir: string;
 let dumpPath: string;
 let dumpSha: string;
 const CONTRACT = 'M123456-abcdef-secret';
-const TIMING = { pendingMs: 300, processingMs: 800, testingMs: 600 };
+// Long enough for a run to see the request before it ends (done also waits for the build).
+const TIMING = { pendingMs: 150, processingMs: 400, testingMs: 300 };
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { startRpcEmulator, MARKER_FILE, type RpcEmulator } from '../emulator/rpc.ts';
 import { MARK_TABLE } from '../emulator/upgrade-dump.ts';
+import { defaultCertDir } from '../emulator/certs.ts';
 import { EmulatorPostgres, type PgServer } from '../emulator/postgres.ts';
 import { ODOO_SCHEMA } from './support/postgres.ts';
 
@@ -258,7 +259,8 @@ test('wipe goes to the main server with contract and token, and wipes every requ
 });
 
 test('npm run emulator serves both protocols and prints what the script needs', { skip }, async () => {
-  const child = spawn(process.execPath, ['emulator/cli.ts', '--no-postgres', '--cert-dir', path.join(dir, 'cli-certs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The CA every emulator of this machine shares (made once, under a lock): no new one to make here.
+  const child = spawn(process.execPath, ['emulator/cli.ts', '--no-postgres', '--cert-dir', defaultCertDir()], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     let out = '';
     await new Promise<void>((resolve, reject) => {
