@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,11 +28,12 @@ const servers: Sshd[] = [];
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /**
- * A TCP relay: the first connection is cut after `cutAfter` bytes upstream; the first one to
- * carry more than `cutDownAfter` bytes downstream is cut then; later ones go to `next` when set;
+ * A TCP relay: the first connection is cut after `cutAfter` bytes upstream, or as soon as
+ * `cutWhen(bytes relayed downstream)` holds (checked as bytes pass either way); the first one to carry more than
+ * `cutDownAfter` bytes downstream is cut then; later ones go to `next` when set;
  * `bytesPerSec` slows both ways down (a slow link).
  */
-function relay(first: () => number, opts: { cutAfter?: number; cutDownAfter?: number; next?: () => number; bytesPerSec?: number } = {}) {
+function relay(first: () => number, opts: { cutAfter?: number; cutWhen?: (downstreamBytes: number) => boolean; cutDownAfter?: number; next?: () => number; bytesPerSec?: number } = {}) {
   let connections = 0;
   let downCut = false;
   const server = net.createServer((client) => {
@@ -40,6 +42,15 @@ function relay(first: () => number, opts: { cutAfter?: number; cutDownAfter?: nu
     const upstream = net.connect(port, '127.0.0.1');
     let sent = 0;
     let ending = false;
+    const cutNow = () => {
+      if (n !== 0 || ending || !opts.cutWhen?.(received)) return false;
+      // A FIN after what was relayed, the client's further bytes read and dropped: a reset would
+      // make the client's kernel drop answers it received but had not read yet.
+      ending = true;
+      client.end();
+      upstream.destroy();
+      return true;
+    };
     client.on('data', (d) => {
       if (ending) return;
       sent += d.length;
@@ -48,12 +59,14 @@ function relay(first: () => number, opts: { cutAfter?: number; cutDownAfter?: nu
         client.destroy();
         upstream.destroy();
       }
+      cutNow();
     });
     let received = 0;
     upstream.on('data', (d) => {
       if (ending) return;
       received += d.length;
       client.write(d);
+      if (cutNow()) return;
       if (!downCut && opts.cutDownAfter !== undefined && received > opts.cutDownAfter) {
         // A clean FIN after what was relayed: a reset would make the client's kernel drop
         // bytes it received but had not read yet, and nothing would be left to resume from.
@@ -83,6 +96,21 @@ function relay(first: () => number, opts: { cutAfter?: number; cutDownAfter?: nu
       }),
     ),
   );
+}
+
+/**
+ * Whether `file` holds its first `bytes` bytes: written over several channels, it grows with holes
+ * (read as zeros, which SQL text never holds) before it is whole.
+ */
+function holdsPrefix(file: string, bytes: number): boolean {
+  if (statSync(file).size < bytes) return false;
+  const fd = openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(bytes);
+    return readSync(fd, head, 0, bytes, 0) === bytes && !head.includes(0);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function slow(from: net.Socket, rate: number) {
@@ -177,7 +205,16 @@ test('upload-method: auto picks SFTP at or above sftp-threshold, HTTPS below', a
 test('a cut mid-upload is resumed by appending; the final bytes are intact', async () => {
   let proxy: Awaited<ReturnType<typeof relay>> | undefined;
   provide(plain, async (sshd) => {
-    proxy = await relay(() => sshd.port, { cutAfter: 1536 * 1024 });
+    // Cut once the server holds the file's first MiB whole and its answers for it went back (the
+    // next few hundred bytes downstream, sshd answers in order): a cut by byte count alone may come
+    // before sshd wrote or answered anything (the whole file fits in what the client keeps in
+    // flight), leaving the client no acknowledged prefix to resume from.
+    let wholeAt: number | undefined;
+    const cutWhen = (down: number) => {
+      wholeAt ??= holdsPrefix(sshd.sharedFilePath!, 1024 * 1024) ? down : undefined;
+      return wholeAt !== undefined && down >= wholeAt + 600;
+    };
+    proxy = await relay(() => sshd.port, { cutWhen });
     return proxy.port;
   });
   const run = await runIn({ 'upload-method': 'sftp' });
