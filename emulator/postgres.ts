@@ -43,6 +43,7 @@ export class EmulatorPostgres {
   private child: ChildProcess | undefined;
   private base: string | undefined;
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly closing = new AbortController(); // a start in progress gives up
   private readonly log: (line: string) => void;
   private closed = false;
 
@@ -63,6 +64,7 @@ export class EmulatorPostgres {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort();
     await this.starting?.catch(() => undefined);
     await Promise.allSettled(this.pending);
     const child = this.child;
@@ -87,10 +89,11 @@ export class EmulatorPostgres {
     const data = path.join(this.base, 'data');
     await copyCluster(template.data, data, owner);
     await chmod(data, 0o700);
+    if (this.closed) throw new Error('the emulator is closing');
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       try {
-        this.child = await launch(server.bin, data, port, owner, (l) => this.log(`[postgres] ${l}`));
+        this.child = await launch(server.bin, data, port, owner, (l) => this.log(`[postgres] ${l}`), this.closing.signal);
         const child = this.child;
         const base = this.base;
         // A forgotten close(): the server must not outlive us, nor its files stay behind.
@@ -249,7 +252,7 @@ async function copyCluster(from: string, to: string, owner: Owner | undefined): 
 
 type Owner = { uid: number; gid: number };
 
-async function launch(bin: string, data: string, port: number, owner: Owner | undefined, log: (l: string) => void): Promise<ChildProcess> {
+async function launch(bin: string, data: string, port: number, owner: Owner | undefined, log: (l: string) => void, closing: AbortSignal): Promise<ChildProcess> {
   const child = spawn(path.join(bin, 'postgres'), [
     '-D', data, '-h', '127.0.0.1', '-p', String(port), '-k', '',
     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
@@ -274,6 +277,11 @@ async function launch(bin: string, data: string, port: number, owner: Owner | un
     });
     child.once('error', fail);
     child.once('exit', (code, sig) => fail(new Error(`postgres exited (${code ?? sig}) at start: ${recent.join(' | ')}`)));
+    // close() during the start: a fast shutdown now rather than a wait for "ready" first.
+    const onAbort = () => child.pid && child.exitCode === null && signal(child.pid, 'SIGINT');
+    if (closing.aborted) onAbort();
+    else closing.addEventListener('abort', onAbort, { once: true });
+    child.once('exit', () => closing.removeEventListener('abort', onAbort));
   });
 }
 

@@ -1,7 +1,7 @@
 // Builds a request's results as soon as `process` is called, in the background, so the
 // state machine (states.ts) is never held back by the build: the states keep their timing
 // and `done` waits only for a build that outlasts them. The emulator's PostgreSQL is started
-// at the first `create` (warm()), while the client is still uploading.
+// when a dump starts to arrive (warm(): an HTTPS upload, SFTP access), while it is uploaded.
 // close() aborts builds in flight and waits for them, so the data dir can go.
 import path from 'node:path';
 import type { EmuRequest } from './server.ts';
@@ -23,7 +23,7 @@ export class Builder {
     this.postgres = postgres === true ? new EmulatorPostgres(log) : postgres || undefined;
   }
 
-  /** A request was created: a dump will follow, so the server starts now, not when it is needed. */
+  /** A dump is on its way: the server starts now, not when the build needs it. */
   warm(): void {
     if (this.abort.signal.aborted) return;
     void this.postgres?.get();

@@ -521,7 +521,6 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
       logText: '',
     };
     requests.set(r.token, r);
-    void postgres?.get(); // a dump will follow: the server starts while it is uploaded
     const result: Record<string, unknown> = { request_id: r.id, token: r.token, assigned_host_uri: nodeHost };
     if (scenario.info) result.info = scenario.info;
     return result;
@@ -534,6 +533,7 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     const state = rpcStateAt(r, Date.now());
     if (type === 'upload' && state !== 'new') throw new Refusal(`The dump cannot be uploaded in state ${state}: the request is already being processed.`);
     if (type === 'download' && state !== 'done') throw new Refusal(`Nothing to download in state ${state}.`);
+    if (type === 'upload') void postgres?.get(); // a dump is on its way: the server starts while it arrives
     const ds = await dataServerOf(r);
     r.transfers.push({ type, startedAt: Date.now() });
     const result: Record<string, unknown> = { ssh_port: ds.port, known_hosts: knownHostsFor(ds) };

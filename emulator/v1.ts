@@ -143,7 +143,6 @@ async function create(env: Env, p: Params, answer: Answer, cut: () => void): Pro
   });
   r.notesHtml = notesFor(env, r);
   env.requests.set(id, r);
-  env.builder.warm();
   env.log(`request ${id} created (${r.aim}, target ${r.target})`);
   if (env.runtime.scenario.cutCreateAnswer) return cut();
   answer([], requestJson(env, r));
@@ -289,6 +288,7 @@ async function sftpAccess(env: Env, p: Params, answer: Answer): Promise<void> {
     return answer([failure('SERVER:ERROR', 'Could not prepare the SFTP server, please try again later')]);
   }
   r.sftp = access;
+  env.builder.warm(); // a dump is on its way: PostgreSQL starts while it arrives
   answer([], {
     hostname: access.hostname,
     sftp_port: access.port,
