@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import yauzl from 'yauzl';
@@ -45,12 +45,24 @@ export async function uploadKind(p: string): Promise<UploadKind> {
 
 /** Restores the upload, adds the mark, dumps it as a directory dump into `outDir` (made by pg_dump). */
 export async function upgradeToDirectory(pg: PgServer, input: UpgradeInput, outDir: string): Promise<void> {
-  await withScratch(pg, input, (db) => tool(pg, 'pg_dump', ['--no-owner', '--format', 'd', '--jobs', '2', '--file', outDir, '--dbname', db]));
+  const jobs = await jobsFor(input.path);
+  await withScratch(pg, input, (db) => tool(pg, 'pg_dump', ['--no-owner', '--format', 'd', '--jobs', jobs, '--file', outDir, '--dbname', db]));
 }
 
 /** Same, dumped as plain SQL into `outFile` (v1's dump.sql). */
 export async function upgradeToSql(pg: PgServer, input: UpgradeInput, outFile: string): Promise<void> {
   await withScratch(pg, input, (db) => tool(pg, 'pg_dump', ['--no-owner', '--no-privileges', '--format', 'p', '--file', outFile, '--dbname', db]));
+}
+
+// Parallel workers pay off on big dumps only: each is one more process and login, which on a
+// small dump costs more than it saves (the output is a directory dump either way).
+const PARALLEL_FROM_BYTES = 64 * 1024 * 1024;
+
+async function jobsFor(p: string): Promise<string> {
+  const st = await stat(p);
+  let bytes = st.size;
+  if (st.isDirectory()) for (const f of await readdir(p)) bytes += (await stat(`${p}/${f}`)).size;
+  return bytes >= PARALLEL_FROM_BYTES ? '2' : '1';
 }
 
 async function withScratch(pg: PgServer, input: UpgradeInput, dump: (db: string) => Promise<string>): Promise<void> {
@@ -93,7 +105,7 @@ async function sqlOf(kind: UploadKind, p: string): Promise<Readable | undefined>
 async function restoreArchive(pg: PgServer, db: string, kind: UploadKind, p: string): Promise<void> {
   switch (kind) {
     case 'directory':
-      await tool(pg, 'pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--format', 'd', '--jobs', '2', '--dbname', db, p]);
+      await tool(pg, 'pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--format', 'd', '--jobs', await jobsFor(p), '--dbname', db, p]);
       return;
     case 'custom':
       await tool(pg, 'pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--dbname', db, p]);
