@@ -83,7 +83,7 @@ export class EmulatorPostgres {
     const server = await serverBinaries(client.major);
     const owner = process.getuid?.() === 0 ? await serviceUser() : undefined;
     const template = await ensureTemplate(server, owner, this.log);
-    if (this.closed) throw new Error('the emulator is closing');
+    if (this.closed) throw new Error('the emulator is closing'); // checked between steps: close() waits for start()
     this.base = await mkdtemp(path.join(os.tmpdir(), 'odoo-upgrade-emulator-pg-'));
     await chmod(this.base, 0o755);
     const data = path.join(this.base, 'data');
