@@ -87,7 +87,7 @@ export class EmulatorPostgres {
     this.base = await mkdtemp(path.join(os.tmpdir(), 'odoo-upgrade-emulator-pg-'));
     await chmod(this.base, 0o755);
     const data = path.join(this.base, 'data');
-    await copyCluster(template.data, data, owner);
+    await copyCluster(template.data, data, owner, this.closing.signal);
     await chmod(data, 0o700);
     if (this.closed) throw new Error('the emulator is closing');
     for (let attempt = 1; ; attempt++) {
@@ -240,10 +240,11 @@ async function lock(dir: string, ready: () => Promise<boolean>): Promise<() => P
 }
 
 /** The template's cluster copied with owners and modes kept (as root, no chown pass over every file). */
-async function copyCluster(from: string, to: string, owner: Owner | undefined): Promise<void> {
+async function copyCluster(from: string, to: string, owner: Owner | undefined, closing: AbortSignal): Promise<void> {
   try {
-    await run('cp', ['-a', from, to]);
+    await run('cp', ['-a', from, to], { signal: closing });
   } catch {
+    closing.throwIfAborted();
     await rm(to, { recursive: true, force: true });
     await cp(from, to, { recursive: true, preserveTimestamps: true });
     if (owner) await chownTree(to, owner.uid, owner.gid);
