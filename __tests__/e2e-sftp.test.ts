@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,14 +28,16 @@ const servers: Sshd[] = [];
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /**
- * A TCP relay: the first connection is cut after `cutAfter` bytes upstream, or as soon as
- * `cutWhen(bytes relayed downstream)` holds (checked as bytes pass either way); the first one to carry more than
- * `cutDownAfter` bytes downstream is cut then; later ones go to `next` when set;
- * `bytesPerSec` slows both ways down (a slow link).
+ * A TCP relay: the first connection is cut after `cutAfter` bytes upstream; the first one for
+ * which `cutWhen(bytes it relayed downstream)` holds (checked as bytes pass either way) is cut
+ * then; the first one to carry more than `cutDownAfter` bytes downstream is cut then (with
+ * `cutDownOnce`, it relays nothing more and is cut once that holds: the client has used what
+ * it got); later ones go to `next` when set; `bytesPerSec` slows both ways down (a slow link).
  */
-function relay(first: () => number, opts: { cutAfter?: number; cutWhen?: (downstreamBytes: number) => boolean; cutDownAfter?: number; next?: () => number; bytesPerSec?: number } = {}) {
+function relay(first: () => number, opts: { cutAfter?: number; cutWhen?: (downstreamBytes: number) => boolean; cutDownAfter?: number; cutDownOnce?: () => boolean; next?: () => number; bytesPerSec?: number } = {}) {
   let connections = 0;
   let downCut = false;
+  let cutDone = false;
   const server = net.createServer((client) => {
     const n = connections++;
     const port = n > 0 && opts.next ? opts.next() : first();
@@ -43,7 +45,8 @@ function relay(first: () => number, opts: { cutAfter?: number; cutWhen?: (downst
     let sent = 0;
     let ending = false;
     const cutNow = () => {
-      if (n !== 0 || ending || !opts.cutWhen?.(received)) return false;
+      if (cutDone || ending || !opts.cutWhen?.(received)) return false;
+      cutDone = true;
       // A FIN after what was relayed, the client's further bytes read and dropped: a reset would
       // make the client's kernel drop answers it received but had not read yet.
       ending = true;
@@ -72,8 +75,16 @@ function relay(first: () => number, opts: { cutAfter?: number; cutWhen?: (downst
         // bytes it received but had not read yet, and nothing would be left to resume from.
         downCut = true;
         ending = true;
-        client.end();
-        upstream.destroy();
+        const cut = () => {
+          client.end();
+          upstream.destroy();
+        };
+        if (!opts.cutDownOnce) return cut();
+        const ready = opts.cutDownOnce;
+        void (async () => {
+          for (let i = 0; i < 500 && !ready() && !client.destroyed; i++) await new Promise((r) => setTimeout(r, 10));
+          cut();
+        })();
       }
     });
     if (opts.bytesPerSec) {
@@ -274,12 +285,16 @@ test('bundle smoke: download-via: sftp fetches upgraded_<filename> over SFTP; by
 
 test('download-via: sftp, the connection cut mid-download: reconnects and appends; bytes intact', async () => {
   let proxy: Awaited<ReturnType<typeof relay>> | undefined;
+  const outDir = await mkdtemp(path.join(tmpdir(), 'e2e-sftp-out-'));
+  const part = path.join(outDir, 'upgraded_big.zip.part');
   provide(plain, async (sshd) => {
-    // A third of the file: the reads over 4 channels have left a prefix to resume from.
-    proxy = await relay(() => sshd.port, { cutDownAfter: 1024 * 1024 });
+    // After a third of the file nothing more passes, and the cut comes once the action wrote some
+    // of it (in order: a clean prefix to resume from); a cut at once may come before anything in
+    // order reached the disk, leaving nothing to resume from.
+    proxy = await relay(() => sshd.port, { cutDownAfter: 1024 * 1024, cutDownOnce: () => existsSync(part) && statSync(part).size > 0 });
     return proxy.port;
   });
-  const run = await runIn({ 'upload-method': 'sftp', 'download-via': 'sftp' });
+  const run = await runIn({ 'upload-method': 'sftp', 'download-via': 'sftp', 'output-dir': outDir });
   try {
     assert.equal(run.code, 0, run.stdout);
     const req = plain.requests.get(run.outputs['request-id'])!;
@@ -291,6 +306,7 @@ test('download-via: sftp, the connection cut mid-download: reconnects and append
   } finally {
     await run.cleanup();
     await proxy?.close();
+    await rm(outDir, { recursive: true, force: true });
   }
 });
 
