@@ -1,5 +1,8 @@
 // The bundle with `api: auto` against a platform that only speaks the rpc protocol: v1's
 // create gets a 404, nothing is created, the run goes on over rpc with rsync to a real sshd.
+// A failed upgrade runs the pipeline in-process (support/pipeline.ts) against a plain-HTTP rpc
+// emulator; so do resumes from `pending` (through the bundle: the sealed handle is an artifact),
+// with requests held in `pending` until the resumed run has seen it (an event, not a timer).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat, readdir } from 'node:fs/promises';
@@ -9,11 +12,13 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { startRpcEmulator, type RpcEmulator } from '../emulator/rpc.ts';
 import { startGitHubFake, type GitHubFake } from '../emulator/github.ts';
-import { runAction, findLeaks } from './support/action.ts';
+import { runAction, findLeaks, type ActionRun } from './support/action.ts';
+import { runPipeline, FakeClock } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 
 const execFileP = promisify(execFile);
-let emu: RpcEmulator;
+let emu: RpcEmulator; // HTTPS, for the bundle
+let plain: RpcEmulator; // plain HTTP on loopback, for the in-process run (this process trusts no extra CA)
 let gh: GitHubFake;
 let dir: string;
 let dumpPath: string;
@@ -21,6 +26,9 @@ const CONTRACT = 'M777777-rpc-e2e-secret';
 
 before(async () => {
   emu = await startRpcEmulator({ tls: true, timing: { pendingMs: 200, progressMs: 1200 } });
+  // Plain HTTP (the action allows it on loopback) for the in-process runs and the resumes; its dumps
+  // are marked copies: what is checked there is the flow, not the upgrade (the first test's is real).
+  plain = await startRpcEmulator({ timing: { pendingMs: 100, progressMs: 300 }, postgres: false });
   gh = await startGitHubFake();
   dir = await mkdtemp(path.join(tmpdir(), 'e2e-rpc-'));
   dumpPath = path.join(dir, 'shop.sql');
@@ -29,6 +37,7 @@ before(async () => {
 
 after(async () => {
   await emu?.close();
+  await plain?.close();
   await gh?.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -82,9 +91,9 @@ test('api: auto falls back to rpc, uploads with rsync, downloads dump, filestore
 });
 
 test('rpc: a failed upgrade fails the step with the reason', async () => {
-  emu.setScenario({ outcome: 'failed', reason: 'Module custom_x: field foo_id is missing' });
-  const run = await runAction({ inputs: inputs({ api: 'rpc', 'artifact-name': '' }), env: env(), timeoutMs: 120_000 });
-  emu.setScenario({});
+  plain.setScenario({ outcome: 'failed', reason: 'Module custom_x: field foo_id is missing' });
+  const run = await runPipeline({ inputs: { ...inputs({ api: 'rpc', 'artifact-name': '' }), 'platform-url': plain.url }, clock: new FakeClock(0.1) });
+  plain.setScenario({});
   try {
     assert.equal(run.code, 1);
     assert.equal(run.outputs.state, 'failed');
@@ -95,28 +104,44 @@ test('rpc: a failed upgrade fails the step with the reason', async () => {
   }
 });
 
+/**
+ * Runs the bundle; once the platform has answered it a status (the run has seen the request
+ * `pending`), the held requests are released so the run can go on to the end.
+ */
+async function runReleasingAfterStatus(opts: Parameters<typeof runAction>[0]): Promise<ActionRun> {
+  const from = plain.records.length;
+  let settled = false;
+  const run = runAction(opts).finally(() => (settled = true));
+  while (!settled && !plain.records.slice(from).some((r) => r.endpoint === 'upgrade/request/status' && r.httpStatus === 200)) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  plain.release();
+  return run;
+}
+
 test('rpc: a request left pending is resumed without a second process, as Odoo\'s script does; a sealed handle carries the SSH key a collect needs', async () => {
-  // Its own emulator, queueing long enough for the resume to find the request still `pending`.
-  const slow = await startRpcEmulator({ tls: true, timing: { pendingMs: 8_000, progressMs: 500 } });
+  // Processed requests stay `pending` until released, so each resume finds one still queued.
+  plain.setScenario({ holdPending: true });
+  const from = plain.records.length;
   try {
-    const slowEnv = { ...gh.env, NODE_EXTRA_CA_CERTS: slow.caFile! };
     const keyFile = path.join(dir, 'resume-key');
     await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'resume-test', '-f', keyFile]);
     const sshKey = await readFile(keyFile, 'utf8');
-    const start = async (extra: Record<string, string>) => {
-      const r = await runAction({ inputs: { ...inputs({ api: 'rpc', wait: 'false', 'artifact-name': '', ...extra }), 'platform-url': slow.url }, env: slowEnv, timeoutMs: 120_000 });
-      assert.equal(r.code, 0, r.stdout + r.stderr);
+    const startInputs = (extra: Record<string, string>) => ({ ...inputs({ api: 'rpc', wait: 'false', 'artifact-name': '', ...extra }), 'platform-url': plain.url });
+    const started = async (r: { code: number | null; stdout: string; outputs: Record<string, string>; cleanup(): Promise<void> }) => {
+      assert.equal(r.code, 0, r.stdout);
       assert.equal(r.outputs.state, 'pending');
       await r.cleanup();
       return r.outputs;
     };
-    const processes = () => slow.records.filter((r) => r.endpoint === 'upgrade/request/process').length;
+    const processes = () => plain.records.slice(from).filter((r) => r.endpoint === 'upgrade/request/process').length;
 
     // request-id + request-key (and the SSH key the request was created with: its data server lets in no other).
-    const first = await start({ 'ssh-private-key': sshKey });
-    const resumed = await runAction({
-      inputs: { 'request-id': first['request-id'], 'request-key': first['request-key'], 'ssh-private-key': sshKey, api: 'rpc', 'platform-url': slow.url, 'poll-interval': '1', 'artifact-name': '' },
-      env: slowEnv,
+    // The run that starts it: in-process (what is checked is the resume, through the bundle).
+    const first = await started(await runPipeline({ inputs: startInputs({ 'ssh-private-key': sshKey }), clock: new FakeClock(0.1) }));
+    const resumed = await runReleasingAfterStatus({
+      inputs: { 'request-id': first['request-id'], 'request-key': first['request-key'], 'ssh-private-key': sshKey, api: 'rpc', 'platform-url': plain.url, 'poll-interval': '1', 'artifact-name': '' },
+      env: env(),
       timeoutMs: 120_000,
     });
     try {
@@ -129,23 +154,26 @@ test('rpc: a request left pending is resumed without a second process, as Odoo\'
     }
 
     // A run with an ephemeral key and a passphrase: its handle carries that key, sealed, so the collect can download.
-    const second = await start({ 'handle-passphrase': 'rpc handle passphrase, long', 'github-token': gh.token });
-    const collected = await runAction({
-      inputs: { collect: second['handle-name'], 'handle-passphrase': 'rpc handle passphrase, long', 'github-token': gh.token, 'platform-url': slow.url, 'poll-interval': '1', 'artifact-name': '' },
-      env: { ...slowEnv, GITHUB_RUN_ID: '7000123' },
+    // Through the bundle: the sealed handle goes to the fake of GitHub's artifact service.
+    const second = await started(await runAction({ inputs: startInputs({ 'handle-passphrase': 'rpc handle passphrase, long', 'github-token': gh.token }), env: env(), timeoutMs: 120_000 }));
+    const collected = await runReleasingAfterStatus({
+      inputs: { collect: second['handle-name'], 'handle-passphrase': 'rpc handle passphrase, long', 'github-token': gh.token, 'platform-url': plain.url, 'poll-interval': '1', 'artifact-name': '' },
+      env: { ...env(), GITHUB_RUN_ID: '7000123' },
       timeoutMs: 120_000,
     });
     try {
       assert.equal(collected.code, 0, collected.stdout + collected.stderr);
+      assert.match(collected.stdout, /is `pending`/);
       assert.equal(collected.outputs.state, 'done');
       assert.ok((await stat(collected.outputs['upgraded-dump'])).isDirectory());
       assert.equal(processes(), 2, 'one process per request, none at resume');
-      assert.equal(slow.records.filter((r) => r.endpoint === 'upgrade/request/create').length, 2);
+      assert.equal(plain.records.slice(from).filter((r) => r.endpoint === 'upgrade/request/create').length, 2);
       assert.deepEqual(findLeaks({ stdout: collected.stdout, summary: collected.summary }, [second['request-key']]), []);
     } finally {
       await collected.cleanup();
     }
   } finally {
-    await slow.close();
+    plain.setScenario({});
+    plain.release();
   }
 });

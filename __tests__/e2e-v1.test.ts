@@ -9,11 +9,13 @@ import { readFile, stat, mkdtemp, rm, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
+import { EmulatorPostgres } from '../emulator/postgres.ts';
 import { startGitHubFake, type GitHubFake } from '../emulator/github.ts';
 import { runAction, findLeaks } from './support/action.ts';
 import { runPipeline, FakeClock, type PipelineOptions } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 
+let pg: EmulatorPostgres; // one scratch server makes the real upgraded dumps of both emulators
 let emu: Emulator; // HTTPS, for the bundle
 let plain: Emulator; // http on loopback, for the in-process runs (this process trusts no extra CA)
 let gh: GitHubFake;
@@ -21,23 +23,27 @@ let dir: string;
 let dumpPath: string;
 let dumpSha: string;
 const CONTRACT = 'M123456-abcdef-secret';
-const TIMING = { pendingMs: 300, processingMs: 800, testingMs: 600 };
+// Long enough for a run to see the request before it ends (done also waits for the build).
+const TIMING = { pendingMs: 150, processingMs: 400, testingMs: 300 };
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 before(async () => {
-  emu = await startEmulator({ tls: true, timing: TIMING });
-  plain = await startEmulator({ timing: TIMING });
+  pg = new EmulatorPostgres();
+  void pg.get(); // started while the rest is set up
+  emu = await startEmulator({ tls: true, timing: TIMING, postgres: pg });
+  plain = await startEmulator({ timing: TIMING, postgres: pg });
   gh = await startGitHubFake();
   dir = await mkdtemp(path.join(tmpdir(), 'e2e-v1-'));
   dumpPath = path.join(dir, 'prod db.sql');
-  await writeSampleSqlDump(dumpPath, 20_000);
+  await writeSampleSqlDump(dumpPath, 4_000); // ~190 KB: above the cut points below, small to restore and dump
   dumpSha = sha(await readFile(dumpPath));
 });
 
 after(async () => {
   await emu?.close();
   await plain?.close();
+  await pg?.close();
   await gh?.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -245,7 +251,8 @@ test('wait: false stops once processing started; request-id + request-key resume
 });
 
 test('timeout-minutes: gives up, fails, and says how to resume (the minute passes on the fake clock)', async () => {
-  const slow = await startEmulator({ timing: { pendingMs: 100, processingMs: 600_000 } });
+  // Never reaches done: its (marked-copy) results need no PostgreSQL.
+  const slow = await startEmulator({ timing: { pendingMs: 100, processingMs: 600_000 }, postgres: false });
   try {
     const clock = new FakeClock();
     const run = await runPipeline({ inputs: { ...inputs({ 'artifact-name': '' }), 'platform-url': slow.url, 'timeout-minutes': '1' }, clock });

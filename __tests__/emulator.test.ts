@@ -4,7 +4,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -18,8 +18,7 @@ import { parseMultipart } from '../emulator/multipart.ts';
 import { ZipWriter } from '../emulator/zip-writer.ts';
 import { readZip, writeStoredZip } from '../emulator/zip-reader.ts';
 import { gzipSync } from 'node:zlib';
-import { startPostgres } from './support/postgres.ts';
-import { EmulatorPostgres } from '../emulator/postgres.ts';
+import { EmulatorPostgres, ensurePgTemplate } from '../emulator/postgres.ts';
 
 const run = promisify(execFile);
 // A dispatcher of our own: undici 8's global one hangs on a FormData body once it has served a request.
@@ -252,12 +251,16 @@ test('upload, process and status: from draft to done, with results built from th
 });
 
 test('with PostgreSQL: dump.sql is real SQL that psql restores, with the visible change; the filestore holds only what the upgrade added', async () => {
-  const pg = await startPostgres();
+  // One scratch server (a copy of the initdb template, no initdb of its own) serves the emulator and
+  // the restores that check its output, each restore in a database of its own.
+  const shared = new EmulatorPostgres();
+  const got = await shared.get();
+  assert.ok('server' in got, 'missing' in got ? got.missing : '');
+  const pg = got.server;
   const dir = await mkdtemp(path.join(tmpdir(), 'emu-real-'));
-  const env = { ...process.env, PGPASSWORD: pg.superPassword };
-  const psql = (db: string, ...args: string[]) => run('psql', ['-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-h', pg.host, '-p', String(pg.port), '-U', 'postgres', '-d', db, ...args], { env });
+  const psql = (db: string, ...args: string[]) => run(pg.tool('psql'), ['-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-d', db, ...args], { env: pg.env });
   try {
-    await withEmulator({ postgres: true }, async (emu) => {
+    await withEmulator({ postgres: shared }, async (emu) => {
       const uploads: Array<[string, Buffer]> = [
         ['db.sql.gz', gzipSync(SQL)],
         ['db.zip', await writeStoredZip({ 'dump.sql': SQL, 'filestore/ab/ab12': Buffer.from('an original attachment') })],
@@ -287,9 +290,55 @@ test('with PostgreSQL: dump.sql is real SQL that psql restores, with the visible
         assert.equal((await psql(db, '-c', 'SELECT request_id, target_version FROM odoo_upgrade_emulator')).stdout.trim(), `${ref.id}|17.0`);
       }
     });
+    // A shared server is its owner's: the emulator's close() left it running.
+    assert.equal((await psql('postgres', '-c', 'SELECT 1')).stdout.trim(), '1');
   } finally {
-    await pg.stop();
+    await shared.close();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('results are built as soon as process is called, while the request is still pending; done keeps its time', async () => {
+  await withEmulator({ timing: { pendingMs: 60_000, processingMs: 60, testingMs: 40 } }, async (emu) => {
+    const ref = await create(emu);
+    await upload(emu, ref, SQL);
+    await ok(emu, 'process', auth(ref));
+    const truth = emu.requests.get(ref.id)!;
+    // Wait on the emulator's own record (an event, not a clock): the build finished...
+    for (let i = 0; truth.builtAt === undefined && truth.buildError === undefined; i++) {
+      if (i > 2000) assert.fail('the build did not finish');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(truth.buildError, undefined);
+    // ... while the state machine is still where its timing puts it: nothing is hurried or shown early.
+    const st = (await ok(emu, 'status', auth(ref))).request!;
+    assert.equal(st.state, 'pending');
+    assert.equal((await get(String(st.upgraded_dump_url))).status, 404, 'no upgraded archive before done');
+    assert.equal(truth.upgradedArchiveSha256?.length, 64);
+  });
+});
+
+test('the PostgreSQL template is made once when several emulators need it at the same moment', async () => {
+  // A temp dir of its own, so this test really makes the template (and races on it) whatever
+  // other test processes made before; the other tests keep using the shared one.
+  const saved = process.env.TMPDIR;
+  const tmp = await mkdtemp(path.join(tmpdir(), 'emu-template-race-'));
+  await chmod(tmp, 0o755); // PostgreSQL's service user (under root) passes through it
+  const restore = () => (saved === undefined ? delete process.env.TMPDIR : (process.env.TMPDIR = saved));
+  process.env.TMPDIR = tmp;
+  const lines: string[] = [];
+  try {
+    const got = await Promise.all([1, 2, 3].map((n) => ensurePgTemplate((l) => lines.push(`${n} ${l}`))));
+    restore();
+    assert.equal(lines.filter((l) => /template made by initdb/.test(l)).length, 1, `initdb ran once: ${lines.join('\n')}`);
+    assert.equal(new Set(got).size, 1, 'every caller got the one template');
+    const root = path.join(tmp, 'odoo-upgrade-emulator-pg-templates');
+    const left = await readdir(root);
+    assert.deepEqual(left, [path.basename(path.dirname(got[0]!))], 'no lock or half-made folder left');
+    await access(path.join(got[0]!, 'PG_VERSION'));
+  } finally {
+    restore();
+    await rm(tmp, { recursive: true, force: true });
   }
 });
 
@@ -509,7 +558,8 @@ test('HTTPS: a local CA made once by openssl (race-safe), trusted only when give
 });
 
 test('close() drops open connections and removes only a data dir it made', async () => {
-  const emu = await startEmulator({ timing: FAST });
+  // Without PostgreSQL: the upload below would start one, and close() would wait for it to stop.
+  const emu = await startEmulator({ timing: FAST, postgres: false });
   const ref = await create(emu);
   // An upload that never ends holds a connection open.
   const endless = new Readable({ read() {} });

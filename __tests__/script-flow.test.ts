@@ -15,7 +15,9 @@ import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { startRpcEmulator, MARKER_FILE, type RpcEmulator } from '../emulator/rpc.ts';
 import { MARK_TABLE } from '../emulator/upgrade-dump.ts';
-import { startPostgres, type TestPostgres } from './support/postgres.ts';
+import { defaultCertDir } from '../emulator/certs.ts';
+import { EmulatorPostgres, type PgServer } from '../emulator/postgres.ts';
+import { ODOO_SCHEMA } from './support/postgres.ts';
 
 const run = promisify(execFile);
 const skip = process.getuid?.() === 0 ? false : 'needs root (the data server is a chrooted sshd; the node listens on port 443)';
@@ -23,7 +25,9 @@ const CONTRACT = 'M2026-script-flow-contract';
 const TARGET = '18.0';
 
 let emu: RpcEmulator;
-let pg: TestPostgres;
+let shared: EmulatorPostgres;
+let pg: PgServer; // one server holds the customer's database and the emulator's scratch ones
+const SOURCE_DB = 'odoo_test';
 let dir: string;
 let agent: Agent;
 let key: string; // the private key file; `${key}.pub` goes to create
@@ -31,10 +35,16 @@ let knownHosts: string; // the script's UserKnownHostsFile, rewritten at each tr
 
 before(async () => {
   if (skip) return;
-  // pending lasts long enough for a resume to find a request queued.
-  emu = await startRpcEmulator({ tls: true, timing: { pendingMs: 2500, progressMs: 1500 } });
+  // A request that must be found queued is held in pending (scenario holdPending) until released.
+  shared = new EmulatorPostgres();
+  const started = shared.get();
+  emu = await startRpcEmulator({ tls: true, timing: { pendingMs: 200, progressMs: 1000 }, postgres: shared });
   agent = new Agent({ connect: { ca: await readFile(emu.caFile!, 'utf8') } });
-  pg = await startPostgres();
+  const got = await started;
+  assert.ok('server' in got, 'missing' in got ? got.missing : '');
+  pg = got.server;
+  await run(pg.tool('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', `CREATE DATABASE ${SOURCE_DB}`], { env: pg.env });
+  await run(pg.tool('psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', SOURCE_DB, '-c', ODOO_SCHEMA], { env: pg.env });
   dir = await mkdtemp(path.join(tmpdir(), 'script-flow-'));
   key = path.join(dir, 'upgrade_ssh_key');
   knownHosts = path.join(dir, 'upgrade_known_hosts');
@@ -44,7 +54,7 @@ before(async () => {
 after(async () => {
   await emu?.close();
   await agent?.close();
-  await pg?.stop();
+  await shared?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -140,13 +150,13 @@ async function create(): Promise<{ token: string; hostUri: string; id: number }>
   return { token: String(res.token), hostUri: String(res.assigned_host_uri), id: Number(res.request_id) };
 }
 
-const pgEnv = () => ({ ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres', PGPASSWORD: pg.superPassword });
+const pgEnv = () => pg.env;
 const psql = async (db: string, q: string) => (await run('psql', ['-X', '-qAt', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', q], { env: pgEnv() })).stdout.trim();
 
 test('the script flow: create, upload while new, process, poll, logs with Range, download, pg_restore --jobs', { skip }, async () => {
   // The script's `-d dbname`: dump the database in directory format first.
   const origin = path.join(dir, 'origin.dump');
-  await run('pg_dump', ['--no-owner', '--format', 'd', '--jobs', '2', '--file', origin, pg.database], { env: pgEnv() });
+  await run('pg_dump', ['--no-owner', '--format', 'd', '--jobs', '2', '--file', origin, SOURCE_DB], { env: pgEnv() });
 
   const { token, hostUri, id } = await create();
   assert.match(hostUri, /^127\.\d+\.\d+\.\d+$/, 'a bare host: the script calls https://<host_uri>/ on port 443 and rsyncs to it');
@@ -160,10 +170,13 @@ test('the script flow: create, upload while new, process, poll, logs with Range,
   assert.equal(st.host_uri, hostUri);
   assert.equal(emu.requests.get(token)!.upload?.name, 'origin.dump');
 
+  emu.setScenario({ holdPending: true }); // queued until the checks below are done
   const processed = await rpc(server, 'upgrade/request/process', { token });
+  emu.setScenario({});
   assert.equal(typeof processed.is_pg_version_compatible, 'boolean');
   assert.equal((await rpc(server, 'upgrade/request/status', { token })).status, 'pending', 'queued after process');
   await assert.rejects(upload(server, hostUri, token, origin, 'origin.dump'), /cannot be uploaded in state pending/);
+  emu.release(token);
 
   const end = await monitor(server, token);
   assert.equal(end.status, 'done', String(end.reason));
@@ -192,7 +205,7 @@ test('the script flow: create, upload while new, process, poll, logs with Range,
 
 test('resume at new: status on the main server, then upload and process', { skip }, async () => {
   const sql = path.join(dir, 'db.sql');
-  await run('pg_dump', ['--no-owner', '--format', 'p', '--file', sql, pg.database], { env: pgEnv() });
+  await run('pg_dump', ['--no-owner', '--format', 'p', '--file', sql, SOURCE_DB], { env: pgEnv() });
   const { token } = await create();
   // Interrupted before the upload. A later run has only the saved token.
   const st = await rpc(emu.url, 'upgrade/request/status', { token });
@@ -212,11 +225,14 @@ test('resume at pending: monitor only, no second upload or process', { skip }, a
   const { token, hostUri } = await create();
   const server = `https://${hostUri}`;
   await upload(server, hostUri, token, sql, 'origin.sql');
+  emu.setScenario({ holdPending: true });
   await rpc(server, 'upgrade/request/process', { token });
+  emu.setScenario({});
   // Interrupted here. The resumed run asks the main server, finds `pending`, and only monitors.
   const from = emu.records.length;
   const st = await rpc(emu.url, 'upgrade/request/status', { token });
   assert.equal(st.status, 'pending');
+  emu.release(token);
   const end = await monitor(`https://${String(st.host_uri)}`, token);
   assert.equal(end.status, 'done', String(end.reason));
   const calls = new Set(emu.records.slice(from).filter((c) => c.listener !== 'data').map((c) => c.endpoint));
@@ -243,7 +259,8 @@ test('wipe goes to the main server with contract and token, and wipes every requ
 });
 
 test('npm run emulator serves both protocols and prints what the script needs', { skip }, async () => {
-  const child = spawn(process.execPath, ['emulator/cli.ts', '--no-postgres', '--cert-dir', path.join(dir, 'cli-certs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The CA every emulator of this machine shares (made once, under a lock): no new one to make here.
+  const child = spawn(process.execPath, ['emulator/cli.ts', '--no-postgres', '--cert-dir', defaultCertDir()], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     let out = '';
     await new Promise<void>((resolve, reject) => {

@@ -1,48 +1,49 @@
-// Starts building a request's results when it reaches `processing`: from a timer set at
-// `process`, or from the next call that looks at the request, whichever comes first.
+// Builds a request's results as soon as `process` is called, in the background, so the
+// state machine (states.ts) is never held back by the build: the states keep their timing
+// and `done` waits only for a build that outlasts them. The emulator's PostgreSQL is started
+// when a dump starts to arrive (warm(): an HTTPS upload, SFTP access), while it is uploaded.
 // close() aborts builds in flight and waits for them, so the data dir can go.
 import path from 'node:path';
 import type { EmuRequest } from './server.ts';
 import { buildResults } from './results.ts';
-import { isSuccess, processingStart } from './states.ts';
+import { isSuccess } from './states.ts';
 import { EmulatorPostgres } from './postgres.ts';
 
 export class Builder {
   private readonly builds = new Map<string, Promise<void>>();
-  private readonly timers = new Set<NodeJS.Timeout>();
   private readonly abort = new AbortController();
   private readonly log: (line: string) => void;
   private readonly postgres: EmulatorPostgres | undefined;
+  private readonly ownsPostgres: boolean;
 
-  constructor(log: (line: string) => void, postgres = true) {
+  /** postgres: true = a server of its own (stopped at close), an instance = shared (left running), false = none. */
+  constructor(log: (line: string) => void, postgres: boolean | EmulatorPostgres = true) {
     this.log = log;
-    this.postgres = postgres ? new EmulatorPostgres(log) : undefined;
+    this.ownsPostgres = postgres === true;
+    this.postgres = postgres === true ? new EmulatorPostgres(log) : postgres || undefined;
   }
 
+  /** A dump is on its way: the server starts now, not when the build needs it. */
+  warm(): void {
+    if (this.abort.signal.aborted) return;
+    void this.postgres?.get();
+  }
+
+  /** `process` was called: build now, in the background. */
   schedule(r: EmuRequest): void {
-    const start = processingStart(r);
-    if (start === undefined) return;
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      this.ensure(r);
-    }, Math.max(0, start - Date.now()));
-    t.unref();
-    this.timers.add(t);
+    this.ensure(r);
   }
 
   ensure(r: EmuRequest): void {
-    const start = processingStart(r);
-    if (start === undefined || Date.now() < start || !isSuccess(r.outcome) || this.builds.has(r.id) || this.abort.signal.aborted) return;
+    if (r.processedAt === undefined || !isSuccess(r.outcome) || this.builds.has(r.id) || this.abort.signal.aborted) return;
     const build = this.build(r);
     this.builds.set(r.id, build);
   }
 
   async close(): Promise<void> {
     this.abort.abort();
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
     await Promise.allSettled(this.builds.values());
-    await this.postgres?.close();
+    if (this.ownsPostgres) await this.postgres?.close();
   }
 
   private async build(r: EmuRequest): Promise<void> {
@@ -60,7 +61,7 @@ export class Builder {
         postgresql: r.postgresql,
         notesHtml: r.notesHtml,
         outDir: path.join(r.dir, 'results'),
-        at: began,
+        at: r.processedAt! + r.timing.pendingMs, // when processing starts, as the archive's dates show
         signal: this.abort.signal,
         postgres: this.postgres,
       });

@@ -44,6 +44,11 @@ export interface RpcScenario {
   dropCalls?: Array<{ endpoint: string; count: number; how: 'reset' | 'hang' }>;
   /** The data relay moves at most this many bytes per second each way (a slow link). */
   throttleBytesPerSec?: number;
+  /**
+   * Requests processed while this is set stay `pending` until `release()`: a test that needs a
+   * request still queued (a resume) waits for an event, not for a long timer.
+   */
+  holdPending?: boolean;
 }
 
 export interface RpcTiming {
@@ -63,8 +68,12 @@ export interface RpcEmulatorOptions {
   nodeAddress?: string;
   /** The node's port (default 443 with TLS, 80 without; an ephemeral one when those are refused). */
   nodePort?: number;
-  /** PostgreSQL for real upgraded dumps: false = always marked copies (default: started on first use). */
-  postgres?: boolean;
+  /**
+   * PostgreSQL for real upgraded dumps: false = always marked copies; true (default) = a scratch server of
+   * its own, started at the first create and stopped at close; an EmulatorPostgres = that one, shared with
+   * other emulators of the process (its owner closes it).
+   */
+  postgres?: boolean | EmulatorPostgres;
   /** The main server's port on 127.0.0.1 (default ephemeral). */
   entryPort?: number;
 }
@@ -82,6 +91,9 @@ export interface RpcRequest {
   createdAt: number;
   uploadedAt?: number;
   processedAt?: number;
+  /** Held in `pending` (scenario holdPending) until releasedAt. */
+  held?: boolean;
+  releasedAt?: number;
   builtAt?: number;
   buildError?: string;
   outcome: RpcOutcome;
@@ -126,6 +138,8 @@ export interface RpcEmulator {
   requests: Map<string, RpcRequest>; // by token
   records: RpcCallRecord[];
   setScenario(s: RpcScenario): void;
+  /** Ends the `pending` of held requests (scenario holdPending): the one with this token, or all. */
+  release(token?: string): void;
   close(): Promise<void>;
 }
 
@@ -143,11 +157,19 @@ class Refusal extends Error {}
 /** An exception on the platform, sent as a JSON-RPC `error`. */
 class Fault extends Error {}
 
+type Facts = Pick<RpcRequest, 'uploadedAt' | 'processedAt' | 'held' | 'releasedAt' | 'builtAt' | 'buildError' | 'outcome' | 'timing'>;
+
+/** When `progress` starts (Infinity while held), once `process` was called. */
+function progressStart(r: Facts & { processedAt: number }): number {
+  if (r.held) return r.releasedAt === undefined ? Infinity : Math.max(r.releasedAt, r.processedAt);
+  return r.processedAt + r.timing.pendingMs;
+}
+
 /** A request's state at `now`: a pure function of the recorded facts and the clock. */
-export function rpcStateAt(r: Pick<RpcRequest, 'uploadedAt' | 'processedAt' | 'builtAt' | 'buildError' | 'outcome' | 'timing'>, now: number): string {
+export function rpcStateAt(r: Facts, now: number): string {
   // Uploaded or not, a request is `new` until `process`: `pending` is the queue after it.
   if (r.uploadedAt === undefined || r.processedAt === undefined) return 'new';
-  const progressAt = r.processedAt + r.timing.pendingMs;
+  const progressAt = progressStart(r as Facts & { processedAt: number });
   if (now < progressAt) return 'pending';
   if (now < progressAt + r.timing.progressMs) return 'progress';
   if (r.buildError) return 'failed';
@@ -159,7 +181,7 @@ export function rpcStateAt(r: Pick<RpcRequest, 'uploadedAt' | 'processedAt' | 'b
 export function visibleLog(r: RpcRequest, now: number): Buffer {
   const full = Buffer.from(r.logText);
   if (r.processedAt === undefined) return Buffer.alloc(0);
-  const progressAt = r.processedAt + r.timing.pendingMs;
+  const progressAt = progressStart(r as RpcRequest & { processedAt: number });
   if (now < progressAt) return Buffer.alloc(0);
   const state = rpcStateAt(r, now);
   if (state !== 'progress') return full;
@@ -253,7 +275,8 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
   let nodeHost = ''; // the host_uri answered
   let nodeAddress = ''; // the node's IP, also the data servers'
   let closed = false;
-  const postgres = opts.postgres === false ? undefined : new EmulatorPostgres(log);
+  const ownsPostgres = opts.postgres === undefined || opts.postgres === true;
+  const postgres = ownsPostgres ? new EmulatorPostgres(log) : opts.postgres instanceof EmulatorPostgres ? opts.postgres : undefined;
 
   const certs = opts.tls ? await ensureCerts(opts.certDir) : undefined;
   let tlsOptions: { key: Buffer; cert: Buffer } | undefined;
@@ -510,6 +533,7 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     const state = rpcStateAt(r, Date.now());
     if (type === 'upload' && state !== 'new') throw new Refusal(`The dump cannot be uploaded in state ${state}: the request is already being processed.`);
     if (type === 'download' && state !== 'done') throw new Refusal(`Nothing to download in state ${state}.`);
+    if (type === 'upload') void postgres?.get(); // a dump is on its way: the server starts while it arrives
     const ds = await dataServerOf(r);
     r.transfers.push({ type, startedAt: Date.now() });
     const result: Record<string, unknown> = { ssh_port: ds.port, known_hosts: knownHostsFor(ds) };
@@ -535,6 +559,7 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     if (r.uploadedAt === undefined) throw new Refusal('Upload the database dump before processing it.');
     if (r.processedAt === undefined) {
       r.processedAt = Date.now();
+      if (scenario.holdPending) r.held = true;
       r.logText = makeLog(r);
       startBuild(r);
     }
@@ -743,6 +768,10 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
       cutArmed = !!s.cutTransferOnce;
       dropsLeft = (s.dropCalls ?? []).map((d) => Math.max(0, Math.floor(d.count)));
     },
+    release(token?: string) {
+      const now = Date.now();
+      for (const r of requests.values()) if (r.held && r.releasedAt === undefined && (token === undefined || r.token === token)) r.releasedAt = now;
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -752,7 +781,7 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
       }
       await Promise.all([...builds]);
       for (const r of requests.values()) await stopDataServer(r);
-      await postgres?.close();
+      if (ownsPostgres) await postgres?.close();
     },
   };
 }

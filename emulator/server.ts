@@ -14,6 +14,7 @@ import { defaultCertDir, ensureCerts } from './certs.ts';
 import { handleDownload, methodOfResource, RESOURCES, type Resource } from './downloads.ts';
 import { discardBody, errorPage, sendError } from './http-util.ts';
 import { Builder } from './processing.ts';
+import type { EmulatorPostgres } from './postgres.ts';
 import { ScenarioRuntime } from './scenario.ts';
 import type { Outcome, Timing } from './states.ts';
 import type { Env } from './context.ts';
@@ -28,8 +29,12 @@ export interface EmulatorOptions {
   timing?: Partial<{ pendingMs: number; processingMs: number; testingMs: number }>; // how long each state lasts (defaults 200/400/300)
   scenario?: Scenario;
   log?: (line: string) => void;
-  /** PostgreSQL for real upgraded SQL: false = always marked copies (default: started on first use). */
-  postgres?: boolean;
+  /**
+   * PostgreSQL for real upgraded SQL: false = always marked copies; true (default) = a scratch server of
+   * its own, started at the first create and stopped at close; an EmulatorPostgres = that one, shared with
+   * other emulators of the process (its owner closes it).
+   */
+  postgres?: boolean | EmulatorPostgres;
 }
 
 export interface Scenario {
@@ -175,7 +180,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   const runtime = new ScenarioRuntime(opts.scenario ?? {});
   const drops = new DropCounter(opts.scenario ?? {});
-  const builder = new Builder(log, opts.postgres !== false);
+  const builder = new Builder(log, opts.postgres ?? true);
   const records: CallRecord[] = [];
   const requests = new Map<string, EmuRequest>();
   const inflight = new Set<Promise<void>>();

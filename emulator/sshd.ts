@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { mkdtemp, mkdir, writeFile, rename, rm, chmod, chown, copyFile, stat, readFile, readdir, link, open } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
+import ssh2 from 'ssh2';
 import { sha256Fingerprint } from '../src/transfer/ssh-keys.ts';
 
 const run = promisify(execFile);
@@ -72,15 +73,18 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
       await writeFile(sharedFilePath, '', { mode: 0o644 });
       await chown(sharedFilePath, uid, -1);
     } else {
-      await populateRsyncChroot(chroot, await shellOf(user));
+      await populateRsyncChroot(chroot, await shellOf(user), baseParent);
       root = path.join(chroot, 'data');
       await mkdir(root, { mode: 0o755 });
       await chown(root, uid, -1);
     }
 
     const hostKeyPath = path.join(base, 'host_ed25519_key');
-    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'odoo-upgrade-emulator', '-f', hostKeyPath]);
-    const hostBlob = Buffer.from((await readFile(`${hostKeyPath}.pub`, 'utf8')).split(' ')[1], 'base64');
+    // Made in-process (ssh2 writes OpenSSH's own key format): one ssh-keygen less per server.
+    const hostKey = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'odoo-upgrade-emulator' });
+    await writeFile(hostKeyPath, hostKey.private, { mode: 0o600 });
+    await writeFile(`${hostKeyPath}.pub`, `${hostKey.public}\n`, { mode: 0o644 });
+    const hostBlob = Buffer.from(hostKey.public.split(' ')[1]!, 'base64');
     const authorizedKeysPath = path.join(base, 'authorized_keys');
     const setAuthorizedKeys = async (text: string) => {
       const tmp = `${authorizedKeysPath}.tmp`;
@@ -213,10 +217,16 @@ async function launch(configPath: string, port: number, log: (l: string) => void
   });
 }
 
-async function sshdVersion(): Promise<[number, number]> {
-  const r = await run(SSHD, ['-V']).catch((e: { stdout?: string; stderr?: string }) => e);
-  const m = /OpenSSH_(\d+)\.(\d+)/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`);
-  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+let version: Promise<[number, number]> | undefined;
+
+/** sshd's version, asked once per process. */
+function sshdVersion(): Promise<[number, number]> {
+  version ??= (async (): Promise<[number, number]> => {
+    const r = await run(SSHD, ['-V']).catch((e: { stdout?: string; stderr?: string }) => e);
+    const m = /OpenSSH_(\d+)\.(\d+)/.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`);
+    return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  })();
+  return version;
 }
 
 const userCreation = new Map<string, Promise<number>>();
@@ -279,9 +289,16 @@ async function uidOf(name: string): Promise<number | undefined> {
   }
 }
 
-async function shellOf(name: string): Promise<string> {
-  const { stdout } = await run('getent', ['passwd', name]);
-  return stdout.trim().split(':')[6] || '/bin/sh';
+const shells = new Map<string, Promise<string>>();
+
+function shellOf(name: string): Promise<string> {
+  let p = shells.get(name);
+  if (!p) {
+    p = run('getent', ['passwd', name]).then(({ stdout }) => stdout.trim().split(':')[6] || '/bin/sh');
+    shells.set(name, p);
+    p.catch(() => shells.delete(name));
+  }
+  return p;
 }
 
 async function assertRootOwnedPath(dir: string): Promise<void> {
@@ -306,23 +323,57 @@ async function freePort(): Promise<number> {
 }
 
 // The rsync chroot: the user's shell, rsync and the shared libraries both need (from ldd).
-async function populateRsyncChroot(chroot: string, shell: string): Promise<void> {
-  const rsync = await which('rsync');
-  const files = new Set<string>([shell, rsync]);
-  for (const bin of [shell, rsync]) {
-    const { stdout } = await run('ldd', [bin]);
-    for (const m of stdout.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)) files.add(m[1]);
+// They are found and copied once per process into a root-owned folder next to the instances,
+// then hard-linked into each chroot (root-owned, read-only to the user): a few links instead of
+// two ldd runs and megabytes of copies per server. A copy is made when a link cannot be.
+const chrootFiles = new Map<string, Promise<{ dir: string; files: string[] }>>();
+const chrootCacheDirs = new Set<string>();
+
+function chrootCache(shell: string, baseParent: string): Promise<{ dir: string; files: string[] }> {
+  const key = `${shell}\0${baseParent}`;
+  let p = chrootFiles.get(key);
+  if (!p) {
+    p = (async () => {
+      const rsync = await which('rsync');
+      const files = new Set<string>([shell, rsync]);
+      for (const bin of [shell, rsync]) {
+        const { stdout } = await run('ldd', [bin]);
+        for (const m of stdout.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)) files.add(m[1]);
+      }
+      const dir = await mkdtemp(path.join(baseParent, '.chroot-files-'));
+      if (chrootCacheDirs.size === 0) {
+        process.once('exit', () => {
+          for (const d of chrootCacheDirs) rmSync(d, { recursive: true, force: true });
+        });
+      }
+      chrootCacheDirs.add(dir);
+      await chmod(dir, 0o755);
+      for (const f of files) {
+        const dest = path.join(dir, f);
+        await mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
+        await copyFile(f, dest); // follows symlinks: the chroot holds plain files
+        await chmod(dest, 0o755);
+      }
+      if (rsync !== '/usr/bin/rsync') {
+        await mkdir(path.join(dir, 'usr/bin'), { recursive: true, mode: 0o755 });
+        await link(path.join(dir, rsync), path.join(dir, 'usr/bin/rsync'));
+        files.add('/usr/bin/rsync');
+      }
+      return { dir, files: [...files] };
+    })();
+    chrootFiles.set(key, p);
+    p.catch(() => chrootFiles.delete(key));
   }
-  for (const f of files) {
+  return p;
+}
+
+async function populateRsyncChroot(chroot: string, shell: string, baseParent: string): Promise<void> {
+  const cache = await chrootCache(shell, baseParent);
+  for (const f of cache.files) {
+    const from = path.join(cache.dir, f);
     const dest = path.join(chroot, f);
     await mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
-    await copyFile(f, dest); // follows symlinks: the chroot holds plain files
-    await chmod(dest, 0o755);
-  }
-  const inChroot = path.join(chroot, 'usr/bin/rsync');
-  if (rsync !== '/usr/bin/rsync') {
-    await mkdir(path.dirname(inChroot), { recursive: true, mode: 0o755 });
-    await link(path.join(chroot, rsync), inChroot);
+    await link(from, dest).catch(() => copyFile(from, dest).then(() => chmod(dest, 0o755)));
   }
 }
 

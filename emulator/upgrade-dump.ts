@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import yauzl from 'yauzl';
@@ -45,7 +45,8 @@ export async function uploadKind(p: string): Promise<UploadKind> {
 
 /** Restores the upload, adds the mark, dumps it as a directory dump into `outDir` (made by pg_dump). */
 export async function upgradeToDirectory(pg: PgServer, input: UpgradeInput, outDir: string): Promise<void> {
-  await withScratch(pg, input, (db) => tool(pg, 'pg_dump', ['--no-owner', '--format', 'd', '--jobs', '2', '--file', outDir, '--dbname', db]));
+  const jobs = await jobsFor(input.path);
+  await withScratch(pg, input, (db) => tool(pg, 'pg_dump', ['--no-owner', '--format', 'd', '--jobs', jobs, '--file', outDir, '--dbname', db]));
 }
 
 /** Same, dumped as plain SQL into `outFile` (v1's dump.sql). */
@@ -53,38 +54,61 @@ export async function upgradeToSql(pg: PgServer, input: UpgradeInput, outFile: s
   await withScratch(pg, input, (db) => tool(pg, 'pg_dump', ['--no-owner', '--no-privileges', '--format', 'p', '--file', outFile, '--dbname', db]));
 }
 
+// Parallel workers pay off on big dumps only: each is one more process and login, which on a
+// small dump costs more than it saves (the output is a directory dump either way).
+const PARALLEL_FROM_BYTES = 64 * 1024 * 1024;
+
+async function jobsFor(p: string): Promise<string> {
+  const st = await stat(p);
+  let bytes = st.size;
+  if (st.isDirectory()) for (const f of await readdir(p)) bytes += (await stat(`${p}/${f}`)).size;
+  return bytes >= PARALLEL_FROM_BYTES ? '2' : '1';
+}
+
 async function withScratch(pg: PgServer, input: UpgradeInput, dump: (db: string) => Promise<string>): Promise<void> {
   const db = `emu_${String(input.requestId).replace(/\W/g, '')}_${randomBytes(4).toString('hex')}`;
-  await tool(pg, 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', `CREATE DATABASE ${db} TEMPLATE template0 ENCODING 'UTF8'`]);
+  const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  const create = `CREATE DATABASE ${db} TEMPLATE template0 ENCODING 'UTF8'`;
+  const mark = `CREATE TABLE IF NOT EXISTS public.${MARK_TABLE} (request_id text NOT NULL, target_version text NOT NULL, upgraded_at timestamptz NOT NULL DEFAULT now()); ` +
+    `INSERT INTO public.${MARK_TABLE} (request_id, target_version) VALUES (${lit(String(input.requestId))}, ${lit(input.target)});`;
   try {
-    await restore(pg, db, input.path);
-    const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
-    await tool(pg, 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c',
-      `CREATE TABLE IF NOT EXISTS public.${MARK_TABLE} (request_id text NOT NULL, target_version text NOT NULL, upgraded_at timestamptz NOT NULL DEFAULT now()); ` +
-      `INSERT INTO public.${MARK_TABLE} (request_id, target_version) VALUES (${lit(String(input.requestId))}, ${lit(input.target)});`]);
+    const kind = await uploadKind(input.path);
+    const sql = await sqlOf(kind, input.path);
+    if (sql) {
+      // SQL: one psql session creates the database, runs the upload and adds the mark (each process
+      // spawned and each login costs a busy machine a few hundred milliseconds).
+      await psqlScript(pg, sql, ['-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', create, '-c', `\\connect ${db}`, '-c', '\\unset ON_ERROR_STOP', '-f', '-', '-c', '\\set ON_ERROR_STOP 1', '-c', mark]);
+    } else {
+      await tool(pg, 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres', '-c', create]);
+      await restoreArchive(pg, db, kind, input.path);
+      await tool(pg, 'psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', mark]);
+    }
     await dump(db);
   } finally {
-    await tool(pg, 'psql', ['-X', '-q', '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`]).catch(() => undefined);
+    // Off the build's path when the server takes it (close() waits for it): the result is ready before.
+    const drop = tool(pg, 'psql', ['-X', '-q', '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`]).catch(() => undefined);
+    if (pg.later) pg.later(drop);
+    else await drop;
   }
 }
 
-async function restore(pg: PgServer, db: string, p: string): Promise<void> {
-  const kind = await uploadKind(p);
+/** The upload as an SQL stream, when it is SQL (plain, gzipped, or dump.sql in a zip). */
+async function sqlOf(kind: UploadKind, p: string): Promise<Readable | undefined> {
+  switch (kind) {
+    case 'sql': return createReadStream(p);
+    case 'gzip': return createReadStream(p).pipe(createGunzip());
+    case 'zip': return zipEntry(p, 'dump.sql');
+    default: return undefined;
+  }
+}
+
+async function restoreArchive(pg: PgServer, db: string, kind: UploadKind, p: string): Promise<void> {
   switch (kind) {
     case 'directory':
-      await tool(pg, 'pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--format', 'd', '--jobs', '2', '--dbname', db, p]);
+      await tool(pg, 'pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--format', 'd', '--jobs', await jobsFor(p), '--dbname', db, p]);
       return;
     case 'custom':
       await tool(pg, 'pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '--dbname', db, p]);
-      return;
-    case 'sql':
-      await psqlScript(pg, db, createReadStream(p));
-      return;
-    case 'gzip':
-      await psqlScript(pg, db, createReadStream(p).pipe(createGunzip()));
-      return;
-    case 'zip':
-      await psqlScript(pg, db, await zipEntry(p, 'dump.sql'));
       return;
     default:
       throw new Error('the upload is not a dump PostgreSQL can read (plain or gzipped SQL, a zip with dump.sql, a custom or directory dump)');
@@ -93,8 +117,8 @@ async function restore(pg: PgServer, db: string, p: string): Promise<void> {
 
 // Plain SQL as Odoo's backups make it may name roles this server lacks (ALTER ... OWNER TO
 // odoo): those errors are let through, any other one fails the restore.
-async function psqlScript(pg: PgServer, db: string, sql: Readable): Promise<void> {
-  const stderr = await tool(pg, 'psql', ['-X', '-q', '-d', db, '-f', '-'], sql);
+async function psqlScript(pg: PgServer, sql: Readable, args: string[]): Promise<void> {
+  const stderr = await tool(pg, 'psql', ['-X', '-q', ...args], sql);
   const errors = stderr.split('\n').filter((l) => /\bERROR:/.test(l) && !/role "[^"]*" does not exist/.test(l));
   if (errors.length) throw new Error(`psql could not restore the upload: ${errors.slice(0, 3).join(' | ')}`);
 }

@@ -57,6 +57,7 @@ export async function upload(env: Env, req: IncomingMessage, res: ServerResponse
     },
   });
   r.uploads++; // every attempt that reaches the body counts, a cut or failed one too
+  env.builder.warm(); // a dump is on its way: PostgreSQL starts while it arrives
   try {
     await pipeline(req, meter, createWriteStream(part));
   } catch {

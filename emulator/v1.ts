@@ -288,6 +288,7 @@ async function sftpAccess(env: Env, p: Params, answer: Answer): Promise<void> {
     return answer([failure('SERVER:ERROR', 'Could not prepare the SFTP server, please try again later')]);
   }
   r.sftp = access;
+  env.builder.warm(); // a dump is on its way: PostgreSQL starts while it arrives
   answer([], {
     hostname: access.hostname,
     sftp_port: access.port,
