@@ -295,6 +295,8 @@ async function rsyncTransfer(job) {
 
 // EXTERNAL MODULE: ./src/transfer/ssh-keys.ts
 var ssh_keys = __webpack_require__(83590);
+// EXTERNAL MODULE: ./src/secrets.ts
+var secrets = __webpack_require__(27194);
 // EXTERNAL MODULE: ./src/platform/types.ts
 var types = __webpack_require__(99674);
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 12 modules
@@ -306,6 +308,7 @@ var common = __webpack_require__(39026);
 // JSON-RPC calls to the entry server, then to the node that holds the request, and rsync over
 // SSH to that node's data server, authenticated by the key pair whose public half went with
 // `create` and pinned to the host keys `transfer/start` returns.
+
 
 
 
@@ -489,6 +492,11 @@ class RpcPlatform {
     pair;
     keyDir;
     keyFiles;
+    /**
+     * Where the caller's next log offset (bytes of redacted text it was given) falls in the raw log:
+     * redaction changes lengths, so the offsets the caller adds up are not the platform's.
+     */
+    logMark;
     constructor(opts) {
         this.opts = opts;
         this.serverBase = new URL(opts.serverUrl.replace(/\/+$/, ''));
@@ -721,8 +729,22 @@ class RpcPlatform {
         }
         return files;
     }
-    /** The upgrade log from byte `offset` (Range: bytes=N-), whole lines only. */
+    /**
+     * The upgrade log from byte `offset` (Range: bytes=N-), whole lines only, redacted as every other
+     * platform text is (the log is the platform's own words: a key or token in it must not be printed).
+     * `offset` counts the bytes of text this method returned, so a caller that adds up what it was
+     * given reads on from where the last call stopped, redacted or not.
+     */
     async logs(ref, offset, ctx) {
+        const shownOffset = Math.max(0, Math.floor(offset));
+        const mark = this.logMark;
+        const rawOffset = mark && mark.id === ref.id && mark.shown === shownOffset ? mark.raw : shownOffset;
+        const raw = await this.rawLogs(ref, rawOffset, ctx);
+        const text = (0,secrets/* redactAnswer */.s2)(raw.toString('utf8'));
+        this.logMark = { id: ref.id, shown: shownOffset + Buffer.byteLength(text), raw: rawOffset + raw.length };
+        return text;
+    }
+    async rawLogs(ref, offset, ctx) {
         const url = `${this.url(this.nodeFor(ref), 'upgrade/request/logs')}?${new URLSearchParams({ token: ref.key })}`;
         const timeoutMs = this.opts.callTimeoutMs ?? common/* CALL_TIMEOUT_MS */.MU;
         const { signal, timedOut } = (0,common/* callSignal */.v$)(ctx.signal, timeoutMs);
@@ -742,7 +764,7 @@ class RpcPlatform {
         }
         if (res.statusCode === 416) {
             await res.body.dump();
-            return '';
+            return Buffer.alloc(0);
         }
         if (res.statusCode !== 200 && res.statusCode !== 206) {
             const text = await res.body.text().catch(() => '');
@@ -774,7 +796,7 @@ class RpcPlatform {
             const nl = buf.lastIndexOf(0x0a, MAX_LOG_BYTES - 1);
             buf = buf.subarray(0, nl >= 0 ? nl + 1 : MAX_LOG_BYTES);
         }
-        return buf.toString('utf8');
+        return buf;
     }
     /**
      * Contract-wide, as Odoo's script says ("All associated requests of the contract will be wiped

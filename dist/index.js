@@ -81086,12 +81086,23 @@ async function versionDirs(root, pick) {
     const names = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.readdir)(root).catch(() => []);
     return names.map(pick).filter((p) => !!p);
 }
+// Answers by path and file identity: every restore or dump asks again about each candidate
+// (Debian's /usr/bin ones are a Perl wrapper), and a program replaced in place is asked anew.
+const versions = new Map();
 /** What `<tool> --version` says, or undefined when nothing runnable is there. */
 async function toolVersion(path) {
     try {
         await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.access)(path, node_fs__WEBPACK_IMPORTED_MODULE_3__.constants.X_OK);
-        const { stdout } = await (0,node_util__WEBPACK_IMPORTED_MODULE_1__.promisify)(node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile)(path, ['--version'], { timeout: 10_000 });
-        return /\(PostgreSQL\)\s+(\d+(?:\.\d+){0,2})/.exec(stdout)?.[1];
+        const st = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat)(path);
+        const key = `${path}\0${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}`;
+        let answer = versions.get(key);
+        if (!answer) {
+            answer = (0,node_util__WEBPACK_IMPORTED_MODULE_1__.promisify)(node_child_process__WEBPACK_IMPORTED_MODULE_0__.execFile)(path, ['--version'], { timeout: 10_000 }).then(({ stdout }) => /\(PostgreSQL\)\s+(\d+(?:\.\d+){0,2})/.exec(stdout)?.[1], () => undefined);
+            // Only answers are kept: a failed or timed-out ask is asked again next time.
+            void answer.then((v) => v === undefined && versions.delete(key));
+            versions.set(key, answer);
+        }
+        return await answer;
     }
     catch {
         return undefined;
