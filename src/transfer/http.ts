@@ -3,7 +3,7 @@
 // computed on this thread as the bytes pass (with SHA-NI 0.68 ms of CPU per MiB on the bench
 // machine, ~8% of a core at 1 Gbit/s: no thread is worth that; docs/benchmarks.md).
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, writevSync } from 'node:fs';
 import { rename, stat, rm, open, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,9 +16,11 @@ import type { ProgressSink } from './progress.ts';
 // interleaved rounds): 128–256 KiB chunks ran 1.5–2.5× faster than 1–4 MiB ones, which leave
 // the socket idle while each big write is encrypted and flushed whole before the next one.
 const READ_CHUNK = 128 * 1024;
-// Received chunks queue up to this much while a write is on its way to disk; they go down in
-// one writev, so the disk sees few large writes whatever size the network reads were.
-const WRITE_QUEUE = 8 * 1024 * 1024;
+// Read buffers reused in turn (see uploadFile): one being sent, one being read, two to spare.
+const READ_RING = 4;
+// Received chunks (one TLS record, 16 KiB, each) are gathered and go to disk in one writev once
+// this much has arrived, so the disk sees few large writes whatever size the network reads were.
+const WRITE_BATCH = 1024 * 1024;
 
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
@@ -53,15 +55,35 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
       let sent = 0;
       opts.progress?.update(0);
       const hash = createHash('sha256');
-      // The file's own read buffers go to the socket as they are: no copy, no re-chunking.
-      const source = createReadStream(file, { highWaterMark: READ_CHUNK });
+      const fh = await open(file, 'r');
+      // A few read buffers used in turn, never a fresh one per read: fresh memory costs a page
+      // fault per 4 KiB, and in this VM that made up most of the upload's CPU (docs/benchmarks.md).
+      // A buffer is refilled only READ_RING - 1 chunks after it was yielded: undici pulls the
+      // next chunk only once socket.write() took the last one or the socket drained, so the
+      // bytes left in a buffer are never needed again by then (tests check what the server got).
+      const ring = Array.from({ length: READ_RING }, () => Buffer.allocUnsafeSlow(READ_CHUNK));
+      let reads = 0;
+      const read = async (at: number): Promise<Buffer> => {
+        const buf = ring[reads++ % READ_RING];
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - at), at);
+        return buf.subarray(0, bytesRead);
+      };
       async function* body(): AsyncGenerator<Buffer> {
-        for await (const chunk of source as AsyncIterable<Buffer>) {
+        let at = 0;
+        let next = size > 0 ? read(0) : undefined;
+        while (next) {
+          const chunk = await next;
+          if (chunk.length === 0) throw new Error(`${opts.what}: ${file} ended after ${at} of ${size} bytes (it changed during the upload)`);
+          at += chunk.length;
+          // The next read runs while this chunk is encrypted and sent.
+          next = at < size ? read(at) : undefined;
+          next?.catch(() => undefined); // awaited on the next turn; a body given up early must not leave it unhandled
           hash.update(chunk);
           sent += chunk.length;
           opts.progress?.update(sent);
           yield chunk;
         }
+        if ((await fh.stat()).size !== size) throw new Error(`${opts.what}: ${file} changed size during the upload`);
       }
       let statusCode: number;
       let retryAfter: string | string[] | undefined;
@@ -87,7 +109,7 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
         }
         throw err;
       } finally {
-        source.destroy();
+        await fh.close().catch(() => undefined);
       }
       if (statusCode < 200 || statusCode >= 300) {
         throw new HttpStatusError(opts.what, statusCode, parseRetryAfter(retryAfter), snippet(text));
@@ -245,15 +267,16 @@ class HashedFile {
   position = 0;
   onWritten?: (position: number) => void;
   private hash: Hash = createHash('sha256');
-  private inflight: Promise<unknown> = Promise.resolve();
   private readonly fh: FileHandle;
+  // Received chunks not yet on disk (under WRITE_BATCH bytes).
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
   constructor(fh: FileHandle) {
     this.fh = fh;
   }
 
   async restart(): Promise<void> {
-    await this.inflight;
     await this.fh.truncate(0);
     this.position = 0;
     this.hash = createHash('sha256');
@@ -263,39 +286,81 @@ class HashedFile {
     return this.hash.digest('hex');
   }
 
-  /** A sink for one response body; queued chunks are written together with writev. */
+  /**
+   * A sink for one response body. Chunks are gathered and written with one synchronous writev
+   * per WRITE_BATCH, or once the socket has nothing more to give for now (the next turn of the
+   * event loop: a slow link still sees its bytes land and its progress move). Measured against
+   * the thread pool's writev (a promise and a hand-off per batch, the body paused while it ran):
+   * less CPU per download and no idle socket. A page-cache copy of 1 MiB takes well under a
+   * millisecond; while a slow disk holds the thread, the kernel's socket buffer fills and TCP
+   * slows the server, as for curl.
+   */
   writer(): Writable {
-    const write = (bufs: Buffer[], cb: (err?: Error | null) => void) => {
-      const p = this.writeAll(bufs);
-      this.inflight = p.catch(() => undefined);
-      p.then(() => cb(), cb);
-    };
-    return new Writable({
-      highWaterMark: WRITE_QUEUE,
-      write: (chunk: Buffer, _enc, cb) => write([chunk], cb),
-      writev: (chunks, cb) => write(chunks.map((c) => c.chunk as Buffer), cb),
-      // A cut leaves the stream destroyed mid-write: the resume waits for that write to land.
-      destroy: (err, cb) => void this.inflight.then(() => cb(err)),
+    this.pending = [];
+    this.pendingBytes = 0;
+    let later: NodeJS.Immediate | undefined;
+    const sink: Writable = new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+        try {
+          if (this.pendingBytes >= WRITE_BATCH) this.flush();
+        } catch (err) {
+          return cb(err as Error);
+        }
+        later ??= setImmediate(() => {
+          later = undefined;
+          try {
+            this.flush();
+          } catch (err) {
+            sink.destroy(err as Error);
+          }
+        });
+        cb();
+      },
+      final: (cb) => {
+        if (later) clearImmediate(later);
+        try {
+          this.flush();
+        } catch (err) {
+          return cb(err as Error);
+        }
+        cb();
+      },
+      // A cut: what arrived before it is written (it is the server's bytes, in order), so the
+      // resume asks only for the rest; if the disk refuses it, it is dropped, neither counted nor hashed.
+      destroy: (err, cb) => {
+        if (later) clearImmediate(later);
+        try {
+          this.flush();
+        } catch {
+          this.pending = [];
+          this.pendingBytes = 0;
+        }
+        cb(err);
+      },
     });
+    return sink;
   }
 
-  private async writeAll(bufs: Buffer[]): Promise<void> {
-    let rest = bufs;
+  private flush(): void {
+    let rest = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
     while (rest.length) {
-      const { bytesWritten } = await this.fh.writev(rest, this.position);
-      let n = bytesWritten;
-      const done: Buffer[] = [];
-      while (rest.length && n >= rest[0].length) {
-        n -= rest[0].length;
-        done.push(rest[0]);
-        rest = rest.slice(1);
-      }
-      if (n > 0) {
-        done.push(rest[0].subarray(0, n));
-        rest = [rest[0].subarray(n), ...rest.slice(1)];
-      }
+      const bytesWritten = writevSync(this.fh.fd, rest, this.position);
       if (bytesWritten === 0) throw new Error(`writing ${this.position} bytes into the download file made no progress`);
-      for (const b of done) this.hash.update(b);
+      let n = bytesWritten;
+      let i = 0;
+      while (i < rest.length && n >= rest[i].length) {
+        n -= rest[i].length;
+        this.hash.update(rest[i++]);
+      }
+      rest = rest.slice(i);
+      if (n > 0) {
+        this.hash.update(rest[0].subarray(0, n));
+        rest[0] = rest[0].subarray(n);
+      }
       this.position += bytesWritten;
       this.onWritten?.(this.position);
     }
