@@ -1,14 +1,15 @@
 // What the tuned HTTPS transfers must keep while they go fast: the upload reuses a few read
 // buffers (so a buffer refilled too early would send other bytes than the file's), the download
-// writes in batches (so a cut between batches must not lose or double a byte), and a file that
-// changes under an upload is an error, not a silent short or long body. Behaviour only, not timed.
+// queues chunks for one writev (so a cut mid-queue must not lose or double a byte), and a file
+// that changes under an upload is an error, not a silent short or long body. Behaviour only, not timed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
-import { appendFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFileSync, truncateSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -98,35 +99,39 @@ test('uploadFile: the server receives exactly the file, whatever its size and ho
 
 test('uploadFile: a file that grows or shrinks during the upload is an error naming it, never a body of other bytes', async () => {
   const file = path.join(dir, 'changing.bin');
-  for (const change of ['grow', 'shrink'] as const) {
-    await writeFile(file, randomBytes(2_000_000));
-    let changed = false;
-    const srv = await serve(false, (req, res) => {
-      req.on('data', () => {
-        if (changed) return;
-        changed = true;
-        // Changed once the first bytes arrived: later reads see the new file.
-        req.pause();
-        void (change === 'grow' ? appendFile(file, 'more') : truncate(file, 300_000)).then(() => req.resume());
-      });
-      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
-      req.on('error', () => undefined);
-    });
-    try {
-      await assert.rejects(uploadFile(`${srv.base}/up`, file, { what: 'test upload', attempts: 1 }), (err: Error) => {
+  const srv = await serve(false, (req, res) => {
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+    req.on('error', () => undefined);
+    req.resume();
+  });
+  try {
+    for (const change of ['grow', 'shrink'] as const) {
+      await writeFile(file, randomBytes(2_000_000));
+      let changed = false;
+      // Changed once the first chunk went out: the reads after it see the new file.
+      const progress = {
+        update: (sent: number) => {
+          if (sent === 0 || changed) return;
+          changed = true;
+          if (change === 'grow') appendFileSync(file, 'more');
+          else truncateSync(file, 300_000);
+        },
+        finish: () => {},
+      };
+      await assert.rejects(uploadFile(`${srv.base}/up`, file, { what: 'test upload', attempts: 1, progress }), (err: Error) => {
         assert.match(err.message, /^test upload/);
-        assert.match(err.message, change === 'grow' ? /changed size during the upload/ : /ended after \d+ of 2000000 bytes/);
+        assert.match(err.message, change === 'grow' ? /changed size during the upload/ : /ended after 300000 of 2000000 bytes/);
         assert.ok(err.message.includes(file), err.message);
         return true;
       });
       assert.ok(changed, change);
-    } finally {
-      await srv.close();
     }
+  } finally {
+    await srv.close();
   }
 });
 
-test('downloadFile: batched writes lose and double nothing, whatever the cut points and record sizes, over HTTP and HTTPS', async () => {
+test('downloadFile: queued writes lose and double nothing, whatever the cut points and chunk sizes, over HTTP and HTTPS', async () => {
   const dest = path.join(dir, 'dl.bin');
   await fc.assert(
     fc.asyncProperty(

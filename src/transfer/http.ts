@@ -3,7 +3,6 @@
 // computed on this thread as the bytes pass (with SHA-NI 0.68 ms of CPU per MiB on the bench
 // machine, ~8% of a core at 1 Gbit/s: no thread is worth that; docs/benchmarks.md).
 import { createHash, type Hash } from 'node:crypto';
-import { writevSync } from 'node:fs';
 import { rename, stat, rm, open, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,9 +17,9 @@ import type { ProgressSink } from './progress.ts';
 const READ_CHUNK = 128 * 1024;
 // Read buffers reused in turn (see uploadFile): one being sent, one being read, two to spare.
 const READ_RING = 4;
-// Received chunks (one TLS record, 16 KiB, each) are gathered and go to disk in one writev once
-// this much has arrived, so the disk sees few large writes whatever size the network reads were.
-const WRITE_BATCH = 1024 * 1024;
+// Received chunks queue up to this much while a write is on its way to disk; they go down in
+// one writev, so the disk sees few large writes whatever size the network reads were.
+const WRITE_QUEUE = 8 * 1024 * 1024;
 
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
@@ -278,16 +277,15 @@ class HashedFile {
   position = 0;
   onWritten?: (position: number) => void;
   private hash: Hash = createHash('sha256');
+  private inflight: Promise<unknown> = Promise.resolve();
   private readonly fh: FileHandle;
-  // Received chunks not yet on disk (under WRITE_BATCH bytes).
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
 
   constructor(fh: FileHandle) {
     this.fh = fh;
   }
 
   async restart(): Promise<void> {
+    await this.inflight;
     await this.fh.truncate(0);
     this.position = 0;
     this.hash = createHash('sha256');
@@ -297,81 +295,39 @@ class HashedFile {
     return this.hash.digest('hex');
   }
 
-  /**
-   * A sink for one response body. Chunks are gathered and written with one synchronous writev
-   * per WRITE_BATCH, or once the socket has nothing more to give for now (the next turn of the
-   * event loop: a slow link still sees its bytes land and its progress move). Measured against
-   * the thread pool's writev (a promise and a hand-off per batch, the body paused while it ran):
-   * less CPU per download and no idle socket. A page-cache copy of 1 MiB takes well under a
-   * millisecond; while a slow disk holds the thread, the kernel's socket buffer fills and TCP
-   * slows the server, as for curl.
-   */
+  /** A sink for one response body; queued chunks are written together with writev. */
   writer(): Writable {
-    this.pending = [];
-    this.pendingBytes = 0;
-    let later: NodeJS.Immediate | undefined;
-    const sink: Writable = new Writable({
-      write: (chunk: Buffer, _enc, cb) => {
-        this.pending.push(chunk);
-        this.pendingBytes += chunk.length;
-        try {
-          if (this.pendingBytes >= WRITE_BATCH) this.flush();
-        } catch (err) {
-          return cb(err as Error);
-        }
-        later ??= setImmediate(() => {
-          later = undefined;
-          try {
-            this.flush();
-          } catch (err) {
-            sink.destroy(err as Error);
-          }
-        });
-        cb();
-      },
-      final: (cb) => {
-        if (later) clearImmediate(later);
-        try {
-          this.flush();
-        } catch (err) {
-          return cb(err as Error);
-        }
-        cb();
-      },
-      // A cut: what arrived before it is written (it is the server's bytes, in order), so the
-      // resume asks only for the rest; if the disk refuses it, it is dropped, neither counted nor hashed.
-      destroy: (err, cb) => {
-        if (later) clearImmediate(later);
-        try {
-          this.flush();
-        } catch {
-          this.pending = [];
-          this.pendingBytes = 0;
-        }
-        cb(err);
-      },
+    const write = (bufs: Buffer[], cb: (err?: Error | null) => void) => {
+      const p = this.writeAll(bufs);
+      this.inflight = p.catch(() => undefined);
+      p.then(() => cb(), cb);
+    };
+    return new Writable({
+      highWaterMark: WRITE_QUEUE,
+      write: (chunk: Buffer, _enc, cb) => write([chunk], cb),
+      writev: (chunks, cb) => write(chunks.map((c) => c.chunk as Buffer), cb),
+      // A cut leaves the stream destroyed mid-write: the resume waits for that write to land.
+      destroy: (err, cb) => void this.inflight.then(() => cb(err)),
     });
-    return sink;
   }
 
-  private flush(): void {
-    let rest = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
+  private async writeAll(bufs: Buffer[]): Promise<void> {
+    let rest = bufs;
     while (rest.length) {
-      const bytesWritten = writevSync(this.fh.fd, rest, this.position);
-      if (bytesWritten === 0) throw new Error(`writing ${this.position} bytes into the download file made no progress`);
+      const { bytesWritten } = await this.fh.writev(rest, this.position);
       let n = bytesWritten;
-      let i = 0;
-      while (i < rest.length && n >= rest[i].length) {
-        n -= rest[i].length;
-        this.hash.update(rest[i++]);
+      const done: Buffer[] = [];
+      while (rest.length && n >= rest[0].length) {
+        n -= rest[0].length;
+        done.push(rest[0]);
+        rest = rest.slice(1);
       }
-      rest = rest.slice(i);
       if (n > 0) {
-        this.hash.update(rest[0].subarray(0, n));
-        rest[0] = rest[0].subarray(n);
+        done.push(rest[0].subarray(0, n));
+        rest = [rest[0].subarray(n), ...rest.slice(1)];
       }
+      if (bytesWritten === 0) throw new Error(`writing ${this.position} bytes into the download file made no progress`);
+      for (const b of done) this.hash.update(b);
       this.position += bytesWritten;
       this.onWritten?.(this.position);
     }
