@@ -88,12 +88,14 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
           // The next read runs while this chunk is encrypted and sent.
           next = at < size ? read(at) : undefined;
           next?.catch(() => undefined); // awaited on the next turn; a body given up early must not leave it unhandled
+          // Checked before the last chunk goes: once the body is complete the server may answer
+          // before a later error could reach undici.
+          if (!next && (await fh.stat()).size !== size) throw new Error(`${opts.what}: ${file} changed size during the upload`);
           hash.update(chunk);
           sent += chunk.length;
           opts.progress?.update(sent);
           yield chunk;
         }
-        if ((await fh.stat()).size !== size) throw new Error(`${opts.what}: ${file} changed size during the upload`);
       }
       let statusCode: number;
       let retryAfter: string | string[] | undefined;
