@@ -67,7 +67,7 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
       const hash = createHash('sha256');
       const fh = await open(file, 'r');
       // A few read buffers used in turn, never a fresh one per read: fresh memory costs a page
-      // fault per 4 KiB, and in this VM that made up most of the upload's CPU (docs/benchmarks.md).
+      // fault per 4 KiB, and in this VM that was half of the upload's CPU (docs/benchmarks.md).
       // A buffer is refilled only READ_RING - 1 chunks after it was yielded: undici pulls the
       // next chunk only once socket.write() took the last one or the socket drained, so the
       // bytes left in a buffer are never needed again by then (tests check what the server got).
