@@ -7,6 +7,7 @@ import path from 'node:path';
 export interface Measured {
   wallMs: number; // spawn to exit, process start-up included
   maxRssKiB: number;
+  cpuMs: number; // user + system of the process and the children it waited for
   code: number | null;
   stdout: string;
   stderr: string;
@@ -30,7 +31,8 @@ export async function measure(cmd: string, args: string[], opts: { env?: NodeJS.
   await rm(timeFile, { force: true });
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(report);
   const exit = /Exit status: (\d+)/.exec(report);
-  return { wallMs, maxRssKiB: rss ? Number(rss[1]) : NaN, code: exit ? Number(exit[1]) : code, stdout, stderr };
+  const cpu = (what: string) => Number(new RegExp(`${what} time \\(seconds\\): ([\\d.]+)`).exec(report)?.[1] ?? NaN) * 1000;
+  return { wallMs, maxRssKiB: rss ? Number(rss[1]) : NaN, cpuMs: cpu('User') + cpu('System'), code: exit ? Number(exit[1]) : code, stdout, stderr };
 }
 
 export function median(xs: number[]): number {

@@ -13,6 +13,7 @@ export interface Row {
   ms: number; // transfer time (see the doc for what each includes)
   wallMs: number;
   rssMiB: number;
+  cpuMs?: number; // user + system CPU of the contender's process (under load, what decides its time)
   reference: boolean;
   failed?: string; // the contender could not do it (message)
 }
@@ -66,7 +67,8 @@ export async function writeReport(file: string, res: Results): Promise<void> {
   L.push('Times: the action\'s workers time the library call (connection, TLS/SSH handshake, transfer and SHA-256; not Node\'s start-up); curl reports `time_total`; `sftp -b` is timed from spawn to exit.');
   L.push('HTTPS: the contenders take turns, round after round (3 rounds up to 256 MiB, 2 above); the table shows the best round\'s time and the highest peak RSS of all rounds.',
     'SFTP: sizes up to 256 MiB take the best of 3 runs, larger ones a single run. Every transfer is checked (byte count and SHA-256).', '');
-  L.push('Ratio = reference time / contender time (above 1: faster than the reference, marked ★).', '');
+  L.push('Ratio = reference time / contender time (above 1: faster than the reference, marked ★).',
+    'CPU = user + system time of the contender\'s process in that round (`/usr/bin/time`; the action\'s workers include Node\'s start-up, ~0.1 s): on a loaded machine a process\'s time follows its CPU.', '');
 
   L.push('## Targets', '');
   L.push('| Target | Result | |', '|---|---|---|');
@@ -89,14 +91,15 @@ export async function writeReport(file: string, res: Results): Promise<void> {
 
   for (const g of groups) {
     L.push(`## ${g}`, '');
-    L.push('| Size | Contender | Time (s) | MiB/s | Ratio | Peak RSS (MiB) |', '|---|---|---:|---:|---:|---:|');
+    L.push('| Size | Contender | Time (s) | MiB/s | Ratio | CPU (s) | Peak RSS (MiB) |', '|---|---|---:|---:|---:|---:|---:|');
     for (const r of rows.filter((x) => x.group === g)) {
       if (r.failed) {
-        L.push(`| ${label(r.size)} | ${r.contender} | failed: ${r.failed.replace(/\|/g, '/')} | | | |`);
+        L.push(`| ${label(r.size)} | ${r.contender} | failed: ${r.failed.replace(/\|/g, '/')} | | | | |`);
         continue;
       }
       const ratio = r.reference ? 'reference' : `${r.ratio.toFixed(2)}×${r.ratio >= 1 ? ' ★' : ''}`;
-      L.push(`| ${label(r.size)} | ${r.contender} | ${(r.ms / 1000).toFixed(2)} | ${rate(r).toFixed(0)} | ${ratio} | ${r.rssMiB.toFixed(0)} |`);
+      const cpu = r.cpuMs !== undefined && Number.isFinite(r.cpuMs) ? (r.cpuMs / 1000).toFixed(2) : '–';
+      L.push(`| ${label(r.size)} | ${r.contender} | ${(r.ms / 1000).toFixed(2)} | ${rate(r).toFixed(0)} | ${ratio} | ${cpu} | ${r.rssMiB.toFixed(0)} |`);
     }
     L.push('');
   }

@@ -85,7 +85,7 @@ try {
     const sha = await sha256File(file);
     const reps = size <= 256 * MiB ? 3 : 1;
     const add = (group: string, contender: string, m: Measured, ms: number, reference: boolean) => {
-      rows.push({ group, size, contender, ms, wallMs: m.wallMs, rssMiB: m.maxRssKiB / 1024, reference });
+      rows.push({ group, size, contender, ms, wallMs: m.wallMs, rssMiB: m.maxRssKiB / 1024, cpuMs: m.cpuMs, reference });
       say(`${group} ${label(size)} ${contender}: ${(size / MiB / (ms / 1000)).toFixed(0)} MiB/s, ${(m.maxRssKiB / 1024).toFixed(0)} MiB RSS`);
     };
     const best = async (run: () => Promise<{ m: Measured; ms: number }>) => {

@@ -3,7 +3,6 @@
 // computed on this thread as the bytes pass (with SHA-NI 0.68 ms of CPU per MiB on the bench
 // machine, ~8% of a core at 1 Gbit/s: no thread is worth that; docs/benchmarks.md).
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { rename, stat, rm, open, type FileHandle } from 'node:fs/promises';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,13 +15,26 @@ import type { ProgressSink } from './progress.ts';
 // interleaved rounds): 128–256 KiB chunks ran 1.5–2.5× faster than 1–4 MiB ones, which leave
 // the socket idle while each big write is encrypted and flushed whole before the next one.
 const READ_CHUNK = 128 * 1024;
+// Read buffers reused in turn (see uploadFile): one being sent, one being read, two to spare.
+const READ_RING = 4;
 // Received chunks queue up to this much while a write is on its way to disk; they go down in
 // one writev, so the disk sees few large writes whatever size the network reads were.
 const WRITE_QUEUE = 8 * 1024 * 1024;
 
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), hash);
+  // One buffer for every read: a fresh one per read costs a page fault per 4 KiB (see uploadFile).
+  const buf = Buffer.allocUnsafeSlow(1024 * 1024);
+  const fh = await open(file, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
   return hash.digest('hex');
 }
 
@@ -53,10 +65,32 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
       let sent = 0;
       opts.progress?.update(0);
       const hash = createHash('sha256');
-      // The file's own read buffers go to the socket as they are: no copy, no re-chunking.
-      const source = createReadStream(file, { highWaterMark: READ_CHUNK });
+      const fh = await open(file, 'r');
+      // A few read buffers used in turn, never a fresh one per read: fresh memory costs a page
+      // fault per 4 KiB, and in this VM that was half of the upload's CPU (docs/benchmarks.md).
+      // A buffer is refilled only READ_RING - 1 chunks after it was yielded: undici pulls the
+      // next chunk only once socket.write() took the last one or the socket drained, so the
+      // bytes left in a buffer are never needed again by then (tests check what the server got).
+      const ring = Array.from({ length: READ_RING }, () => Buffer.allocUnsafeSlow(READ_CHUNK));
+      let reads = 0;
+      const read = async (at: number): Promise<Buffer> => {
+        const buf = ring[reads++ % READ_RING];
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - at), at);
+        return buf.subarray(0, bytesRead);
+      };
       async function* body(): AsyncGenerator<Buffer> {
-        for await (const chunk of source as AsyncIterable<Buffer>) {
+        let at = 0;
+        let next = size > 0 ? read(0) : undefined;
+        while (next) {
+          const chunk = await next;
+          if (chunk.length === 0) throw new Error(`${opts.what}: ${file} ended after ${at} of ${size} bytes (it changed during the upload)`);
+          at += chunk.length;
+          // The next read runs while this chunk is encrypted and sent.
+          next = at < size ? read(at) : undefined;
+          next?.catch(() => undefined); // awaited on the next turn; a body given up early must not leave it unhandled
+          // Checked before the last chunk goes: once the body is complete the server may answer
+          // before a later error could reach undici.
+          if (!next && (await fh.stat()).size !== size) throw new Error(`${opts.what}: ${file} changed size during the upload`);
           hash.update(chunk);
           sent += chunk.length;
           opts.progress?.update(sent);
@@ -87,7 +121,7 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
         }
         throw err;
       } finally {
-        source.destroy();
+        await fh.close().catch(() => undefined);
       }
       if (statusCode < 200 || statusCode >= 300) {
         throw new HttpStatusError(opts.what, statusCode, parseRetryAfter(retryAfter), snippet(text));
