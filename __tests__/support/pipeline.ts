@@ -4,7 +4,8 @@
 // signals from an emitter, and either a fake platform or the real clients (against the
 // emulator over real sockets, for tests about the wire).
 import { EventEmitter } from 'node:events';
-import { mkdtemp, mkdir, rm, writeFile, stat } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile, stat } from 'node:fs/promises';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { run } from '../../src/main.ts';
@@ -16,6 +17,7 @@ import { closeDispatcher } from '../../src/net/http.ts';
 import { findRecentTest } from '../../src/github/recent-test.ts';
 import type { Config } from '../../src/inputs.ts';
 import { findHandle, deleteHandle } from '../../src/github/pending.ts';
+import { gitHubServices } from '../../src/github/services.ts';
 import type { DumpInfo } from '../../src/formats/inspect.ts';
 import { EndpointMissingError } from '../../src/platform/types.ts';
 import type { CreateParams, DownloadedFile, Platform, RequestRef, Status, TransferContext, UploadResult } from '../../src/platform/types.ts';
@@ -56,6 +58,17 @@ export class FakeClock {
   };
 }
 
+/**
+ * Makes this process trust a test CA (an emulator's), as NODE_EXTRA_CA_CERTS does for a
+ * spawned bundle: in-process runs then reach the HTTPS emulators through the real clients.
+ * Process-wide; each test file is its own process.
+ */
+export async function trustCA(caFile: string): Promise<void> {
+  const pem = await readFile(caFile, 'utf8');
+  const current = tls.getCACertificates('default');
+  if (!current.includes(pem)) tls.setDefaultCACertificates([...current, pem]);
+}
+
 /** The process signals: emit('SIGINT') as a runner's cancel would. */
 export class FakeSignals extends EventEmitter {
   readonly exits: number[] = [];
@@ -76,6 +89,12 @@ export interface PipelineOptions {
   clock?: FakeClock;
   signals?: FakeSignals;
   github?: Partial<GitHubServices>;
+  /**
+   * GitHub's real services (artifact, comment, handles, recent test) bound to this run's env,
+   * log and secrets, as src/index.ts binds them: for runs against the GitHub fake. Entries of
+   * `github` still win.
+   */
+  realGitHub?: boolean;
   /** Called with every line the runner would print, as it is printed. */
   onLine?: (line: string) => void;
 }
@@ -117,6 +136,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineRun> {
   const io: ActionIO = {
     info: (line) => print(line),
     warning: (line) => print(`::warning::${escapeData(line)}`),
+    notice: (line) => print(`::notice::${escapeData(line)}`),
     debug: (line) => print(`::debug::${escapeData(line)}`),
     group: async (name, fn) => {
       print(`::group::${name}`);
@@ -145,6 +165,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineRun> {
   const inputs = Object.fromEntries(Object.entries(opts.inputs).map(([k, v]) => [k.toLowerCase(), v]));
   const platforms = opts.platforms ?? realPlatforms;
   const env: NodeJS.ProcessEnv = { RUNNER_TEMP: runnerTemp, GITHUB_WORKSPACE: workspace, ...opts.env };
+  const real = opts.realGitHub ? gitHubServices({ env, io, secrets }) : undefined;
   const deps: Deps = {
     inputs: (name) => inputs[name],
     env,
@@ -156,11 +177,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineRun> {
     github: {
       // The real check: it reads the injected env (GITHUB_API_URL of the GitHub fake in tests).
       findRecentTest: opts.github?.findRecentTest ?? findRecentTest,
-      publish: opts.github?.publish ?? noArtifact,
-      comment: opts.github?.comment ?? (async () => {
+      publish: opts.github?.publish ?? real?.publish ?? noArtifact,
+      comment: opts.github?.comment ?? real?.comment ?? (async () => {
         throw new Error('this test gives no GitHub service for comments');
       }),
-      publishHandle: opts.github?.publishHandle ?? (async () => {
+      publishHandle: opts.github?.publishHandle ?? real?.publishHandle ?? (async () => {
         throw new Error('this test gives no GitHub artifact service for handles');
       }),
       // The real REST calls: they read the injected env (GITHUB_API_URL of the GitHub fake in tests).
