@@ -13,7 +13,7 @@ import path from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { startGitHubFake, type FakeArtifact, type GitHubFake } from '../emulator/github.ts';
 import { runAction, findLeaks } from './support/action.ts';
-import { runPipeline, FakeClock, trustCA } from './support/pipeline.ts';
+import { runWithGitHub, trustCA, type GitHubRun } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { RESULT_FILE, type ResultRecord } from '../src/github/recent-test.ts';
 import { dumpSha256 } from '../src/github/digest.ts';
@@ -53,27 +53,8 @@ function inputs(gh: GitHubFake, extra: Record<string, string> = {}): Record<stri
   return { contract: CONTRACT, email: 'ci@example.com', target: '18.0', aim: 'test', dump: dumpPath, 'platform-url': emu.url, 'poll-interval': '1', 'github-token': gh.token, ...extra };
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  outputs: Record<string, string>;
-  summary: string;
-  cleanup(): Promise<void>;
-}
-
-/**
- * The pipeline in-process, as the bundle would run it with these inputs and this environment.
- * The fake clock starts at the real time (records and artifacts are dated by the wall clock)
- * and lets a tenth of each wait really pass, so the emulator's states move on.
- */
-async function runIn(opts: { inputs: Record<string, string>; env: Record<string, string> }): Promise<Run> {
-  const clock = new FakeClock(0.1);
-  clock.t = Date.now();
-  const { NODE_EXTRA_CA_CERTS: _trusted, ...env } = opts.env;
-  const run = await runPipeline({ inputs: opts.inputs, env: { ODOO_UPGRADE_RETRY_BASE_MS: '50', ...env }, clock, realGitHub: true });
-  return { ...run, stderr: '' };
-}
+type Run = Pick<GitHubRun, 'code' | 'stdout' | 'stderr' | 'outputs' | 'summary' | 'cleanup'>;
+const runIn = runWithGitHub;
 
 async function withFake(fn: (gh: GitHubFake) => Promise<void>): Promise<void> {
   const gh = await startGitHubFake({ repository: REPO, runId: RUN });

@@ -208,6 +208,26 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineRun> {
   };
 }
 
+export interface GitHubRun extends PipelineRun {
+  /** Always '' (in-process there is no second stream); kept so assertion messages read as a bundle run's. */
+  stderr: string;
+}
+
+/**
+ * The pipeline in-process as the bundle would run with these inputs and this environment
+ * (a GitHub fake's env, say): GitHub's real services bound to it, retries short. The fake
+ * clock starts at the real time (artifacts and records are dated by the wall clock) and lets
+ * a tenth of each wait really pass, so an emulator's states move on. NODE_EXTRA_CA_CERTS is
+ * dropped: call trustCA() once instead.
+ */
+export async function runWithGitHub(opts: { inputs: Record<string, string>; env: Record<string, string>; github?: Partial<GitHubServices>; onLine?: (line: string) => void }): Promise<GitHubRun> {
+  const clock = new FakeClock(0.1);
+  clock.t = Date.now();
+  const { NODE_EXTRA_CA_CERTS: _trusted, ...env } = opts.env;
+  const run = await runPipeline({ inputs: opts.inputs, env: { ODOO_UPGRADE_RETRY_BASE_MS: '50', ...env }, clock, realGitHub: true, github: opts.github, onLine: opts.onLine });
+  return { ...run, stderr: '' };
+}
+
 /** Publishing without GitHub: reads nothing, refuses an artifact (tests set artifact-name ''). */
 async function noArtifact(_report: unknown, _cfg: Config, opts: { artifactName: string }): Promise<void> {
   if (opts.artifactName) throw new Error(`this test gives no GitHub artifact service (artifact "${opts.artifactName}")`);
