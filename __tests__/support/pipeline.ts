@@ -64,9 +64,10 @@ export class FakeClock {
  * Process-wide; each test file is its own process.
  */
 export async function trustCA(caFile: string): Promise<void> {
-  const pem = await readFile(caFile, 'utf8');
+  const pems = (await readFile(caFile, 'utf8')).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   const current = tls.getCACertificates('default');
-  if (!current.includes(pem)) tls.setDefaultCACertificates([...current, pem]);
+  const added = pems.filter((pem) => !current.includes(`${pem}\n`) && !current.includes(pem));
+  if (added.length) tls.setDefaultCACertificates([...current, ...added]);
 }
 
 /** The process signals: emit('SIGINT') as a runner's cancel would. */
@@ -217,14 +218,17 @@ export interface GitHubRun extends PipelineRun {
  * The pipeline in-process as the bundle would run with these inputs and this environment
  * (a GitHub fake's env, say): GitHub's real services bound to it, retries short. The fake
  * clock starts at the real time (artifacts and records are dated by the wall clock) and lets
- * a tenth of each wait really pass, so an emulator's states move on. NODE_EXTRA_CA_CERTS is
- * dropped: call trustCA() once instead.
+ * a tenth of each wait really pass, so an emulator's states move on. A NODE_EXTRA_CA_CERTS
+ * file is trusted by this process (trustCA), as the bundle's process would trust it.
  */
 export async function runWithGitHub(opts: { inputs: Record<string, string>; env: Record<string, string>; github?: Partial<GitHubServices>; onLine?: (line: string) => void }): Promise<GitHubRun> {
   const clock = new FakeClock(0.1);
   clock.t = Date.now();
-  const { NODE_EXTRA_CA_CERTS: _trusted, ...env } = opts.env;
-  const run = await runPipeline({ inputs: opts.inputs, env: { ODOO_UPGRADE_RETRY_BASE_MS: '50', ...env }, clock, realGitHub: true, github: opts.github, onLine: opts.onLine });
+  const { NODE_EXTRA_CA_CERTS: caFile, ...env } = opts.env;
+  if (caFile) await trustCA(caFile);
+  // What runAction gives a bundle's process besides the test's variables.
+  const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ODOO_UPGRADE_RETRY_BASE_MS: '50' };
+  const run = await runPipeline({ inputs: opts.inputs, env: { ...base, ...env }, clock, realGitHub: true, github: opts.github, onLine: opts.onLine });
   return { ...run, stderr: '' };
 }
 
