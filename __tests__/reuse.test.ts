@@ -65,12 +65,27 @@ async function withFake(fn: (gh: GitHubFake) => Promise<void>): Promise<void> {
   }
 }
 
-/** The first, publishing test upgrade: its artifact is what later runs reuse. */
+/** The artifact of the first real upgrade of this file: later tests start from a stored copy of it. */
+let published: { name: string; files: Record<string, Buffer>; record: ResultRecord } | undefined;
+
+/**
+ * The first, publishing test upgrade: its artifact is what later runs reuse. The first call
+ * in the file upgrades through the platform and publishes; later calls without inputs of
+ * their own store that same artifact in their fake, as the fake's own run (the publishing
+ * run) stored it, instead of upgrading the same dump again.
+ */
 async function firstUpgrade(gh: GitHubFake, extra: Record<string, string> = {}): Promise<{ run: Run; artifact: FakeArtifact; record: ResultRecord }> {
+  if (published && !Object.keys(extra).length) {
+    const artifact = await gh.addArtifact({ runId: RUN, repository: REPO, name: published.name, files: published.files });
+    const none: Run = { code: 0, stdout: '', stderr: '', outputs: { 'artifact-id': String(artifact.id) }, summary: '', cleanup: async () => undefined };
+    return { run: none, artifact, record: published.record };
+  }
   const run = await runIn({ inputs: inputs(gh, extra), env: env(gh, { GITHUB_EVENT_NAME: 'schedule' }) });
   assert.equal(run.code, 0, run.stdout + run.stderr);
   const artifact = gh.artifacts.find((a) => String(a.id) === run.outputs['artifact-id'])!;
   const record = JSON.parse((await artifact.entries()).get(RESULT_FILE)!.toString('utf8')) as ResultRecord;
+  // `reuse-days` changes nothing in what is published.
+  if (Object.keys(extra).every((k) => k === 'reuse-days')) published ??= { name: artifact.name, files: Object.fromEntries(await artifact.entries()), record };
   return { run, artifact, record };
 }
 
