@@ -239,17 +239,22 @@ describeEndToEnd();
 
 function describeEndToEnd(): void {
   let emu: Emulator;
+  // For the examples that restore nothing: results are marked copies of the upload (no
+  // PostgreSQL behind the emulator), the dump sources still real.
+  let marked: Emulator;
   let gh: GitHubFake;
   let pg: TestPostgres;
   let dir: string;
   const CONTRACT = 'M-example-contract-0001';
 
   before(async () => {
-    [emu, gh, pg] = await Promise.all([startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } }), startGitHubFake(), startPostgres()]);
+    const timing = { pendingMs: 100, processingMs: 200, testingMs: 100 };
+    [emu, marked, gh, pg] = await Promise.all([startEmulator({ tls: true, timing }), startEmulator({ tls: true, postgres: false, timing }), startGitHubFake(), startPostgres()]);
     dir = await mkdtemp(path.join(tmpdir(), 'examples-'));
   });
   after(async () => {
     await emu?.close();
+    await marked?.close();
     await gh?.close();
     await pg?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -260,9 +265,9 @@ function describeEndToEnd(): void {
     (await run(path.join(pg.bin, 'psql'), ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', '-d', db, '-qAtX', '-c', q], { env: { ...process.env, PGPASSWORD: pg.superPassword } })).stdout.trim();
 
   type Step = Pick<Awaited<ReturnType<typeof runWithGitHub>>, 'stdout' | 'stderr' | 'outputs' | 'summary' | 'cleanup'> & { code: number | null };
-  async function runStep(inputs: Record<string, string>, env: Record<string, string> = {}, how: 'bundle' | 'in-process' = 'in-process'): Promise<Step> {
+  async function runStep(inputs: Record<string, string>, env: Record<string, string> = {}, how: 'bundle' | 'in-process' = 'in-process', server: Emulator = emu): Promise<Step> {
     // `github-token` defaults to `${{ github.token }}`: the runner's token, here the fake's.
-    return (how === 'bundle' ? runAction : runWithGitHub)({ inputs: { 'github-token': gh.token, ...inputs, 'platform-url': emu.url, 'poll-interval': '1' }, env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile!, ...env } });
+    return (how === 'bundle' ? runAction : runWithGitHub)({ inputs: { 'github-token': gh.token, ...inputs, 'platform-url': server.url, 'poll-interval': '1' }, env: { ...gh.env, NODE_EXTRA_CA_CERTS: server.caFile!, ...env } });
   }
 
   test('example: pull-request rehearsal restores the upgraded database and filestore', async () => {
@@ -388,6 +393,7 @@ function describeEndToEnd(): void {
   });
 
   test('example: weekly matrix upgrades a database with pg_dump and publishes its own artifact', async () => {
+    const emu = marked; // nothing restored
     const text = await readFile(path.join(EXAMPLES, 'weekly-test-upgrade.yml'), 'utf8');
     const steps = upgradeSteps(text);
     assert.equal(steps.length, 1);
@@ -398,7 +404,7 @@ function describeEndToEnd(): void {
     const inputs = Object.fromEntries(
       Object.entries(steps[0].with).map(([k, v]) => [k, substitute(v, { 'secrets.ODOO_CONTRACT': CONTRACT, 'secrets.ODOO_STAGING_DB_URL': staging, 'matrix.database': database })]),
     );
-    const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'schedule' });
+    const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'schedule' }, 'in-process', emu);
     try {
       assert.equal(r.code, 0, r.stdout + r.stderr);
       const art = gh.artifacts.find((a) => String(a.id) === r.outputs['artifact-id']);
@@ -413,6 +419,7 @@ function describeEndToEnd(): void {
   });
 
   test('example: a fleet from databases.json, three databases upgraded in a dynamic matrix, one table that fails when one failed', async () => {
+    const emu = marked; // nothing restored
     type Step = { id?: string; if?: string; uses?: string; run?: string; env?: Record<string, string>; with?: Record<string, string> };
     type Job = { needs?: string | string[]; if?: string; outputs?: Record<string, string>; strategy?: Record<string, Y>; steps: Step[] };
     const text = await readFile(path.join(EXAMPLES, 'fleet-weekly.yml'), 'utf8');
@@ -488,7 +495,7 @@ function describeEndToEnd(): void {
         assert.match(inputs['dump-url'], /^https:\/\//);
         inputs['dump-url'] = `${files.url}/files/${db.name}.dump`;
       }
-      const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'schedule', NODE_EXTRA_CA_CERTS: caFile });
+      const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'schedule', NODE_EXTRA_CA_CERTS: caFile }, 'in-process', emu);
       try {
         // Step "Keep the result record", run as the runner runs it, with its env.
         const stepEnv = Object.fromEntries(
@@ -575,12 +582,13 @@ function describeEndToEnd(): void {
   });
 
   test('example: release-gated production upgrade runs its test upgrade, then the production one', async () => {
+    const emu = marked; // nothing restored
     const steps = upgradeSteps(await readFile(path.join(EXAMPLES, 'production-upgrade.yml'), 'utf8'));
     assert.deepEqual(steps.map((s) => [s.job, s.with.aim]), [['test-upgrade', 'test'], ['production-upgrade', 'production']]);
     const context = { 'secrets.ODOO_CONTRACT': CONTRACT, 'secrets.ODOO_PRODUCTION_DB_URL': pg.connectionString };
     for (const step of steps) {
       const inputs = Object.fromEntries(Object.entries(step.with).map(([k, v]) => [k, substitute(v, context)]));
-      const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'release' });
+      const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'release' }, 'in-process', emu);
       try {
         assert.equal(r.code, 0, r.stdout + r.stderr);
         assert.equal(emu.requests.get(r.outputs['request-id'])?.aim, step.with.aim);
