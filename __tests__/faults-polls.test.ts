@@ -14,7 +14,7 @@ import path from 'node:path';
 import { startEmulator, type Emulator, type Scenario } from '../emulator/server.ts';
 import { startRpcEmulator, type RpcEmulator, type RpcScenario } from '../emulator/rpc.ts';
 import { runAction, findLeaks } from './support/action.ts';
-import { runPipeline, FakeClock, trustCa, withProcessEnv } from './support/pipeline.ts';
+import { runPipeline, FakeClock, trustCA, withProcessEnv } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 
 let v1: Emulator;
@@ -28,8 +28,8 @@ before(async () => {
   // No PostgreSQL: these runs are about polls, so the upgraded dumps are marked copies (cheap).
   v1 = await startEmulator({ tls: true, postgres: false, timing: { pendingMs: 200, processingMs: 400, testingMs: 300 } });
   rpc = await startRpcEmulator({ tls: true, postgres: false, timing: { pendingMs: 200, progressMs: 800 } });
-  await trustCa(v1.caFile!);
-  await trustCa(rpc.caFile!);
+  await trustCA(v1.caFile!);
+  await trustCA(rpc.caFile!);
   dir = await mkdtemp(path.join(tmpdir(), 'faults-polls-'));
   dumpPath = path.join(dir, 'db.sql');
   await writeSampleSqlDump(dumpPath, 20_000);

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmulator, type Emulator, type Scenario } from '../emulator/server.ts';
 import { runAction, findLeaks } from './support/action.ts';
-import { runPipeline, FakeClock, trustCa, type PipelineRun } from './support/pipeline.ts';
+import { runPipeline, FakeClock, trustCA, type PipelineRun } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 
 let emu: Emulator;
@@ -26,7 +26,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 before(async () => {
   // No PostgreSQL: these runs are about faults, so the emulator's upgraded dump is a marked copy (cheap).
   emu = await startEmulator({ tls: true, postgres: false, timing: { pendingMs: 200, processingMs: 400, testingMs: 300 } });
-  await trustCa(emu.caFile!);
+  await trustCA(emu.caFile!);
   dir = await mkdtemp(path.join(tmpdir(), 'faults-'));
   dumpPath = path.join(dir, 'db.sql');
   await writeSampleSqlDump(dumpPath, 20_000);

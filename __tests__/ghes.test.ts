@@ -1,5 +1,7 @@
-// GitHub Enterprise Server, through the bundle: the GitHub fake answers as GHES does (REST only
-// under /api/v3, no artifact results service, a server that is not github.com). A successful
+// GitHub Enterprise Server: the GitHub fake answers as GHES does (REST only under /api/v3, no
+// artifact results service, a server that is not github.com). The first case runs through the
+// bundle (dist/), the others as the pipeline in-process with GitHub's real services bound to
+// the fake (support/pipeline.ts). A successful
 // upgrade does not fail for want of the artifact service: it says so once, keeps its files and
 // sets the outputs an actions/upload-artifact@v3 step needs; every REST call goes to /api/v3.
 import { test, before, after } from 'node:test';
@@ -8,6 +10,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runAction } from './support/action.ts';
+import { runWithGitHub } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { startGitHubFake, type GitHubFake } from '../emulator/github.ts';
@@ -19,7 +22,9 @@ let dir: string;
 let dump: string;
 
 before(async () => {
-  [emu, gh] = await Promise.all([startEmulator({ tls: true, timing: { pendingMs: 50, processingMs: 100, testingMs: 50 } }), startGitHubFake({ repository: REPO, ghes: true })]);
+  // What is checked here is GitHub's side: the emulator's results are marked copies of the upload
+  // (no PostgreSQL started, nothing restored); the examples and e2e tests check real upgraded SQL.
+  [emu, gh] = await Promise.all([startEmulator({ tls: true, postgres: false, timing: { pendingMs: 50, processingMs: 100, testingMs: 50 } }), startGitHubFake({ repository: REPO, ghes: true })]);
   dir = await mkdtemp(path.join(tmpdir(), 'ghes-'));
   dump = path.join(dir, 'prod.sql');
   await writeSampleSqlDump(dump, 300);
@@ -31,8 +36,8 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-function step(inputs: Record<string, string>, env: Record<string, string> = {}) {
-  return runAction({
+function step(inputs: Record<string, string>, env: Record<string, string> = {}, how: 'bundle' | 'in-process' = 'in-process') {
+  return (how === 'bundle' ? runAction : runWithGitHub)({
     inputs: { contract: 'M-ghes-0001', email: 'ci@example.com', target: '18.0', 'platform-url': emu.url, 'poll-interval': '1', 'github-token': gh.token, ...inputs },
     env: { ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile!, ...env },
   });
@@ -41,7 +46,7 @@ function step(inputs: Record<string, string>, env: Record<string, string> = {}) 
 test('GHES: the upgrade succeeds without the artifact service, keeps every file, sets artifact-name and publish-dir, comments through /api/v3', async () => {
   const event = path.join(dir, 'event.json');
   await writeFile(event, JSON.stringify({ number: 12, pull_request: { number: 12, head: { repo: { full_name: REPO } }, base: { repo: { full_name: REPO } } } }));
-  const r = await step({ dump, 'pr-comment': 'true' }, { GITHUB_EVENT_NAME: 'pull_request', GITHUB_EVENT_PATH: event });
+  const r = await step({ dump, 'pr-comment': 'true' }, { GITHUB_EVENT_NAME: 'pull_request', GITHUB_EVENT_PATH: event }, 'bundle');
   try {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(r.outputs.state, 'done');

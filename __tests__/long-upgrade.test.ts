@@ -1,8 +1,10 @@
 // Upgrades longer than a job: a run with `wait: false` and `handle-passphrase` publishes the
 // request's sealed handle; later runs `collect` it (by name or pattern), leave it while the
-// request runs, and finish the job (download, publish) then delete it. Through the bundle,
-// against the emulator and the GitHub fake; bad passphrases and tampered handles stop before
-// any platform call.
+// request runs, and finish the job (download, publish) then delete it. Against the emulator
+// and the GitHub fake over real sockets: one start and its final collect through the bundle
+// (dist/), as a runner and a schedule run them; every other run is the pipeline in-process
+// with GitHub's real services bound to the fake. Bad passphrases and tampered handles stop
+// before any platform call.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,7 +12,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { startGitHubFake, type GitHubFake } from '../emulator/github.ts';
-import { runAction, findLeaks, type ActionRun } from './support/action.ts';
+import { runAction, findLeaks } from './support/action.ts';
+import { runWithGitHub, trustCA, type GitHubRun } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { HANDLE_FILE } from '../src/github/handle.ts';
 
@@ -25,7 +28,10 @@ let dumpPath: string;
 
 before(async () => {
   // Long enough for a collect to find it running, short enough to wait for.
-  emu = await startEmulator({ tls: true, timing: { pendingMs: 200, processingMs: 6_000, testingMs: 200 } });
+  // What is checked here is GitHub's side: the emulator's results are marked copies of the upload
+  // (no PostgreSQL started, nothing restored); the examples and e2e tests check real upgraded SQL.
+  emu = await startEmulator({ tls: true, postgres: false, timing: { pendingMs: 200, processingMs: 6_000, testingMs: 200 } });
+  await trustCA(emu.caFile!);
   dir = await mkdtemp(path.join(tmpdir(), 'long-upgrade-'));
   dumpPath = path.join(dir, 'prod.sql');
   await writeSampleSqlDump(dumpPath, 500);
@@ -47,8 +53,15 @@ async function withFake(fn: (gh: GitHubFake) => Promise<void>): Promise<void> {
   }
 }
 
-async function start(gh: GitHubFake): Promise<ActionRun> {
-  const run = await runAction({
+type Run = Pick<GitHubRun, 'stdout' | 'stderr' | 'outputs' | 'summary' | 'cleanup'> & { code: number | null };
+type Runner = (opts: { inputs: Record<string, string>; env: Record<string, string> }) => Promise<Run>;
+/** Through the bundle, as a runner runs it. */
+const bundle: Runner = runAction;
+/** The pipeline in-process. */
+const inProcess: Runner = runWithGitHub;
+
+async function start(gh: GitHubFake, how: Runner = inProcess): Promise<Run> {
+  const run = await how({
     inputs: { contract: CONTRACT, email: 'ops@example.com', target: '18.0', dump: dumpPath, 'platform-url': emu.url, wait: 'false', 'handle-passphrase': PASS, 'github-token': gh.token },
     env: env(gh),
   });
@@ -56,15 +69,15 @@ async function start(gh: GitHubFake): Promise<ActionRun> {
   return run;
 }
 
-function collect(gh: GitHubFake, extra: Record<string, string>, run: number): Promise<ActionRun> {
-  return runAction({ inputs: { 'platform-url': emu.url, 'poll-interval': '1', 'github-token': gh.token, 'handle-passphrase': PASS, ...extra }, env: env(gh, run) });
+function collect(gh: GitHubFake, extra: Record<string, string>, run: number, how: Runner = inProcess): Promise<Run> {
+  return how({ inputs: { 'platform-url': emu.url, 'poll-interval': '1', 'github-token': gh.token, 'handle-passphrase': PASS, ...extra }, env: env(gh, run) });
 }
 
 const handles = (gh: GitHubFake) => gh.artifacts.filter((a) => a.name.startsWith('odoo-upgrade-pending-'));
 
 test('start publishes a sealed handle; a collect finds the request running and keeps it; a later collect finishes and deletes it', async () => {
   await withFake(async (gh) => {
-    const started = await start(gh);
+    const started = await start(gh, bundle);
     const id = started.outputs['request-id'];
     const key = started.outputs['request-key'];
     const name = started.outputs['handle-name'];
@@ -91,7 +104,7 @@ test('start publishes a sealed handle; a collect finds the request running and k
       await early.cleanup();
     }
 
-    const late = await collect(gh, { collect: name, 'artifact-name': 'odoo-upgraded-{stem}-{target}' }, RUN + 2);
+    const late = await collect(gh, { collect: name, 'artifact-name': 'odoo-upgraded-{stem}-{target}' }, RUN + 2, bundle);
     try {
       assert.equal(late.code, 0, late.stdout + late.stderr);
       assert.equal(late.outputs.state, 'done');

@@ -19,7 +19,7 @@ import { getProxyUrl } from '@actions/http-client';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { startGitHubFake, type GitHubFake } from '../emulator/github.ts';
 import { runAction } from './support/action.ts';
-import { runPipeline, FakeClock, trustCa, withProcessEnv } from './support/pipeline.ts';
+import { runPipeline, FakeClock, trustCA, withProcessEnv } from './support/pipeline.ts';
 import { startHttpsFiles, type HttpsFiles } from './support/https-files.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { noteSshIgnoresProxy } from '../src/net/dispatch.ts';
@@ -102,7 +102,7 @@ before(async () => {
   // One trust file for the emulator's CA and the file server's self-signed certificate.
   caFile = path.join(dir, 'ca.pem');
   await writeFile(caFile, `${await readFile(emu.caFile!, 'utf8')}\n${files.ca}\n`);
-  await trustCa(caFile);
+  await trustCA(caFile);
 });
 
 after(async () => {

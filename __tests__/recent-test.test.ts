@@ -1,5 +1,7 @@
 // require-recent-test: a test run leaves odoo-upgrade-result.json in its artifact; a production
 // run finds it through the REST API (the GitHub fake) before it creates anything, or stops.
+// One production run goes through the bundle (dist/); the other runs are the pipeline
+// in-process with GitHub's real services bound to the fake (support/pipeline.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -8,7 +10,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { startGitHubFake, type GitHubFake } from '../emulator/github.ts';
-import { runAction, findLeaks, type ActionRun } from './support/action.ts';
+import { runAction, findLeaks } from './support/action.ts';
+import { runWithGitHub, trustCA, type GitHubRun } from './support/pipeline.ts';
 import { buildResultRecord } from '../src/publish/result-record.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import {
@@ -110,14 +113,17 @@ test('the production banner names the test run that proved it', () => {
   assert.match(md, /> \*\*Production upgrade\.\*\*[^\n]*\n>\n> Recent test \(`require-recent-test: 7`\): test upgrade to 18\.0, request `10534`, finished 2026-01-02T03:04:05\.000Z in \[run 42\]\(https:\/\/github\.com\/o\/r\/actions\/runs\/42\) \(attempt 2\)/);
 });
 
-// ---------------------------------------------------------------- through the bundle
+// ---------------------------------------------------------------- whole runs
 
 let emu: Emulator;
 let dir: string;
 let dumpPath: string;
 
 before(async () => {
-  emu = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
+  // What is checked here is GitHub's side: the emulator's results are marked copies of the upload
+  // (no PostgreSQL started, nothing restored); the examples and e2e tests check real upgraded SQL.
+  emu = await startEmulator({ tls: true, postgres: false, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
+  await trustCA(emu.caFile!);
   dir = await mkdtemp(path.join(tmpdir(), 'recent-test-'));
   dumpPath = path.join(dir, 'db.sql');
   await writeSampleSqlDump(dumpPath, 2_000);
@@ -142,9 +148,9 @@ function production(gh: GitHubFake, extra: Record<string, string> = {}): Record<
 const env = (gh: GitHubFake) => ({ ...gh.env, NODE_EXTRA_CA_CERTS: emu.caFile! });
 
 /** Runs a production step that must stop before the platform hears anything. */
-async function refused(gh: GitHubFake, expected: RegExp, extra: Record<string, string> = {}): Promise<ActionRun> {
+async function refused(gh: GitHubFake, expected: RegExp, extra: Record<string, string> = {}): Promise<GitHubRun> {
   const count = emu.records.length;
-  const run = await runAction({ inputs: production(gh, extra), env: env(gh) });
+  const run = await runWithGitHub({ inputs: production(gh, extra), env: env(gh) });
   try {
     assert.equal(run.code, 1, run.stdout + run.stderr);
     const errors = run.stdout.split('\n').filter((l) => l.startsWith('::error')).join('\n');
@@ -178,7 +184,7 @@ function seed(gh: GitHubFake, rec: ResultRecord, over: { createdAt?: string; fro
 
 test('a test run publishes the record; a production run finds it, says so, and proceeds', async () => {
   await withFake(async (gh) => {
-    const t = await runAction({ inputs: inputs(gh, { aim: 'test' }), env: env(gh) });
+    const t = await runWithGitHub({ inputs: inputs(gh, { aim: 'test' }), env: env(gh) });
     let testRequest: string;
     try {
       assert.equal(t.code, 0, t.stdout + t.stderr);
@@ -203,6 +209,7 @@ test('a test run publishes the record; a production run finds it, says so, and p
     }
 
     const before = emu.records.filter((r) => r.method === 'create').length;
+    // Through the bundle, as a runner runs it: the recent-test smoke run.
     const p = await runAction({ inputs: production(gh), env: env(gh) });
     try {
       assert.equal(p.code, 0, p.stdout + p.stderr);
@@ -263,7 +270,7 @@ test('refused with words: a bad token (401), a token without actions: read (403)
 test('refused: the repository is not visible to the token (404)', async () => {
   await withFake(async (gh) => {
     const count = emu.records.length;
-    const run = await runAction({ inputs: production(gh), env: { ...env(gh), GITHUB_REPOSITORY: 'someone/else' } });
+    const run = await runWithGitHub({ inputs: production(gh), env: { ...env(gh), GITHUB_REPOSITORY: 'someone/else' } });
     try {
       assert.equal(run.code, 1);
       assert.match(run.stdout, /::error::.*someone\/else was not found.*404/);
@@ -278,7 +285,7 @@ test('a large artifact is read by ranges: its tail and the record, not the dump'
   await withFake(async (gh) => {
     const big = randomBytes(3 * 1024 * 1024);
     await seed(gh, record({ runId: RUN, requestId: '99001' }), { extra: { 'upgraded.zip': big }, first: true });
-    const run = await runAction({ inputs: production(gh, { wait: 'false' }), env: env(gh) });
+    const run = await runWithGitHub({ inputs: production(gh, { wait: 'false' }), env: env(gh) });
     try {
       assert.equal(run.code, 0, run.stdout + run.stderr);
       assert.match(run.stdout, /test upgrade to 18\.0 \(request 99001\)/);
@@ -298,7 +305,7 @@ test('a large artifact is read by ranges: its tail and the record, not the dump'
 
 test('aim test with require-recent-test only warns', async () => {
   await withFake(async (gh) => {
-    const run = await runAction({ inputs: inputs(gh, { 'require-recent-test': '7', 'artifact-name': '', wait: 'false' }), env: env(gh) });
+    const run = await runWithGitHub({ inputs: inputs(gh, { 'require-recent-test': '7', 'artifact-name': '', wait: 'false' }), env: env(gh) });
     try {
       assert.equal(run.code, 0, run.stdout + run.stderr);
       assert.match(run.stdout, /::warning::Input `require-recent-test` only applies to `aim: production`; ignored\./);

@@ -1,7 +1,9 @@
 // reuse-days: a test upgrade's artifact stands in for a new platform run of the same dump and
-// target. Through the bundle, against the emulator and the GitHub fake: a hit makes no platform
+// target. Against the emulator and the GitHub fake over real sockets: a hit makes no platform
 // call and fetches the upgraded dump by range; every kind of miss says why in one line and
-// upgrades normally; bad values are refused before any request.
+// upgrades normally; bad values are refused before any request. One hit runs through the
+// bundle (dist/) as a runner runs it; every other run is the pipeline in-process
+// (support/pipeline.ts) with the real clients and GitHub's real services bound to the fake.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -10,7 +12,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/server.ts';
 import { startGitHubFake, type FakeArtifact, type GitHubFake } from '../emulator/github.ts';
-import { runAction, findLeaks, type ActionRun } from './support/action.ts';
+import { runAction, findLeaks } from './support/action.ts';
+import { runWithGitHub, trustCA, type GitHubRun } from './support/pipeline.ts';
 import { writeSampleSqlDump } from './support/sample-dump.ts';
 import { RESULT_FILE, type ResultRecord } from '../src/github/recent-test.ts';
 import { dumpSha256 } from '../src/github/digest.ts';
@@ -31,7 +34,10 @@ let dir: string;
 let dumpPath: string;
 
 before(async () => {
-  emu = await startEmulator({ tls: true, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
+  // What is checked here is GitHub's side: the emulator's results are marked copies of the upload
+  // (no PostgreSQL started, nothing restored); the examples and e2e tests check real upgraded SQL.
+  emu = await startEmulator({ tls: true, postgres: false, timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
+  await trustCA(emu.caFile!);
   dir = await mkdtemp(path.join(tmpdir(), 'reuse-'));
   dumpPath = path.join(dir, 'db.sql');
   await writeSampleSqlDump(dumpPath, 2_000);
@@ -49,6 +55,9 @@ function inputs(gh: GitHubFake, extra: Record<string, string> = {}): Record<stri
   return { contract: CONTRACT, email: 'ci@example.com', target: '18.0', aim: 'test', dump: dumpPath, 'platform-url': emu.url, 'poll-interval': '1', 'github-token': gh.token, ...extra };
 }
 
+type Run = Pick<GitHubRun, 'code' | 'stdout' | 'stderr' | 'outputs' | 'summary' | 'cleanup'>;
+const runIn = runWithGitHub;
+
 async function withFake(fn: (gh: GitHubFake) => Promise<void>): Promise<void> {
   const gh = await startGitHubFake({ repository: REPO, runId: RUN });
   try {
@@ -58,12 +67,27 @@ async function withFake(fn: (gh: GitHubFake) => Promise<void>): Promise<void> {
   }
 }
 
-/** The first, publishing test upgrade: its artifact is what later runs reuse. */
-async function firstUpgrade(gh: GitHubFake, extra: Record<string, string> = {}): Promise<{ run: ActionRun; artifact: FakeArtifact; record: ResultRecord }> {
-  const run = await runAction({ inputs: inputs(gh, extra), env: env(gh, { GITHUB_EVENT_NAME: 'schedule' }) });
+/** The artifact of the first real upgrade of this file: later tests start from a stored copy of it. */
+let published: { name: string; files: Record<string, Buffer>; record: ResultRecord } | undefined;
+
+/**
+ * The first, publishing test upgrade: its artifact is what later runs reuse. The first call
+ * in the file upgrades through the platform and publishes; later calls without inputs of
+ * their own store that same artifact in their fake, as the fake's own run (the publishing
+ * run) stored it, instead of upgrading the same dump again.
+ */
+async function firstUpgrade(gh: GitHubFake, extra: Record<string, string> = {}): Promise<{ run: Run; artifact: FakeArtifact; record: ResultRecord }> {
+  if (published && !Object.keys(extra).length) {
+    const artifact = await gh.addArtifact({ runId: RUN, repository: REPO, name: published.name, files: published.files });
+    const none: Run = { code: 0, stdout: '', stderr: '', outputs: { 'artifact-id': String(artifact.id) }, summary: '', cleanup: async () => undefined };
+    return { run: none, artifact, record: published.record };
+  }
+  const run = await runIn({ inputs: inputs(gh, extra), env: env(gh, { GITHUB_EVENT_NAME: 'schedule' }) });
   assert.equal(run.code, 0, run.stdout + run.stderr);
   const artifact = gh.artifacts.find((a) => String(a.id) === run.outputs['artifact-id'])!;
   const record = JSON.parse((await artifact.entries()).get(RESULT_FILE)!.toString('utf8')) as ResultRecord;
+  // `reuse-days` changes nothing in what is published.
+  if (Object.keys(extra).every((k) => k === 'reuse-days')) published ??= { name: artifact.name, files: Object.fromEntries(await artifact.entries()), record };
   return { run, artifact, record };
 }
 
@@ -108,6 +132,7 @@ test('first run upgrades and records the dump and upgraded dump digests; a secon
     const artifactsBefore = gh.artifacts.length;
     const ghBefore = gh.requests.length;
     const out = path.join(dir, 'second-out');
+    // Through the bundle, as a runner runs it: the reuse hit's smoke run.
     const second = await runAction({ inputs: inputs(gh, { 'reuse-days': '7', 'github-token': 'ghs_fork_pr_read_only', 'output-dir': out }), env: prEnv(gh) });
     try {
       assert.equal(second.code, 0, second.stdout + second.stderr);
@@ -148,7 +173,7 @@ test('a hit fetches the dump and notes by range, not the record twice nor other 
     // Pad the artifact with a large file the reuse does not need (the platform's log, say).
     const big = await seedCopy(gh, first.artifact, (r) => r, { extra: { 'upgrade.log': randomBytes(2 * 1024 * 1024) } });
     const before = gh.requests.length;
-    const second = await runAction({ inputs: inputs(gh, { 'reuse-days': '3', 'wait': 'false' }), env: prEnv(gh) });
+    const second = await runIn({ inputs: inputs(gh, { 'reuse-days': '3', 'wait': 'false' }), env: prEnv(gh) });
     try {
       assert.equal(second.code, 0, second.stdout + second.stderr);
       assert.equal(second.outputs.reused, 'true');
@@ -171,7 +196,7 @@ test('a hit fetches the dump and notes by range, not the record twice nor other 
 /** A run that must miss: one line saying why, then a normal upgrade (a create reaches the platform). */
 async function misses(gh: GitHubFake, why: RegExp, extra: Record<string, string> = {}): Promise<void> {
   const c = creates();
-  const run = await runAction({ inputs: inputs(gh, { 'reuse-days': '7', wait: 'false', 'artifact-name': '', ...extra }), env: prEnv(gh) });
+  const run = await runIn({ inputs: inputs(gh, { 'reuse-days': '7', wait: 'false', 'artifact-name': '', ...extra }), env: prEnv(gh) });
   try {
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const lines = run.stdout.split('\n').filter((l) => l.includes('nothing to reuse'));
@@ -224,7 +249,7 @@ test('misses, each with its reason: none found, different target, different dump
 });
 
 async function missLine(gh: GitHubFake): Promise<string> {
-  const run = await runAction({ inputs: inputs(gh, { 'reuse-days': '7', wait: 'false', 'artifact-name': '' }), env: prEnv(gh) });
+  const run = await runIn({ inputs: inputs(gh, { 'reuse-days': '7', wait: 'false', 'artifact-name': '' }), env: prEnv(gh) });
   try {
     return run.stdout.split('\n').find((l) => l.includes('nothing to reuse')) ?? '';
   } finally {
@@ -261,7 +286,7 @@ test('a hit on a pull request writes the PR comment, saying the result was reuse
     const event = path.join(dir, 'pr-event.json');
     await writeFile(event, JSON.stringify({ number: 12, pull_request: { number: 12, head: { repo: { full_name: REPO } }, base: { repo: { full_name: REPO } } } }));
     const calls = platformCalls();
-    const run = await runAction({ inputs: inputs(gh, { 'reuse-days': '7', 'pr-comment': 'true' }), env: { ...prEnv(gh), GITHUB_EVENT_PATH: event } });
+    const run = await runIn({ inputs: inputs(gh, { 'reuse-days': '7', 'pr-comment': 'true' }), env: { ...prEnv(gh), GITHUB_EVENT_PATH: event } });
     try {
       assert.equal(run.code, 0, run.stdout + run.stderr);
       assert.equal(platformCalls(), calls);
@@ -282,7 +307,7 @@ test('a pull request from a fork gets no secrets: a hit needs no contract; a mis
     await first.run.cleanup();
     gh.addToken('ghs_fork_read', { actions: 'read', issues: 'none' });
     const calls = platformCalls();
-    const hit = await runAction({ inputs: inputs(gh, { contract: '', 'reuse-days': '7', 'github-token': 'ghs_fork_read' }), env: prEnv(gh) });
+    const hit = await runIn({ inputs: inputs(gh, { contract: '', 'reuse-days': '7', 'github-token': 'ghs_fork_read' }), env: prEnv(gh) });
     try {
       assert.equal(hit.code, 0, hit.stdout + hit.stderr);
       assert.equal(hit.outputs.reused, 'true');
@@ -290,7 +315,7 @@ test('a pull request from a fork gets no secrets: a hit needs no contract; a mis
     } finally {
       await hit.cleanup();
     }
-    const miss = await runAction({ inputs: inputs(gh, { contract: '', 'reuse-days': '7', 'github-token': 'ghs_fork_read', target: '17.0' }), env: prEnv(gh) });
+    const miss = await runIn({ inputs: inputs(gh, { contract: '', 'reuse-days': '7', 'github-token': 'ghs_fork_read', target: '17.0' }), env: prEnv(gh) });
     try {
       assert.equal(miss.code, 1);
       assert.match(miss.stdout, /::error::`reuse-days: 7`: nothing to reuse \(none found among 1 artifact \(1 opened: 1 different target \(18\.0, not 17\.0\)\)\), and input `contract` is empty[^\n]*Nothing was sent to the platform\./);
@@ -300,7 +325,7 @@ test('a pull request from a fork gets no secrets: a hit needs no contract; a mis
       await miss.cleanup();
     }
     // Without reuse-days, the contract is required as ever.
-    const plain = await runAction({ inputs: inputs(gh, { contract: '' }), env: prEnv(gh) });
+    const plain = await runIn({ inputs: inputs(gh, { contract: '' }), env: prEnv(gh) });
     try {
       assert.equal(plain.code, 1);
       assert.match(plain.stdout, /::error::Input `contract` is required/);
@@ -322,7 +347,7 @@ test('refused before any request: reuse-days out of range, not a whole number, w
     for (const [extra, msg] of cases) {
       const calls = platformCalls();
       const ghCalls = gh.requests.length;
-      const run = await runAction({ inputs: inputs(gh, extra), env: env(gh, { GITHUB_EVENT_NAME: 'workflow_dispatch' }) });
+      const run = await runIn({ inputs: inputs(gh, extra), env: env(gh, { GITHUB_EVENT_NAME: 'workflow_dispatch' }) });
       try {
         assert.equal(run.code, 1, JSON.stringify(extra));
         assert.match(run.stdout.split('\n').filter((l) => l.startsWith('::error')).join('\n'), msg);
@@ -378,10 +403,11 @@ test('rpc: a directory dump and its filestore are reused, checked by the directo
   const { startRpcEmulator } = await import('../emulator/rpc.ts');
   const rpc = await startRpcEmulator({ tls: true, timing: { pendingMs: 200, progressMs: 1200 } });
   try {
+    await trustCA(rpc.caFile!);
     await withFake(async (gh) => {
       const base = { contract: CONTRACT, target: '18.0', dump: dumpPath, api: 'rpc', 'platform-url': rpc.url, 'poll-interval': '1', 'github-token': gh.token, 'reuse-days': '7' };
       const rpcEnv = (extra: Record<string, string> = {}) => ({ ...gh.env, NODE_EXTRA_CA_CERTS: rpc.caFile!, ...extra });
-      const first = await runAction({ inputs: base, env: rpcEnv(), timeoutMs: 120_000 });
+      const first = await runIn({ inputs: base, env: rpcEnv() });
       let record: ResultRecord;
       try {
         assert.equal(first.code, 0, first.stdout + first.stderr);
@@ -395,7 +421,7 @@ test('rpc: a directory dump and its filestore are reused, checked by the directo
         await first.cleanup();
       }
       const calls = rpc.records.length;
-      const second = await runAction({ inputs: base, env: rpcEnv({ GITHUB_RUN_ID: String(PR_RUN), GITHUB_EVENT_NAME: 'pull_request' }), timeoutMs: 120_000 });
+      const second = await runIn({ inputs: base, env: rpcEnv({ GITHUB_RUN_ID: String(PR_RUN), GITHUB_EVENT_NAME: 'pull_request' }) });
       try {
         assert.equal(second.code, 0, second.stdout + second.stderr);
         assert.equal(rpc.records.length, calls, 'no rpc call on a hit');

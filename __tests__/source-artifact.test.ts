@@ -245,3 +245,29 @@ test('pickDump: the choice on file listings alone', () => {
   const many = Array.from({ length: 14 }, (_, i) => `f${String(i).padStart(2, '0')}.sql`);
   assert.throws(() => mod.pickDump(many, 'a', 'w'), /"f09\.sql" and 4 more/);
 });
+
+test("the job's environment comes from the caller: this run's artifact read with env given, this process's runtime variables unset", async () => {
+  const other = await startGitHubFake({ repository: 'acme/other', runId: 778 });
+  const vars = ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RESULTS_URL', 'GITHUB_REPOSITORY', 'GITHUB_RUN_ID'];
+  const saved = vars.map((k) => [k, process.env[k]] as const);
+  for (const k of vars) delete process.env[k];
+  try {
+    const data = randomBytes(20_000);
+    await other.addArtifact({ runId: 778, repository: 'acme/other', name: 'injected', files: { 'inj.dump': data } });
+    const dump = await mod.fromArtifact(opts({ name: 'injected' }), { ...other.env });
+    try {
+      assert.equal(sha(await readFile(dump.path)), sha(data));
+      assert.equal(dump.description, 'artifact "injected" of run 778 (acme/other)');
+      assert.ok(other.requests.some((r) => r.path.endsWith('/ListArtifacts')), 'listed by the service the injected env names');
+    } finally {
+      await dump.cleanup();
+    }
+    for (const k of vars) assert.equal(process.env[k], undefined, `${k} is left as it was`);
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await other.close();
+  }
+});

@@ -11,42 +11,34 @@ import { envInputGetter } from './inputs.ts';
 import { secrets } from './secrets.ts';
 import { createPlatform } from './platform/index.ts';
 import { closeDispatcher } from './net/http.ts';
-import { findRecentTest } from './github/recent-test.ts';
-import { publishResults, commentOnPullRequest } from './publish/index.ts';
+import { gitHubServices } from './github/services.ts';
 import { runnerState } from './pipeline/state.ts';
-import { findHandle, deleteHandle } from './github/pending.ts';
+import type { ActionIO } from './pipeline/deps.ts';
+
+const io: ActionIO = {
+  info: (line) => core.info(line),
+  warning: (line) => core.warning(line),
+  notice: (line) => core.notice(line),
+  debug: (line) => core.debug(line),
+  group: (name, fn) => core.group(name, fn),
+  setSecret: (value) => core.setSecret(value),
+  setOutput: (name, value) => core.setOutput(name, value),
+  setFailed: (message) => core.setFailed(message),
+  appendSummary: async (markdown) => {
+    const file = process.env.GITHUB_STEP_SUMMARY;
+    if (file) await appendFile(file, markdown, 'utf8');
+  },
+};
 
 const deps: Deps = {
   inputs: envInputGetter(process.env),
   env: process.env,
-  io: {
-    info: (line) => core.info(line),
-    warning: (line) => core.warning(line),
-    debug: (line) => core.debug(line),
-    group: (name, fn) => core.group(name, fn),
-    setSecret: (value) => core.setSecret(value),
-    setOutput: (name, value) => core.setOutput(name, value),
-    setFailed: (message) => core.setFailed(message),
-    appendSummary: async (markdown) => {
-      const file = process.env.GITHUB_STEP_SUMMARY;
-      if (file) await appendFile(file, markdown, 'utf8');
-    },
-  },
+  io,
   state: runnerState,
   secrets,
   createPlatform: (api, cfg) => createPlatform(api, cfg, secrets),
   clock: { now: () => Date.now(), sleep: (ms, signal) => sleep(ms, undefined, { signal }) },
-  github: {
-    findRecentTest,
-    publish: publishResults,
-    comment: (report, cfg, log) => commentOnPullRequest(report, cfg, secrets, log),
-    publishHandle: async ({ name, file, dir, retentionDays, log }) => {
-      const { publishArtifact } = await import('./publish/artifact.ts');
-      return publishArtifact({ name, files: [file], rootDirectory: dir, retentionDays, log });
-    },
-    findHandle,
-    deleteHandle,
-  },
+  github: gitHubServices({ env: process.env, io, secrets }),
   signals: {
     on: (signal, listener) => process.on(signal, listener),
     off: (signal, listener) => process.off(signal, listener),

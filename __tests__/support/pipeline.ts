@@ -17,6 +17,7 @@ import { closeDispatcher } from '../../src/net/http.ts';
 import { findRecentTest } from '../../src/github/recent-test.ts';
 import type { Config } from '../../src/inputs.ts';
 import { findHandle, deleteHandle } from '../../src/github/pending.ts';
+import { gitHubServices } from '../../src/github/services.ts';
 import type { DumpInfo } from '../../src/formats/inspect.ts';
 import { EndpointMissingError } from '../../src/platform/types.ts';
 import type { CreateParams, DownloadedFile, Platform, RequestRef, Status, TransferContext, UploadResult } from '../../src/platform/types.ts';
@@ -57,6 +58,19 @@ export class FakeClock {
   };
 }
 
+/**
+ * Makes this process trust a test CA (an emulator's), as NODE_EXTRA_CA_CERTS does for a
+ * spawned bundle: in-process runs then reach the HTTPS emulators through the real clients.
+ * Process-wide; each test file is its own process.
+ */
+export async function trustCA(caFile: string): Promise<void> {
+  const pems = (await readFile(caFile, 'utf8')).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (!pems.length) throw new Error(`no certificate in ${caFile}`);
+  const current = tls.getCACertificates('default');
+  const added = pems.filter((pem) => !current.includes(`${pem}\n`) && !current.includes(pem));
+  if (added.length) tls.setDefaultCACertificates([...current, ...added]);
+}
+
 /** The process signals: emit('SIGINT') as a runner's cancel would. */
 export class FakeSignals extends EventEmitter {
   readonly exits: number[] = [];
@@ -77,6 +91,12 @@ export interface PipelineOptions {
   clock?: FakeClock;
   signals?: FakeSignals;
   github?: Partial<GitHubServices>;
+  /**
+   * GitHub's real services (artifact, comment, handles, recent test) bound to this run's env,
+   * log and secrets, as src/index.ts binds them: for runs against the GitHub fake. Entries of
+   * `github` still win.
+   */
+  realGitHub?: boolean;
   /** Called with every line the runner would print, as it is printed. */
   onLine?: (line: string) => void;
 }
@@ -118,6 +138,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineRun> {
   const io: ActionIO = {
     info: (line) => print(line),
     warning: (line) => print(`::warning::${escapeData(line)}`),
+    notice: (line) => print(`::notice::${escapeData(line)}`),
     debug: (line) => print(`::debug::${escapeData(line)}`),
     group: async (name, fn) => {
       print(`::group::${name}`);
@@ -146,6 +167,7 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineRun> {
   const inputs = Object.fromEntries(Object.entries(opts.inputs).map(([k, v]) => [k.toLowerCase(), v]));
   const platforms = opts.platforms ?? realPlatforms;
   const env: NodeJS.ProcessEnv = { RUNNER_TEMP: runnerTemp, GITHUB_WORKSPACE: workspace, ...opts.env };
+  const real = opts.realGitHub ? gitHubServices({ env, io, secrets }) : undefined;
   const deps: Deps = {
     inputs: (name) => inputs[name],
     env,
@@ -157,11 +179,11 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineRun> {
     github: {
       // The real check: it reads the injected env (GITHUB_API_URL of the GitHub fake in tests).
       findRecentTest: opts.github?.findRecentTest ?? findRecentTest,
-      publish: opts.github?.publish ?? noArtifact,
-      comment: opts.github?.comment ?? (async () => {
+      publish: opts.github?.publish ?? real?.publish ?? noArtifact,
+      comment: opts.github?.comment ?? real?.comment ?? (async () => {
         throw new Error('this test gives no GitHub service for comments');
       }),
-      publishHandle: opts.github?.publishHandle ?? (async () => {
+      publishHandle: opts.github?.publishHandle ?? real?.publishHandle ?? (async () => {
         throw new Error('this test gives no GitHub artifact service for handles');
       }),
       // The real REST calls: they read the injected env (GITHUB_API_URL of the GitHub fake in tests).
@@ -186,6 +208,29 @@ export async function runPipeline(opts: PipelineOptions): Promise<PipelineRun> {
     workspace,
     cleanup: () => rm(base, { recursive: true, force: true }),
   };
+}
+
+export interface GitHubRun extends PipelineRun {
+  /** Always '' (in-process there is no second stream); kept so assertion messages read as a bundle run's. */
+  stderr: string;
+}
+
+/**
+ * The pipeline in-process as the bundle would run with these inputs and this environment
+ * (a GitHub fake's env, say): GitHub's real services bound to it, retries short. The fake
+ * clock starts at the real time (artifacts and records are dated by the wall clock) and lets
+ * a tenth of each wait really pass, so an emulator's states move on. A NODE_EXTRA_CA_CERTS
+ * file is trusted by this process (trustCA), as the bundle's process would trust it.
+ */
+export async function runWithGitHub(opts: { inputs: Record<string, string>; env: Record<string, string>; github?: Partial<GitHubServices>; onLine?: (line: string) => void }): Promise<GitHubRun> {
+  const clock = new FakeClock(0.1);
+  clock.t = Date.now();
+  const { NODE_EXTRA_CA_CERTS: caFile, ...env } = opts.env;
+  if (caFile) await trustCA(caFile);
+  // What runAction gives a bundle's process besides the test's variables.
+  const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ODOO_UPGRADE_RETRY_BASE_MS: '50' };
+  const run = await runPipeline({ inputs: opts.inputs, env: { ...base, ...env }, clock, realGitHub: true, github: opts.github, onLine: opts.onLine });
+  return { ...run, stderr: '' };
 }
 
 /** Publishing without GitHub: reads nothing, refuses an artifact (tests set artifact-name ''). */
@@ -289,13 +334,6 @@ export function fakePlatforms(scripts: FakeScript | Partial<Record<'v1' | 'rpc',
 }
 
 // ---- for in-process runs of the real clients against test servers
-
-/** What NODE_EXTRA_CA_CERTS does for the bundle: this process trusts the certificates of a PEM file as well. */
-export async function trustCa(caFile: string): Promise<void> {
-  const pems = (await readFile(caFile, 'utf8')).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (!pems.length) throw new Error(`no certificate in ${caFile}`);
-  tls.setDefaultCACertificates([...tls.getCACertificates('default'), ...pems]);
-}
 
 /**
  * Runs `fn` with these variables in process.env (undefined: unset), then puts back what was there: the real platform

@@ -13,6 +13,8 @@ import type { FoundHandle, PendingContext } from '../github/pending.ts';
 export interface ActionIO {
   info(line: string): void;
   warning(line: string): void;
+  /** A notice annotation (`::notice::`); where absent, an info line. */
+  notice?(line: string): void;
   debug(line: string): void;
   group<T>(name: string, fn: () => Promise<T>): Promise<T>;
   /** Masks a value in everything the runner prints from now on (`::add-mask::`). */

@@ -2,9 +2,10 @@
 // in the Azure SDK and protobuf runtime: it is imported only when a run publishes something.
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { secrets } from '../secrets.ts';
+import { secrets as processSecrets, type SecretRegistry } from '../secrets.ts';
 import { formatBytes } from '../transfer/progress.ts';
 import { githubHost, runUrl } from '../github/ghes.ts';
+import { withLibraryEnv } from '../github/library-env.ts';
 
 export interface PublishedArtifact {
   id: number;
@@ -19,6 +20,10 @@ export interface PublishOptions {
   rootDirectory: string;
   retentionDays?: number;
   log: (line: string) => void;
+  /** The job's environment (the runtime token, the results service, the server): this process's by default. */
+  env?: NodeJS.ProcessEnv;
+  /** Whose secrets are redacted from errors: this process's registry by default. */
+  secrets?: SecretRegistry;
 }
 
 // What GitHub refuses in artifact names, with words for the message.
@@ -71,6 +76,7 @@ export function artifactServiceProblem(env: NodeJS.ProcessEnv = process.env): st
 }
 
 export async function publishArtifact(opts: PublishOptions): Promise<PublishedArtifact> {
+  const env = opts.env ?? process.env;
   const nameProblem = artifactNameProblem(opts.name);
   if (nameProblem) throw new Error(nameProblem);
   const days = opts.retentionDays;
@@ -78,9 +84,9 @@ export async function publishArtifact(opts: PublishOptions): Promise<PublishedAr
     throw new Error(`Input \`artifact-retention-days\` must be a whole number from 1 to 90, got ${days}.`);
   }
   // Before the runtime variables: GHES runners do not set ACTIONS_RESULTS_URL, and that is no mistake of the workflow.
-  const host = githubHost();
+  const host = githubHost(env);
   if (host.enterpriseServer) throw ghesUnavailable(host.serverUrl);
-  const serviceProblem = artifactServiceProblem();
+  const serviceProblem = artifactServiceProblem(env);
   if (serviceProblem) throw new Error(serviceProblem);
 
   const root = path.resolve(opts.rootDirectory);
@@ -93,21 +99,23 @@ export async function publishArtifact(opts: PublishOptions): Promise<PublishedAr
   const { DefaultArtifactClient } = await import('@actions/artifact');
   let result: { id?: number; size?: number; digest?: string };
   try {
-    result = await new DefaultArtifactClient().uploadArtifact(opts.name, files, root, {
-      compressionLevel: 0, // dumps are compressed already: deflating again costs time, saves nothing
-      ...(days !== undefined ? { retentionDays: days } : {}),
-    });
+    result = await withLibraryEnv(env, () =>
+      new DefaultArtifactClient().uploadArtifact(opts.name, files, root, {
+        compressionLevel: 0, // dumps are compressed already: deflating again costs time, saves nothing
+        ...(days !== undefined ? { retentionDays: days } : {}),
+      }),
+    );
   } catch (err) {
-    throw publishError(opts.name, err);
+    throw publishError(opts.name, err, env, opts.secrets ?? processSecrets);
   }
   if (result.id === undefined) throw new Error(`Publishing artifact "${opts.name}" failed: the artifact service returned no artifact id.`);
 
-  const url = artifactUrl(result.id);
+  const url = artifactUrl(result.id, env);
   opts.log(`Published artifact "${opts.name}" (id ${result.id}, ${formatBytes(result.size ?? 0)}): ${url}`);
   return { id: result.id, url, size: result.size ?? 0, ...(result.digest ? { digest: result.digest } : {}) };
 }
 
-function artifactUrl(id: number, env: NodeJS.ProcessEnv = process.env): string {
+function artifactUrl(id: number, env: NodeJS.ProcessEnv): string {
   return `${runUrl(env, env.GITHUB_REPOSITORY ?? '', env.GITHUB_RUN_ID ?? '')}/artifacts/${id}`;
 }
 
@@ -133,9 +141,9 @@ async function expandFiles(entries: string[], root: string): Promise<string[]> {
   return [...new Set(out)];
 }
 
-function publishError(name: string, err: unknown): Error {
+function publishError(name: string, err: unknown, env: NodeJS.ProcessEnv, secrets: SecretRegistry): Error {
   // Should the library judge the host differently from githubHost(), its verdict wins.
-  if ((err as Error)?.name === 'GHESNotSupportedError') return ghesUnavailable(githubHost().serverUrl);
+  if ((err as Error)?.name === 'GHESNotSupportedError') return ghesUnavailable(githubHost(env).serverUrl);
   const e = secrets.redactError(err);
   // Signed blob URLs carry their key in `sig`: never let one into a message.
   const scrub = (s: string): string => s.replace(/([?&]sig=)[^&\s"']+/gi, '$1***');

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { escapeMarkdown, notesHeadlines } from './html-text.ts';
 import { code } from './summary.ts';
 import { formatBytes, formatDuration } from '../transfer/progress.ts';
-import { secrets } from '../secrets.ts';
+import { secrets as processSecrets, type SecretRegistry } from '../secrets.ts';
 import { withRetry, isTransientNetworkError, neverReachedServer } from '../net/retry.ts';
 import type { RunReport } from './report.ts';
 import { githubHost } from '../github/ghes.ts';
@@ -69,7 +69,7 @@ export function renderComment(report: RunReport, ctx: { runUrl: string; database
   const when = (r.finishedAt ?? r.startedAt).toISOString().replace('T', ' ').slice(0, 16);
   out.push(`<sub>${run ? `[Workflow run](${run}) · ` : ''}odoo-upgrade-action · ${when} UTC</sub>`, '');
   // A last pass over everything, with whatever the run registered as secret.
-  return (ctx.redact ?? ((s: string) => secrets.redact(s)))(out.join('\n'));
+  return (ctx.redact ?? ((s: string) => processSecrets.redact(s)))(out.join('\n'));
 }
 
 /** Remote or error text: bounded, and without any URL (a status URL carries the request key). */
@@ -148,6 +148,8 @@ export async function upsertPrComment(opts: {
   body: string;
   log: (l: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Whose secrets are redacted from errors: this process's registry by default. */
+  secrets?: SecretRegistry;
 }): Promise<{ id: number; created: boolean }> {
   const [owner, repo, ...rest] = opts.repository.split('/');
   if (!owner || !repo || rest.length) throw new Error(`Cannot write the pull request comment: "${opts.repository}" is not an owner/name repository.`);
@@ -186,7 +188,7 @@ export async function upsertPrComment(opts: {
     opts.log(`Commented on pull request #${opts.issueNumber} (comment ${data.id}).`);
     return { id: data.id, created: true };
   } catch (err) {
-    throw commentError(err, opts.repository, opts.issueNumber);
+    throw commentError(err, opts.repository, opts.issueNumber, opts.secrets ?? processSecrets);
   }
 }
 
@@ -200,7 +202,7 @@ function serverError(err: unknown): boolean {
   return s !== undefined && s >= 500;
 }
 
-function commentError(err: unknown, repository: string, issue: number): Error {
+function commentError(err: unknown, repository: string, issue: number, secrets: SecretRegistry): Error {
   const e = secrets.redactError(err);
   const status = statusOf(err);
   const head = `Cannot write the comment on pull request #${issue} of ${repository}`;

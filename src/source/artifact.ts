@@ -6,12 +6,13 @@
 import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DumpError } from '../formats/inspect.ts';
-import { secrets } from '../secrets.ts';
+import { secrets as processSecrets, type SecretRegistry } from '../secrets.ts';
 import { formatBytes } from '../transfer/progress.ts';
 import { listZip, ZipFormatError } from '../formats/zip.ts';
 import type { ResolvedDump } from './types.ts';
 import { githubHost } from '../github/ghes.ts';
 import { downloadArtifactZip, listRunArtifacts } from './artifact-rest.ts';
+import { withLibraryEnv } from '../github/library-env.ts';
 
 export interface ArtifactSourceOptions {
   name: string;
@@ -21,6 +22,8 @@ export interface ArtifactSourceOptions {
   workDir: string;
   log: (line: string) => void;
   signal?: AbortSignal;
+  /** Whose secrets are redacted from errors: this process's registry by default. */
+  secrets?: SecretRegistry;
 }
 
 /** Where the artifact lives: this run (artifact service) or elsewhere (REST, with a token). */
@@ -36,6 +39,7 @@ interface Found {
 }
 
 type Client = InstanceType<typeof import('@actions/artifact').DefaultArtifactClient>;
+type LibraryClient = Pick<Client, 'listArtifacts' | 'downloadArtifact'>;
 
 const INPUT = 'dump-artifact';
 const MAX_LISTED = 10;
@@ -68,9 +72,11 @@ export async function fromArtifact(opts: ArtifactSourceOptions, env: NodeJS.Proc
   }
 
   opts.signal?.throwIfAborted();
+  // The library reads the runtime token and service URL from process.env: the job's, for each call.
   const { DefaultArtifactClient } = await import('@actions/artifact');
-  const client = new DefaultArtifactClient();
-  const found = await findArtifact(client, name, place, where);
+  const client = libraryClient(new DefaultArtifactClient(), env);
+  const redact = opts.secrets ?? processSecrets;
+  const found = await findArtifact(client, name, place, where, redact);
 
   const tmp = await mkdtemp(path.join(opts.workDir, 'dump-artifact-'));
   const cleanup = () => rm(tmp, { recursive: true, force: true });
@@ -78,7 +84,7 @@ export async function fromArtifact(opts: ArtifactSourceOptions, env: NodeJS.Proc
     // The folder's name is what a directory dump at the artifact's root is called.
     const dir = path.join(tmp, folderName(found.name));
     opts.log(`Downloading ${description} (id ${found.id}, ${formatBytes(found.size)})`);
-    const download = (skipDecompress: boolean) => abortable(downloadInto(client, found, place, dir, skipDecompress, where), opts.signal);
+    const download = (skipDecompress: boolean) => abortable(downloadInto(client, found, place, dir, skipDecompress, where, redact), opts.signal);
 
     // An `archive: false` upload of a .zip (an Odoo backup) carries the zip type, so the
     // library would unzip the backup itself: fetch the bytes as they are, then decide.
@@ -112,7 +118,7 @@ async function fromArtifactRest(opts: ArtifactSourceOptions, name: string, place
   try {
     listed = await listRunArtifacts(api, place, opts.signal);
   } catch (err) {
-    throw accessError(err, place, where);
+    throw accessError(err, place, where, opts.secrets ?? processSecrets);
   }
   const found = findIn(listed.filter((a) => !a.expired), name, place, where);
   const rest = listed.find((a) => a.id === found.id)!;
@@ -124,7 +130,7 @@ async function fromArtifactRest(opts: ArtifactSourceOptions, name: string, place
     try {
       await downloadArtifactZip(api, rest, place.token, path.join(tmp, 'artifact.zip'), dir, opts.signal);
     } catch (err) {
-      throw err instanceof ZipFormatError ? new DumpError(`${INPUT}: the zip of artifact "${found.name}" is damaged: ${err.message}`) : accessError(err, place, where, `downloading artifact "${found.name}"`);
+      throw err instanceof ZipFormatError ? new DumpError(`${INPUT}: the zip of artifact "${found.name}" is damaged: ${err.message}`) : accessError(err, place, where, opts.secrets ?? processSecrets, `downloading artifact "${found.name}"`);
     }
     const chosen = pickDump(await listFiles(dir), found.name, where);
     opts.log(`Artifact "${found.name}" holds ${chosen === '' ? 'a directory dump' : `"${chosen}"`}.`);
@@ -170,13 +176,13 @@ function findBy(p: ArtifactPlace) {
 }
 
 /** One listing finds the artifact and, when it is missing, says what the run does hold. */
-async function findArtifact(client: Client, name: string, place: ArtifactPlace, where: string): Promise<Found> {
+async function findArtifact(client: LibraryClient, name: string, place: ArtifactPlace, where: string, secrets: SecretRegistry): Promise<Found> {
   let listed: Found[];
   try {
     const by = findBy(place);
     ({ artifacts: listed } = await client.listArtifacts(by ? { findBy: by } : {}));
   } catch (err) {
-    throw accessError(err, place, where);
+    throw accessError(err, place, where, secrets);
   }
   return findIn(listed, name, place, where);
 }
@@ -197,7 +203,7 @@ function findIn(listed: Found[], name: string, place: ArtifactPlace, where: stri
   throw new DumpError(`${INPUT}: no artifact named "${name}" in ${where}. ${has}${hint}`);
 }
 
-async function downloadInto(client: Client, found: Found, place: ArtifactPlace, dir: string, skipDecompress: boolean, where: string): Promise<void> {
+async function downloadInto(client: LibraryClient, found: Found, place: ArtifactPlace, dir: string, skipDecompress: boolean, where: string, secrets: SecretRegistry): Promise<void> {
   await mkdir(dir, { recursive: true });
   const by = findBy(place);
   let result: { digestMismatch?: boolean };
@@ -209,15 +215,23 @@ async function downloadInto(client: Client, found: Found, place: ArtifactPlace, 
       ...(by ? { findBy: by } : {}),
     });
   } catch (err) {
-    throw accessError(err, place, where, `downloading artifact "${found.name}"`);
+    throw accessError(err, place, where, secrets, `downloading artifact "${found.name}"`);
   }
   if (result.digestMismatch) {
     throw new DumpError(`${INPUT}: the download of artifact "${found.name}" does not match its digest (${found.digest}): the bytes were damaged on the way. Run the job again.`);
   }
 }
 
+/** The library's two calls, each made with the job's environment in process.env. */
+function libraryClient(client: Client, env: NodeJS.ProcessEnv): LibraryClient {
+  return {
+    listArtifacts: (...args) => withLibraryEnv(env, () => client.listArtifacts(...args)),
+    downloadArtifact: (...args) => withLibraryEnv(env, () => client.downloadArtifact(...args)),
+  };
+}
+
 /** The library's and the API's errors, in words that say which permission or input to fix. */
-function accessError(err: unknown, place: ArtifactPlace, where: string, doing = 'listing its artifacts'): Error {
+function accessError(err: unknown, place: ArtifactPlace, where: string, secrets: SecretRegistry, doing = 'listing its artifacts'): Error {
   const e = secrets.redactError(err);
   // Signed blob URLs carry their key in the query: never let one into a message.
   const msg = e.message.replace(/([?&](?:sig|se|sp|sv|sr)=)[^&\s"']+/gi, '$1***').split('\n')[0] ?? '';

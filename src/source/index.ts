@@ -1,6 +1,7 @@
 // Where the dump comes from: one of four sources, each loaded only when used.
 import type { SourceSpec } from '../inputs.ts';
 import type { ResolvedDump } from './types.ts';
+import type { SecretRegistry } from '../secrets.ts';
 
 export interface SourceContext {
   api: 'v1' | 'rpc';
@@ -8,6 +9,9 @@ export interface SourceContext {
   githubToken: string;
   log: (line: string) => void;
   signal?: AbortSignal;
+  /** The job's environment (the artifact source reads the runner's variables from it). */
+  env?: NodeJS.ProcessEnv;
+  secrets?: SecretRegistry;
 }
 
 export async function resolveSource(spec: SourceSpec, ctx: SourceContext): Promise<ResolvedDump> {
@@ -32,7 +36,7 @@ export async function resolveSource(spec: SourceSpec, ctx: SourceContext): Promi
     }
     case 'artifact': {
       const { fromArtifact } = await import('./artifact.ts');
-      return fromArtifact({ ...spec, token: ctx.githubToken, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal });
+      return fromArtifact({ ...spec, token: ctx.githubToken, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal, secrets: ctx.secrets }, ctx.env);
     }
   }
 }

@@ -16,7 +16,7 @@ export async function findDump(job: Job, cfg: Config, workDir: string): Promise<
 async function fetchAndCheck(job: Job, cfg: Config, source: SourceSpec, workDir: string): Promise<DumpInfo> {
   const { io } = job.deps;
   const api = cfg.api === 'rpc' ? 'rpc' : 'v1';
-  const dump = await io.group('Find the dump', () => resolveSource(source, { api, workDir, githubToken: cfg.githubToken, log: job.log, signal: job.signal }));
+  const dump = await io.group('Find the dump', () => resolveSource(source, { api, workDir, githubToken: cfg.githubToken, log: job.log, signal: job.signal, env: job.deps.env, secrets: job.deps.secrets }));
   job.onEnd(() => dump.cleanup().catch(() => undefined));
   const info = await io.group('Check the dump', async () => {
     const i = await inspectDump(dump.path, { api, input: INPUT_OF[source.kind] });
