@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import { resolvePath } from '../source/path.ts';
 import { fromUrl, type FromUrlOptions } from '../source/url.ts';
 import { fromArtifact } from '../source/artifact.ts';
+import type { SecretRegistry } from '../secrets.ts';
 
 const INPUT = 'original-filestore';
 
@@ -15,6 +16,9 @@ export interface OriginalContext {
   githubToken: string;
   log: (line: string) => void;
   signal?: AbortSignal;
+  /** The job's environment and secret registry (the pipeline's own, injected). */
+  env?: NodeJS.ProcessEnv;
+  secrets?: SecretRegistry;
   /** Tests pass an undici Agent trusting their CA; production uses NODE_EXTRA_CA_CERTS. */
   dispatcher?: FromUrlOptions['dispatcher'];
 }
@@ -27,10 +31,10 @@ export class OriginalFilestoreError extends Error {
 export async function fetchOriginalFilestore(value: string, ctx: OriginalContext): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const v = value.trim();
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
-    const got = await renamed(fromUrl({ url: v, headers: '', workDir: ctx.workDir, log: ctx.log, signal: ctx.signal, dispatcher: ctx.dispatcher }));
+    const got = await renamed(fromUrl({ url: v, headers: '', workDir: ctx.workDir, log: ctx.log, signal: ctx.signal, dispatcher: ctx.dispatcher, secrets: ctx.secrets }));
     return { path: got.path, cleanup: got.cleanup };
   }
-  const abs = resolvePath(v, { ...process.env, GITHUB_WORKSPACE: ctx.workspace });
+  const abs = resolvePath(v, { ...(ctx.env ?? process.env), GITHUB_WORKSPACE: ctx.workspace });
   if (await stat(abs).catch(() => undefined)) {
     ctx.log(`The original filestore comes from ${abs}.`);
     return { path: abs, cleanup: async () => {} };
@@ -40,7 +44,7 @@ export async function fetchOriginalFilestore(value: string, ctx: OriginalContext
     throw new OriginalFilestoreError(`${INPUT}: nothing at ${abs}. Give the path of the original filestore folder (or a zip/tar of it), an artifact name, or an https URL.`);
   }
   ctx.log(`No file or folder "${v}" in the workspace: reading original-filestore as the name of an artifact of this run.`);
-  const got = await renamed(fromArtifact({ name: v, token: ctx.githubToken, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal }));
+  const got = await renamed(fromArtifact({ name: v, token: ctx.githubToken, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal, secrets: ctx.secrets }, ctx.env));
   return { path: got.path, cleanup: got.cleanup };
 }
 

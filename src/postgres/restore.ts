@@ -269,13 +269,15 @@ export interface RestoreStepOptions {
   originalDump?: string;
   /** Where `original-filestore` downloads go. */
   workDir?: string;
+  env?: NodeJS.ProcessEnv;
+  secrets?: SecretRegistry;
 }
 
 /** The original filestore: `original-filestore` (fetched if need be), else the uploaded zip dump's own. */
 export async function findOriginal(cfg: Config, opts: RestoreStepOptions, workspace: string): Promise<{ path: string; label: string; cleanup: () => Promise<void> } | undefined> {
   if (cfg.originalFilestore) {
     const { fetchOriginalFilestore } = await import('./original-filestore.ts');
-    const got = await fetchOriginalFilestore(cfg.originalFilestore, { workspace, workDir: opts.workDir ?? workspace, githubToken: cfg.githubToken, log: opts.log, signal: opts.signal });
+    const got = await fetchOriginalFilestore(cfg.originalFilestore, { workspace, workDir: opts.workDir ?? workspace, githubToken: cfg.githubToken, log: opts.log, signal: opts.signal, env: opts.env, secrets: opts.secrets });
     return { ...got, label: 'original-filestore' };
   }
   if (opts.originalDump && (await shapeOf(opts.originalDump).catch(() => undefined)) === 'zip' && (await zipHasFilestore(opts.originalDump))) {

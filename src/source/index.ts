@@ -18,11 +18,11 @@ export async function resolveSource(spec: SourceSpec, ctx: SourceContext): Promi
   switch (spec.kind) {
     case 'path': {
       const { fromPath } = await import('./path.ts');
-      return fromPath(spec.path);
+      return fromPath(spec.path, ctx.env);
     }
     case 'url': {
       const { fromUrl } = await import('./url.ts');
-      return fromUrl({ url: spec.url, headers: spec.headers, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal });
+      return fromUrl({ url: spec.url, headers: spec.headers, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal, secrets: ctx.secrets });
     }
     case 'database': {
       const { fromDatabase } = await import('../postgres/dump-source.ts');
@@ -32,6 +32,7 @@ export async function resolveSource(spec: SourceSpec, ctx: SourceContext): Promi
         workDir: ctx.workDir,
         log: ctx.log,
         signal: ctx.signal,
+        secrets: ctx.secrets,
       });
     }
     case 'artifact': {

@@ -15,7 +15,7 @@ export async function restoreResults(job: Job, cfg: Config, dump: DumpInfo | und
   }
   const from = restoreSources(report.downloads);
   const workspace = deps.env.GITHUB_WORKSPACE || '.';
-  const opts = { log: job.log, signal: job.signal, originalDump: dump?.path, workDir };
+  const opts = { log: job.log, signal: job.signal, originalDump: dump?.path, workDir, env: deps.env, secrets: deps.secrets };
   const restored = await deps.io.group('Restore the upgraded database', async () => {
     const original = cfg.filestoreDir ? await findOriginal(cfg, opts, workspace) : undefined;
     try {
@@ -28,6 +28,7 @@ export async function restoreResults(job: Job, cfg: Config, dump: DumpInfo | und
         jobs: cfg.restoreJobs,
         log: job.log,
         signal: job.signal,
+        secrets: deps.secrets,
       });
     } finally {
       await original?.cleanup();
