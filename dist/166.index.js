@@ -30,10 +30,10 @@ class OriginalFilestoreError extends Error {
 async function fetchOriginalFilestore(value, ctx) {
     const v = value.trim();
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
-        const got = await renamed((0,_source_url_js__WEBPACK_IMPORTED_MODULE_2__.fromUrl)({ url: v, headers: '', workDir: ctx.workDir, log: ctx.log, signal: ctx.signal, dispatcher: ctx.dispatcher }));
+        const got = await renamed((0,_source_url_js__WEBPACK_IMPORTED_MODULE_2__.fromUrl)({ url: v, headers: '', workDir: ctx.workDir, log: ctx.log, signal: ctx.signal, dispatcher: ctx.dispatcher, secrets: ctx.secrets }));
         return { path: got.path, cleanup: got.cleanup };
     }
-    const abs = (0,_source_path_js__WEBPACK_IMPORTED_MODULE_1__.resolvePath)(v, { ...process.env, GITHUB_WORKSPACE: ctx.workspace });
+    const abs = (0,_source_path_js__WEBPACK_IMPORTED_MODULE_1__.resolvePath)(v, { ...(ctx.env ?? process.env), GITHUB_WORKSPACE: ctx.workspace });
     if (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.stat)(abs).catch(() => undefined)) {
         ctx.log(`The original filestore comes from ${abs}.`);
         return { path: abs, cleanup: async () => { } };
@@ -43,7 +43,7 @@ async function fetchOriginalFilestore(value, ctx) {
         throw new OriginalFilestoreError(`${INPUT}: nothing at ${abs}. Give the path of the original filestore folder (or a zip/tar of it), an artifact name, or an https URL.`);
     }
     ctx.log(`No file or folder "${v}" in the workspace: reading original-filestore as the name of an artifact of this run.`);
-    const got = await renamed((0,_source_artifact_js__WEBPACK_IMPORTED_MODULE_3__.fromArtifact)({ name: v, token: ctx.githubToken, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal }));
+    const got = await renamed((0,_source_artifact_js__WEBPACK_IMPORTED_MODULE_3__.fromArtifact)({ name: v, token: ctx.githubToken, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal, secrets: ctx.secrets }, ctx.env));
     return { path: got.path, cleanup: got.cleanup };
 }
 /** The dump sources speak of `dump-url` / `dump-artifact` and of "the dump": say which input this is. */

@@ -197,7 +197,7 @@ async function upsertPrComment(opts) {
         return { id: data.id, created: true };
     }
     catch (err) {
-        throw commentError(err, opts.repository, opts.issueNumber);
+        throw commentError(err, opts.repository, opts.issueNumber, opts.secrets ?? _secrets_js__WEBPACK_IMPORTED_MODULE_3__/* .secrets */ .O3);
     }
 }
 function statusOf(err) {
@@ -208,8 +208,8 @@ function serverError(err) {
     const s = statusOf(err);
     return s !== undefined && s >= 500;
 }
-function commentError(err, repository, issue) {
-    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_3__/* .secrets */ .O3.redactError(err);
+function commentError(err, repository, issue, secrets) {
+    const e = secrets.redactError(err);
     const status = statusOf(err);
     const head = `Cannot write the comment on pull request #${issue} of ${repository}`;
     let why;

@@ -2,6 +2,60 @@ export const id = 529;
 export const ids = [529];
 export const modules = {
 
+/***/ 7310:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   t: () => (/* binding */ withLibraryEnv)
+/* harmony export */ });
+// @actions/artifact reads its runtime settings from process.env and nowhere else (the
+// results service URL, the runtime token, the server, the workspace, retention, limits). The
+// pipeline's environment is injected (Deps.env): for the length of one library call, the
+// variables the library reads are taken from it. When the injected environment is
+// process.env itself (the real action), nothing changes. Calls are serialized, so two runs in
+// one process never see each other's values.
+const LIBRARY_VARS = [
+    'ACTIONS_RUNTIME_TOKEN',
+    'ACTIONS_RESULTS_URL',
+    'ACTIONS_RUNTIME_URL',
+    'GITHUB_SERVER_URL',
+    'GITHUB_WORKSPACE',
+    'GITHUB_RETENTION_DAYS',
+    'ACTIONS_ARTIFACT_UPLOAD_CONCURRENCY',
+    'ACTIONS_ARTIFACT_UPLOAD_TIMEOUT_MS',
+    'ACTIONS_ARTIFACT_MAX_ARTIFACT_COUNT',
+];
+let queue = Promise.resolve();
+async function withLibraryEnv(env, fn) {
+    if (env === process.env)
+        return fn();
+    const turn = queue.then(async () => {
+        const saved = LIBRARY_VARS.map((k) => [k, process.env[k]]);
+        for (const k of LIBRARY_VARS) {
+            if (env[k] === undefined)
+                delete process.env[k];
+            else
+                process.env[k] = env[k];
+        }
+        try {
+            return await fn();
+        }
+        finally {
+            for (const [k, v] of saved) {
+                if (v === undefined)
+                    delete process.env[k];
+                else
+                    process.env[k] = v;
+            }
+        }
+    });
+    queue = turn.catch(() => undefined);
+    return turn;
+}
+
+
+/***/ }),
+
 /***/ 15529:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
@@ -123,12 +177,15 @@ async function unzipInto(zipFile, dir) {
     }
 }
 
+// EXTERNAL MODULE: ./src/github/library-env.ts
+var library_env = __webpack_require__(7310);
 ;// CONCATENATED MODULE: ./src/source/artifact.ts
 // The `dump-artifact` source: a workflow artifact of this run (the artifact service, with
 // the job's runtime token) or of another run or repository (the REST API, with
 // `github-token`), downloaded into a fresh folder under the work dir. The artifact must
 // hold one dump: one file, or one pg_dump directory dump. @actions/artifact is imported
 // only here, when a run takes its dump from an artifact.
+
 
 
 
@@ -163,16 +220,18 @@ async function fromArtifact(opts, env = process.env) {
         }
     }
     opts.signal?.throwIfAborted();
+    // The library reads the runtime token and service URL from process.env: the job's, for each call.
     const { DefaultArtifactClient } = await Promise.all(/* import() */[__webpack_require__.e(351), __webpack_require__.e(118), __webpack_require__.e(645)]).then(__webpack_require__.bind(__webpack_require__, 9645));
-    const client = new DefaultArtifactClient();
-    const found = await findArtifact(client, name, place, where);
+    const client = libraryClient(new DefaultArtifactClient(), env);
+    const redact = opts.secrets ?? secrets/* secrets */.O3;
+    const found = await findArtifact(client, name, place, where, redact);
     const tmp = await (0,promises_.mkdtemp)(external_node_path_default().join(opts.workDir, 'dump-artifact-'));
     const cleanup = () => (0,promises_.rm)(tmp, { recursive: true, force: true });
     try {
         // The folder's name is what a directory dump at the artifact's root is called.
         const dir = external_node_path_default().join(tmp, folderName(found.name));
         opts.log(`Downloading ${description} (id ${found.id}, ${(0,progress/* formatBytes */.z3)(found.size)})`);
-        const download = (skipDecompress) => abortable(downloadInto(client, found, place, dir, skipDecompress, where), opts.signal);
+        const download = (skipDecompress) => abortable(downloadInto(client, found, place, dir, skipDecompress, where, redact), opts.signal);
         // An `archive: false` upload of a .zip (an Odoo backup) carries the zip type, so the
         // library would unzip the backup itself: fetch the bytes as they are, then decide.
         let kept = false;
@@ -207,7 +266,7 @@ async function fromArtifactRest(opts, name, place, where, api) {
         listed = await listRunArtifacts(api, place, opts.signal);
     }
     catch (err) {
-        throw accessError(err, place, where);
+        throw accessError(err, place, where, opts.secrets ?? secrets/* secrets */.O3);
     }
     const found = findIn(listed.filter((a) => !a.expired), name, place, where);
     const rest = listed.find((a) => a.id === found.id);
@@ -220,7 +279,7 @@ async function fromArtifactRest(opts, name, place, where, api) {
             await downloadArtifactZip(api, rest, place.token, external_node_path_default().join(tmp, 'artifact.zip'), dir, opts.signal);
         }
         catch (err) {
-            throw err instanceof zip/* ZipFormatError */.PA ? new inspect/* DumpError */.tR(`${INPUT}: the zip of artifact "${found.name}" is damaged: ${err.message}`) : accessError(err, place, where, `downloading artifact "${found.name}"`);
+            throw err instanceof zip/* ZipFormatError */.PA ? new inspect/* DumpError */.tR(`${INPUT}: the zip of artifact "${found.name}" is damaged: ${err.message}`) : accessError(err, place, where, opts.secrets ?? secrets/* secrets */.O3, `downloading artifact "${found.name}"`);
         }
         const chosen = pickDump(await listFiles(dir), found.name, where);
         opts.log(`Artifact "${found.name}" holds ${chosen === '' ? 'a directory dump' : `"${chosen}"`}.`);
@@ -267,14 +326,14 @@ function findBy(p) {
     return p.own ? undefined : { token: p.token, workflowRunId: p.runId, repositoryOwner: p.owner, repositoryName: p.repo };
 }
 /** One listing finds the artifact and, when it is missing, says what the run does hold. */
-async function findArtifact(client, name, place, where) {
+async function findArtifact(client, name, place, where, secrets) {
     let listed;
     try {
         const by = findBy(place);
         ({ artifacts: listed } = await client.listArtifacts(by ? { findBy: by } : {}));
     }
     catch (err) {
-        throw accessError(err, place, where);
+        throw accessError(err, place, where, secrets);
     }
     return findIn(listed, name, place, where);
 }
@@ -294,7 +353,7 @@ function findIn(listed, name, place, where) {
         : ' Artifacts expire after their retention period (90 days by default).';
     throw new inspect/* DumpError */.tR(`${INPUT}: no artifact named "${name}" in ${where}. ${has}${hint}`);
 }
-async function downloadInto(client, found, place, dir, skipDecompress, where) {
+async function downloadInto(client, found, place, dir, skipDecompress, where, secrets) {
     await (0,promises_.mkdir)(dir, { recursive: true });
     const by = findBy(place);
     let result;
@@ -307,15 +366,22 @@ async function downloadInto(client, found, place, dir, skipDecompress, where) {
         });
     }
     catch (err) {
-        throw accessError(err, place, where, `downloading artifact "${found.name}"`);
+        throw accessError(err, place, where, secrets, `downloading artifact "${found.name}"`);
     }
     if (result.digestMismatch) {
         throw new inspect/* DumpError */.tR(`${INPUT}: the download of artifact "${found.name}" does not match its digest (${found.digest}): the bytes were damaged on the way. Run the job again.`);
     }
 }
+/** The library's two calls, each made with the job's environment in process.env. */
+function libraryClient(client, env) {
+    return {
+        listArtifacts: (...args) => (0,library_env/* withLibraryEnv */.t)(env, () => client.listArtifacts(...args)),
+        downloadArtifact: (...args) => (0,library_env/* withLibraryEnv */.t)(env, () => client.downloadArtifact(...args)),
+    };
+}
 /** The library's and the API's errors, in words that say which permission or input to fix. */
-function accessError(err, place, where, doing = 'listing its artifacts') {
-    const e = secrets/* secrets */.O3.redactError(err);
+function accessError(err, place, where, secrets, doing = 'listing its artifacts') {
+    const e = secrets.redactError(err);
     // Signed blob URLs carry their key in the query: never let one into a message.
     const msg = e.message.replace(/([?&](?:sig|se|sp|sv|sr)=)[^&\s"']+/gi, '$1***').split('\n')[0] ?? '';
     const status = statusOf(err, msg);

@@ -2,6 +2,60 @@ export const id = 625;
 export const ids = [625];
 export const modules = {
 
+/***/ 7310:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   t: () => (/* binding */ withLibraryEnv)
+/* harmony export */ });
+// @actions/artifact reads its runtime settings from process.env and nowhere else (the
+// results service URL, the runtime token, the server, the workspace, retention, limits). The
+// pipeline's environment is injected (Deps.env): for the length of one library call, the
+// variables the library reads are taken from it. When the injected environment is
+// process.env itself (the real action), nothing changes. Calls are serialized, so two runs in
+// one process never see each other's values.
+const LIBRARY_VARS = [
+    'ACTIONS_RUNTIME_TOKEN',
+    'ACTIONS_RESULTS_URL',
+    'ACTIONS_RUNTIME_URL',
+    'GITHUB_SERVER_URL',
+    'GITHUB_WORKSPACE',
+    'GITHUB_RETENTION_DAYS',
+    'ACTIONS_ARTIFACT_UPLOAD_CONCURRENCY',
+    'ACTIONS_ARTIFACT_UPLOAD_TIMEOUT_MS',
+    'ACTIONS_ARTIFACT_MAX_ARTIFACT_COUNT',
+];
+let queue = Promise.resolve();
+async function withLibraryEnv(env, fn) {
+    if (env === process.env)
+        return fn();
+    const turn = queue.then(async () => {
+        const saved = LIBRARY_VARS.map((k) => [k, process.env[k]]);
+        for (const k of LIBRARY_VARS) {
+            if (env[k] === undefined)
+                delete process.env[k];
+            else
+                process.env[k] = env[k];
+        }
+        try {
+            return await fn();
+        }
+        finally {
+            for (const [k, v] of saved) {
+                if (v === undefined)
+                    delete process.env[k];
+                else
+                    process.env[k] = v;
+            }
+        }
+    });
+    queue = turn.catch(() => undefined);
+    return turn;
+}
+
+
+/***/ }),
+
 /***/ 67625:
 /***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
 
@@ -15,10 +69,12 @@ export const modules = {
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(76760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(27194);
-/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(50484);
-/* harmony import */ var _github_ghes_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(95616);
+/* harmony import */ var _transfer_progress_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(50484);
+/* harmony import */ var _github_ghes_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(95616);
+/* harmony import */ var _github_library_env_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(7310);
 // Publishes the upgraded dump and its notes as a workflow artifact. @actions/artifact pulls
 // in the Azure SDK and protobuf runtime: it is imported only when a run publishes something.
+
 
 
 
@@ -68,6 +124,7 @@ function artifactServiceProblem(env = process.env) {
         'Set input `artifact-name` to an empty string to publish nothing.');
 }
 async function publishArtifact(opts) {
+    const env = opts.env ?? process.env;
     const nameProblem = artifactNameProblem(opts.name);
     if (nameProblem)
         throw new Error(nameProblem);
@@ -76,10 +133,10 @@ async function publishArtifact(opts) {
         throw new Error(`Input \`artifact-retention-days\` must be a whole number from 1 to 90, got ${days}.`);
     }
     // Before the runtime variables: GHES runners do not set ACTIONS_RESULTS_URL, and that is no mistake of the workflow.
-    const host = (0,_github_ghes_js__WEBPACK_IMPORTED_MODULE_3__/* .githubHost */ .S)();
+    const host = (0,_github_ghes_js__WEBPACK_IMPORTED_MODULE_4__/* .githubHost */ .S)(env);
     if (host.enterpriseServer)
         throw ghesUnavailable(host.serverUrl);
-    const serviceProblem = artifactServiceProblem();
+    const serviceProblem = artifactServiceProblem(env);
     if (serviceProblem)
         throw new Error(serviceProblem);
     const root = node_path__WEBPACK_IMPORTED_MODULE_1___default().resolve(opts.rootDirectory);
@@ -89,26 +146,26 @@ async function publishArtifact(opts) {
     let total = 0;
     for (const f of files)
         total += (await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_0__.stat)(f)).size;
-    opts.log(`Publishing artifact "${opts.name}": ${files.length} file${files.length === 1 ? '' : 's'}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_4__/* .formatBytes */ .z3)(total)}`);
+    opts.log(`Publishing artifact "${opts.name}": ${files.length} file${files.length === 1 ? '' : 's'}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_5__/* .formatBytes */ .z3)(total)}`);
     const { DefaultArtifactClient } = await Promise.all(/* import() */[__webpack_require__.e(351), __webpack_require__.e(118), __webpack_require__.e(645)]).then(__webpack_require__.bind(__webpack_require__, 9645));
     let result;
     try {
-        result = await new DefaultArtifactClient().uploadArtifact(opts.name, files, root, {
+        result = await (0,_github_library_env_js__WEBPACK_IMPORTED_MODULE_3__/* .withLibraryEnv */ .t)(env, () => new DefaultArtifactClient().uploadArtifact(opts.name, files, root, {
             compressionLevel: 0, // dumps are compressed already: deflating again costs time, saves nothing
             ...(days !== undefined ? { retentionDays: days } : {}),
-        });
+        }));
     }
     catch (err) {
-        throw publishError(opts.name, err);
+        throw publishError(opts.name, err, env, opts.secrets ?? _secrets_js__WEBPACK_IMPORTED_MODULE_2__/* .secrets */ .O3);
     }
     if (result.id === undefined)
         throw new Error(`Publishing artifact "${opts.name}" failed: the artifact service returned no artifact id.`);
-    const url = artifactUrl(result.id);
-    opts.log(`Published artifact "${opts.name}" (id ${result.id}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_4__/* .formatBytes */ .z3)(result.size ?? 0)}): ${url}`);
+    const url = artifactUrl(result.id, env);
+    opts.log(`Published artifact "${opts.name}" (id ${result.id}, ${(0,_transfer_progress_js__WEBPACK_IMPORTED_MODULE_5__/* .formatBytes */ .z3)(result.size ?? 0)}): ${url}`);
     return { id: result.id, url, size: result.size ?? 0, ...(result.digest ? { digest: result.digest } : {}) };
 }
-function artifactUrl(id, env = process.env) {
-    return `${(0,_github_ghes_js__WEBPACK_IMPORTED_MODULE_3__/* .runUrl */ .V)(env, env.GITHUB_REPOSITORY ?? '', env.GITHUB_RUN_ID ?? '')}/artifacts/${id}`;
+function artifactUrl(id, env) {
+    return `${(0,_github_ghes_js__WEBPACK_IMPORTED_MODULE_4__/* .runUrl */ .V)(env, env.GITHUB_REPOSITORY ?? '', env.GITHUB_RUN_ID ?? '')}/artifacts/${id}`;
 }
 /** Files as the library wants them: directories replaced by the files below them. */
 async function expandFiles(entries, root) {
@@ -133,11 +190,11 @@ async function expandFiles(entries, root) {
     }
     return [...new Set(out)];
 }
-function publishError(name, err) {
+function publishError(name, err, env, secrets) {
     // Should the library judge the host differently from githubHost(), its verdict wins.
     if (err?.name === 'GHESNotSupportedError')
-        return ghesUnavailable((0,_github_ghes_js__WEBPACK_IMPORTED_MODULE_3__/* .githubHost */ .S)().serverUrl);
-    const e = _secrets_js__WEBPACK_IMPORTED_MODULE_2__/* .secrets */ .O3.redactError(err);
+        return ghesUnavailable((0,_github_ghes_js__WEBPACK_IMPORTED_MODULE_4__/* .githubHost */ .S)(env).serverUrl);
+    const e = secrets.redactError(err);
     // Signed blob URLs carry their key in `sig`: never let one into a message.
     const scrub = (s) => s.replace(/([?&]sig=)[^&\s"']+/gi, '$1***');
     e.message = scrub(e.message);

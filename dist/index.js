@@ -77071,6 +77071,184 @@ function ageText(ms) {
 
 /***/ }),
 
+/***/ 8014:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Q: () => (/* binding */ gitHubServices)
+});
+
+// EXTERNAL MODULE: ./src/github/recent-test.ts
+var recent_test = __nccwpck_require__(74121);
+// EXTERNAL MODULE: ./src/github/pending.ts
+var pending = __nccwpck_require__(15820);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(51455);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(76760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
+// EXTERNAL MODULE: ./src/platform/common.ts
+var common = __nccwpck_require__(39026);
+;// CONCATENATED MODULE: ./src/publish/result-record.ts
+// The record every published run leaves in its artifact (odoo-upgrade-result.json): what a
+// later production run (require-recent-test) or pull request (reuse-days) reads back.
+
+
+function buildResultRecord(report, env, now, outputDir) {
+    const num = (v) => (v && /^\d+$/.test(v) ? Number(v) : undefined);
+    const upgraded = report.downloads.find((f) => f.role === 'dump' || f.role === 'sql');
+    const rec = {
+        schema: recent_test/* RESULT_SCHEMA */.w,
+        tool: 'odoo-upgrade-action',
+        requestId: report.requestId ?? '',
+        api: report.api ?? '',
+        aim: report.aim ?? report.final?.aim ?? '',
+        target: report.target ?? report.final?.target ?? '',
+        state: report.final?.state ?? '',
+        phase: report.final?.phase ?? '',
+        dump: {},
+        finishedAt: now.toISOString(),
+        repository: env.GITHUB_REPOSITORY ?? '',
+    };
+    if (report.final?.databaseVersion)
+        rec.databaseVersion = report.final.databaseVersion;
+    const filename = report.filename || report.final?.filename;
+    if (filename)
+        rec.dump.filename = filename;
+    const sha = report.upload?.sha256 ?? report.dump?.sha256;
+    if (sha)
+        rec.dump.sha256 = sha;
+    if (upgraded?.sha256)
+        rec.upgradedSha256 = upgraded.sha256;
+    if (upgraded && Number.isSafeInteger(upgraded.bytes) && upgraded.bytes > 0)
+        rec.upgradedBytes = upgraded.bytes;
+    rec.startedAt = report.startedAt.toISOString();
+    if (outputDir !== undefined && report.downloads.length) {
+        rec.files = report.downloads.map((f) => ({
+            role: f.role,
+            name: external_node_path_default().relative(outputDir, f.path).split((external_node_path_default()).sep).join('/'),
+            bytes: f.bytes,
+            ...(f.sha256 ? { sha256: f.sha256 } : {}),
+        }));
+    }
+    const runId = num(env.GITHUB_RUN_ID);
+    const attempt = num(env.GITHUB_RUN_ATTEMPT);
+    if (runId !== undefined)
+        rec.runId = runId;
+    if (attempt !== undefined)
+        rec.runAttempt = attempt;
+    if (env.GITHUB_WORKFLOW)
+        rec.workflow = env.GITHUB_WORKFLOW;
+    if (env.GITHUB_REF)
+        rec.ref = env.GITHUB_REF;
+    if (env.GITHUB_SHA)
+        rec.sha = env.GITHUB_SHA;
+    return rec;
+}
+
+// EXTERNAL MODULE: ./src/github/ghes.ts
+var ghes = __nccwpck_require__(95616);
+// EXTERNAL MODULE: ./src/github/digest.ts
+var digest = __nccwpck_require__(21099);
+;// CONCATENATED MODULE: ./src/publish/index.ts
+// Publishing a run: the step outputs and the workflow artifact (with the result record), and
+// the pull request comment. Both take the job's environment, its runner I/O and its secrets
+// from the caller (the pipeline's injected dependencies), never from this process directly.
+
+
+
+
+
+
+
+/** Sets outputs that have a value; an output is written as soon as it is known. */
+function writeOutputs(io, values) {
+    for (const [name, value] of Object.entries(values))
+        if (value !== undefined && value !== '')
+            io.setOutput(name, value);
+}
+const NOTES_READ_LIMIT = 2 * 1024 * 1024;
+async function publishResults(report, cfg, opts, ctx) {
+    const { env, io } = ctx;
+    const notes = report.downloads.find((f) => f.role === 'notes' || f.role === 'report');
+    if (notes) {
+        const fh = await (0,promises_.open)(notes.path, 'r');
+        try {
+            const buf = Buffer.alloc(Math.min(notes.bytes, NOTES_READ_LIMIT));
+            await fh.read(buf, 0, buf.length, 0);
+            report.notesHtml = buf.toString('utf8');
+        }
+        finally {
+            await fh.close();
+        }
+    }
+    if (opts.artifactName && report.downloads.length) {
+        const { publishArtifact, ArtifactServiceUnavailable } = await __nccwpck_require__.e(/* import() */ 625).then(__nccwpck_require__.bind(__nccwpck_require__, 67625));
+        // The record a later production run with require-recent-test looks for.
+        const record = external_node_path_default().join(cfg.outputDir, recent_test/* RESULT_FILE */.FX);
+        // The record names the upgraded dump by digest, directories too: reuse-days checks it.
+        await (0,digest/* completeDigests */.F)(report.downloads);
+        const when = ctx.now?.() ?? new Date();
+        await (0,promises_.writeFile)(record, `${JSON.stringify(buildResultRecord(report, env, when, cfg.outputDir), null, 2)}\n`, 'utf8');
+        const files = [...report.downloads.map((f) => f.path), record];
+        writeOutputs(io, { 'artifact-name': opts.artifactName });
+        try {
+            const a = await io.group('Publish the artifact', () => publishArtifact({ name: opts.artifactName, files, rootDirectory: cfg.outputDir, retentionDays: cfg.artifactRetentionDays, log: opts.log, env, secrets: ctx.secrets }));
+            report.artifact = { name: opts.artifactName, id: a.id, url: a.url, size: a.size };
+            writeOutputs(io, { 'artifact-id': String(a.id), 'artifact-url': a.url });
+        }
+        catch (err) {
+            if (!(err instanceof ArtifactServiceUnavailable))
+                throw err;
+            // The upgrade succeeded: its files stay where they are, for a step that can publish them.
+            const text = `${err.message} Artifact "${opts.artifactName}" was not published; every file stays in ${cfg.outputDir}. ` +
+                'To publish it, follow this step with actions/upload-artifact@v3 (the version GitHub Enterprise Server supports), ' +
+                'with `name` from this step\'s output `artifact-name` and `path` from its output `publish-dir`.';
+            (io.notice ?? io.info)(text);
+            report.notes.push(text);
+            writeOutputs(io, { 'publish-dir': cfg.outputDir });
+        }
+    }
+}
+/** The PR comment, when asked; a reason not to comment goes into the summary as a note. */
+async function commentOnPullRequest(report, cfg, log, ctx) {
+    const { env, secrets } = ctx;
+    const { prCommentTarget, readEventPayload, renderComment, upsertPrComment } = await __nccwpck_require__.e(/* import() */ 206).then(__nccwpck_require__.bind(__nccwpck_require__, 71206));
+    const target = prCommentTarget(env, await readEventPayload(env), cfg.githubToken);
+    if ('skip' in target) {
+        report.notes.push(target.skip);
+        return;
+    }
+    const runUrl = (0,ghes/* runUrl */.V)(env, env.GITHUB_REPOSITORY ?? '', env.GITHUB_RUN_ID ?? '');
+    const database = (0,common/* stemOf */.Vc)(report.filename || report.final?.filename || report.requestId || 'database');
+    const body = renderComment(report, { runUrl, database, redact: (s) => secrets.redact(s) });
+    await upsertPrComment({ token: cfg.githubToken, repository: env.GITHUB_REPOSITORY ?? '', issueNumber: target.issueNumber, database, body, log, env, secrets });
+}
+
+;// CONCATENATED MODULE: ./src/github/services.ts
+
+
+
+function gitHubServices(ctx) {
+    const { env, io, secrets } = ctx;
+    return {
+        findRecentTest: recent_test/* findRecentTest */.nL,
+        publish: (report, cfg, opts) => publishResults(report, cfg, opts, { env, io, secrets, now: ctx.now }),
+        comment: (report, cfg, log) => commentOnPullRequest(report, cfg, log, { env, secrets }),
+        publishHandle: async ({ name, file, dir, retentionDays, log }) => {
+            const { publishArtifact } = await __nccwpck_require__.e(/* import() */ 625).then(__nccwpck_require__.bind(__nccwpck_require__, 67625));
+            return publishArtifact({ name, files: [file], rootDirectory: dir, retentionDays, log, env, secrets });
+        },
+        findHandle: pending/* findHandle */.gX,
+        deleteHandle: pending/* deleteHandle */.ig,
+    };
+}
+
+
+/***/ }),
+
 /***/ 79407:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
@@ -77086,10 +77264,8 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony import */ var _secrets_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(27194);
 /* harmony import */ var _platform_index_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(30331);
 /* harmony import */ var _net_http_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(59663);
-/* harmony import */ var _github_recent_test_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(74121);
-/* harmony import */ var _publish_index_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(5205);
-/* harmony import */ var _pipeline_state_js__WEBPACK_IMPORTED_MODULE_11__ = __nccwpck_require__(68147);
-/* harmony import */ var _github_pending_js__WEBPACK_IMPORTED_MODULE_12__ = __nccwpck_require__(15820);
+/* harmony import */ var _github_services_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(8014);
+/* harmony import */ var _pipeline_state_js__WEBPACK_IMPORTED_MODULE_10__ = __nccwpck_require__(68147);
 // Entry point: the real dependencies (the runner through @actions/core, this process's
 // environment and signals, the platform clients, the wall clock, GitHub's services), then
 // the pipeline. The first import sets __dirname/__filename: ssh2 reads them at load time
@@ -77105,40 +77281,30 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 
 
 
-
-
+const io = {
+    info: (line) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .info */ .pq(line),
+    warning: (line) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .warning */ .$e(line),
+    notice: (line) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .notice */ .lm(line),
+    debug: (line) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .debug */ .Yz(line),
+    group: (name, fn) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .group */ .Os(name, fn),
+    setSecret: (value) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .setSecret */ .Pq(value),
+    setOutput: (name, value) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .setOutput */ .uH(name, value),
+    setFailed: (message) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .setFailed */ .C1(message),
+    appendSummary: async (markdown) => {
+        const file = process.env.GITHUB_STEP_SUMMARY;
+        if (file)
+            await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.appendFile)(file, markdown, 'utf8');
+    },
+};
 const deps = {
     inputs: (0,_inputs_js__WEBPACK_IMPORTED_MODULE_5__/* .envInputGetter */ .tt)(process.env),
     env: process.env,
-    io: {
-        info: (line) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .info */ .pq(line),
-        warning: (line) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .warning */ .$e(line),
-        debug: (line) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .debug */ .Yz(line),
-        group: (name, fn) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .group */ .Os(name, fn),
-        setSecret: (value) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .setSecret */ .Pq(value),
-        setOutput: (name, value) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .setOutput */ .uH(name, value),
-        setFailed: (message) => _actions_core__WEBPACK_IMPORTED_MODULE_3__/* .setFailed */ .C1(message),
-        appendSummary: async (markdown) => {
-            const file = process.env.GITHUB_STEP_SUMMARY;
-            if (file)
-                await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.appendFile)(file, markdown, 'utf8');
-        },
-    },
-    state: _pipeline_state_js__WEBPACK_IMPORTED_MODULE_11__/* .runnerState */ .E,
+    io,
+    state: _pipeline_state_js__WEBPACK_IMPORTED_MODULE_10__/* .runnerState */ .E,
     secrets: _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O3,
     createPlatform: (api, cfg) => (0,_platform_index_js__WEBPACK_IMPORTED_MODULE_7__/* .createPlatform */ .Q)(api, cfg, _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O3),
     clock: { now: () => Date.now(), sleep: (ms, signal) => (0,node_timers_promises__WEBPACK_IMPORTED_MODULE_2__.setTimeout)(ms, undefined, { signal }) },
-    github: {
-        findRecentTest: _github_recent_test_js__WEBPACK_IMPORTED_MODULE_9__/* .findRecentTest */ .nL,
-        publish: _publish_index_js__WEBPACK_IMPORTED_MODULE_10__/* .publishResults */ .ku,
-        comment: (report, cfg, log) => (0,_publish_index_js__WEBPACK_IMPORTED_MODULE_10__/* .commentOnPullRequest */ .rh)(report, cfg, _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O3, log),
-        publishHandle: async ({ name, file, dir, retentionDays, log }) => {
-            const { publishArtifact } = await __nccwpck_require__.e(/* import() */ 625).then(__nccwpck_require__.bind(__nccwpck_require__, 67625));
-            return publishArtifact({ name, files: [file], rootDirectory: dir, retentionDays, log });
-        },
-        findHandle: _github_pending_js__WEBPACK_IMPORTED_MODULE_12__/* .findHandle */ .gX,
-        deleteHandle: _github_pending_js__WEBPACK_IMPORTED_MODULE_12__/* .deleteHandle */ .ig,
-    },
+    github: (0,_github_services_js__WEBPACK_IMPORTED_MODULE_9__/* .gitHubServices */ .Q)({ env: process.env, io, secrets: _secrets_js__WEBPACK_IMPORTED_MODULE_6__/* .secrets */ .O3 }),
     signals: {
         on: (signal, listener) => process.on(signal, listener),
         off: (signal, listener) => process.off(signal, listener),
@@ -77844,11 +78010,11 @@ async function resolveSource(spec, ctx) {
     switch (spec.kind) {
         case 'path': {
             const { fromPath } = await __nccwpck_require__.e(/* import() */ 54).then(__nccwpck_require__.bind(__nccwpck_require__, 59054));
-            return fromPath(spec.path);
+            return fromPath(spec.path, ctx.env);
         }
         case 'url': {
             const { fromUrl } = await __nccwpck_require__.e(/* import() */ 683).then(__nccwpck_require__.bind(__nccwpck_require__, 61064));
-            return fromUrl({ url: spec.url, headers: spec.headers, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal });
+            return fromUrl({ url: spec.url, headers: spec.headers, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal, secrets: ctx.secrets });
         }
         case 'database': {
             const { fromDatabase } = await __nccwpck_require__.e(/* import() */ 543).then(__nccwpck_require__.bind(__nccwpck_require__, 47543));
@@ -77858,11 +78024,12 @@ async function resolveSource(spec, ctx) {
                 workDir: ctx.workDir,
                 log: ctx.log,
                 signal: ctx.signal,
+                secrets: ctx.secrets,
             });
         }
         case 'artifact': {
             const { fromArtifact } = await __nccwpck_require__.e(/* import() */ 529).then(__nccwpck_require__.bind(__nccwpck_require__, 15529));
-            return fromArtifact({ ...spec, token: ctx.githubToken, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal });
+            return fromArtifact({ ...spec, token: ctx.githubToken, workDir: ctx.workDir, log: ctx.log, signal: ctx.signal, secrets: ctx.secrets }, ctx.env);
         }
     }
 }
@@ -77883,7 +78050,7 @@ async function findDump(job, cfg, workDir) {
 async function fetchAndCheck(job, cfg, source, workDir) {
     const { io } = job.deps;
     const api = cfg.api === 'rpc' ? 'rpc' : 'v1';
-    const dump = await io.group('Find the dump', () => resolveSource(source, { api, workDir, githubToken: cfg.githubToken, log: job.log, signal: job.signal }));
+    const dump = await io.group('Find the dump', () => resolveSource(source, { api, workDir, githubToken: cfg.githubToken, log: job.log, signal: job.signal, env: job.deps.env, secrets: job.deps.secrets }));
     job.onEnd(() => dump.cleanup().catch(() => undefined));
     const info = await io.group('Check the dump', async () => {
         const i = await (0,inspect/* inspectDump */.tq)(dump.path, { api, input: INPUT_OF[source.kind] });
@@ -79066,7 +79233,7 @@ function restoreSources(downloads) {
 async function findOriginal(cfg, opts, workspace) {
     if (cfg.originalFilestore) {
         const { fetchOriginalFilestore } = await Promise.all(/* import() */[__nccwpck_require__.e(529), __nccwpck_require__.e(166)]).then(__nccwpck_require__.bind(__nccwpck_require__, 51166));
-        const got = await fetchOriginalFilestore(cfg.originalFilestore, { workspace, workDir: opts.workDir ?? workspace, githubToken: cfg.githubToken, log: opts.log, signal: opts.signal });
+        const got = await fetchOriginalFilestore(cfg.originalFilestore, { workspace, workDir: opts.workDir ?? workspace, githubToken: cfg.githubToken, log: opts.log, signal: opts.signal, env: opts.env, secrets: opts.secrets });
         return { ...got, label: 'original-filestore' };
     }
     if (opts.originalDump && (await shapeOf(opts.originalDump).catch(() => undefined)) === 'zip' && (await zipHasFilestore(opts.originalDump))) {
@@ -79109,7 +79276,7 @@ async function restoreResults(job, cfg, dump, workDir) {
     }
     const from = restoreSources(report.downloads);
     const workspace = deps.env.GITHUB_WORKSPACE || '.';
-    const opts = { log: job.log, signal: job.signal, originalDump: dump?.path, workDir };
+    const opts = { log: job.log, signal: job.signal, originalDump: dump?.path, workDir, env: deps.env, secrets: deps.secrets };
     const restored = await deps.io.group('Restore the upgraded database', async () => {
         const original = cfg.filestoreDir ? await findOriginal(cfg, opts, workspace) : undefined;
         try {
@@ -79122,6 +79289,7 @@ async function restoreResults(job, cfg, dump, workDir) {
                 jobs: cfg.restoreJobs,
                 log: job.log,
                 signal: job.signal,
+                secrets: deps.secrets,
             });
         }
         finally {
@@ -81236,175 +81404,6 @@ function notesHeadlines(html, max = 5) {
 
 /***/ }),
 
-/***/ 5205:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  rh: () => (/* binding */ commentOnPullRequest),
-  ku: () => (/* binding */ publishResults)
-});
-
-// UNUSED EXPORTS: writeOutputs, writeSummary
-
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(51455);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(76760);
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 12 modules
-var core = __nccwpck_require__(3894);
-// EXTERNAL MODULE: ./src/publish/summary.ts
-var summary = __nccwpck_require__(21463);
-// EXTERNAL MODULE: ./src/platform/common.ts
-var common = __nccwpck_require__(39026);
-// EXTERNAL MODULE: ./src/github/recent-test.ts
-var recent_test = __nccwpck_require__(74121);
-;// CONCATENATED MODULE: ./src/publish/result-record.ts
-// The record every published run leaves in its artifact (odoo-upgrade-result.json): what a
-// later production run (require-recent-test) or pull request (reuse-days) reads back.
-
-
-function buildResultRecord(report, env, now, outputDir) {
-    const num = (v) => (v && /^\d+$/.test(v) ? Number(v) : undefined);
-    const upgraded = report.downloads.find((f) => f.role === 'dump' || f.role === 'sql');
-    const rec = {
-        schema: recent_test/* RESULT_SCHEMA */.w,
-        tool: 'odoo-upgrade-action',
-        requestId: report.requestId ?? '',
-        api: report.api ?? '',
-        aim: report.aim ?? report.final?.aim ?? '',
-        target: report.target ?? report.final?.target ?? '',
-        state: report.final?.state ?? '',
-        phase: report.final?.phase ?? '',
-        dump: {},
-        finishedAt: now.toISOString(),
-        repository: env.GITHUB_REPOSITORY ?? '',
-    };
-    if (report.final?.databaseVersion)
-        rec.databaseVersion = report.final.databaseVersion;
-    const filename = report.filename || report.final?.filename;
-    if (filename)
-        rec.dump.filename = filename;
-    const sha = report.upload?.sha256 ?? report.dump?.sha256;
-    if (sha)
-        rec.dump.sha256 = sha;
-    if (upgraded?.sha256)
-        rec.upgradedSha256 = upgraded.sha256;
-    if (upgraded && Number.isSafeInteger(upgraded.bytes) && upgraded.bytes > 0)
-        rec.upgradedBytes = upgraded.bytes;
-    rec.startedAt = report.startedAt.toISOString();
-    if (outputDir !== undefined && report.downloads.length) {
-        rec.files = report.downloads.map((f) => ({
-            role: f.role,
-            name: external_node_path_default().relative(outputDir, f.path).split((external_node_path_default()).sep).join('/'),
-            bytes: f.bytes,
-            ...(f.sha256 ? { sha256: f.sha256 } : {}),
-        }));
-    }
-    const runId = num(env.GITHUB_RUN_ID);
-    const attempt = num(env.GITHUB_RUN_ATTEMPT);
-    if (runId !== undefined)
-        rec.runId = runId;
-    if (attempt !== undefined)
-        rec.runAttempt = attempt;
-    if (env.GITHUB_WORKFLOW)
-        rec.workflow = env.GITHUB_WORKFLOW;
-    if (env.GITHUB_REF)
-        rec.ref = env.GITHUB_REF;
-    if (env.GITHUB_SHA)
-        rec.sha = env.GITHUB_SHA;
-    return rec;
-}
-
-// EXTERNAL MODULE: ./src/github/ghes.ts
-var ghes = __nccwpck_require__(95616);
-// EXTERNAL MODULE: ./src/github/digest.ts
-var digest = __nccwpck_require__(21099);
-;// CONCATENATED MODULE: ./src/publish/index.ts
-// Publishing a run: step outputs, the workflow artifact, the job summary.
-
-
-
-
-
-
-
-
-
-/** Sets outputs that have a value; an output is written as soon as it is known. */
-function writeOutputs(values) {
-    for (const [name, value] of Object.entries(values))
-        if (value !== undefined && value !== '')
-            core/* setOutput */.uH(name, value);
-}
-const NOTES_READ_LIMIT = 2 * 1024 * 1024;
-async function publishResults(report, cfg, opts) {
-    const notes = report.downloads.find((f) => f.role === 'notes' || f.role === 'report');
-    if (notes) {
-        const fh = await (0,promises_.open)(notes.path, 'r');
-        try {
-            const buf = Buffer.alloc(Math.min(notes.bytes, NOTES_READ_LIMIT));
-            await fh.read(buf, 0, buf.length, 0);
-            report.notesHtml = buf.toString('utf8');
-        }
-        finally {
-            await fh.close();
-        }
-    }
-    if (opts.artifactName && report.downloads.length) {
-        const { publishArtifact, ArtifactServiceUnavailable } = await __nccwpck_require__.e(/* import() */ 625).then(__nccwpck_require__.bind(__nccwpck_require__, 67625));
-        // The record a later production run with require-recent-test looks for.
-        const record = external_node_path_default().join(cfg.outputDir, recent_test/* RESULT_FILE */.FX);
-        // The record names the upgraded dump by digest, directories too: reuse-days checks it.
-        await (0,digest/* completeDigests */.F)(report.downloads);
-        await (0,promises_.writeFile)(record, `${JSON.stringify(buildResultRecord(report, process.env, new Date(), cfg.outputDir), null, 2)}\n`, 'utf8');
-        const files = [...report.downloads.map((f) => f.path), record];
-        writeOutputs({ 'artifact-name': opts.artifactName });
-        try {
-            const a = await core/* group */.Os('Publish the artifact', () => publishArtifact({ name: opts.artifactName, files, rootDirectory: cfg.outputDir, retentionDays: cfg.artifactRetentionDays, log: opts.log }));
-            report.artifact = { name: opts.artifactName, id: a.id, url: a.url, size: a.size };
-            writeOutputs({ 'artifact-id': String(a.id), 'artifact-url': a.url });
-        }
-        catch (err) {
-            if (!(err instanceof ArtifactServiceUnavailable))
-                throw err;
-            // The upgrade succeeded: its files stay where they are, for a step that can publish them.
-            const text = `${err.message} Artifact "${opts.artifactName}" was not published; every file stays in ${cfg.outputDir}. ` +
-                'To publish it, follow this step with actions/upload-artifact@v3 (the version GitHub Enterprise Server supports), ' +
-                'with `name` from this step\'s output `artifact-name` and `path` from its output `publish-dir`.';
-            core/* notice */.lm(text);
-            report.notes.push(text);
-            writeOutputs({ 'publish-dir': cfg.outputDir });
-        }
-    }
-}
-async function writeSummary(report, secrets) {
-    const file = process.env.GITHUB_STEP_SUMMARY;
-    if (!file)
-        return;
-    const text = renderSummary(report, (s) => secrets.redact(s));
-    await appendFile(file, `${text}\n`, 'utf8');
-}
-/** The PR comment, when asked; a reason not to comment goes into the summary as a note. */
-async function commentOnPullRequest(report, cfg, secrets, log) {
-    const { prCommentTarget, readEventPayload, renderComment, upsertPrComment } = await __nccwpck_require__.e(/* import() */ 206).then(__nccwpck_require__.bind(__nccwpck_require__, 71206));
-    const target = prCommentTarget(process.env, await readEventPayload(process.env), cfg.githubToken);
-    if ('skip' in target) {
-        report.notes.push(target.skip);
-        return;
-    }
-    const env = process.env;
-    const runUrl = (0,ghes/* runUrl */.V)(env, env.GITHUB_REPOSITORY ?? '', env.GITHUB_RUN_ID ?? '');
-    const database = (0,common/* stemOf */.Vc)(report.filename || report.final?.filename || report.requestId || 'database');
-    const body = renderComment(report, { runUrl, database, redact: (s) => secrets.redact(s) });
-    await upsertPrComment({ token: cfg.githubToken, repository: env.GITHUB_REPOSITORY ?? '', issueNumber: target.issueNumber, database, body, log });
-}
-
-
-/***/ }),
-
 /***/ 21463:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -81777,17 +81776,15 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_1__.dirname)(g.__filename)
 /* unused harmony export assertReadable */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(73024);
-/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_1__);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(51455);
-/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(57075);
-/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_3__);
-/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(46466);
-/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_4___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_4__);
-/* harmony import */ var undici__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(46752);
-/* harmony import */ var _net_http_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(59663);
-/* harmony import */ var _net_retry_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(37893);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(51455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(57075);
+/* harmony import */ var node_stream__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_stream__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(46466);
+/* harmony import */ var node_stream_promises__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_stream_promises__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var undici__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(46752);
+/* harmony import */ var _net_http_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(59663);
+/* harmony import */ var _net_retry_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(37893);
 // Streaming HTTP transfers over undici (the one HTTP client). Memory stays flat whatever the
 // size: bodies flow in chunks of at most a few MiB, nothing is buffered whole; SHA-256 is
 // computed on this thread as the bytes pass (with SHA-NI 0.68 ms of CPU per MiB on the bench
@@ -81799,30 +81796,68 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_1__.dirname)(g.__filename)
 
 
 
-
 // Upload reads go to the socket as they are. Measured against nginx on loopback (128 MiB,
 // interleaved rounds): 128–256 KiB chunks ran 1.5–2.5× faster than 1–4 MiB ones, which leave
 // the socket idle while each big write is encrypted and flushed whole before the next one.
 const READ_CHUNK = 128 * 1024;
+// Read buffers reused in turn (see uploadFile): one being sent, one being read, two to spare.
+const READ_RING = 4;
 // Received chunks queue up to this much while a write is on its way to disk; they go down in
 // one writev, so the disk sees few large writes whatever size the network reads were.
 const WRITE_QUEUE = 8 * 1024 * 1024;
 async function sha256File(file) {
     const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
-    await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.pipeline)((0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(file, { highWaterMark: 1024 * 1024 }), hash);
+    // One buffer for every read: a fresh one per read costs a page fault per 4 KiB (see uploadFile).
+    const buf = Buffer.allocUnsafeSlow(1024 * 1024);
+    const fh = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.open)(file, 'r');
+    try {
+        for (;;) {
+            const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+            if (bytesRead === 0)
+                break;
+            hash.update(buf.subarray(0, bytesRead));
+        }
+    }
+    finally {
+        await fh.close();
+    }
     return hash.digest('hex');
 }
 /** POSTs a file as application/octet-stream with Content-Length; retried whole after a cut. */
 async function uploadFile(url, file, opts) {
-    const { size } = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat)(file);
-    return (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_7__/* .withRetry */ .bD)(async (attempt) => {
+    const { size } = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.stat)(file);
+    return (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_6__/* .withRetry */ .bD)(async (attempt) => {
         let sent = 0;
         opts.progress?.update(0);
         const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
-        // The file's own read buffers go to the socket as they are: no copy, no re-chunking.
-        const source = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.createReadStream)(file, { highWaterMark: READ_CHUNK });
+        const fh = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.open)(file, 'r');
+        // A few read buffers used in turn, never a fresh one per read: fresh memory costs a page
+        // fault per 4 KiB, and in this VM that was half of the upload's CPU (docs/benchmarks.md).
+        // A buffer is refilled only READ_RING - 1 chunks after it was yielded: undici pulls the
+        // next chunk only once socket.write() took the last one or the socket drained, so the
+        // bytes left in a buffer are never needed again by then (tests check what the server got).
+        const ring = Array.from({ length: READ_RING }, () => Buffer.allocUnsafeSlow(READ_CHUNK));
+        let reads = 0;
+        const read = async (at) => {
+            const buf = ring[reads++ % READ_RING];
+            const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - at), at);
+            return buf.subarray(0, bytesRead);
+        };
         async function* body() {
-            for await (const chunk of source) {
+            let at = 0;
+            let next = size > 0 ? read(0) : undefined;
+            while (next) {
+                const chunk = await next;
+                if (chunk.length === 0)
+                    throw new Error(`${opts.what}: ${file} ended after ${at} of ${size} bytes (it changed during the upload)`);
+                at += chunk.length;
+                // The next read runs while this chunk is encrypted and sent.
+                next = at < size ? read(at) : undefined;
+                next?.catch(() => undefined); // awaited on the next turn; a body given up early must not leave it unhandled
+                // Checked before the last chunk goes: once the body is complete the server may answer
+                // before a later error could reach undici.
+                if (!next && (await fh.stat()).size !== size)
+                    throw new Error(`${opts.what}: ${file} changed size during the upload`);
                 hash.update(chunk);
                 sent += chunk.length;
                 opts.progress?.update(sent);
@@ -81833,16 +81868,16 @@ async function uploadFile(url, file, opts) {
         let retryAfter;
         let text;
         try {
-            const res = await (0,undici__WEBPACK_IMPORTED_MODULE_5__/* .request */ .Em)(url, {
+            const res = await (0,undici__WEBPACK_IMPORTED_MODULE_4__/* .request */ .Em)(url, {
                 method: 'POST',
                 headers: { 'content-type': 'application/octet-stream', 'user-agent': 'odoo-upgrade-action', 'content-length': String(size) },
                 body: body(), // undici streams any async iterable; its types name Readable only
                 signal: opts.signal,
-                dispatcher: opts.dispatcher ?? (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .dispatcher */ .oh)(),
+                dispatcher: opts.dispatcher ?? (0,_net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .dispatcher */ .oh)(),
             });
             statusCode = res.statusCode;
             retryAfter = res.headers['retry-after'];
-            text = (await (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .readBounded */ .CB)(res.body, 1024 * 1024)).toString('utf8');
+            text = (await (0,_net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .readBounded */ .CB)(res.body, 1024 * 1024)).toString('utf8');
         }
         catch (err) {
             // A server that answers early (a 500, a 413) and closes while the body is still going
@@ -81855,19 +81890,19 @@ async function uploadFile(url, file, opts) {
             throw err;
         }
         finally {
-            source.destroy();
+            await fh.close().catch(() => undefined);
         }
         if (statusCode < 200 || statusCode >= 300) {
-            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .HttpStatusError */ .F9(opts.what, statusCode, (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .parseRetryAfter */ .mu)(retryAfter), (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .snippet */ .UA)(text));
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .HttpStatusError */ .F9(opts.what, statusCode, (0,_net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .parseRetryAfter */ .mu)(retryAfter), (0,_net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .snippet */ .UA)(text));
         }
         if (sent !== size)
-            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: the server answered after ${sent} bytes of ${size}`);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .BadAnswerError */ .ac(`${opts.what}: the server answered after ${sent} bytes of ${size}`);
         let answer;
         try {
             answer = JSON.parse(text);
         }
         catch {
-            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: the platform answered something that is not JSON (${(0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .snippet */ .UA)(text) || 'empty body'})`);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .BadAnswerError */ .ac(`${opts.what}: the platform answered something that is not JSON (${(0,_net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .snippet */ .UA)(text) || 'empty body'})`);
         }
         return { bytes: sent, sha256: hash.digest('hex'), status: statusCode, answer, attempts: attempt };
     }, {
@@ -81886,7 +81921,7 @@ async function uploadFile(url, file, opts) {
  * cancellation keeps its reason as it is.
  */
 function named(err, opts) {
-    if (err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .HttpStatusError */ .F9 || err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac || opts.signal?.aborted)
+    if (err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .HttpStatusError */ .F9 || err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .BadAnswerError */ .ac || opts.signal?.aborted)
         return err;
     if (!(err instanceof Error))
         return new Error(`${opts.what} failed: ${String(err)}`);
@@ -81897,12 +81932,12 @@ function named(err, opts) {
     return Object.assign(new Error(`${opts.what} failed: ${reason}`, { cause: err }), { code: err.code });
 }
 function retryableTransfer(err) {
-    if (err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .HttpStatusError */ .F9) {
+    if (err instanceof _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .HttpStatusError */ .F9) {
         if (err.status === 429 || err.status >= 500)
             return err.retryAfterMs ?? true;
         return false;
     }
-    return (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_7__/* .isTransientNetworkError */ .l)(err);
+    return (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_6__/* .isTransientNetworkError */ .l)(err);
 }
 function describeError(err) {
     const e = err;
@@ -81914,13 +81949,13 @@ function describeError(err) {
  */
 async function downloadFile(url, dest, opts) {
     const part = `${dest}.part`;
-    const fh = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.open)(part, 'w+');
+    const fh = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.open)(part, 'w+');
     const file = new HashedFile(fh);
     let etag;
     let total;
     let resumes = 0;
     try {
-        await (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_7__/* .withRetry */ .bD)(async () => {
+        await (0,_net_retry_js__WEBPACK_IMPORTED_MODULE_6__/* .withRetry */ .bD)(async () => {
             const have = file.position;
             const headers = { 'user-agent': 'odoo-upgrade-action', 'accept-encoding': 'identity' };
             if (have > 0) {
@@ -81934,26 +81969,26 @@ async function downloadFile(url, dest, opts) {
                 return;
             }
             if (res.statusCode !== 200 && res.statusCode !== 206) {
-                const text = (await (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .readBounded */ .CB)(res.body, 64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
-                throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .HttpStatusError */ .F9(opts.what, res.statusCode, (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .parseRetryAfter */ .mu)(res.headers['retry-after']), (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .snippet */ .UA)(text));
+                const text = (await (0,_net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .readBounded */ .CB)(res.body, 64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
+                throw new _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .HttpStatusError */ .F9(opts.what, res.statusCode, (0,_net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .parseRetryAfter */ .mu)(res.headers['retry-after']), (0,_net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .snippet */ .UA)(text));
             }
             const resEtag = header(res.headers.etag);
             try {
                 if (res.statusCode === 206) {
                     const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(res.headers['content-range']) ?? '');
                     if (!m || Number(m[1]) !== have)
-                        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: the server resumed at the wrong offset`);
+                        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .BadAnswerError */ .ac(`${opts.what}: the server resumed at the wrong offset`);
                     if (m[3] !== '*')
                         total = Number(m[3]);
                     if (etag && resEtag && etag !== resEtag)
-                        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: the file changed on the server during the download`);
+                        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .BadAnswerError */ .ac(`${opts.what}: the file changed on the server during the download`);
                     resumes++;
                 }
                 else {
                     const length = header(res.headers['content-length']);
                     total = length !== undefined ? Number(length) : undefined;
                     if (total !== undefined && !Number.isSafeInteger(total))
-                        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: the server announced a length of ${(0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .snippet */ .UA)(String(length), 40)}`);
+                        throw new _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .BadAnswerError */ .ac(`${opts.what}: the server announced a length of ${(0,_net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .snippet */ .UA)(String(length), 40)}`);
                     if (have > 0) {
                         resumes++; // the server ignored Range: start over
                         await file.restart();
@@ -81968,7 +82003,7 @@ async function downloadFile(url, dest, opts) {
             etag = resEtag ?? etag;
             opts.progress?.update(file.position);
             file.onWritten = (at) => opts.progress?.update(at);
-            await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_4__.pipeline)(res.body, file.writer());
+            await (0,node_stream_promises__WEBPACK_IMPORTED_MODULE_3__.pipeline)(res.body, file.writer());
             if (total !== undefined && file.position !== total) {
                 throw Object.assign(new Error(`${opts.what}: connection ended at ${file.position} of ${total} bytes`), { code: 'ECONNRESET' });
             }
@@ -81982,18 +82017,18 @@ async function downloadFile(url, dest, opts) {
         const bytes = file.position;
         const sha256 = file.digest();
         await fh.close();
-        const { size } = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.stat)(part);
+        const { size } = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.stat)(part);
         if (size !== bytes)
-            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: ${size} bytes on disk, ${bytes} written`);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .BadAnswerError */ .ac(`${opts.what}: ${size} bytes on disk, ${bytes} written`);
         if (total !== undefined && size !== total)
-            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: got ${size} bytes, the server announced ${total}`);
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rename)(part, dest);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .BadAnswerError */ .ac(`${opts.what}: got ${size} bytes, the server announced ${total}`);
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rename)(part, dest);
         return { path: dest, bytes: size, sha256, resumes };
     }
     catch (err) {
         // A partial file left behind would look like a result: it goes when the download gives up.
         await fh.close().catch(() => undefined);
-        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_2__.rm)(part, { force: true }).catch(() => undefined);
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(part, { force: true }).catch(() => undefined);
         throw named(err, opts);
     }
 }
@@ -82026,7 +82061,7 @@ class HashedFile {
             this.inflight = p.catch(() => undefined);
             p.then(() => cb(), cb);
         };
-        return new node_stream__WEBPACK_IMPORTED_MODULE_3__.Writable({
+        return new node_stream__WEBPACK_IMPORTED_MODULE_2__.Writable({
             highWaterMark: WRITE_QUEUE,
             write: (chunk, _enc, cb) => write([chunk], cb),
             writev: (chunks, cb) => write(chunks.map((c) => c.chunk), cb),
@@ -82065,15 +82100,15 @@ async function getFollowing(url, headers, opts) {
     let current = url;
     for (let hop = 0;; hop++) {
         opts.checkUrl(current);
-        const res = await (0,undici__WEBPACK_IMPORTED_MODULE_5__/* .request */ .Em)(current, { method: 'GET', headers, signal: opts.signal, dispatcher: opts.dispatcher ?? (0,_net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .dispatcher */ .oh)() });
+        const res = await (0,undici__WEBPACK_IMPORTED_MODULE_4__/* .request */ .Em)(current, { method: 'GET', headers, signal: opts.signal, dispatcher: opts.dispatcher ?? (0,_net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .dispatcher */ .oh)() });
         if (res.statusCode < 300 || res.statusCode >= 400 || res.statusCode === 304)
             return res;
         await res.body.dump().catch(() => undefined);
         const location = header(res.headers.location);
         if (!location)
-            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: redirect without a Location`);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .BadAnswerError */ .ac(`${opts.what}: redirect without a Location`);
         if (hop >= (opts.maxRedirects ?? 5))
-            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_6__/* .BadAnswerError */ .ac(`${opts.what}: too many redirects`);
+            throw new _net_http_js__WEBPACK_IMPORTED_MODULE_5__/* .BadAnswerError */ .ac(`${opts.what}: too many redirects`);
         current = new URL(location, current).toString();
     }
 }
