@@ -19,6 +19,8 @@ export interface ActionRun {
   outputs: Record<string, string>;
   outputsRaw: string;
   summary: string;
+  /** When `interrupt` sent its signal (Date.now()), if it did. */
+  interruptedAt?: number;
   runnerTemp: string;
   workspace: string;
   cleanup(): Promise<void>;
@@ -79,10 +81,12 @@ export async function runAction(opts: RunOptions): Promise<ActionRun> {
   let stdout = '';
   let stderr = '';
   let interrupted = false;
+  let interruptedAt: number | undefined;
   child.stdout.on('data', (d: Buffer) => {
     stdout += d.toString();
     if (opts.interrupt && !interrupted && opts.interrupt.when.test(stdout)) {
       interrupted = true;
+      interruptedAt = Date.now();
       child.kill(opts.interrupt.signal);
     }
   });
@@ -99,6 +103,7 @@ export async function runAction(opts: RunOptions): Promise<ActionRun> {
     outputs: parseOutputs(outputsRaw),
     outputsRaw,
     summary: await readFile(summaryFile, 'utf8'),
+    interruptedAt,
     runnerTemp,
     workspace,
     cleanup: () => rm(base, { recursive: true, force: true }),
