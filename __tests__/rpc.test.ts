@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import ssh2 from 'ssh2';
+import { ed25519KeyPair } from '../emulator/sshd.ts';
 import { startRpcEmulator, MARKER_FILE, type RpcEmulator, type RpcRequest } from '../emulator/rpc.ts';
 import { RpcPlatform, nodeBaseUrl, rpcErrorText, mapRpcStatus } from '../src/platform/rpc.ts';
 import { V1Platform } from '../src/platform/v1.ts';
@@ -236,7 +236,7 @@ test('api auto: v1 finds no endpoint on an rpc server; a resumed run finds the n
   await assert.rejects(v1.status({ id: '1', key: 'abcd' }, ctx), EndpointMissingError);
   await v1.close();
 
-  const key = ssh2.utils.generateKeyPairSync('ed25519').private;
+  const key = ed25519KeyPair().private;
   const first = platform({ sshPrivateKey: key }).p;
   const ref = await first.create(params(), ctx);
   await first.close();

@@ -9,8 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
-import { startSshd, type Sshd } from '../emulator/sshd.ts';
+import { ed25519KeyPair, startSshd, type Sshd } from '../emulator/sshd.ts';
 import { startProxy } from './support/cut-relay.ts';
 import { loadOrCreateKeyPair, writeKeyFiles } from '../src/transfer/ssh-keys.ts';
 import { SecretRegistry } from '../src/secrets.ts';
@@ -109,7 +108,7 @@ test('upload and download through the real sshd, with progress', async () => {
 });
 
 test('a host key that does not match known_hosts: refused at once, never retried', async () => {
-  const other = ssh2.utils.generateKeyPairSync('ed25519').public.split(' ').slice(0, 2).join(' ');
+  const other = ed25519KeyPair().public.split(' ').slice(0, 2).join(' ');
   const knownHostsFile = path.join(dir, 'wrong_known_hosts');
   await writeFile(knownHostsFile, `[127.0.0.1]:${sshd.port} ${other}\n`);
   const src = path.join(dir, 'hk.bin');

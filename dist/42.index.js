@@ -845,7 +845,7 @@ class RpcPlatform {
 /* harmony export */   ar: () => (/* binding */ writeKeyFiles),
 /* harmony export */   tU: () => (/* binding */ makeKeyDir)
 /* harmony export */ });
-/* unused harmony export SshKeyError */
+/* unused harmony exports SshKeyError, newEd25519PrivateKey */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(77598);
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_crypto__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(51455);
@@ -878,13 +878,19 @@ class SshKeyError extends Error {
 function sha256Fingerprint(blob) {
     return `SHA256:${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
+/**
+ * A fresh ed25519 private key in OpenSSH's format. Not ssh2.utils.generateKeyPairSync: ssh2 1.17
+ * strips leading zero bytes of the seed and the public key, so about 1 key in 128 comes out
+ * malformed (neither ssh2 nor OpenSSH loads it).
+ */
+function newEd25519PrivateKey() {
+    return ed25519ToOpenSsh((0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.generateKeyPairSync)('ed25519').privateKey);
+}
 /** Parses the user's private key, or makes an ephemeral pair when the input is empty. */
 function loadOrCreateKeyPair(privateKeyInput, registry = _secrets_js__WEBPACK_IMPORTED_MODULE_5__/* .secrets */ .O3) {
     const raw = privateKeyInput?.trim() ?? '';
     if (!raw) {
-        // Not ssh2.utils.generateKeyPairSync: ssh2 1.17 strips leading zero bytes of the public
-        // key, so about 1 key in 256 comes out malformed (neither ssh2 nor OpenSSH loads it).
-        const made = ed25519ToOpenSsh((0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.generateKeyPairSync)('ed25519').privateKey);
+        const made = newEd25519PrivateKey();
         registry.add(made);
         return { ...describeKey(made), ephemeral: true };
     }

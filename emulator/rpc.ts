@@ -18,7 +18,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import ssh2 from 'ssh2';
-import { startSshd, type Sshd } from './sshd.ts';
+import { ed25519KeyPair, startSshd, type Sshd } from './sshd.ts';
 import { ensureCerts, issueServerCert } from './certs.ts';
 import { throttle } from './throttle.ts';
 import { EmulatorPostgres, chownTree } from './postgres.ts';
@@ -371,7 +371,7 @@ export async function startRpcEmulator(opts: RpcEmulatorOptions = {}): Promise<R
     // Named as the script names the host: the bare host_uri, with the port from transfer/start.
     const [, type, blob] = ds.sshd.knownHostsLine.split(' ');
     if (!scenario.wrongKnownHosts) return `[${nodeAddress}]:${ds.port} ${type} ${blob}\n`;
-    const other = ssh2.utils.generateKeyPairSync('ed25519');
+    const other = ed25519KeyPair();
     return `[${nodeAddress}]:${ds.port} ${other.public.split(' ').slice(0, 2).join(' ')}\n`;
   }
 

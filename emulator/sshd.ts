@@ -14,9 +14,18 @@ import { mkdtemp, mkdir, writeFile, rename, rm, chmod, chown, copyFile, stat, re
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { sha256Fingerprint } from '../src/transfer/ssh-keys.ts';
+import { newEd25519PrivateKey, sha256Fingerprint } from '../src/transfer/ssh-keys.ts';
 
 const run = promisify(execFile);
+
+/** An ed25519 pair in OpenSSH's format (the public key as an authorized_keys line). */
+export function ed25519KeyPair(): { private: string; public: string } {
+  const privateKey = newEd25519PrivateKey();
+  const parsed = ssh2.utils.parseKey(privateKey);
+  if (parsed instanceof Error) throw parsed;
+  return { private: privateKey, public: `${parsed.type} ${parsed.getPublicSSH().toString('base64')} odoo-upgrade-emulator` };
+}
+
 const SSHD = '/usr/sbin/sshd';
 const DEFAULT_BASE = process.env.ODOO_UPGRADE_SSHD_DIR || '/var/lib/odoo-upgrade-emulator';
 
@@ -81,8 +90,8 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
 
     const hostKeyPath = path.join(base, 'host_ed25519_key');
     // Made in-process (ssh2 writes OpenSSH's own key format): one ssh-keygen less per server.
-    const hostKey = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'odoo-upgrade-emulator' });
-    await writeFile(hostKeyPath, hostKey.private, { mode: 0o600 });
+    const hostKey = ed25519KeyPair();
+    await writeFile(hostKeyPath, `${hostKey.private}\n`, { mode: 0o600 });
     await writeFile(`${hostKeyPath}.pub`, `${hostKey.public}\n`, { mode: 0o644 });
     const hostBlob = Buffer.from(hostKey.public.split(' ')[1]!, 'base64');
     const authorizedKeysPath = path.join(base, 'authorized_keys');

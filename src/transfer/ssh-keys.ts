@@ -31,13 +31,20 @@ export function sha256Fingerprint(blob: Buffer): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
+/**
+ * A fresh ed25519 private key in OpenSSH's format. Not ssh2.utils.generateKeyPairSync: ssh2 1.17
+ * strips leading zero bytes of the seed and the public key, so about 1 key in 128 comes out
+ * malformed (neither ssh2 nor OpenSSH loads it).
+ */
+export function newEd25519PrivateKey(): string {
+  return ed25519ToOpenSsh(generateKeyPairSync('ed25519').privateKey);
+}
+
 /** Parses the user's private key, or makes an ephemeral pair when the input is empty. */
 export function loadOrCreateKeyPair(privateKeyInput: string | undefined, registry: SecretRegistry = secrets): KeyPair {
   const raw = privateKeyInput?.trim() ?? '';
   if (!raw) {
-    // Not ssh2.utils.generateKeyPairSync: ssh2 1.17 strips leading zero bytes of the public
-    // key, so about 1 key in 256 comes out malformed (neither ssh2 nor OpenSSH loads it).
-    const made = ed25519ToOpenSsh(generateKeyPairSync('ed25519').privateKey);
+    const made = newEd25519PrivateKey();
     registry.add(made);
     return { ...describeKey(made), ephemeral: true };
   }
