@@ -7,6 +7,7 @@ import path from 'node:path';
 export interface Measured {
   wallMs: number; // spawn to exit, process start-up included
   maxRssKiB: number;
+  cpuS: number; // user + system CPU seconds of the process and the children it waited for
   code: number | null;
   stdout: string;
   stderr: string;
@@ -30,7 +31,8 @@ export async function measure(cmd: string, args: string[], opts: { env?: NodeJS.
   await rm(timeFile, { force: true });
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(report);
   const exit = /Exit status: (\d+)/.exec(report);
-  return { wallMs, maxRssKiB: rss ? Number(rss[1]) : NaN, code: exit ? Number(exit[1]) : code, stdout, stderr };
+  const cpu = ['User', 'System'].map((k) => Number(new RegExp(`${k} time \\(seconds\\): ([\\d.]+)`).exec(report)?.[1] ?? NaN));
+  return { wallMs, maxRssKiB: rss ? Number(rss[1]) : NaN, cpuS: cpu[0] + cpu[1], code: exit ? Number(exit[1]) : code, stdout, stderr };
 }
 
 export function median(xs: number[]): number {
