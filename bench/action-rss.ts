@@ -4,7 +4,7 @@
 // HTTPS and over SFTP (a real sshd from the emulator's request_sftp_access). Each run is its own
 // process under `/usr/bin/time -v` (bench/measure.ts), so the number is the action's peak,
 // everything it loads included.
-// `node bench/action-rss.ts [--size 1G]` writes its section into docs/benchmarks.md (or --out);
+// `node bench/action-rss.ts [--size 1G] [--rounds N] [--only sftp|https] [--trace] [--no-write]` writes its section into docs/benchmarks.md (or --out);
 // bench/run.ts calls benchActionRss() after writing the rest of the file.
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile, mkdir, open } from 'node:fs/promises';
@@ -66,7 +66,7 @@ export async function writeBigSqlDump(file: string, bytes: number): Promise<void
   }
 }
 
-async function runOnce(emu: Emulator, dump: string, transfer: 'HTTPS' | 'SFTP', work: string): Promise<RssRow> {
+async function runOnce(emu: Emulator, dump: string, transfer: 'HTTPS' | 'SFTP', work: string, trace: boolean): Promise<RssRow> {
   const base = await mkdtemp(path.join(work, 'run-'));
   const temp = path.join(base, 'temp');
   const workspace = path.join(base, 'workspace');
@@ -84,7 +84,7 @@ async function runOnce(emu: Emulator, dump: string, transfer: 'HTTPS' | 'SFTP', 
   };
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
   try {
-    const m = await measure(process.execPath, [DIST], { env, tmpDir: work, timeoutMs: 30 * 60_000 });
+    const m = await measure(process.execPath, [DIST], { env, tmpDir: work, timeoutMs: 30 * 60_000, trace: trace ? (l, rss) => console.log(`  ${rss.toFixed(0).padStart(4)} MiB | ${l.slice(0, 150)}`) : undefined });
     if (m.code !== 0) throw new Error(`the action failed over ${transfer} (${m.code}):\n${m.stdout.slice(-1500)}\n${m.stderr.slice(-500)}`);
     const outputs = await readFile(outputFile, 'utf8');
     if (!/upgraded-dump/.test(outputs)) throw new Error(`no upgraded dump over ${transfer}:\n${outputs}`);
@@ -96,7 +96,7 @@ async function runOnce(emu: Emulator, dump: string, transfer: 'HTTPS' | 'SFTP', 
   }
 }
 
-export async function benchActionRss(out: string, opts: { sizes: number[]; rounds?: number; write?: boolean }): Promise<RssRow[]> {
+export async function benchActionRss(out: string, opts: { sizes: number[]; rounds?: number; write?: boolean; trace?: boolean; only?: 'HTTPS' | 'SFTP' }): Promise<RssRow[]> {
   await ensureDist(say);
   const work = await mkdtemp(path.join(os.tmpdir(), 'oua-bench-rss-'));
   const emu = await startEmulator({ tls: true, postgres: false, dataDir: path.join(work, 'emulator'), timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
@@ -115,8 +115,8 @@ export async function benchActionRss(out: string, opts: { sizes: number[]; round
       await writeBigSqlDump(dump, size);
       // Taking turns, so that load from other processes hits both transfers.
       for (let r = 0; r < (opts.rounds ?? 1); r++) {
-        for (const transfer of ['HTTPS', 'SFTP'] as const) {
-          const row = await runOnce(emu, dump, transfer, work);
+        for (const transfer of (['HTTPS', 'SFTP'] as const).filter((t) => !opts.only || t === opts.only)) {
+          const row = await runOnce(emu, dump, transfer, work, !!opts.trace);
           rows.push(row);
           say(`${transfer} ${label(row.bytes)}: peak RSS ${row.rssMiB.toFixed(0)} MiB, ${row.wallS.toFixed(1)} s, CPU ${row.cpuS.toFixed(1)} s, load ${os.loadavg()[0].toFixed(1)}`);
           for (const s of servers.splice(0)) await s.close().catch(() => undefined);
@@ -156,5 +156,6 @@ if (import.meta.main) {
   const sizes = (argv.includes('--size') ? argv[argv.indexOf('--size') + 1] : '1G').split(',').map(parseSize);
   const rounds = argv.includes('--rounds') ? Number(argv[argv.indexOf('--rounds') + 1]) : 1;
   const out = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : path.join(ROOT, 'docs', 'benchmarks.md');
-  await benchActionRss(out, { sizes, rounds, write: !argv.includes('--no-write') });
+  const only = argv.includes('--only') ? (argv[argv.indexOf('--only') + 1].toUpperCase() as 'HTTPS' | 'SFTP') : undefined;
+  await benchActionRss(out, { sizes, rounds, write: !argv.includes('--no-write'), trace: argv.includes('--trace'), only });
 }

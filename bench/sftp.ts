@@ -36,7 +36,7 @@ export interface SftpBench {
 }
 
 /** sshd on loopback, and (as root with iproute2) sshd in a namespace behind the shaped link. */
-export async function startSftpBench(work: string, opts: { loopback?: boolean; shaped?: boolean; log?: (s: string) => void } = {}): Promise<SftpBench> {
+export async function startSftpBench(work: string, opts: { loopback?: boolean; shaped?: boolean; noWorker?: boolean; log?: (s: string) => void } = {}): Promise<SftpBench> {
   const keys = loadOrCreateKeyPair(undefined, new SecretRegistry(() => {}));
   const closers: Array<() => Promise<void> | void> = [];
   const sites: SftpSite[] = [];
@@ -66,7 +66,7 @@ export async function startSftpBench(work: string, opts: { loopback?: boolean; s
     const knownHosts = path.join(keyDir, 'known_hosts');
     const hostLine = (s: SftpSite) => `${s.port === 22 ? s.host : `[${s.host}]:${s.port}`} ${s.sshd.knownHostsLine.split(' ').slice(1).join(' ')}`;
     await writeFile(knownHosts, sites.map(hostLine).join('\n') + '\n');
-    const worker = await bundleWorker(work, 'worker-sftp');
+    const worker = opts.noWorker ? '' : await bundleWorker(work, 'worker-sftp');
     return { sites, worker, keyFile: keyFiles.privateKeyPath, knownHosts, user: sites[0]?.sshd.user ?? 'odoo-upgrade-sftp', close };
   } catch (err) {
     await close();
