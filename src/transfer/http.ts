@@ -11,6 +11,7 @@ import { request, type Dispatcher } from 'undici';
 import { dispatcher, HttpStatusError, parseRetryAfter, readBounded, snippet, BadAnswerError } from '../net/http.ts';
 import { withRetry, isTransientNetworkError } from '../net/retry.ts';
 import type { ProgressSink } from './progress.ts';
+import { Scavenger } from './scavenge.ts';
 
 // Upload reads go to the socket as they are. Measured against nginx on loopback (128 MiB,
 // interleaved rounds): 128–256 KiB chunks ran 1.5–2.5× faster than 1–4 MiB ones, which leave
@@ -53,12 +54,14 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
       let sent = 0;
       opts.progress?.update(0);
       const hash = createHash('sha256');
+      const scavenger = new Scavenger(); // peak RSS: see scavenge.ts
       // The file's own read buffers go to the socket as they are: no copy, no re-chunking.
       const source = createReadStream(file, { highWaterMark: READ_CHUNK });
       async function* body(): AsyncGenerator<Buffer> {
         for await (const chunk of source as AsyncIterable<Buffer>) {
           hash.update(chunk);
           sent += chunk.length;
+          scavenger.moved(chunk.length);
           opts.progress?.update(sent);
           yield chunk;
         }
@@ -244,6 +247,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
 class HashedFile {
   position = 0;
   onWritten?: (position: number) => void;
+  private readonly scavenger = new Scavenger();
   private hash: Hash = createHash('sha256');
   private inflight: Promise<unknown> = Promise.resolve();
   private readonly fh: FileHandle;
@@ -297,6 +301,7 @@ class HashedFile {
       if (bytesWritten === 0) throw new Error(`writing ${this.position} bytes into the download file made no progress`);
       for (const b of done) this.hash.update(b);
       this.position += bytesWritten;
+      this.scavenger.moved(bytesWritten); // peak RSS: see scavenge.ts
       this.onWritten?.(this.position);
     }
   }

@@ -10,6 +10,7 @@ import { withRetry, isTransientNetworkError } from '../net/retry.ts';
 import { sha256Fingerprint } from './ssh-keys.ts';
 import { formatBytes, type ProgressSink } from './progress.ts';
 import { noteSshIgnoresProxy } from '../net/dispatch.ts';
+import { Scavenger } from './scavenge.ts';
 
 export interface SftpTarget {
   host: string;
@@ -233,6 +234,7 @@ async function pipelinedWrite(
   chunk: number, depth: number, hash: PrefixHash, ctx: Context, opts: SftpOptions,
 ): Promise<void> {
   const gate = new Gate(s, opts.stallTimeoutMs);
+  const scavenger = new Scavenger();
   let next = 0;
   try {
     const block = Math.max(chunk, READ_BLOCK - (READ_BLOCK % chunk));
@@ -254,6 +256,7 @@ async function pipelinedWrite(
         const at = pos + off;
         lane.sftp.write(lane.handle, buf, off, n, at, (err?: Error | null) => {
           if (!err) {
+            scavenger.moved(n);
             ctx.done += n;
             ctx.acked?.add(at, n);
             opts.progress?.update(ctx.done);
@@ -317,6 +320,7 @@ async function pipelinedRead(
 ): Promise<void> {
   const gate = new Gate(s, opts.stallTimeoutMs);
   const arrived = new Map<number, { buf: Buffer; mem: Buffer }>(); // answers may come back out of order
+  const scavenger = new Scavenger();
   let next = start;
   let turn = 0;
   // ssh2 copies each answer into the buffer a read was given: buffers come back to this pool
@@ -366,6 +370,7 @@ async function pipelinedRead(
       await writevFully(local, pos, run, bytes);
       for (let p = pos, i = 0; i < run.length; p += run[i].length, i++) await hash.feed(p, run[i]);
       pos += bytes;
+      scavenger.moved(bytes);
       pool.push(...mems);
       writing = 0;
       ctx.done = pos;
