@@ -36,7 +36,8 @@ export interface SftpBench {
 }
 
 /** sshd on loopback, and (as root with iproute2) sshd in a namespace behind the shaped link. */
-export async function startSftpBench(work: string, opts: { loopback?: boolean; shaped?: boolean; noWorker?: boolean; log?: (s: string) => void } = {}): Promise<SftpBench> {
+/** `link`: an existing shaped link to put sshd behind (bench/run.ts shares its namespace with nginx); else one of its own. */
+export async function startSftpBench(work: string, opts: { loopback?: boolean; shaped?: boolean; noWorker?: boolean; link?: Link; log?: (s: string) => void } = {}): Promise<SftpBench> {
   const keys = loadOrCreateKeyPair(undefined, new SecretRegistry(() => {}));
   const closers: Array<() => Promise<void> | void> = [];
   const sites: SftpSite[] = [];
@@ -52,8 +53,8 @@ export async function startSftpBench(work: string, opts: { loopback?: boolean; s
     const why = netnsAvailable();
     if (opts.shaped !== false && why) opts.log?.(`no shaped link for SFTP (${why})`);
     if (opts.shaped !== false && !why) {
-      const link: Link = makeLink('1gbit');
-      closers.push(() => link.close());
+      const link: Link = opts.link ?? makeLink('1gbit');
+      if (!opts.link) closers.push(() => link.close());
       const inner = 2222;
       const sshd = await startSshd({ mode: 'sftp', authorizedKeys: keys.publicKey, sharedFile: 'db.dump', netns: link.ns, port: inner });
       closers.push(() => sshd.close());
