@@ -5,13 +5,13 @@
 // as a new Buffer). Their JS objects are tiny, so the young generation fills slowly, and V8
 // collects them when their external memory has grown by its 64 MiB soft limit: tens of MiB of
 // dead buffers stay resident. A runner cannot pass `--max-semi-space-size` to a `node24`
-// action, so the transfer asks for a scavenge itself every few MiB: measured on a 256 MiB SFTP
+// action, so the transfer asks for a scavenge itself every MiB: measured on a 256 MiB SFTP
 // upload and download, peak RSS 158–161 → 104–109 MiB, CPU no higher (bench/, docs/benchmarks.md).
 // `gc` is reached the way jest's leak detector does it: the flag, then a fresh context that has it.
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
-const EVERY = 4 * 1024 * 1024;
+const EVERY = 1024 * 1024;
 
 type Gc = (opts?: { type?: 'minor' | 'major' }) => void;
 let gc: Gc | null | undefined;
@@ -30,7 +30,7 @@ function obtain(): Gc | null {
   return gc;
 }
 
-/** Counts bytes moved; every 4 MiB, a minor GC. Cheap: a scavenge of mostly dead objects. */
+/** Counts bytes moved; every MiB, a minor GC. Cheap: a scavenge of mostly dead objects. */
 export class Scavenger {
   private since = 0;
   private readonly gc = obtain();

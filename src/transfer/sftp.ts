@@ -200,10 +200,9 @@ async function uploadOnce(s: Session, local: FileHandle, size: number, remotePat
     lanes.push({ sftp: s.sftp, handle });
     const roundTripMs = await shortestRoundTrip(s, handle, performance.now() - asked);
     const wanted = opts.channels ?? channelsFor(roundTripMs, s.serverWindow);
-    for (const sftp of await s.moreChannels(wanted - 1)) {
-      const h = await s.call<Buffer>((cb) => sftp.open(remotePath, OPEN_MODE.WRITE, cb)).catch(() => undefined);
-      if (h) lanes.push({ sftp, handle: h });
-    }
+    const more = await s.moreChannels(wanted - 1);
+    const handles = await Promise.all(more.map((sftp) => s.call<Buffer>((cb) => sftp.open(remotePath, OPEN_MODE.WRITE, cb)).catch(() => undefined)));
+    more.forEach((sftp, i) => handles[i] && lanes.push({ sftp, handle: handles[i] }));
     if (wanted > 1) opts.log(`SFTP: writing over ${lanes.length} channels (a round trip took ${roundTripMs.toFixed(0)} ms).`);
     await pipelinedWrite(s, lanes, local, start, size, chunk, depth, hash, ctx, opts);
     const finalSize = (await s.call<Stats>((cb) => s.sftp.fstat(handle, cb))).size;
@@ -299,10 +298,9 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
     opts.progress?.update(start);
     // As for uploads: ssh2 grants each channel a 2 MiB receive window, one per round trip.
     const wanted = opts.channels ?? channelsFor(roundTripMs, s.clientWindow);
-    for (const sftp of await s.moreChannels(wanted - 1)) {
-      const h = await s.call<Buffer>((cb) => sftp.open(remotePath, OPEN_MODE.READ, cb)).catch(() => undefined);
-      if (h) lanes.push({ sftp, handle: h });
-    }
+    const more = await s.moreChannels(wanted - 1);
+    const handles = await Promise.all(more.map((sftp) => s.call<Buffer>((cb) => sftp.open(remotePath, OPEN_MODE.READ, cb)).catch(() => undefined)));
+    more.forEach((sftp, i) => handles[i] && lanes.push({ sftp, handle: handles[i] }));
     if (wanted > 1) opts.log(`SFTP: reading over ${lanes.length} channels (a round trip took ${roundTripMs.toFixed(0)} ms).`);
     await pipelinedRead(s, lanes, local, start, size, chunk, Math.max(depth, lanes.length * WINDOW_REQUESTS), hash, ctx, opts);
     const got = (await local.stat()).size;
@@ -728,14 +726,10 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
           },
           destroy: () => client.destroy(),
           async moreChannels(n) {
-            const more: SFTPWrapper[] = [];
+            // All at once (one round trip, not one each: a long link is where they are asked for).
             // A server may cap sessions per connection (OpenSSH: MaxSessions): use what it grants.
-            for (let i = 0; i < n && broken === undefined; i++) {
-              const c = await openChannel().catch(() => undefined);
-              if (!c) break;
-              more.push(c);
-            }
-            return more;
+            const opened = await Promise.all(Array.from({ length: Math.max(0, n) }, () => openChannel().catch(() => undefined)));
+            return opened.filter((c): c is SFTPWrapper => c !== undefined);
           },
           batch() {
             if (corked || sock.destroyed) return;
