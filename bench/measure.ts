@@ -2,6 +2,7 @@
 // measured the same way (the process and the children it waited for).
 import { execFileSync, spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface Measured {
@@ -13,7 +14,11 @@ export interface Measured {
   stderr: string;
 }
 
-export async function measure(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; tmpDir: string; timeoutMs?: number }): Promise<Measured> {
+export async function measure(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; tmpDir: string; timeoutMs?: number; /** Each output line, with the contender's current RSS (MiB): where a peak comes from. */ trace?: (line: string, rssMiB: number) => void },
+): Promise<Measured> {
   // Dirty pages left by the previous contender would be written back during this one's run.
   execFileSync('sync');
   const timeFile = path.join(opts.tmpDir, `time-${process.pid}-${Date.now()}.txt`);
@@ -21,7 +26,10 @@ export async function measure(cmd: string, args: string[], opts: { env?: NodeJS.
   const child = spawn('/usr/bin/time', ['-v', '-o', timeFile, cmd, ...args], { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    if (opts.trace) for (const line of d.toString().split('\n').filter(Boolean)) opts.trace(line, rssOfChild(child.pid!));
+  });
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30 * 60_000);
   const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
@@ -33,6 +41,16 @@ export async function measure(cmd: string, args: string[], opts: { env?: NodeJS.
   const exit = /Exit status: (\d+)/.exec(report);
   const cpu = (what: string) => Number(new RegExp(`${what} time \\(seconds\\): ([\\d.]+)`).exec(report)?.[1] ?? NaN) * 1000;
   return { wallMs, maxRssKiB: rss ? Number(rss[1]) : NaN, cpuMs: cpu('User') + cpu('System'), code: exit ? Number(exit[1]) : code, stdout, stderr };
+}
+
+/** VmRSS (MiB) of the process /usr/bin/time started (its only child). */
+function rssOfChild(timePid: number): number {
+  try {
+    const kid = readFileSync(`/proc/${timePid}/task/${timePid}/children`, 'utf8').trim().split(/\s+/)[0];
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${kid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+  } catch {
+    return NaN;
+  }
 }
 
 export function median(xs: number[]): number {

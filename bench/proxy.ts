@@ -1,9 +1,15 @@
-// A TCP relay on 127.0.0.1 that holds every chunk for `delayMs` in each direction: a long
-// link on loopback. Bounded: a direction with more than MAX_QUEUED bytes waiting pauses its
-// reader; the relay closes itself after `lifetimeMs` whatever happens.
+// A TCP relay that holds every byte for `delayMs` in each direction: the 25 ms of a long link,
+// since this kernel has no sch_netem. It must never be the bottleneck of what it measures, so:
+// - reads go into one large buffer (up to READ_SIZE per read syscall, not Node's 64 KiB), and
+//   what one millisecond brings is kept as one slot of the delay line;
+// - each flush writes every due slot with one writev (cork/uncork), with one timer per
+//   direction, armed for the next due slot only;
+// - bounded: a direction holding MAX_QUEUED bytes (in its delay line plus the socket's unsent
+//   queue) stops reading until the far side drains. The relay closes itself after `lifetimeMs`.
 import net from 'node:net';
 
 const MAX_QUEUED = 64 * 1024 * 1024;
+const READ_SIZE = 1024 * 1024;
 
 export interface Relay {
   port: number;
@@ -17,19 +23,25 @@ export async function startDelayRelay(
   at: { listenHost?: string; listenPort?: number; targetHost?: string } = {},
 ): Promise<Relay> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, at.targetHost ?? '127.0.0.1');
+  const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (client) => {
+    const toUpstream = new DelayLine(delayMs);
+    const toClient = new DelayLine(delayMs);
+    // The upstream socket reads through `onread` into its own buffer; the client socket was
+    // accepted by the server and reads Node's way (64 KiB buffers), which are kept as they come.
+    const upstream = net.connect({ port: targetPort, host: at.targetHost ?? '127.0.0.1', noDelay: true, onread: toClient.onread() });
+    const destroyBoth = () => {
+      client.destroy();
+      upstream.destroy();
+    };
     for (const s of [client, upstream]) {
       sockets.add(s);
-      s.setNoDelay(true);
       s.on('close', () => sockets.delete(s));
-      s.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
+      s.on('error', destroyBoth);
     }
-    delayed(client, upstream, delayMs);
-    delayed(upstream, client, delayMs);
+    toUpstream.connect(client, upstream);
+    toClient.connect(upstream, client);
+    client.on('data', (buf: Buffer) => toUpstream.push(buf));
+    upstream.once('connect', () => client.resume());
   });
   await new Promise<void>((resolve) => server.listen(at.listenPort ?? 0, at.listenHost ?? '127.0.0.1', resolve));
   let closing: Promise<void> | undefined;
@@ -46,37 +58,78 @@ export async function startDelayRelay(
   return { port: (server.address() as net.AddressInfo).port, close };
 }
 
-function delayed(from: net.Socket, to: net.Socket, delayMs: number): void {
-  const queue: Array<{ due: number; buf: Buffer }> = [];
-  let head = 0;
-  let queued = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let ended = false;
-  const flush = () => {
-    timer = undefined;
+/** One direction: bytes read from `from` are written to `to` `delayMs` after they arrived. */
+class DelayLine {
+  private readonly slots: Array<{ due: number; bufs: Buffer[] }> = [];
+  private head = 0;
+  private queued = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+  private from!: net.Socket;
+  private to!: net.Socket;
+  private readonly delayMs: number;
+
+  constructor(delayMs: number) {
+    this.delayMs = delayMs;
+  }
+
+  /** `onread` for a socket this line reads from: one large reused buffer, copied out per read. */
+  onread(): { buffer: Buffer; callback: (n: number, buf: Buffer) => boolean } {
+    return {
+      buffer: Buffer.allocUnsafe(READ_SIZE),
+      callback: (n, buf) => {
+        this.push(Buffer.from(buf.subarray(0, n)));
+        return true; // pausing is done with from.pause(), which onread honours
+      },
+    };
+  }
+
+  connect(from: net.Socket, to: net.Socket): void {
+    this.from = from;
+    this.to = to;
+    from.on('end', () => {
+      this.ended = true;
+      this.timer ??= setTimeout(this.flush, 0);
+    });
+    to.on('drain', () => this.maybeResume());
+  }
+
+  push(buf: Buffer): void {
     const now = performance.now();
-    while (head < queue.length && queue[head].due <= now) {
-      const { buf } = queue[head];
-      queue[head++] = undefined as never;
-      queued -= buf.length;
-      to.write(buf);
+    const last = this.slots[this.slots.length - 1];
+    // Arrivals within the same millisecond share a slot (timers fire at 1 ms granularity anyway).
+    if (last && this.slots.length > this.head && now + this.delayMs - last.due < 1) last.bufs.push(buf);
+    else this.slots.push({ due: now + this.delayMs, bufs: [buf] });
+    this.queued += buf.length;
+    if (this.queued + this.to.writableLength >= MAX_QUEUED) this.from.pause();
+    this.timer ??= setTimeout(this.flush, this.delayMs);
+  }
+
+  private readonly flush = () => {
+    this.timer = undefined;
+    const now = performance.now();
+    if (this.head < this.slots.length && this.slots[this.head].due <= now) {
+      this.to.cork();
+      while (this.head < this.slots.length && this.slots[this.head].due <= now) {
+        const { bufs } = this.slots[this.head];
+        this.slots[this.head++] = undefined as never;
+        for (const b of bufs) {
+          this.queued -= b.length;
+          this.to.write(b);
+        }
+      }
+      this.to.uncork();
     }
-    if (head > 4096 && head * 2 > queue.length) {
-      queue.splice(0, head);
-      head = 0;
+    if (this.head > 1024 && this.head * 2 > this.slots.length) {
+      this.slots.splice(0, this.head);
+      this.head = 0;
     }
-    if (queued < MAX_QUEUED && from.isPaused()) from.resume();
-    if (head < queue.length) timer = setTimeout(flush, Math.max(0, queue[head].due - performance.now()));
-    else if (ended) to.end();
+    this.maybeResume();
+    if (this.head < this.slots.length) this.timer = setTimeout(this.flush, Math.max(0, this.slots[this.head].due - performance.now()));
+    else if (this.ended) this.to.end();
   };
-  from.on('data', (buf: Buffer) => {
-    queue.push({ due: performance.now() + delayMs, buf });
-    queued += buf.length;
-    if (queued >= MAX_QUEUED) from.pause();
-    timer ??= setTimeout(flush, delayMs);
-  });
-  from.on('end', () => {
-    ended = true;
-    timer ??= setTimeout(flush, 0);
-  });
+
+  private maybeResume(): void {
+    if (this.from.isPaused() && this.queued + this.to.writableLength < MAX_QUEUED && !this.from.destroyed) this.from.resume();
+  }
 }

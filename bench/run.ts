@@ -1,7 +1,7 @@
 // `npm run bench [-- --quick | --sizes 256M,1G]`: the action's transfers against the
 // reference tools on the same servers: nginx (HTTPS) on loopback and in a network namespace
 // behind a shaped link (1 Gbit/s, 25 ms each way), a real OpenSSH sshd on loopback and behind
-// a 25 ms-each-way relay; each contender in its own process under /usr/bin/time -v; then cold
+// the same shaped link (bench/sftp.ts); each contender in its own process under /usr/bin/time -v; then cold
 // start, bundle size and status polling. Writes docs/benchmarks.md.
 import { execFileSync } from 'node:child_process';
 import { ensureCerts } from '../emulator/certs.ts';
@@ -11,13 +11,11 @@ import { mkdir, rm, writeFile, truncate, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmulator } from '../emulator/server.ts';
-import { startSshd } from '../emulator/sshd.ts';
-import { loadOrCreateKeyPair, writeKeyFiles } from '../src/transfer/ssh-keys.ts';
-import { SecretRegistry } from '../src/secrets.ts';
 import { sha256File } from '../src/transfer/http.ts';
 import { makeDump, parseSize, label, MiB } from './data.ts';
 import { measure, type Measured } from './measure.ts';
-import { startDelayRelay } from './proxy.ts';
+import { benchActionRss, writeActionRssSection, type RssRow } from './action-rss.ts';
+import { startSftpBench, actionRun, opensshRun, type SftpBench, type SftpRun } from './sftp.ts';
 import { coldStart } from './coldstart.ts';
 import { pollBench } from './poll-sim.ts';
 import { removeNativeAddons } from '../scripts/native-addons.ts';
@@ -37,15 +35,15 @@ const started = Date.now();
 await rm(WORK, { recursive: true, force: true });
 await mkdir(WORK, { recursive: true });
 const emu = await startEmulator({ tls: true, dataDir: path.join(WORK, 'emulator') });
-const keys = loadOrCreateKeyPair(undefined, new SecretRegistry(() => {}));
-const sshd = await startSshd({ mode: 'sftp', authorizedKeys: keys.publicKey, sharedFile: 'db.dump' });
-const relay = await startDelayRelay(sshd.port, LATENCY_MS);
 const rows: Row[] = [];
 let results: Results | undefined;
 const filesDir = path.join(WORK, 'files');
 await mkdir(filesDir);
 const servers: Nginx[] = [];
 let link: Link | undefined;
+let sftp: SftpBench | undefined;
+let wholeRss: RssRow[] = [];
+let wholeRssMs = 0;
 const stops: Array<() => Promise<void>> = [];
 try {
   // HTTPS servers: nginx on loopback, and nginx in the namespace behind the shaped link.
@@ -63,18 +61,14 @@ try {
     stops.push(await link.relay(443, inner, LATENCY_MS));
     links.push({ name: `1 Gbit/s, +${LATENCY_MS} ms each way`, base: `https://${link.nsAddr}` });
   }
-  const keyDir = path.join(WORK, 'ssh');
-  await mkdir(keyDir, { mode: 0o700 });
-  const keyFiles = await writeKeyFiles(keys, keyDir);
-  const knownHosts = path.join(keyDir, 'known_hosts');
-  const hostKey = sshd.knownHostsLine.split(' ').slice(1).join(' ');
-  await writeFile(knownHosts, `[127.0.0.1]:${sshd.port} ${hostKey}\n[127.0.0.1]:${relay.port} ${hostKey}\n`);
+  // SFTP: sshd on loopback, and sshd in a namespace of its own behind the same kind of shaped link.
+  sftp = await startSftpBench(WORK, { log: say, link, shaped: !!link });
   const nodeEnv = { ...process.env, NODE_EXTRA_CA_CERTS: tls.caFile };
   const curl = ['-sS', '--cacert', tls.caFile, '-w', '%{time_total} %{http_code}'];
 
   // The workers run bundled, as the action ships: no TypeScript stripping, no native addon.
   say('bundling the workers');
-  const workers = { http: await bundleWorker('worker-http'), sftp: await bundleWorker('worker-sftp') };
+  const workers = { http: await bundleWorker('worker-http'), sftp: sftp.worker };
   const idle = async (worker: string, args: string[]) => (await measure(NODE, [worker, ...args], { env: nodeEnv, tmpDir: WORK })).maxRssKiB / 1024;
   const idleRss = { http: await idle(workers.http, ['idle']), sftp: await idle(workers.sftp, ['idle']) };
 
@@ -175,76 +169,38 @@ try {
       await rm(dest, { force: true });
     }
 
-    // SFTP upload, direct and through the delaying relay
-    for (const [group, port] of [['SFTP upload, loopback', sshd.port], [`SFTP upload, +${LATENCY_MS} ms each way`, relay.port]] as const) {
-      const check = async () => {
-        if ((await stat(sshd.sharedFilePath!)).size !== size || (await sha256File(sshd.sharedFilePath!)) !== sha) throw new Error(`${group}: the remote file differs`);
-      };
-      const sftpReps = port === relay.port && size > 256 * MiB ? 1 : reps;
-      let top: { m: Measured; ms: number } | undefined;
-      const ours = async (channels: string) => {
-        top = undefined;
-        for (let i = 0; i < sftpReps; i++) {
-          await truncate(sshd.sharedFilePath!, 0); // else the action resumes
-          const m = await measure(NODE, [workers.sftp, 'upload', file, '127.0.0.1', String(port), sshd.user, keyFiles.privateKeyPath, 'db.dump', channels], { tmpDir: WORK });
-          if (m.code !== 0) throw new Error(`worker-sftp failed: ${m.stderr.slice(-500)}`);
-          await check();
-          const ms = JSON.parse(m.stdout.trim().split('\n').at(-1)!).ms as number;
-          if (!top || ms < top.ms) top = { m, ms };
+    // SFTP, on loopback and behind the shaped link (sshd in the namespace, bench/sftp.ts), both
+    // ways; the contenders take turns round after round (A, B, A, B) so that load hits them alike.
+    const sb = sftp!;
+    for (const site of sb.sites) {
+      for (const mode of ['upload', 'download'] as const) {
+        const group = `SFTP ${mode}, ${site.name}`;
+        const back = path.join(WORK, 'sftp-down.bin');
+        const local = mode === 'upload' ? file : back;
+        if (mode === 'download') await actionRun(sb, site, 'upload', file, size, sha, WORK); // the remote file holds the dump
+        const other = site.host === '127.0.0.1' ? 4 : 1; // the other channel count than the action's own pick
+        const contenders: Array<{ name: string; ref: boolean; run: () => Promise<SftpRun> }> = [
+          { name: `action (sftp${mode === 'upload' ? 'Upload' : 'Download'})`, ref: false, run: () => actionRun(sb, site, mode, local, size, sha, WORK) },
+          ...(size <= 256 * MiB ? [{ name: `for comparison: action held to ${other} channel${other === 1 ? '' : 's'}`, ref: false, run: () => actionRun(sb, site, mode, local, size, sha, WORK, other) }] : []),
+          { name: `OpenSSH sftp -b ${mode === 'upload' ? 'put' : 'get'}`, ref: true, run: () => opensshRun(sb, site, mode, local, size, sha, WORK) },
+        ];
+        const top = new Map<string, SftpRun & { rss: number }>();
+        for (let i = 0; i < (size <= 256 * MiB ? 3 : 1); i++) {
+          for (const c of contenders) {
+            const r = await c.run();
+            const was = top.get(c.name);
+            const rss = Math.max(was?.rss ?? 0, r.m.maxRssKiB);
+            top.set(c.name, !was || r.ms < was.ms ? { ...r, rss } : { ...was, rss });
+          }
         }
-        return top!;
-      };
-      const dflt = await ours('');
-      add(group, 'action (sftpUpload)', dflt.m, dflt.ms, false);
-      // The other channel count than the one the action picks for this link (1 on loopback, 4 through the relay).
-      if (size <= 256 * MiB) {
-        const other = port === relay.port ? '1' : '4';
-        const r = await ours(other);
-        add(group, `for comparison: action held to ${other} channel${other === '1' ? '' : 's'}`, r.m, r.ms, false);
-      }
-      const batch = path.join(WORK, 'sftp-batch');
-      await writeFile(batch, `put ${file} db.dump\n`);
-      top = undefined;
-      for (let i = 0; i < sftpReps; i++) {
-        await truncate(sshd.sharedFilePath!, 0);
-        const m = await measure('sftp', ['-q', '-b', batch, '-P', String(port), '-i', keyFiles.privateKeyPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${sshd.user}@127.0.0.1`], { tmpDir: WORK });
-        if (m.code !== 0) throw new Error(`sftp failed: ${m.stderr.slice(-500)}`);
-        await check();
-        if (!top || m.wallMs < top.ms) top = { m, ms: m.wallMs };
-      }
-      add(group, 'OpenSSH sftp -b put', top!.m, top!.ms, true);
-
-      // The same file back down through the relay (the shared file now holds it): ssh2's own
-      // receive window is 2 MiB per channel, as sshd's is for uploads.
-      if (port === relay.port) {
-        const dgroup = `SFTP download, +${LATENCY_MS} ms each way`;
-        const got = path.join(WORK, 'sftp-down.bin');
-        const fetched = async () => {
-          if ((await stat(got)).size !== size || (await sha256File(got)) !== sha) throw new Error(`${dgroup}: the downloaded file differs`);
-          await rm(got, { force: true });
-        };
-        const down = async (channels: string) => {
-          await rm(got, { force: true });
-          const m = await measure(NODE, [workers.sftp, 'download', got, '127.0.0.1', String(port), sshd.user, keyFiles.privateKeyPath, 'db.dump', channels], { tmpDir: WORK });
-          if (m.code !== 0) throw new Error(`worker-sftp download failed: ${m.stderr.slice(-500)}`);
-          await fetched();
-          return { m, ms: JSON.parse(m.stdout.trim().split('\n').at(-1)!).ms as number };
-        };
-        const d = await down('');
-        add(dgroup, 'action (sftpDownload)', d.m, d.ms, false);
-        if (size <= 256 * MiB) {
-          const one = await down('1');
-          add(dgroup, 'for comparison: action held to 1 channel', one.m, one.ms, false);
+        for (const c of contenders) {
+          const r = top.get(c.name)!;
+          add(group, c.name, { ...r.m, maxRssKiB: r.rss }, r.ms, c.ref);
         }
-        await rm(got, { force: true });
-        await writeFile(batch, `get db.dump ${got}\n`);
-        const m = await measure('sftp', ['-q', '-b', batch, '-P', String(port), '-i', keyFiles.privateKeyPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `${sshd.user}@127.0.0.1`], { tmpDir: WORK });
-        if (m.code !== 0) throw new Error(`sftp get failed: ${m.stderr.slice(-500)}`);
-        await fetched();
-        add(dgroup, 'OpenSSH sftp -b get', m, m.wallMs, true);
+        await rm(back, { force: true });
       }
+      await truncate(site.sshd.sharedFilePath!, 0);
     }
-    await truncate(sshd.sharedFilePath!, 0);
     await rm(file, { force: true });
   }
 
@@ -254,20 +210,24 @@ try {
   const polls = await pollBench();
   say(`polls in 2 h: ${polls.twoHours.polls}`);
   const distBytes = Number(execFileSync('du', ['-sb', path.join(ROOT, 'dist')]).toString().split(/\s/)[0]);
+  say('peak RSS of the whole action (dist/index.js)');
+  const rssStarted = Date.now();
+  wholeRss = await benchActionRss('', { sizes, write: false });
+  wholeRssMs = Date.now() - rssStarted;
   const elapsedMs = Date.now() - started;
-  results = { rows, idleRss, cold, polls, distBytes, elapsedMs, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`, machine: machine(), quick };
+  results = { rows, wholeActionRss: wholeRss, idleRss, cold, polls, distBytes, elapsedMs, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`, machine: machine(), quick };
 } finally {
   for (const stop of stops) await stop().catch(() => undefined);
   for (const n of servers) await n.stop().catch(() => undefined);
   link?.close();
-  await relay.close();
-  await sshd.close();
+  await sftp?.close();
   await emu.close();
   await rm(WORK, { recursive: true, force: true });
 }
 if (results) {
   const out = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : path.join(ROOT, 'docs', 'benchmarks.md');
   await writeReport(out, results);
+  await writeActionRssSection(out, wholeRss, wholeRssMs); // its own section: the whole action's peak RSS
   await (await import('./reuse.ts')).benchReuse(out, quick); // its own section: reuse-days miss vs hit
   say(`done in ${Math.round(results.elapsedMs / 1000)} s; wrote ${path.relative(ROOT, out)}`);
   await (await import('./restore.ts')).benchRestore({ quick, out }); // its own section of the same file

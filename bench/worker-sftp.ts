@@ -9,6 +9,14 @@ if (mode === 'idle') process.exit(0); // the same imports, no transfer: the base
 const privateKey = await readFile(keyFile, 'utf8');
 const target = { host, port: Number(port), username, privateKey, remotePath };
 const opts = { log: () => {}, retries: 0, channels: channels ? Number(channels) : undefined };
+// BENCH_MEM=1: the peak of each part of the memory, sampled (what the RSS is made of).
+const peaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+const sampler = process.env.BENCH_MEM ? setInterval(() => {
+  const m = process.memoryUsage();
+  for (const k of Object.keys(peaks) as Array<keyof typeof peaks>) peaks[k] = Math.max(peaks[k], Math.round(m[k] / 1048576));
+}, 20) : undefined;
 const t0 = performance.now();
 const r = mode === 'download' ? await sftpDownload(target, file, opts) : await sftpUpload(file, target, opts);
+clearInterval(sampler);
+if (sampler) console.error(JSON.stringify(peaks));
 console.log(JSON.stringify({ ms: performance.now() - t0, bytes: r.bytes, sha256: r.sha256 }));

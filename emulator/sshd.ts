@@ -39,6 +39,8 @@ export interface SshdOptions {
   user?: string;
   /** Parent of the instance directory: every component must be root-owned, not group/world writable. */
   baseDir?: string;
+  /** Run sshd inside this network namespace (bench: behind a shaped link); give `port` then. */
+  netns?: string;
 }
 
 export interface Sshd {
@@ -110,7 +112,7 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
       const config = sshdConfig({ mode: opts.mode, port, user, hostKeyPath, authorizedKeysPath, chroot, version });
       await writeFile(configPath, config, { mode: 0o600 });
       try {
-        child = await launch(configPath, port, log);
+        child = await launch(configPath, port, log, opts.netns);
         break;
       } catch (err) {
         // Another process may have taken the probed port in between: probe again.
@@ -193,8 +195,10 @@ export function sshdConfig(p: ConfigParams): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function launch(configPath: string, port: number, log: (l: string) => void): Promise<ChildProcess> {
-  const child = spawn(SSHD, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function launch(configPath: string, port: number, log: (l: string) => void, netns?: string): Promise<ChildProcess> {
+  const args = ['-D', '-e', '-f', configPath];
+  // `ip netns exec` execs sshd in place: the PID stays sshd's.
+  const child = netns ? spawn('ip', ['netns', 'exec', netns, SSHD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(SSHD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const recent: string[] = [];
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`sshd did not start listening within 10 s:\n${recent.join('\n')}`)), 10_000);

@@ -10,6 +10,7 @@ import { request, type Dispatcher } from 'undici';
 import { dispatcher, HttpStatusError, parseRetryAfter, readBounded, snippet, BadAnswerError } from '../net/http.ts';
 import { withRetry, isTransientNetworkError } from '../net/retry.ts';
 import type { ProgressSink } from './progress.ts';
+import { Scavenger } from './scavenge.ts';
 
 // Upload reads go to the socket as they are. Measured against nginx on loopback (128 MiB,
 // interleaved rounds): 128–256 KiB chunks ran 1.5–2.5× faster than 1–4 MiB ones, which leave
@@ -65,6 +66,7 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
       let sent = 0;
       opts.progress?.update(0);
       const hash = createHash('sha256');
+      const scavenger = new Scavenger(); // peak RSS: see scavenge.ts
       const fh = await open(file, 'r');
       // A few read buffers used in turn, never a fresh one per read: fresh memory costs a page
       // fault per 4 KiB, and in this VM that was half of the upload's CPU (docs/benchmarks.md).
@@ -93,6 +95,7 @@ export async function uploadFile(url: string, file: string, opts: TransferOption
           if (!next && (await fh.stat()).size !== size) throw new Error(`${opts.what}: ${file} changed size during the upload`);
           hash.update(chunk);
           sent += chunk.length;
+          scavenger.moved(chunk.length);
           opts.progress?.update(sent);
           yield chunk;
         }
@@ -278,6 +281,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
 class HashedFile {
   position = 0;
   onWritten?: (position: number) => void;
+  private readonly scavenger = new Scavenger();
   private hash: Hash = createHash('sha256');
   private inflight: Promise<unknown> = Promise.resolve();
   private readonly fh: FileHandle;
@@ -331,6 +335,7 @@ class HashedFile {
       if (bytesWritten === 0) throw new Error(`writing ${this.position} bytes into the download file made no progress`);
       for (const b of done) this.hash.update(b);
       this.position += bytesWritten;
+      this.scavenger.moved(bytesWritten); // peak RSS: see scavenge.ts
       this.onWritten?.(this.position);
     }
   }

@@ -10,6 +10,7 @@ import { withRetry, isTransientNetworkError } from '../net/retry.ts';
 import { sha256Fingerprint } from './ssh-keys.ts';
 import { formatBytes, type ProgressSink } from './progress.ts';
 import { noteSshIgnoresProxy } from '../net/dispatch.ts';
+import { Scavenger } from './scavenge.ts';
 
 export interface SftpTarget {
   host: string;
@@ -27,7 +28,7 @@ export interface SftpOptions {
   expectedHostKey?: string;
   retries?: number;
   concurrency?: number;
-  /** SFTP channels a transfer spreads its requests over (1 = what OpenSSH's sftp does); by default 4 when a round trip takes 2 ms or more, else 1. */
+  /** SFTP channels a transfer spreads its requests over (1 = what OpenSSH's sftp does); by default from the measured round trip: enough 2 MiB windows per round trip for 160 MiB/s (1 below 2 ms, 2 at 25 ms, 4 from 50 ms). */
   channels?: number;
   chunkSize?: number;
   /** First backoff step between reconnects (tests shorten it). */
@@ -68,13 +69,21 @@ const UPLOAD_DEPTH = 64;
 // receiver too), so one channel moves at most a window per round trip; over a long link,
 // transfers spread their requests over several. On a short link the window is no limit and extra channels only cost CPU
 // (measured in bench/: 4 channels on loopback ran 0.8× one channel).
-const LONG_LINK_CHANNELS = 4;
+// At most 4 (160 MiB/s at 50 ms, 80 MiB/s at 100 ms): a resume after an earlier run rewrites
+// what that run could have had in flight, channels × window, so this also bounds the rewind.
+const MAX_CHANNELS = 4;
 const LONG_LINK_MS = 2; // a round trip from which one window per round trip is < 1 GB/s
+// The rate the channels' windows should allow per round trip: above a gigabit link, so that the
+// link, not the windows, is the limit (160 MiB/s: 4 channels of 2 MiB at 50 ms).
+const WINDOWED_RATE = 160 * 1024 * 1024;
+// SFTP WRITE header: length, type, request id, handle string length, offset, data length.
+const WRITE_HEADER = 4 + 1 + 4 + 4 + 8 + 4;
 const MAX_UPLOAD_DEPTH = 512;
 const DOWNLOAD_DEPTH = 128;
 const WINDOW_REQUESTS = 64; // 32 KiB requests that fill one 2 MiB channel window
 const READ_BLOCK = 1024 * 1024; // local reads, sliced into requests
 const CHECK_BYTES = 64 * 1024; // compared before trusting a partial file
+const MAX_IOV = 256; // buffers per local writev (IOV_MAX is 1024)
 
 export async function sftpUpload(localPath: string, target: SftpTarget, opts: SftpOptions): Promise<SftpResult> {
   noteSshIgnoresProxy(opts.log);
@@ -143,9 +152,7 @@ function newContext(opts: SftpOptions): Context {
 // --- upload -------------------------------------------------------------------------
 
 async function uploadOnce(s: Session, local: FileHandle, size: number, remotePath: string, hash: PrefixHash, ctx: Context, opts: SftpOptions): Promise<void> {
-  const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
-  const depth = opts.concurrency ?? Math.min(MAX_UPLOAD_DEPTH, Math.max(UPLOAD_DEPTH, Math.ceil(s.serverWindow / chunk)));
-  const channels = Math.max(1, opts.channels ?? LONG_LINK_CHANNELS); // the most this upload may use
+  const channels = Math.max(1, opts.channels ?? MAX_CHANNELS); // the most this upload may use
   // No TRUNC: what an earlier attempt wrote is kept and appended to.
   let readable = true;
   let handle = await s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.READ | OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb)).catch((err) => {
@@ -153,6 +160,10 @@ async function uploadOnce(s: Session, local: FileHandle, size: number, remotePat
     readable = false; // a write-only drop box: resume without checking what is there
     return s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb));
   });
+  // Each WRITE in one SSH packet: 32 KiB of data plus the header would take two (the second a
+  // few dozen bytes, at the full per-packet cost), since sshd's channels take 32 KiB packets.
+  const chunk = opts.chunkSize ?? Math.max(1024, Math.min(DEFAULT_CHUNK, s.packetSize - WRITE_HEADER - handle.length));
+  const depth = opts.concurrency ?? Math.min(MAX_UPLOAD_DEPTH, Math.max(UPLOAD_DEPTH, Math.ceil(s.serverWindow / (chunk + WRITE_HEADER + handle.length))));
   const lanes: Lane[] = [];
   try {
     const asked = performance.now();
@@ -187,12 +198,11 @@ async function uploadOnce(s: Session, local: FileHandle, size: number, remotePat
     ctx.acked = new AckedPrefix(start);
     opts.progress?.update(start);
     lanes.push({ sftp: s.sftp, handle });
-    const roundTripMs = performance.now() - asked;
-    const wanted = opts.channels ?? (roundTripMs >= LONG_LINK_MS ? LONG_LINK_CHANNELS : 1);
-    for (const sftp of await s.moreChannels(wanted - 1)) {
-      const h = await s.call<Buffer>((cb) => sftp.open(remotePath, OPEN_MODE.WRITE, cb)).catch(() => undefined);
-      if (h) lanes.push({ sftp, handle: h });
-    }
+    const roundTripMs = await shortestRoundTrip(s, handle, performance.now() - asked);
+    const wanted = opts.channels ?? channelsFor(roundTripMs, s.serverWindow);
+    const more = await s.moreChannels(wanted - 1);
+    const handles = await Promise.all(more.map((sftp) => s.call<Buffer>((cb) => sftp.open(remotePath, OPEN_MODE.WRITE, cb)).catch(() => undefined)));
+    more.forEach((sftp, i) => handles[i] && lanes.push({ sftp, handle: handles[i] }));
     if (wanted > 1) opts.log(`SFTP: writing over ${lanes.length} channels (a round trip took ${roundTripMs.toFixed(0)} ms).`);
     await pipelinedWrite(s, lanes, local, start, size, chunk, depth, hash, ctx, opts);
     const finalSize = (await s.call<Stats>((cb) => s.sftp.fstat(handle, cb))).size;
@@ -223,6 +233,7 @@ async function pipelinedWrite(
   chunk: number, depth: number, hash: PrefixHash, ctx: Context, opts: SftpOptions,
 ): Promise<void> {
   const gate = new Gate(s, opts.stallTimeoutMs);
+  const scavenger = new Scavenger();
   let next = 0;
   try {
     const block = Math.max(chunk, READ_BLOCK - (READ_BLOCK % chunk));
@@ -244,6 +255,7 @@ async function pipelinedWrite(
         const at = pos + off;
         lane.sftp.write(lane.handle, buf, off, n, at, (err?: Error | null) => {
           if (!err) {
+            scavenger.moved(n);
             ctx.done += n;
             ctx.acked?.add(at, n);
             opts.progress?.update(ctx.done);
@@ -270,7 +282,7 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
   try {
     const asked = performance.now();
     const size = (await s.call<Stats>((cb) => s.sftp.fstat(handle, cb))).size;
-    const roundTripMs = performance.now() - asked;
+    const roundTripMs = await shortestRoundTrip(s, handle, performance.now() - asked);
     let start = (await local.stat()).size; // written in order: the local file is a clean prefix
     if (start > size || (start > 0 && !(await samePrefixEnd(s, handle, local, start)))) {
       if (start > 0) opts.log(`The local ${start}-byte partial file does not match the remote one; downloading again from the beginning.`);
@@ -285,11 +297,10 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
     ctx.done = start;
     opts.progress?.update(start);
     // As for uploads: ssh2 grants each channel a 2 MiB receive window, one per round trip.
-    const wanted = opts.channels ?? (roundTripMs >= LONG_LINK_MS ? LONG_LINK_CHANNELS : 1);
-    for (const sftp of await s.moreChannels(wanted - 1)) {
-      const h = await s.call<Buffer>((cb) => sftp.open(remotePath, OPEN_MODE.READ, cb)).catch(() => undefined);
-      if (h) lanes.push({ sftp, handle: h });
-    }
+    const wanted = opts.channels ?? channelsFor(roundTripMs, s.clientWindow);
+    const more = await s.moreChannels(wanted - 1);
+    const handles = await Promise.all(more.map((sftp) => s.call<Buffer>((cb) => sftp.open(remotePath, OPEN_MODE.READ, cb)).catch(() => undefined)));
+    more.forEach((sftp, i) => handles[i] && lanes.push({ sftp, handle: handles[i] }));
     if (wanted > 1) opts.log(`SFTP: reading over ${lanes.length} channels (a round trip took ${roundTripMs.toFixed(0)} ms).`);
     await pipelinedRead(s, lanes, local, start, size, chunk, Math.max(depth, lanes.length * WINDOW_REQUESTS), hash, ctx, opts);
     const got = (await local.stat()).size;
@@ -306,24 +317,33 @@ async function pipelinedRead(
   chunk: number, depth: number, hash: PrefixHash, ctx: Context, opts: SftpOptions,
 ): Promise<void> {
   const gate = new Gate(s, opts.stallTimeoutMs);
-  const arrived = new Map<number, Buffer>(); // answers may come back out of order
+  const arrived = new Map<number, { buf: Buffer; mem: Buffer }>(); // answers may come back out of order
+  const scavenger = new Scavenger();
   let next = start;
   let turn = 0;
+  // ssh2 copies each answer into the buffer a read was given: buffers come back to this pool
+  // once written out, so a download allocates depth × chunk once instead of a buffer per request
+  // (garbage that V8 frees late: peak RSS).
+  const pool: Buffer[] = [];
+  let writing = 0; // buffers of the run being written out: they hold their slots too
   const request = (pos: number, len: number) => {
     gate.begin();
     const lane = lanes[turn++ % lanes.length];
-    lane.sftp.read(lane.handle, Buffer.allocUnsafe(len), 0, len, pos, (err, nb, data) => {
+    const into = pool.pop() ?? Buffer.allocUnsafe(chunk);
+    lane.sftp.read(lane.handle, into, 0, len, pos, (err, nb, data) => {
       if (!err && nb === 0) err = new SftpTransferError(`The remote file ended at ${pos} bytes, before its announced ${size}.`);
       if (!err) {
-        arrived.set(pos, data.subarray(0, nb));
+        arrived.set(pos, { buf: data.subarray(0, nb), mem: into });
         if (nb < len) request(pos + nb, len - nb); // short read: ask for the rest
-      }
+      } else pool.push(into);
       gate.end(err ?? undefined);
     });
   };
   const refill = () => {
     // Arrived buffers hold their slot until written out: memory stays near depth × chunk.
-    while (next < size && arrived.size + gate.pending < depth) {
+    const free = () => depth - arrived.size - gate.pending - writing;
+    if (next < size && free() > 0) s.batch(); // one writev for the burst of requests
+    while (next < size && free() > 0) {
       const len = Math.min(chunk, size - next);
       request(next, len);
       next += len;
@@ -333,17 +353,24 @@ async function pipelinedRead(
     for (let pos = start; pos < size; ) {
       refill();
       while (!arrived.has(pos)) await gate.change();
-      // One local write per run of contiguous answers: a write per request caps the rate.
+      // One local write (a writev, no copy) per run of contiguous answers: a write per request caps the rate.
       const run: Buffer[] = [];
-      for (let p = pos, b = arrived.get(p); b; p += b.length, b = arrived.get(p)) {
-        run.push(b);
+      const mems: Buffer[] = [];
+      let bytes = 0;
+      for (let p = pos, a = arrived.get(p); a && run.length < MAX_IOV; p += a.buf.length, a = arrived.get(p)) {
+        run.push(a.buf);
+        mems.push(a.mem);
+        bytes += a.buf.length;
         arrived.delete(p);
       }
+      writing = mems.length;
       refill();
-      const buf = run.length === 1 ? run[0] : Buffer.concat(run);
-      await writeFully(local, pos, buf);
-      await hash.feed(pos, buf);
-      pos += buf.length;
+      await writevFully(local, pos, run, bytes);
+      for (let p = pos, i = 0; i < run.length; p += run[i].length, i++) await hash.feed(p, run[i]);
+      pos += bytes;
+      scavenger.moved(bytes);
+      pool.push(...mems);
+      writing = 0;
       ctx.done = pos;
       opts.progress?.update(pos);
     }
@@ -353,6 +380,27 @@ async function pipelinedRead(
 }
 
 // --- shared pieces ------------------------------------------------------------------
+
+/**
+ * The shortest of a few round trips (an fstat each): one answer can be late because the machine
+ * is busy, not because the link is long, and a busy loopback must not get a long link's channels.
+ * Only asked again when the first one looked long.
+ */
+async function shortestRoundTrip(s: Session, handle: Buffer, firstMs: number): Promise<number> {
+  let best = firstMs;
+  for (let i = 0; i < 2 && best >= LONG_LINK_MS; i++) {
+    const t0 = performance.now();
+    await s.call<Stats>((cb) => s.sftp.fstat(handle, cb));
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+/** Channels whose windows, one per round trip, allow WINDOWED_RATE (1 on a short link). */
+export function channelsFor(roundTripMs: number, window: number): number {
+  if (roundTripMs < LONG_LINK_MS || !(window > 0)) return 1;
+  return Math.max(1, Math.min(MAX_CHANNELS, Math.ceil(((roundTripMs / 1000) * WINDOWED_RATE) / window)));
+}
 
 /** Bounds the requests in flight and turns the first failure or a stall into an error. */
 class Gate {
@@ -495,6 +543,17 @@ class PrefixHash {
   }
 }
 
+async function writevFully(fh: FileHandle, pos: number, bufs: Buffer[], bytes: number): Promise<void> {
+  const done = bufs.length === 1 ? 0 : (await fh.writev(bufs, pos)).bytesWritten;
+  if (done === bytes) return;
+  // A short writev (rare: a full disk, a signal): the rest one buffer at a time.
+  for (let p = pos, i = 0; i < bufs.length; p += bufs[i].length, i++) {
+    const end = p + bufs[i].length;
+    if (end <= pos + done) continue;
+    await writeFully(fh, Math.max(p, pos + done), bufs[i].subarray(Math.max(0, pos + done - p)));
+  }
+}
+
 async function writeFully(fh: FileHandle, pos: number, buf: Buffer): Promise<void> {
   let done = 0;
   while (done < buf.length) done += (await fh.write(buf, done, buf.length - done, pos + done)).bytesWritten;
@@ -554,6 +613,10 @@ interface Session {
   sftp: SFTPWrapper;
   /** The channel window the server granted at open: what may be in flight towards it. */
   serverWindow: number;
+  /** The largest channel data the server takes in one SSH packet (OpenSSH: 32 KiB). */
+  packetSize: number;
+  /** The window ssh2 grants the server on each channel (what may be in flight towards us). */
+  clientWindow: number;
   /** Runs a callback-style call; rejects as soon as the connection breaks. */
   call<T = void>(fn: (cb: (err?: Error | null, value?: T) => void) => void): Promise<T>;
   onBroken(fn: (err: unknown) => void): () => void;
@@ -640,6 +703,8 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
         const session: Session = {
           sftp,
           serverWindow: (sftp as unknown as { outgoing?: { window?: number } }).outgoing?.window ?? 0,
+          packetSize: (sftp as unknown as { outgoing?: { packetSize?: number } }).outgoing?.packetSize || 32 * 1024,
+          clientWindow: (sftp as unknown as { incoming?: { window?: number } }).incoming?.window ?? 0,
           call<T>(fn: (cb: (err?: Error | null, value?: T) => void) => void) {
             return new Promise<T>((res, rej) => {
               if (broken !== undefined) return rej(broken);
@@ -661,14 +726,10 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
           },
           destroy: () => client.destroy(),
           async moreChannels(n) {
-            const more: SFTPWrapper[] = [];
+            // All at once (one round trip, not one each: a long link is where they are asked for).
             // A server may cap sessions per connection (OpenSSH: MaxSessions): use what it grants.
-            for (let i = 0; i < n && broken === undefined; i++) {
-              const c = await openChannel().catch(() => undefined);
-              if (!c) break;
-              more.push(c);
-            }
-            return more;
+            const opened = await Promise.all(Array.from({ length: Math.max(0, n) }, () => openChannel().catch(() => undefined)));
+            return opened.filter((c): c is SFTPWrapper => c !== undefined);
           },
           batch() {
             if (corked || sock.destroyed) return;
