@@ -9,6 +9,7 @@ export interface Measured {
   wallMs: number; // spawn to exit, process start-up included
   maxRssKiB: number;
   cpuMs: number; // user + system of the process and the children it waited for
+  minorFaults: number; // page faults served without I/O: mostly fresh memory touched for the first time
   code: number | null;
   stdout: string;
   stderr: string;
@@ -40,7 +41,7 @@ export async function measure(
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(report);
   const exit = /Exit status: (\d+)/.exec(report);
   const cpu = (what: string) => Number(new RegExp(`${what} time \\(seconds\\): ([\\d.]+)`).exec(report)?.[1] ?? NaN) * 1000;
-  return { wallMs, maxRssKiB: rss ? Number(rss[1]) : NaN, cpuMs: cpu('User') + cpu('System'), code: exit ? Number(exit[1]) : code, stdout, stderr };
+  return { wallMs, maxRssKiB: rss ? Number(rss[1]) : NaN, cpuMs: cpu('User') + cpu('System'), minorFaults: Number(/Minor \(reclaiming a frame\) page faults: (\d+)/.exec(report)?.[1] ?? NaN), code: exit ? Number(exit[1]) : code, stdout, stderr };
 }
 
 /** VmRSS (MiB) of the process /usr/bin/time started (its only child). */

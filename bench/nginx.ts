@@ -3,7 +3,8 @@
 // full by a DAV PUT behind an internal proxy hop whose failing rename nginx maps to a JSON 200.
 // Started on an address of the caller's choice, optionally inside a network namespace;
 // stopped by PID.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { ensureCerts } from '../emulator/certs.ts';
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -91,4 +92,18 @@ export async function freePort(): Promise<number> {
   const { port } = s.address() as net.AddressInfo;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+/** A server certificate for 127.0.0.1 signed by the emulator's CA (curl and Node trust that CA file). */
+export async function benchCert(dir: string, ips: string[]): Promise<{ caFile: string; certFile: string; keyFile: string }> {
+  const ca = await ensureCerts();
+  await mkdir(dir, { recursive: true });
+  const keyFile = path.join(dir, 'server.key');
+  const csr = path.join(dir, 'server.csr');
+  const certFile = path.join(dir, 'server.pem');
+  const ext = path.join(dir, 'ext.cnf');
+  await writeFile(ext, `subjectAltName=${['127.0.0.1', ...ips].map((a) => `IP:${a}`).join(',')},DNS:localhost\n`);
+  execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', '/CN=bench'], { stdio: 'ignore' });
+  execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', ca.caFile, '-CAkey', ca.caKeyFile, '-CAcreateserial', '-CAserial', path.join(dir, 'ca.srl'), '-out', certFile, '-days', '2', '-extfile', ext], { stdio: 'ignore' });
+  return { caFile: ca.caFile, certFile, keyFile };
 }

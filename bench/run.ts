@@ -4,8 +4,7 @@
 // the same shaped link (bench/sftp.ts); each contender in its own process under /usr/bin/time -v; then cold
 // start, bundle size and status polling. Writes docs/benchmarks.md.
 import { execFileSync } from 'node:child_process';
-import { ensureCerts } from '../emulator/certs.ts';
-import { startNginx, freePort, type Nginx } from './nginx.ts';
+import { startNginx, freePort, benchCert, type Nginx } from './nginx.ts';
 import { makeLink, netnsAvailable, type Link } from './netns.ts';
 import { mkdir, rm, writeFile, truncate, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -239,20 +238,6 @@ async function bundleWorker(name: string): Promise<string> {
   execFileSync(path.join(ROOT, 'node_modules', '.bin', 'ncc'), ['build', path.join(ROOT, 'bench', `${name}.ts`), '-o', out, '-q'], { stdio: 'inherit' });
   await removeNativeAddons(out);
   return path.join(out, 'index.js');
-}
-
-/** A server certificate for 127.0.0.1 signed by the emulator's CA (curl and Node trust that CA file). */
-async function benchCert(dir: string, ips: string[]): Promise<{ caFile: string; certFile: string; keyFile: string }> {
-  const ca = await ensureCerts();
-  await mkdir(dir, { recursive: true });
-  const keyFile = path.join(dir, 'server.key');
-  const csr = path.join(dir, 'server.csr');
-  const certFile = path.join(dir, 'server.pem');
-  const ext = path.join(dir, 'ext.cnf');
-  await writeFile(ext, `subjectAltName=${['127.0.0.1', ...ips].map((a) => `IP:${a}`).join(',')},DNS:localhost\n`);
-  execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', '/CN=bench'], { stdio: 'ignore' });
-  execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', ca.caFile, '-CAkey', ca.caKeyFile, '-CAcreateserial', '-CAserial', path.join(dir, 'ca.srl'), '-out', certFile, '-days', '2', '-extfile', ext], { stdio: 'ignore' });
-  return { caFile: ca.caFile, certFile, keyFile };
 }
 
 function machine() {

@@ -8,7 +8,8 @@ const [mode, file, host, port, username, keyFile, remotePath, channels] = proces
 if (mode === 'idle') process.exit(0); // the same imports, no transfer: the baseline RSS
 const privateKey = await readFile(keyFile, 'utf8');
 const target = { host, port: Number(port), username, privateKey, remotePath };
-const opts = { log: () => {}, retries: 0, channels: channels ? Number(channels) : undefined };
+// BENCH_SFTP_DEPTH: requests in flight (the option `concurrency`), to try other depths.
+const opts = { log: () => {}, retries: 0, channels: channels ? Number(channels) : undefined, concurrency: process.env.BENCH_SFTP_DEPTH ? Number(process.env.BENCH_SFTP_DEPTH) : undefined };
 // BENCH_MEM=1: the peak of each part of the memory, sampled (what the RSS is made of).
 const peaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
 const sampler = process.env.BENCH_MEM ? setInterval(() => {

@@ -5,9 +5,13 @@
 // as a new Buffer). Their JS objects are tiny, so the young generation fills slowly, and V8
 // collects them when their external memory has grown by its 64 MiB soft limit: tens of MiB of
 // dead buffers stay resident. A runner cannot pass `--max-semi-space-size` to a `node24`
-// action, so the transfer asks for a scavenge itself every MiB: measured on a 256 MiB SFTP
-// upload and download, peak RSS 158–161 → 104–109 MiB, CPU no higher (bench/, docs/benchmarks.md).
-// `gc` is reached the way jest's leak detector does it: the flag, then a fresh context that has it.
+// action, so the transfer asks for a scavenge itself every MiB (numbers: docs/benchmarks.md).
+//
+// `gc` is reached the way jest's leak detector does it: the flag, then a fresh context that has
+// it. Node calls `v8.setFlagsFromString` after start-up undefined behaviour in general; this one
+// flag only decides whether contexts created later get a `gc` global (Node keeps V8's flags
+// unfrozen for this API), so the risk is that `gc` is missing, never a changed collector. Every
+// step is guarded: no `gc`, or a `gc` that throws, and the transfer runs as it would without.
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -16,8 +20,10 @@ const EVERY = 1024 * 1024;
 type Gc = (opts?: { type?: 'minor' | 'major' }) => void;
 let gc: Gc | null | undefined;
 
+/** `OUA_BENCH_SCAVENGE=off`: the benchmarks' switch to measure transfers without it (bench/scavenge-ab.ts). */
 function obtain(): Gc | null {
   if (gc !== undefined) return gc;
+  if (process.env.OUA_BENCH_SCAVENGE === 'off') return (gc = null);
   try {
     const existing = (globalThis as { gc?: Gc }).gc;
     if (typeof existing === 'function') return (gc = existing);
@@ -36,10 +42,14 @@ export class Scavenger {
   private readonly gc = obtain();
 
   moved(bytes: number): void {
-    if (!this.gc) return;
+    if (!gc || !this.gc) return;
     this.since += bytes;
     if (this.since < EVERY) return;
     this.since = 0;
-    this.gc({ type: 'minor' });
+    try {
+      this.gc({ type: 'minor' });
+    } catch {
+      gc = null; // called from socket and file callbacks: a failure here must not reach a transfer
+    }
   }
 }
