@@ -17,6 +17,7 @@ import { sftpUpload, sftpDownload, channelsFor, type SftpTarget } from '../src/t
 const skip = process.getuid?.() === 0 ? false : 'needs root (sshd chroots and switches users)';
 const MiB = 1024 * 1024;
 const WINDOW = 2 * MiB; // what OpenSSH's sshd and ssh2 grant each channel
+const PACKET_DATA = 32 * 1024 - 13; // an SFTP DATA answer that fits one of ssh2's 32 KiB packets
 
 let pair: KeyPair;
 let sshd: Sshd;
@@ -85,6 +86,32 @@ test('upload: every WRITE fits one SSH packet of the channel (no 30-byte second 
   assert.ok(seen.filter((w) => w.len === w.limit).length >= seen.length - 2, 'writes use the whole packet');
 });
 
+test('download: every answer fits one SSH packet, and the receive window covers the requests in flight (ssh2 alone: 2 MiB)', { skip }, async () => {
+  const SFTP = createRequire(import.meta.url)('ssh2/lib/protocol/SFTP.js').SFTP;
+  const original = SFTP.prototype.read;
+  const seen: Array<{ len: number; limit: number; window: number }> = [];
+  SFTP.prototype.read = function (this: { incoming: { packetSize: number; window: number } }, handle: Buffer, buf: Buffer, off: number, len: number, pos: number, cb: unknown) {
+    seen.push({ len, limit: this.incoming.packetSize - 13, window: this.incoming.window });
+    return original.call(this, handle, buf, off, len, pos, cb);
+  };
+  const back = path.join(dir, 'back-window.dump');
+  try {
+    await writeFile(sshd.sharedFilePath!, await readFile(file));
+    const r = await sftpDownload(target(sshd.port), back, { log: () => {}, retries: 0 });
+    assert.equal(r.sha256, fileSha);
+    assert.equal(await sha256Of(back), fileSha);
+  } finally {
+    SFTP.prototype.read = original;
+    await rm(back, { force: true });
+  }
+  const reads = seen.filter((x) => x.len > 1024); // not the 64 KiB prefix check of a resume
+  assert.ok(reads.length > 300, `${reads.length} reads`);
+  assert.deepEqual(reads.filter((x) => x.len > x.limit), [], 'an answer larger than one packet');
+  // 128 requests of one packet each on a short link: 4 MiB may be on its way at once.
+  const widest = Math.max(...reads.map((x) => x.window));
+  assert.ok(widest >= 128 * (PACKET_DATA + 13) - 64 * 1024, `receive window ${widest} bytes`);
+});
+
 test('a short link gets one channel; behind a 10 ms-each-way relay, the channels follow the measured round trip', { skip }, async () => {
   const logs: string[] = [];
   await truncate(sshd.sharedFilePath!, 0);
@@ -106,12 +133,19 @@ test('a short link gets one channel; behind a 10 ms-each-way relay, the channels
         assert.equal(await sha256Of(back), fileSha);
         await rm(back);
       }
-      const m = /(writing|reading) over (\d+) channels \(a round trip took (\d+) ms\)/.exec(lines.join('\n'));
+      const m = /(writing|reading) over (\d+) channels?(?:, (\d+) requests in flight)? \(a round trip took (\d+) ms\)/.exec(lines.join('\n'));
       assert.ok(m, lines.join('\n'));
-      const [n, rtt] = [Number(m[2]), Number(m[3])];
+      const [n, depth, rtt] = [Number(m[2]), Number(m[3]), Number(m[4])];
       assert.ok(rtt >= 19, `the relay adds 20 ms per round trip: ${rtt}`);
-      // The log rounds the round trip: the count is that of a round trip within half a millisecond.
-      assert.ok([channelsFor(rtt - 0.5, WINDOW), channelsFor(rtt + 0.5, WINDOW)].includes(n), `${n} channels for ${rtt} ms`);
+      if (mode === 'upload') {
+        // The log rounds the round trip: the count is that of a round trip within half a millisecond.
+        assert.ok([channelsFor(rtt - 0.5, WINDOW), channelsFor(rtt + 0.5, WINDOW)].includes(n), `${n} channels for ${rtt} ms`);
+      } else {
+        // Downloads grant their own windows: one channel, enough requests for 160 MiB/s over the round trip.
+        assert.equal(n, 1, lines.join('\n'));
+        const want = (ms: number) => Math.min(512, Math.max(128, Math.ceil(((ms / 1000) * 160 * MiB) / PACKET_DATA)));
+        assert.ok(depth >= want(rtt - 0.5) && depth <= want(rtt + 0.5), `${depth} requests for ${rtt} ms`);
+      }
     }
   } finally {
     await relay.close();

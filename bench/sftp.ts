@@ -1,4 +1,4 @@
-// `node bench/sftp.ts [--size 256M] [--rounds 2] [--channels 1,4,8] [--no-loopback]`: SFTP alone,
+// `node bench/sftp.ts [--size 256M] [--rounds 2] [--channels 1,4,8] [--env K=V,...] [--no-loopback] [--only download]`: SFTP alone,
 // the action's bundled worker against OpenSSH's `sftp`, taking turns (A, B, A, B) so that load
 // from other processes hits both; on loopback and behind the shaped link (bench/netns.ts: sshd in
 // a namespace, 1 Gbit/s each way, 25 ms each way from the relay). Prints one line per run and a
@@ -89,10 +89,10 @@ export interface SftpRun {
 }
 
 /** The action's worker: upload (file → site's shared file) or download (shared file → `file`). */
-export async function actionRun(b: SftpBench, site: SftpSite, mode: 'upload' | 'download', file: string, size: number, sha: string, work: string, channels?: number): Promise<SftpRun> {
+export async function actionRun(b: SftpBench, site: SftpSite, mode: 'upload' | 'download', file: string, size: number, sha: string, work: string, channels?: number, env?: NodeJS.ProcessEnv): Promise<SftpRun> {
   if (mode === 'upload') await truncate(site.sshd.sharedFilePath!, 0); // else the action resumes
   else await rm(file, { force: true });
-  const m = await measure(NODE, [b.worker, mode, file, site.host, String(site.port), b.user, b.keyFile, 'db.dump', channels ? String(channels) : ''], { tmpDir: work });
+  const m = await measure(NODE, [b.worker, mode, file, site.host, String(site.port), b.user, b.keyFile, 'db.dump', channels ? String(channels) : ''], { tmpDir: work, env: env && { ...process.env, ...env } });
   if (m.code !== 0) throw new Error(`worker-sftp ${mode} failed: ${m.stderr.slice(-500)}`);
   const out = JSON.parse(m.stdout.trim().split('\n').at(-1)!);
   if (out.bytes !== size || out.sha256 !== sha) throw new Error(`worker-sftp ${mode}: wrong bytes or SHA-256`);
@@ -124,6 +124,8 @@ if (import.meta.main) {
   const size = parseSize(arg('--size', '256M'));
   const rounds = Number(arg('--rounds', '2'));
   const channelSets = arg('--channels', '').split(',').filter(Boolean).map(Number);
+  // --env A=1,B=2: one more action contender run with those variables (e.g. BENCH_SFTP_DEPTH=256).
+  const variant = arg('--env', '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]);
   const work = path.join(os.tmpdir(), `oua-bench-sftp-${process.pid}`);
   await mkdir(work, { recursive: true });
   const say = (s: string) => console.log(`[sftp ${new Date().toISOString().slice(11, 19)}] ${s}`);
@@ -135,11 +137,12 @@ if (import.meta.main) {
     const sha = await sha256File(file);
     say(`${label(size)}, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
     for (const site of b.sites) {
-      for (const mode of ['upload', 'download'] as const) {
+      for (const mode of (['upload', 'download'] as const).filter((m) => !argv.includes('--only') || arg('--only', '') === m)) {
         if (mode === 'download') await actionRun(b, site, 'upload', file, size, sha, work); // the remote file holds the dump
         const contenders: Array<[string, () => Promise<SftpRun>]> = [
           ['action', () => actionRun(b, site, mode, mode === 'upload' ? file : back, size, sha, work)],
           ...channelSets.map((n) => [`action ${n}ch`, () => actionRun(b, site, mode, mode === 'upload' ? file : back, size, sha, work, n)] as [string, () => Promise<SftpRun>]),
+          ...(variant.length ? [[`action ${variant.map((kv) => kv.join('=')).join(' ')}`, () => actionRun(b, site, mode, mode === 'upload' ? file : back, size, sha, work, undefined, Object.fromEntries(variant))] as [string, () => Promise<SftpRun>]] : []),
           ['openssh', () => opensshRun(b, site, mode, mode === 'upload' ? file : back, size, sha, work)],
         ];
         const times = new Map<string, number[]>();

@@ -28,7 +28,7 @@ export interface SftpOptions {
   expectedHostKey?: string;
   retries?: number;
   concurrency?: number;
-  /** SFTP channels a transfer spreads its requests over (1 = what OpenSSH's sftp does); by default from the measured round trip: enough 2 MiB windows per round trip for 160 MiB/s (1 below 2 ms, 2 at 25 ms, 4 from 50 ms). */
+  /** SFTP channels a transfer spreads its requests over (1 = what OpenSSH's sftp does); by default from the measured round trip: uploads take enough of the server's 2 MiB windows per round trip for 160 MiB/s (1 below 2 ms, 2 at 25 ms, 4 from 50 ms); downloads widen their own windows instead and keep one channel up to 100 ms. */
   channels?: number;
   chunkSize?: number;
   /** First backoff step between reconnects (tests shorten it). */
@@ -65,9 +65,9 @@ const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
 // loopback). 32 KiB fits a single SFTP packet on any server.
 const DEFAULT_CHUNK = 32 * 1024;
 const UPLOAD_DEPTH = 64;
-// Each SFTP channel has its own flow-control window (OpenSSH's server grants 2 MiB, ssh2 as the
-// receiver too), so one channel moves at most a window per round trip; over a long link,
-// transfers spread their requests over several. On a short link the window is no limit and extra channels only cost CPU
+// Each SFTP channel has its own flow-control window (OpenSSH's server grants 2 MiB), so one
+// channel moves at most a window per round trip; over a long link, uploads spread their
+// requests over several (downloads grant their own windows: ReceiveWindow). On a short link the window is no limit and extra channels only cost CPU
 // (measured in bench/: 4 channels on loopback ran 0.8× one channel).
 // At most 4 (160 MiB/s at 50 ms, 80 MiB/s at 100 ms): a resume after an earlier run rewrites
 // what that run could have had in flight, channels × window, so this also bounds the rewind.
@@ -80,7 +80,9 @@ const WINDOWED_RATE = 160 * 1024 * 1024;
 const WRITE_HEADER = 4 + 1 + 4 + 4 + 8 + 4;
 const MAX_UPLOAD_DEPTH = 512;
 const DOWNLOAD_DEPTH = 128;
-const WINDOW_REQUESTS = 64; // 32 KiB requests that fill one 2 MiB channel window
+const MAX_DOWNLOAD_DEPTH = 512;
+// SFTP DATA header: length, type, request id, data length.
+const DATA_HEADER = 4 + 1 + 4 + 4;
 const READ_BLOCK = 1024 * 1024; // local reads, sliced into requests
 const CHECK_BYTES = 64 * 1024; // compared before trusting a partial file
 const MAX_IOV = 256; // buffers per local writev (IOV_MAX is 1024)
@@ -275,8 +277,9 @@ async function pipelinedWrite(
 // --- download -----------------------------------------------------------------------
 
 async function downloadOnce(s: Session, local: FileHandle, remotePath: string, hash: PrefixHash, ctx: Context, opts: SftpOptions): Promise<number> {
-  const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
-  const depth = opts.concurrency ?? DOWNLOAD_DEPTH;
+  // Each answer in one SSH packet: ssh2 takes packets of 32 KiB, so a 32 KiB read came back as
+  // two (the second 13 bytes, at the full per-packet cost of a decipher and a buffer).
+  const chunk = opts.chunkSize ?? Math.max(1024, Math.min(DEFAULT_CHUNK, s.clientPacketSize - DATA_HEADER));
   const handle = await s.call<Buffer>((cb) => s.sftp.open(remotePath, OPEN_MODE.READ, cb));
   const lanes: Lane[] = [{ sftp: s.sftp, handle }];
   try {
@@ -296,13 +299,16 @@ async function downloadOnce(s: Session, local: FileHandle, remotePath: string, h
     }
     ctx.done = start;
     opts.progress?.update(start);
-    // As for uploads: ssh2 grants each channel a 2 MiB receive window, one per round trip.
-    const wanted = opts.channels ?? channelsFor(roundTripMs, s.clientWindow);
+    // Enough requests in flight for WINDOWED_RATE over this round trip (the receive windows are
+    // widened to match, see ReceiveWindow), at least DOWNLOAD_DEPTH: answers also wait to be
+    // written locally.
+    const depth = opts.concurrency ?? Math.min(MAX_DOWNLOAD_DEPTH, Math.max(DOWNLOAD_DEPTH, Math.ceil(((roundTripMs / 1000) * WINDOWED_RATE) / chunk)));
+    const wanted = opts.channels ?? channelsFor(roundTripMs, depth * (chunk + DATA_HEADER));
     const more = await s.moreChannels(wanted - 1);
     const handles = await Promise.all(more.map((sftp) => s.call<Buffer>((cb) => sftp.open(remotePath, OPEN_MODE.READ, cb)).catch(() => undefined)));
     more.forEach((sftp, i) => handles[i] && lanes.push({ sftp, handle: handles[i] }));
-    if (wanted > 1) opts.log(`SFTP: reading over ${lanes.length} channels (a round trip took ${roundTripMs.toFixed(0)} ms).`);
-    await pipelinedRead(s, lanes, local, start, size, chunk, Math.max(depth, lanes.length * WINDOW_REQUESTS), hash, ctx, opts);
+    if (wanted > 1 || roundTripMs >= LONG_LINK_MS) opts.log(`SFTP: reading over ${lanes.length} channel${lanes.length > 1 ? 's' : ''}, ${depth} requests in flight (a round trip took ${roundTripMs.toFixed(0)} ms).`);
+    await pipelinedRead(s, lanes, local, start, size, chunk, depth, hash, ctx, opts);
     const got = (await local.stat()).size;
     if (got !== size) throw new SftpTransferError(`After the download the local file holds ${got} bytes, expected ${size}.`);
     return size;
@@ -326,11 +332,15 @@ async function pipelinedRead(
   // (garbage that V8 frees late: peak RSS).
   const pool: Buffer[] = [];
   let writing = 0; // buffers of the run being written out: they hold their slots too
+  // Each lane may have its share of the requests answered at once.
+  const windows = lanes.map((l) => new ReceiveWindow(l.sftp, Math.ceil(depth / lanes.length) * (chunk + DATA_HEADER)));
   const request = (pos: number, len: number) => {
     gate.begin();
-    const lane = lanes[turn++ % lanes.length];
+    const i = turn++ % lanes.length;
+    const lane = lanes[i];
     const into = pool.pop() ?? Buffer.allocUnsafe(chunk);
     lane.sftp.read(lane.handle, into, 0, len, pos, (err, nb, data) => {
+      windows[i].topUp();
       if (!err && nb === 0) err = new SftpTransferError(`The remote file ended at ${pos} bytes, before its announced ${size}.`);
       if (!err) {
         arrived.set(pos, { buf: data.subarray(0, nb), mem: into });
@@ -376,6 +386,34 @@ async function pipelinedRead(
     }
   } finally {
     gate.dispose();
+  }
+}
+
+/**
+ * Keeps a channel's receive window at `size` bytes. ssh2 grants 2 MiB per channel and tops it up
+ * only once half is used, so a channel moved 1–2 MiB per round trip (what capped downloads on a
+ * long link, as it caps OpenSSH's sftp); a download's requests bound what the server sends, so
+ * the window may as well cover them all. Granted as the SSH protocol allows (WINDOW_ADJUST),
+ * after each answer once a quarter is used: ssh2's own adjust (at half) then never comes. If
+ * ssh2's channel does not have the fields this expects, ssh2's windows stay as they are.
+ */
+class ReceiveWindow {
+  private readonly ch: { incoming?: { window?: number }; outgoing?: { id?: number; state?: string }; _protocol?: { channelWindowAdjust?: (id: number, n: number) => void } };
+  private readonly size: number;
+
+  constructor(sftp: SFTPWrapper, size: number) {
+    this.ch = sftp as never;
+    this.size = size;
+    this.topUp(0);
+  }
+
+  topUp(step = this.size / 4): void {
+    const { incoming, outgoing, _protocol: proto } = this.ch;
+    if (typeof incoming?.window !== 'number' || typeof outgoing?.id !== 'number' || outgoing.state !== 'open' || typeof proto?.channelWindowAdjust !== 'function') return;
+    const more = this.size - incoming.window;
+    if (more <= step || more <= 0) return;
+    incoming.window = this.size;
+    proto.channelWindowAdjust(outgoing.id, more);
   }
 }
 
@@ -615,8 +653,8 @@ interface Session {
   serverWindow: number;
   /** The largest channel data the server takes in one SSH packet (OpenSSH: 32 KiB). */
   packetSize: number;
-  /** The window ssh2 grants the server on each channel (what may be in flight towards us). */
-  clientWindow: number;
+  /** The largest channel data ssh2 takes in one SSH packet (32 KiB). */
+  clientPacketSize: number;
   /** Runs a callback-style call; rejects as soon as the connection breaks. */
   call<T = void>(fn: (cb: (err?: Error | null, value?: T) => void) => void): Promise<T>;
   onBroken(fn: (err: unknown) => void): () => void;
@@ -704,7 +742,7 @@ function connect(target: SftpTarget, opts: SftpOptions, ctx: Context): Promise<{
           sftp,
           serverWindow: (sftp as unknown as { outgoing?: { window?: number } }).outgoing?.window ?? 0,
           packetSize: (sftp as unknown as { outgoing?: { packetSize?: number } }).outgoing?.packetSize || 32 * 1024,
-          clientWindow: (sftp as unknown as { incoming?: { window?: number } }).incoming?.window ?? 0,
+          clientPacketSize: (sftp as unknown as { incoming?: { packetSize?: number } }).incoming?.packetSize || 32 * 1024,
           call<T>(fn: (cb: (err?: Error | null, value?: T) => void) => void) {
             return new Promise<T>((res, rej) => {
               if (broken !== undefined) return rej(broken);
