@@ -34,6 +34,8 @@ before(async () => {
   // In-process stand-in for NODE_EXTRA_CA_CERTS: trust the emulator's CA for this process.
   tls.setDefaultCACertificates([...tls.getCACertificates('default'), await readFile(emu.caFile!, 'utf8')]);
   dir = await mkdtemp(path.join(tmpdir(), 'rpc-test-'));
+  // Key directories go to os.tmpdir(): this file's own, so other test files' keys never show up in sshDirs().
+  process.env.TMPDIR = dir;
 });
 
 after(async () => {

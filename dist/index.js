@@ -79069,13 +79069,19 @@ async function restore(opts, parts, reg, log) {
     const tools = await (0,postgres_tools/* findRestoreTools */.To)({ binDir: opts.binDir, minMajor: archive ? versions.major : undefined, input: INPUT });
     const pg = new PgClient({ tools, parts, secrets: reg, log, signal: opts.signal, input: INPUT });
     const maintenance = (0,connection/* withDatabase */.kR)(parts, 'postgres');
-    const serverVersion = (await pg.query(maintenance, 'SHOW server_version')).trim().split(' ')[0];
+    // One login for both: each psql is a process and a server backend.
+    // Plain SQL also needs the server's settings (pg_settings is the same in every database).
+    const settings = archive ? '' : ", (SELECT string_agg(name, ',') FROM pg_catalog.pg_settings)";
+    const [version, existsFlag, settingNames = ''] = (await pg.query(maintenance, `SELECT current_setting('server_version'), EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = ${(0,connection/* literal */.eu)(database)})${settings}`))
+        .trim()
+        .split('|');
+    const serverVersion = version.split(' ')[0];
     const made = versions.pgDump ? `made by pg_dump ${versions.pgDump.split(' ')[0]}` : 'pg_dump version not recorded';
     log(`Restoring ${external_node_path_default().basename(opts.dump)} (${shape}, ${made}) into database "${database}" on PostgreSQL ${serverVersion}, with ${archive ? 'pg_restore' : 'psql'} ${tools.version}.`);
     if (!archive && versions.major !== undefined && tools.major < versions.major) {
         log(`Note: psql ${tools.version} is older than the pg_dump ${versions.major} that wrote this SQL; plain SQL usually still runs. If it does not, install client tools ${versions.major} or newer.`);
     }
-    const created = await prepareDatabase(pg, parts, database, log);
+    const created = await prepareDatabase(pg, parts, database, existsFlag === 't', log);
     try {
         if (archive) {
             const jobs = opts.jobs ?? (0,external_node_os_.availableParallelism)();
@@ -79086,7 +79092,7 @@ async function restore(opts, parts, reg, log) {
             await pg.pgRestore(['--no-owner', '--no-privileges', '--exit-on-error', ...mode, `--dbname=${parts.conn}`, opts.dump]);
         }
         else {
-            const listed = (await pg.query(parts.conn, 'SELECT name FROM pg_catalog.pg_settings')).split('\n').map((l) => l.trim().toLowerCase());
+            const listed = settingNames.split(',').map((l) => l.trim().toLowerCase());
             const known = new Set([...listed, ...HIDDEN_SETTINGS].filter(Boolean));
             const filter = new UnknownSettingFilter({
                 known,
@@ -79121,9 +79127,8 @@ const HIDDEN_SETTINGS = ['role', 'session_authorization', 'is_superuser', 'seed'
 const USER_TABLES = "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace " +
     "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'";
 /** Creates the database (true), or accepts an existing one only when it holds no table (false): data is never overwritten. */
-async function prepareDatabase(pg, parts, database, log) {
+async function prepareDatabase(pg, parts, database, exists, log) {
     const maintenance = (0,connection/* withDatabase */.kR)(parts, 'postgres');
-    const exists = (await pg.query(maintenance, `SELECT 1 FROM pg_catalog.pg_database WHERE datname = ${(0,connection/* literal */.eu)(database)}`)).trim() === '1';
     if (exists) {
         const tables = Number((await pg.query(parts.conn, USER_TABLES)).trim());
         if (tables > 0) {

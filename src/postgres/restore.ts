@@ -94,14 +94,22 @@ async function restore(opts: RestoreOptions, parts: ConnectionParts, reg: Secret
   const pg = new PgClient({ tools, parts, secrets: reg, log, signal: opts.signal, input: INPUT });
 
   const maintenance = withDatabase(parts, 'postgres');
-  const serverVersion = (await pg.query(maintenance, 'SHOW server_version')).trim().split(' ')[0];
+  // One login for both: each psql is a process and a server backend.
+  // Plain SQL also needs the server's settings (pg_settings is the same in every database).
+  const settings = archive ? '' : ", (SELECT string_agg(name, ',') FROM pg_catalog.pg_settings)";
+  const [version, existsFlag, settingNames = ''] = (
+    await pg.query(maintenance, `SELECT current_setting('server_version'), EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = ${literal(database)})${settings}`)
+  )
+    .trim()
+    .split('|');
+  const serverVersion = version.split(' ')[0];
   const made = versions.pgDump ? `made by pg_dump ${versions.pgDump.split(' ')[0]}` : 'pg_dump version not recorded';
   log(`Restoring ${path.basename(opts.dump)} (${shape}, ${made}) into database "${database}" on PostgreSQL ${serverVersion}, with ${archive ? 'pg_restore' : 'psql'} ${tools.version}.`);
   if (!archive && versions.major !== undefined && tools.major < versions.major) {
     log(`Note: psql ${tools.version} is older than the pg_dump ${versions.major} that wrote this SQL; plain SQL usually still runs. If it does not, install client tools ${versions.major} or newer.`);
   }
 
-  const created = await prepareDatabase(pg, parts, database, log);
+  const created = await prepareDatabase(pg, parts, database, existsFlag === 't', log);
   try {
     if (archive) {
       const jobs = opts.jobs ?? availableParallelism();
@@ -111,7 +119,7 @@ async function restore(opts: RestoreOptions, parts: ConnectionParts, reg: Secret
       log(`pg_restore with ${jobs > 1 ? `${jobs} parallel jobs` : 'one job, in one transaction'}.`);
       await pg.pgRestore(['--no-owner', '--no-privileges', '--exit-on-error', ...mode, `--dbname=${parts.conn}`, opts.dump]);
     } else {
-      const listed = (await pg.query(parts.conn, 'SELECT name FROM pg_catalog.pg_settings')).split('\n').map((l) => l.trim().toLowerCase());
+      const listed = settingNames.split(',').map((l) => l.trim().toLowerCase());
       const known = new Set([...listed, ...HIDDEN_SETTINGS].filter(Boolean));
       const filter = new UnknownSettingFilter({
         known,
@@ -153,9 +161,8 @@ const USER_TABLES =
   "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'";
 
 /** Creates the database (true), or accepts an existing one only when it holds no table (false): data is never overwritten. */
-async function prepareDatabase(pg: PgClient, parts: ConnectionParts, database: string, log: (l: string) => void): Promise<boolean> {
+async function prepareDatabase(pg: PgClient, parts: ConnectionParts, database: string, exists: boolean, log: (l: string) => void): Promise<boolean> {
   const maintenance = withDatabase(parts, 'postgres');
-  const exists = (await pg.query(maintenance, `SELECT 1 FROM pg_catalog.pg_database WHERE datname = ${literal(database)}`)).trim() === '1';
   if (exists) {
     const tables = Number((await pg.query(parts.conn, USER_TABLES)).trim());
     if (tables > 0) {
