@@ -52,6 +52,12 @@ test('OUA_BENCH_SCAVENGE=off: no scavenges asked for', async () => {
   assert.ok(r.minor < 2, `${r.minor} minor GCs while counting bytes that allocate nothing`);
 });
 
+test('OUA_BENCH_SCAVENGE=4: one every 4 MiB', async () => {
+  const r = await probe(8, { env: { OUA_BENCH_SCAVENGE: '4' } });
+  assert.equal(r.threw, null);
+  assert.ok(r.minor >= 2 && r.minor < 6, `${r.minor} minor GCs for 8 MiB`);
+});
+
 test('a gc that throws never reaches the transfer, and is not asked again', async () => {
   const r = await probe(8, {
     env: { OUA_BENCH_SCAVENGE: '' },

@@ -4,7 +4,7 @@
 // HTTPS and over SFTP (a real sshd from the emulator's request_sftp_access). Each run is its own
 // process under `/usr/bin/time -v` (bench/measure.ts), so the number is the action's peak,
 // everything it loads included.
-// `node bench/action-rss.ts [--size 1G] [--rounds N] [--only sftp|https] [--scavenge on,off] [--trace] [--no-write]` writes its section into docs/benchmarks.md (or --out);
+// `node bench/action-rss.ts [--size 1G] [--rounds N] [--only sftp|https] [--scavenge on,off,4] [--trace] [--no-write]` writes its section into docs/benchmarks.md (or --out);
 // bench/run.ts calls benchActionRss() after writing the rest of the file.
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile, mkdir, open } from 'node:fs/promises';
@@ -30,8 +30,8 @@ export interface RssRow {
   rssMiB: number;
   wallS: number;
   cpuS: number;
-  /** 'off': run with OUA_BENCH_SCAVENGE=off (src/transfer/scavenge.ts), to measure what it is worth. */
-  scavenge?: 'on' | 'off';
+  /** 'off' or N (MiB): run with OUA_BENCH_SCAVENGE set so (src/transfer/scavenge.ts), to measure what it is worth. */
+  scavenge?: string;
 }
 
 /** A plain-SQL dump of about `bytes` (one big COPY), written in 8 MiB blocks: fast to make, valid to inspect. */
@@ -68,7 +68,7 @@ export async function writeBigSqlDump(file: string, bytes: number): Promise<void
   }
 }
 
-async function runOnce(emu: Emulator, dump: string, transfer: 'HTTPS' | 'SFTP', work: string, trace: boolean, scavenge?: 'on' | 'off'): Promise<RssRow> {
+async function runOnce(emu: Emulator, dump: string, transfer: 'HTTPS' | 'SFTP', work: string, trace: boolean, scavenge?: string): Promise<RssRow> {
   const base = await mkdtemp(path.join(work, 'run-'));
   const temp = path.join(base, 'temp');
   const workspace = path.join(base, 'workspace');
@@ -83,7 +83,7 @@ async function runOnce(emu: Emulator, dump: string, transfer: 'HTTPS' | 'SFTP', 
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH, HOME: process.env.HOME, RUNNER_TEMP: temp, GITHUB_WORKSPACE: workspace, GITHUB_OUTPUT: outputFile,
     GITHUB_STEP_SUMMARY: path.join(base, 'summary.md'), GITHUB_ACTIONS: 'true', NODE_EXTRA_CA_CERTS: emu.caFile!,
-    ...(scavenge === 'off' ? { OUA_BENCH_SCAVENGE: 'off' } : {}),
+    ...(scavenge && scavenge !== 'on' ? { OUA_BENCH_SCAVENGE: scavenge } : {}),
   };
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
   try {
@@ -99,7 +99,7 @@ async function runOnce(emu: Emulator, dump: string, transfer: 'HTTPS' | 'SFTP', 
   }
 }
 
-export async function benchActionRss(out: string, opts: { sizes: number[]; rounds?: number; write?: boolean; trace?: boolean; only?: 'HTTPS' | 'SFTP'; scavenge?: Array<'on' | 'off'> }): Promise<RssRow[]> {
+export async function benchActionRss(out: string, opts: { sizes: number[]; rounds?: number; write?: boolean; trace?: boolean; only?: 'HTTPS' | 'SFTP'; scavenge?: string[] }): Promise<RssRow[]> {
   await ensureDist(say);
   const work = await mkdtemp(path.join(os.tmpdir(), 'oua-bench-rss-'));
   const emu = await startEmulator({ tls: true, postgres: false, dataDir: path.join(work, 'emulator'), timing: { pendingMs: 100, processingMs: 200, testingMs: 100 } });
@@ -164,7 +164,7 @@ if (import.meta.main) {
   const rounds = argv.includes('--rounds') ? Number(argv[argv.indexOf('--rounds') + 1]) : 1;
   const out = argv.includes('--out') ? argv[argv.indexOf('--out') + 1] : path.join(ROOT, 'docs', 'benchmarks.md');
   const only = argv.includes('--only') ? (argv[argv.indexOf('--only') + 1].toUpperCase() as 'HTTPS' | 'SFTP') : undefined;
-  // --scavenge on,off: each transfer with and without the scavenges, in turns (implies --no-write).
-  const scavenge = argv.includes('--scavenge') ? (argv[argv.indexOf('--scavenge') + 1].split(',') as Array<'on' | 'off'>) : undefined;
+  // --scavenge on,off,4: each transfer with and without the scavenges (or one every 4 MiB), in turns (implies --no-write).
+  const scavenge = argv.includes('--scavenge') ? argv[argv.indexOf('--scavenge') + 1].split(',') : undefined;
   await benchActionRss(out, { sizes, rounds, write: !argv.includes('--no-write') && !scavenge, trace: argv.includes('--trace'), only, scavenge });
 }

@@ -17,12 +17,12 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
-const EVERY = 1024 * 1024;
+const MiB = 1024 * 1024;
 
 type Gc = (opts?: { type?: 'minor' | 'major' }) => void;
 let gc: Gc | null | undefined;
 
-/** `OUA_BENCH_SCAVENGE=off`: the benchmarks' switch to measure transfers without it (bench/scavenge-ab.ts). */
+/** `OUA_BENCH_SCAVENGE=off` (or `=N`, every N MiB): the benchmarks' switch to measure transfers without it or at another interval (bench/scavenge-ab.ts). */
 function obtain(): Gc | null {
   if (gc !== undefined) return gc;
   if (process.env.OUA_BENCH_SCAVENGE === 'off') return (gc = null);
@@ -42,11 +42,12 @@ function obtain(): Gc | null {
 export class Scavenger {
   private since = 0;
   private readonly gc = obtain();
+  private readonly every = Number(process.env.OUA_BENCH_SCAVENGE) > 0 ? Number(process.env.OUA_BENCH_SCAVENGE) * MiB : MiB;
 
   moved(bytes: number): void {
     if (!gc || !this.gc) return;
     this.since += bytes;
-    if (this.since < EVERY) return;
+    if (this.since < this.every) return;
     this.since = 0;
     try {
       this.gc({ type: 'minor' });
