@@ -33,10 +33,13 @@ var retry = __webpack_require__(37893);
 var progress = __webpack_require__(50484);
 // EXTERNAL MODULE: ./src/net/dispatch.ts
 var dispatch = __webpack_require__(57497);
+// EXTERNAL MODULE: ./src/transfer/scavenge.ts + 2 modules
+var scavenge = __webpack_require__(23892);
 ;// CONCATENATED MODULE: ./src/transfer/sftp.ts
 // SFTP upload/download over ssh2 with many requests in flight (one request at a time is
 // latency-bound: a few MiB/s over the Atlantic), resumed from the size already on the far
 // side after a cut, with the server's host key pinned across reconnects.
+
 
 
 
@@ -64,17 +67,27 @@ const { OPEN_MODE, STATUS_CODE } = (lib_default()).utils.sftp;
 // loopback). 32 KiB fits a single SFTP packet on any server.
 const DEFAULT_CHUNK = 32 * 1024;
 const UPLOAD_DEPTH = 64;
-// Each SFTP channel has its own flow-control window (OpenSSH's server grants 2 MiB, ssh2 as the
-// receiver too), so one channel moves at most a window per round trip; over a long link,
-// transfers spread their requests over several. On a short link the window is no limit and extra channels only cost CPU
+// Each SFTP channel has its own flow-control window (OpenSSH's server grants 2 MiB), so one
+// channel moves at most a window per round trip; over a long link, uploads spread their
+// requests over several (downloads grant their own windows: ReceiveWindow). On a short link the window is no limit and extra channels only cost CPU
 // (measured in bench/: 4 channels on loopback ran 0.8× one channel).
-const LONG_LINK_CHANNELS = 4;
+// At most 4 (160 MiB/s at 50 ms, 80 MiB/s at 100 ms): a resume after an earlier run rewrites
+// what that run could have had in flight, channels × window, so this also bounds the rewind.
+const MAX_CHANNELS = 4;
 const LONG_LINK_MS = 2; // a round trip from which one window per round trip is < 1 GB/s
+// The rate the channels' windows should allow per round trip: above a gigabit link, so that the
+// link, not the windows, is the limit (160 MiB/s: 4 channels of 2 MiB at 50 ms).
+const WINDOWED_RATE = 160 * 1024 * 1024;
+// SFTP WRITE header: length, type, request id, handle string length, offset, data length.
+const WRITE_HEADER = 4 + 1 + 4 + 4 + 8 + 4;
 const MAX_UPLOAD_DEPTH = 512;
 const DOWNLOAD_DEPTH = 128;
-const WINDOW_REQUESTS = 64; // 32 KiB requests that fill one 2 MiB channel window
+const MAX_DOWNLOAD_DEPTH = 512;
+// SFTP DATA header: length, type, request id, data length.
+const DATA_HEADER = 4 + 1 + 4 + 4;
 const READ_BLOCK = 1024 * 1024; // local reads, sliced into requests
 const CHECK_BYTES = 64 * 1024; // compared before trusting a partial file
+const MAX_IOV = 256; // buffers per local writev (IOV_MAX is 1024)
 async function sftpUpload(localPath, target, opts) {
     (0,dispatch/* noteSshIgnoresProxy */.eO)(opts.log);
     const local = await (0,promises_.open)(localPath, 'r');
@@ -129,9 +142,7 @@ function newContext(opts) {
 }
 // --- upload -------------------------------------------------------------------------
 async function uploadOnce(s, local, size, remotePath, hash, ctx, opts) {
-    const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
-    const depth = opts.concurrency ?? Math.min(MAX_UPLOAD_DEPTH, Math.max(UPLOAD_DEPTH, Math.ceil(s.serverWindow / chunk)));
-    const channels = Math.max(1, opts.channels ?? LONG_LINK_CHANNELS); // the most this upload may use
+    const channels = Math.max(1, opts.channels ?? MAX_CHANNELS); // the most this upload may use
     // No TRUNC: what an earlier attempt wrote is kept and appended to.
     let readable = true;
     let handle = await s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.READ | OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb)).catch((err) => {
@@ -140,6 +151,10 @@ async function uploadOnce(s, local, size, remotePath, hash, ctx, opts) {
         readable = false; // a write-only drop box: resume without checking what is there
         return s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.WRITE | OPEN_MODE.CREAT, cb));
     });
+    // Each WRITE in one SSH packet: 32 KiB of data plus the header would take two (the second a
+    // few dozen bytes, at the full per-packet cost), since sshd's channels take 32 KiB packets.
+    const chunk = opts.chunkSize ?? Math.max(1024, Math.min(DEFAULT_CHUNK, s.packetSize - WRITE_HEADER - handle.length));
+    const depth = opts.concurrency ?? Math.min(MAX_UPLOAD_DEPTH, Math.max(UPLOAD_DEPTH, Math.ceil(s.serverWindow / (chunk + WRITE_HEADER + handle.length))));
     const lanes = [];
     try {
         const asked = performance.now();
@@ -172,13 +187,11 @@ async function uploadOnce(s, local, size, remotePath, hash, ctx, opts) {
         ctx.acked = new AckedPrefix(start);
         opts.progress?.update(start);
         lanes.push({ sftp: s.sftp, handle });
-        const roundTripMs = performance.now() - asked;
-        const wanted = opts.channels ?? (roundTripMs >= LONG_LINK_MS ? LONG_LINK_CHANNELS : 1);
-        for (const sftp of await s.moreChannels(wanted - 1)) {
-            const h = await s.call((cb) => sftp.open(remotePath, OPEN_MODE.WRITE, cb)).catch(() => undefined);
-            if (h)
-                lanes.push({ sftp, handle: h });
-        }
+        const roundTripMs = await shortestRoundTrip(s, handle, performance.now() - asked);
+        const wanted = opts.channels ?? channelsFor(roundTripMs, s.serverWindow);
+        const more = await s.moreChannels(wanted - 1);
+        const handles = await Promise.all(more.map((sftp) => s.call((cb) => sftp.open(remotePath, OPEN_MODE.WRITE, cb)).catch(() => undefined)));
+        more.forEach((sftp, i) => handles[i] && lanes.push({ sftp, handle: handles[i] }));
         if (wanted > 1)
             opts.log(`SFTP: writing over ${lanes.length} channels (a round trip took ${roundTripMs.toFixed(0)} ms).`);
         await pipelinedWrite(s, lanes, local, start, size, chunk, depth, hash, ctx, opts);
@@ -204,6 +217,7 @@ async function truncate(s, handle, remotePath) {
 }
 async function pipelinedWrite(s, lanes, local, start, size, chunk, depth, hash, ctx, opts) {
     const gate = new Gate(s, opts.stallTimeoutMs);
+    const scavenger = new scavenge/* Scavenger */.r();
     let next = 0;
     try {
         const block = Math.max(chunk, READ_BLOCK - (READ_BLOCK % chunk));
@@ -225,6 +239,7 @@ async function pipelinedWrite(s, lanes, local, start, size, chunk, depth, hash, 
                 const at = pos + off;
                 lane.sftp.write(lane.handle, buf, off, n, at, (err) => {
                     if (!err) {
+                        scavenger.moved(n);
                         ctx.done += n;
                         ctx.acked?.add(at, n);
                         opts.progress?.update(ctx.done);
@@ -244,14 +259,15 @@ async function pipelinedWrite(s, lanes, local, start, size, chunk, depth, hash, 
 }
 // --- download -----------------------------------------------------------------------
 async function downloadOnce(s, local, remotePath, hash, ctx, opts) {
-    const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
-    const depth = opts.concurrency ?? DOWNLOAD_DEPTH;
+    // Each answer in one SSH packet: ssh2 takes packets of 32 KiB, so a 32 KiB read came back as
+    // two (the second 13 bytes, at the full per-packet cost of a decipher and a buffer).
+    const chunk = opts.chunkSize ?? Math.max(1024, Math.min(DEFAULT_CHUNK, s.clientPacketSize - DATA_HEADER));
     const handle = await s.call((cb) => s.sftp.open(remotePath, OPEN_MODE.READ, cb));
     const lanes = [{ sftp: s.sftp, handle }];
     try {
         const asked = performance.now();
         const size = (await s.call((cb) => s.sftp.fstat(handle, cb))).size;
-        const roundTripMs = performance.now() - asked;
+        const roundTripMs = await shortestRoundTrip(s, handle, performance.now() - asked);
         let start = (await local.stat()).size; // written in order: the local file is a clean prefix
         if (start > size || (start > 0 && !(await samePrefixEnd(s, handle, local, start)))) {
             if (start > 0)
@@ -266,16 +282,17 @@ async function downloadOnce(s, local, remotePath, hash, ctx, opts) {
         }
         ctx.done = start;
         opts.progress?.update(start);
-        // As for uploads: ssh2 grants each channel a 2 MiB receive window, one per round trip.
-        const wanted = opts.channels ?? (roundTripMs >= LONG_LINK_MS ? LONG_LINK_CHANNELS : 1);
-        for (const sftp of await s.moreChannels(wanted - 1)) {
-            const h = await s.call((cb) => sftp.open(remotePath, OPEN_MODE.READ, cb)).catch(() => undefined);
-            if (h)
-                lanes.push({ sftp, handle: h });
-        }
-        if (wanted > 1)
-            opts.log(`SFTP: reading over ${lanes.length} channels (a round trip took ${roundTripMs.toFixed(0)} ms).`);
-        await pipelinedRead(s, lanes, local, start, size, chunk, Math.max(depth, lanes.length * WINDOW_REQUESTS), hash, ctx, opts);
+        // Enough requests in flight for WINDOWED_RATE over this round trip (the receive windows are
+        // widened to match, see ReceiveWindow), at least DOWNLOAD_DEPTH: answers also wait to be
+        // written locally.
+        const depth = opts.concurrency ?? Math.min(MAX_DOWNLOAD_DEPTH, Math.max(DOWNLOAD_DEPTH, Math.ceil(((roundTripMs / 1000) * WINDOWED_RATE) / chunk)));
+        const wanted = opts.channels ?? channelsFor(roundTripMs, depth * (chunk + DATA_HEADER));
+        const more = await s.moreChannels(wanted - 1);
+        const handles = await Promise.all(more.map((sftp) => s.call((cb) => sftp.open(remotePath, OPEN_MODE.READ, cb)).catch(() => undefined)));
+        more.forEach((sftp, i) => handles[i] && lanes.push({ sftp, handle: handles[i] }));
+        if (wanted > 1 || roundTripMs >= LONG_LINK_MS)
+            opts.log(`SFTP: reading over ${lanes.length} channel${lanes.length > 1 ? 's' : ''}, ${depth} requests in flight (a round trip took ${roundTripMs.toFixed(0)} ms).`);
+        await pipelinedRead(s, lanes, local, start, size, chunk, depth, hash, ctx, opts);
         const got = (await local.stat()).size;
         if (got !== size)
             throw new SftpTransferError(`After the download the local file holds ${got} bytes, expected ${size}.`);
@@ -290,25 +307,41 @@ async function downloadOnce(s, local, remotePath, hash, ctx, opts) {
 async function pipelinedRead(s, lanes, local, start, size, chunk, depth, hash, ctx, opts) {
     const gate = new Gate(s, opts.stallTimeoutMs);
     const arrived = new Map(); // answers may come back out of order
+    const scavenger = new scavenge/* Scavenger */.r();
     let next = start;
     let turn = 0;
+    // ssh2 copies each answer into the buffer a read was given: buffers come back to this pool
+    // once written out, so a download allocates depth × chunk once instead of a buffer per request
+    // (garbage that V8 frees late: peak RSS).
+    const pool = [];
+    let writing = 0; // buffers of the run being written out: they hold their slots too
+    // Each lane may have its share of the requests answered at once.
+    const windows = lanes.map((l) => new ReceiveWindow(l.sftp, Math.ceil(depth / lanes.length) * (chunk + DATA_HEADER)));
     const request = (pos, len) => {
         gate.begin();
-        const lane = lanes[turn++ % lanes.length];
-        lane.sftp.read(lane.handle, Buffer.allocUnsafe(len), 0, len, pos, (err, nb, data) => {
+        const i = turn++ % lanes.length;
+        const lane = lanes[i];
+        const into = pool.pop() ?? Buffer.allocUnsafe(chunk);
+        lane.sftp.read(lane.handle, into, 0, len, pos, (err, nb, data) => {
+            windows[i].topUp();
             if (!err && nb === 0)
                 err = new SftpTransferError(`The remote file ended at ${pos} bytes, before its announced ${size}.`);
             if (!err) {
-                arrived.set(pos, data.subarray(0, nb));
+                arrived.set(pos, { buf: data.subarray(0, nb), mem: into });
                 if (nb < len)
                     request(pos + nb, len - nb); // short read: ask for the rest
             }
+            else
+                pool.push(into);
             gate.end(err ?? undefined);
         });
     };
     const refill = () => {
         // Arrived buffers hold their slot until written out: memory stays near depth × chunk.
-        while (next < size && arrived.size + gate.pending < depth) {
+        const free = () => depth - arrived.size - gate.pending - writing;
+        if (next < size && free() > 0)
+            s.batch(); // one writev for the burst of requests
+        while (next < size && free() > 0) {
             const len = Math.min(chunk, size - next);
             request(next, len);
             next += len;
@@ -319,17 +352,25 @@ async function pipelinedRead(s, lanes, local, start, size, chunk, depth, hash, c
             refill();
             while (!arrived.has(pos))
                 await gate.change();
-            // One local write per run of contiguous answers: a write per request caps the rate.
+            // One local write (a writev, no copy) per run of contiguous answers: a write per request caps the rate.
             const run = [];
-            for (let p = pos, b = arrived.get(p); b; p += b.length, b = arrived.get(p)) {
-                run.push(b);
+            const mems = [];
+            let bytes = 0;
+            for (let p = pos, a = arrived.get(p); a && run.length < MAX_IOV; p += a.buf.length, a = arrived.get(p)) {
+                run.push(a.buf);
+                mems.push(a.mem);
+                bytes += a.buf.length;
                 arrived.delete(p);
             }
+            writing = mems.length;
             refill();
-            const buf = run.length === 1 ? run[0] : Buffer.concat(run);
-            await writeFully(local, pos, buf);
-            await hash.feed(pos, buf);
-            pos += buf.length;
+            await writevFully(local, pos, run, bytes);
+            for (let p = pos, i = 0; i < run.length; p += run[i].length, i++)
+                await hash.feed(p, run[i]);
+            pos += bytes;
+            scavenger.moved(bytes);
+            pool.push(...mems);
+            writing = 0;
             ctx.done = pos;
             opts.progress?.update(pos);
         }
@@ -338,7 +379,54 @@ async function pipelinedRead(s, lanes, local, start, size, chunk, depth, hash, c
         gate.dispose();
     }
 }
+/**
+ * Keeps a channel's receive window at `size` bytes. ssh2 grants 2 MiB per channel and tops it up
+ * only once half is used, so a channel moved 1–2 MiB per round trip (what capped downloads on a
+ * long link, as it caps OpenSSH's sftp); a download's requests bound what the server sends, so
+ * the window may as well cover them all. Granted as the SSH protocol allows (WINDOW_ADJUST),
+ * after each answer once a quarter is used: ssh2's own adjust (at half) then never comes. If
+ * ssh2's channel does not have the fields this expects, ssh2's windows stay as they are.
+ */
+class ReceiveWindow {
+    ch;
+    size;
+    constructor(sftp, size) {
+        this.ch = sftp;
+        this.size = size;
+        this.topUp(0);
+    }
+    topUp(step = this.size / 4) {
+        const { incoming, outgoing, _protocol: proto } = this.ch;
+        if (typeof incoming?.window !== 'number' || typeof outgoing?.id !== 'number' || outgoing.state !== 'open' || typeof proto?.channelWindowAdjust !== 'function')
+            return;
+        const more = this.size - incoming.window;
+        if (more <= step || more <= 0)
+            return;
+        incoming.window = this.size;
+        proto.channelWindowAdjust(outgoing.id, more);
+    }
+}
 // --- shared pieces ------------------------------------------------------------------
+/**
+ * The shortest of a few round trips (an fstat each): one answer can be late because the machine
+ * is busy, not because the link is long, and a busy loopback must not get a long link's channels.
+ * Only asked again when the first one looked long.
+ */
+async function shortestRoundTrip(s, handle, firstMs) {
+    let best = firstMs;
+    for (let i = 0; i < 2 && best >= LONG_LINK_MS; i++) {
+        const t0 = performance.now();
+        await s.call((cb) => s.sftp.fstat(handle, cb));
+        best = Math.min(best, performance.now() - t0);
+    }
+    return best;
+}
+/** Channels whose windows, one per round trip, allow WINDOWED_RATE (1 on a short link). */
+function channelsFor(roundTripMs, window) {
+    if (roundTripMs < LONG_LINK_MS || !(window > 0))
+        return 1;
+    return Math.max(1, Math.min(MAX_CHANNELS, Math.ceil(((roundTripMs / 1000) * WINDOWED_RATE) / window)));
+}
 /** Bounds the requests in flight and turns the first failure or a stall into an error. */
 class Gate {
     pending = 0;
@@ -472,6 +560,18 @@ class PrefixHash {
         }
     }
 }
+async function writevFully(fh, pos, bufs, bytes) {
+    const done = bufs.length === 1 ? 0 : (await fh.writev(bufs, pos)).bytesWritten;
+    if (done === bytes)
+        return;
+    // A short writev (rare: a full disk, a signal): the rest one buffer at a time.
+    for (let p = pos, i = 0; i < bufs.length; p += bufs[i].length, i++) {
+        const end = p + bufs[i].length;
+        if (end <= pos + done)
+            continue;
+        await writeFully(fh, Math.max(p, pos + done), bufs[i].subarray(Math.max(0, pos + done - p)));
+    }
+}
 async function writeFully(fh, pos, buf) {
     let done = 0;
     while (done < buf.length)
@@ -601,6 +701,8 @@ function connect(target, opts, ctx) {
                 const session = {
                     sftp,
                     serverWindow: sftp.outgoing?.window ?? 0,
+                    packetSize: sftp.outgoing?.packetSize || 32 * 1024,
+                    clientPacketSize: sftp.incoming?.packetSize || 32 * 1024,
                     call(fn) {
                         return new Promise((res, rej) => {
                             if (broken !== undefined)
@@ -625,15 +727,10 @@ function connect(target, opts, ctx) {
                     },
                     destroy: () => client.destroy(),
                     async moreChannels(n) {
-                        const more = [];
+                        // All at once (one round trip, not one each: a long link is where they are asked for).
                         // A server may cap sessions per connection (OpenSSH: MaxSessions): use what it grants.
-                        for (let i = 0; i < n && broken === undefined; i++) {
-                            const c = await openChannel().catch(() => undefined);
-                            if (!c)
-                                break;
-                            more.push(c);
-                        }
-                        return more;
+                        const opened = await Promise.all(Array.from({ length: Math.max(0, n) }, () => openChannel().catch(() => undefined)));
+                        return opened.filter((c) => c !== undefined);
                     },
                     batch() {
                         if (corked || sock.destroyed)

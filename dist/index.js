@@ -81790,10 +81790,12 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_1__.dirname)(g.__filename)
 /* harmony import */ var undici__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(46752);
 /* harmony import */ var _net_http_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(59663);
 /* harmony import */ var _net_retry_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(37893);
+/* harmony import */ var _scavenge_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(23892);
 // Streaming HTTP transfers over undici (the one HTTP client). Memory stays flat whatever the
 // size: bodies flow in chunks of at most a few MiB, nothing is buffered whole; SHA-256 is
 // computed on this thread as the bytes pass (with SHA-NI 0.68 ms of CPU per MiB on the bench
 // machine, ~8% of a core at 1 Gbit/s: no thread is worth that; docs/benchmarks.md).
+
 
 
 
@@ -81835,6 +81837,7 @@ async function uploadFile(url, file, opts) {
         let sent = 0;
         opts.progress?.update(0);
         const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
+        const scavenger = new _scavenge_js__WEBPACK_IMPORTED_MODULE_7__/* .Scavenger */ .r(); // peak RSS: see scavenge.ts
         const fh = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.open)(file, 'r');
         // A few read buffers used in turn, never a fresh one per read: fresh memory costs a page
         // fault per 4 KiB, and in this VM that was half of the upload's CPU (docs/benchmarks.md).
@@ -81865,6 +81868,7 @@ async function uploadFile(url, file, opts) {
                     throw new Error(`${opts.what}: ${file} changed size during the upload`);
                 hash.update(chunk);
                 sent += chunk.length;
+                scavenger.moved(chunk.length);
                 opts.progress?.update(sent);
                 yield chunk;
             }
@@ -82044,6 +82048,7 @@ async function downloadFile(url, dest, opts) {
 class HashedFile {
     position = 0;
     onWritten;
+    scavenger = new _scavenge_js__WEBPACK_IMPORTED_MODULE_7__/* .Scavenger */ .r();
     hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
     inflight = Promise.resolve();
     fh;
@@ -82094,6 +82099,7 @@ class HashedFile {
             for (const b of done)
                 this.hash.update(b);
             this.position += bytesWritten;
+            this.scavenger.moved(bytesWritten); // peak RSS: see scavenge.ts
             this.onWritten?.(this.position);
         }
     }
@@ -82197,6 +82203,85 @@ function progress(opts) {
             opts.log(`${describe(opts.label, done, opts.total, now() - started, startBytes)} (${formatDuration((now() - started) / 1000)} in all)`);
         },
     };
+}
+
+
+/***/ }),
+
+/***/ 23892:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  r: () => (/* binding */ Scavenger)
+});
+
+;// CONCATENATED MODULE: external "node:v8"
+const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
+var external_node_v8_default = /*#__PURE__*/__nccwpck_require__.n(external_node_v8_namespaceObject);
+;// CONCATENATED MODULE: external "node:vm"
+const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
+var external_node_vm_default = /*#__PURE__*/__nccwpck_require__.n(external_node_vm_namespaceObject);
+;// CONCATENATED MODULE: ./src/transfer/scavenge.ts
+// Prompt young-generation collections during a large transfer, to hold peak RSS down.
+//
+// A transfer allocates a Buffer or three per 16–32 KiB it moves (ssh2 copies each write into an
+// SFTP message, then an SSH packet, then the cipher's output; undici hands over each TLS record
+// as a new Buffer). Their JS objects are tiny, so the young generation fills slowly, and V8
+// collects them when their external memory has grown by its 64 MiB soft limit: tens of MiB of
+// dead buffers stay resident. A runner cannot pass `--max-semi-space-size` to a `node24`
+// action, so the transfer asks for a scavenge itself every MiB. Measured (docs/benchmarks.md, sixth
+// pass): SFTP peak RSS −50 to −60 MiB and less CPU; HTTPS some more CPU, but without it the whole
+// action peaked at 165–171 MiB on a 1 GiB dump (127–143 with it).
+//
+// `gc` is reached the way jest's leak detector does it: the flag, then a fresh context that has
+// it. Node calls `v8.setFlagsFromString` after start-up undefined behaviour in general; this one
+// flag only decides whether contexts created later get a `gc` global (Node keeps V8's flags
+// unfrozen for this API), so the risk is that `gc` is missing, never a changed collector. Every
+// step is guarded: no `gc`, or a `gc` that throws, and the transfer runs as it would without.
+
+
+const MiB = 1024 * 1024;
+let gc;
+/** `OUA_BENCH_SCAVENGE=off` (or `=N`, every N MiB): the benchmarks' switch to measure transfers without it or at another interval (bench/scavenge-ab.ts). */
+function obtain() {
+    if (gc !== undefined)
+        return gc;
+    if (process.env.OUA_BENCH_SCAVENGE === 'off')
+        return (gc = null);
+    try {
+        const existing = globalThis.gc;
+        if (typeof existing === 'function')
+            return (gc = existing);
+        external_node_v8_default().setFlagsFromString('--expose-gc');
+        const fn = external_node_vm_default().runInNewContext('gc');
+        gc = typeof fn === 'function' ? fn : null;
+    }
+    catch {
+        gc = null; // no collector to ask: the transfer runs as it would anyway
+    }
+    return gc;
+}
+/** Counts bytes moved; every MiB, a minor GC. Cheap: a scavenge of mostly dead objects. */
+class Scavenger {
+    since = 0;
+    gc = obtain();
+    every = Number(process.env.OUA_BENCH_SCAVENGE) > 0 ? Number(process.env.OUA_BENCH_SCAVENGE) * MiB : MiB;
+    moved(bytes) {
+        if (!gc || !this.gc)
+            return;
+        this.since += bytes;
+        if (this.since < this.every)
+            return;
+        this.since = 0;
+        try {
+            this.gc({ type: 'minor' });
+        }
+        catch {
+            gc = null; // called from socket and file callbacks: a failure here must not reach a transfer
+        }
+    }
 }
 
 
